@@ -1,0 +1,104 @@
+// The real implementations of the ports in ./types.ts: the one place besides main.ts files that may use Deno.*.
+import type { Clock, Exec, ExecOptions, ExecResult, Fs } from "./types.ts";
+import type { LogLevel, LogSink } from "../logger.ts";
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+export const realExec: Exec = {
+  async run(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+    const [cmd, ...args] = argv;
+    if (!cmd) throw new Error("Exec.run needs a command");
+    const child = new Deno.Command(cmd, {
+      args,
+      stdin: options.stdin === undefined ? "null" : "piped",
+      stdout: "piped",
+      stderr: "piped",
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    }).spawn();
+    if (options.stdin !== undefined) {
+      const writer = child.stdin.getWriter();
+      await writer.write(encoder.encode(options.stdin));
+      await writer.close();
+    }
+    const out = await child.output();
+    return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+  },
+};
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal?.reason);
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    }),
+};
+
+export const realFs: Fs = {
+  async readText(path) {
+    try {
+      return await Deno.readTextFile(path);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return null;
+      throw err;
+    }
+  },
+  async writeTextAtomic(path, text, mode = 0o600) {
+    const tmp = `${path}.tmp-${crypto.randomUUID()}`;
+    const file = await Deno.open(tmp, { write: true, createNew: true, mode });
+    try {
+      await file.write(encoder.encode(text));
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    await Deno.rename(tmp, path);
+    const dir = path.slice(0, Math.max(path.lastIndexOf("/"), 1));
+    try {
+      const d = await Deno.open(dir, { read: true });
+      try {
+        await d.sync();
+      } finally {
+        d.close();
+      }
+    } catch {
+      // fsync of a directory is best effort (not supported on every filesystem)
+    }
+  },
+  async mkdir(path, mode = 0o700) {
+    await Deno.mkdir(path, { recursive: true, mode });
+  },
+  async remove(path) {
+    try {
+      await Deno.remove(path, { recursive: true });
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  },
+  async exists(path) {
+    try {
+      await Deno.lstat(path);
+      return true;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return false;
+      throw err;
+    }
+  },
+};
+
+/** Writes log lines to stderr synchronously, so nothing is lost when the process dies right after. */
+export const stderrSink: LogSink = (line: string, _level: LogLevel) => {
+  const bytes = encoder.encode(line + "\n");
+  let written = 0;
+  while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
+};
