@@ -40,7 +40,8 @@ for (const root of ["src", "ui"]) {
       }
     }
     if (
-      !DENO_ALLOWED.test(path) && /(?<!["'])\bDeno\.(?!test\b|errors\b)[a-zA-Z]/.test(text.replace(/\/\/.*$/gm, ""))
+      !DENO_ALLOWED.test(path) &&
+      /(?<!["'])\bDeno\.(?!test\b|errors\b)[a-zA-Z]/.test(text.replace(/\/\/.*$/gm, ""))
     ) {
       violations.push(`${path}: uses Deno.* (only main.ts files and real port implementations may)`);
     }
