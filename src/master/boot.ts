@@ -1,0 +1,56 @@
+// Boots the master's state from its configuration: data dir, secret key, database, keys, services.
+// Used by main.ts (serve and the admin CLI) and by tests that run a real master on a real data dir.
+import { AppError } from "../core/errors.ts";
+import type { Logger } from "../core/logger.ts";
+import type { Clock, Fs } from "../core/ports/types.ts";
+import { randomToken } from "../core/seal.ts";
+import type { MasterConfig } from "./config.ts";
+import { type Db, openDb } from "./db/db.ts";
+import { initSecrets } from "./service/secrets.ts";
+import { createServices, type Services } from "./service/services.ts";
+
+export type MasterPorts = { fs: Fs; clock: Clock; log: Logger };
+
+/** The secret key from the environment, or in dev mode one kept in the data dir (with a loud warning). */
+export async function resolveSecretKey(config: MasterConfig, ports: MasterPorts): Promise<string> {
+  if (config.secretKey) return config.secretKey.reveal();
+  if (!config.dev) throw new AppError("config", "WIREBUDDY_SECRET_KEY is required");
+  const path = `${config.dataDir}/secret.key`;
+  const existing = (await ports.fs.readText(path))?.trim();
+  if (existing && existing.length >= 32) {
+    ports.log.warn(
+      "DEV MODE: using the generated secret key in the data dir; set WIREBUDDY_SECRET_KEY in production",
+      { path },
+    );
+    return existing;
+  }
+  const secret = randomToken(48);
+  await ports.fs.writeTextAtomic(path, secret + "\n", 0o600);
+  ports.log.warn("DEV MODE: generated a secret key into the data dir; never do this in production", { path });
+  return secret;
+}
+
+export async function bootMaster(config: MasterConfig, ports: MasterPorts): Promise<Services> {
+  await ports.fs.mkdir(config.dataDir, 0o700);
+  const secret = await resolveSecretKey(config, ports);
+  const dbPath = `${config.dataDir}/wirebuddy.db`;
+  // An empty file is a valid new database; creating it ourselves gives it mode 0600 (SQLite copies the
+  // mode to the -wal and -shm files).
+  if (!(await ports.fs.exists(dbPath))) await ports.fs.writeTextAtomic(dbPath, "", 0o600);
+  let db: Db;
+  try {
+    db = openDb(dbPath, ports.clock.now());
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    throw new AppError("config", `Cannot open the database in ${config.dataDir}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  try {
+    const keys = await initSecrets(db, secret);
+    return createServices(db, ports.clock, keys, ports.log, { sessionTtlMs: config.sessionTtlMs });
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}

@@ -1,0 +1,153 @@
+// The master's configuration: every WIREBUDDY_* variable it reads, parsed once at start.
+import { z } from "zod";
+import {
+  booleanText,
+  durationText,
+  type EnvResult,
+  type EnvVar,
+  isLoopback,
+  listenText,
+  parseEnv,
+} from "../core/env.ts";
+import type { LogLevel } from "../core/logger.ts";
+import { Secret } from "../core/secret.ts";
+
+export const MASTER_ENV: readonly EnvVar[] = [
+  {
+    name: "WIREBUDDY_DATA_DIR",
+    schema: z.string().min(1).default("/var/lib/wirebuddy"),
+    default: "/var/lib/wirebuddy",
+    description: "Where the database, TLS certificate and key live (`scripts/dev` uses `./data`).",
+  },
+  {
+    name: "WIREBUDDY_SECRET_KEY",
+    schema: z.string().min(32, "must be at least 32 characters (try: openssl rand -base64 48)").optional(),
+    required: "required",
+    description:
+      "Master secret: seals private keys at rest and signs tokens. Keep it safe; the database cannot be read without it. In dev mode one is generated into the data dir.",
+  },
+  {
+    name: "WIREBUDDY_LISTEN",
+    schema: listenText.default({ hostname: "0.0.0.0", port: 8443 }),
+    default: "0.0.0.0:8443",
+    description: "Address and port of the web UI, API and sync API.",
+  },
+  {
+    name: "WIREBUDDY_PUBLIC_URL",
+    schema: z.url({ protocol: /^https?$/, error: "must be an http(s) URL like https://vpn.example.com:8443" })
+      .optional(),
+    description:
+      "The URL operators and nodes use to reach the master (default: derived from the listen address).",
+  },
+  {
+    name: "WIREBUDDY_TLS",
+    schema: z.enum(["self-signed", "files", "off"]).default("self-signed"),
+    default: "self-signed",
+    description:
+      "`self-signed` (a P-256 certificate kept in the data dir), `files` (see below), or `off` (only on loopback or with `WIREBUDDY_TRUST_PROXY=true` behind a TLS-terminating proxy).",
+  },
+  {
+    name: "WIREBUDDY_TLS_CERT_FILE",
+    schema: z.string().min(1).optional(),
+    description: "PEM certificate chain, with `WIREBUDDY_TLS=files`.",
+  },
+  {
+    name: "WIREBUDDY_TLS_KEY_FILE",
+    schema: z.string().min(1).optional(),
+    description: "PEM private key, with `WIREBUDDY_TLS=files`.",
+  },
+  {
+    name: "WIREBUDDY_TRUST_PROXY",
+    schema: booleanText.default(false),
+    default: "false",
+    description: "Trust `X-Forwarded-For`/`X-Forwarded-Proto` from a reverse proxy on loopback.",
+  },
+  {
+    name: "WIREBUDDY_SESSION_TTL",
+    schema: durationText.default(12 * 3_600_000),
+    default: "12h",
+    description: "How long a UI session lasts before the user must log in again.",
+  },
+  {
+    name: "WIREBUDDY_LOG_LEVEL",
+    schema: z.enum(["debug", "info", "warn", "error"]).default("info"),
+    default: "info",
+    description: "`debug`, `info`, `warn` or `error`.",
+  },
+  {
+    name: "WIREBUDDY_DEV",
+    schema: booleanText.default(false),
+    default: "false",
+    description:
+      "Development mode: generates a secret key into the data dir when none is set (with a warning).",
+  },
+];
+
+export type TlsConfig =
+  | { mode: "self-signed" }
+  | { mode: "files"; certFile: string; keyFile: string }
+  | { mode: "off" };
+
+export type MasterConfig = {
+  dataDir: string;
+  secretKey: Secret | null;
+  listen: { hostname: string; port: number };
+  publicUrl: URL;
+  tls: TlsConfig;
+  trustProxy: boolean;
+  sessionTtlMs: number;
+  logLevel: LogLevel;
+  dev: boolean;
+};
+
+export function parseMasterEnv(env: Record<string, string | undefined>): EnvResult<MasterConfig> {
+  return parseEnv(MASTER_ENV, env, (raw) => {
+    const problems: string[] = [];
+    const listen = raw.WIREBUDDY_LISTEN as MasterConfig["listen"];
+    const dev = raw.WIREBUDDY_DEV as boolean;
+    const trustProxy = raw.WIREBUDDY_TRUST_PROXY as boolean;
+    const secret = raw.WIREBUDDY_SECRET_KEY as string | undefined;
+    if (!secret && !dev) {
+      problems.push("WIREBUDDY_SECRET_KEY is required (generate one: openssl rand -base64 48)");
+    }
+
+    let tls: TlsConfig = { mode: "self-signed" };
+    const mode = raw.WIREBUDDY_TLS as TlsConfig["mode"];
+    if (mode === "files") {
+      const certFile = raw.WIREBUDDY_TLS_CERT_FILE as string | undefined;
+      const keyFile = raw.WIREBUDDY_TLS_KEY_FILE as string | undefined;
+      if (!certFile) problems.push("WIREBUDDY_TLS_CERT_FILE is required when WIREBUDDY_TLS=files");
+      if (!keyFile) problems.push("WIREBUDDY_TLS_KEY_FILE is required when WIREBUDDY_TLS=files");
+      tls = { mode, certFile: certFile ?? "", keyFile: keyFile ?? "" };
+    } else if (mode === "off") {
+      if (!isLoopback(listen.hostname) && !trustProxy) {
+        problems.push(
+          `WIREBUDDY_TLS=off is only allowed on a loopback address or with WIREBUDDY_TRUST_PROXY=true (listen is ${listen.hostname})`,
+        );
+      }
+      tls = { mode };
+    }
+
+    const scheme = mode === "off" && !trustProxy ? "http" : "https";
+    const host = ["0.0.0.0", "::"].includes(listen.hostname) ? "127.0.0.1" : listen.hostname;
+    const publicUrl = new URL(
+      (raw.WIREBUDDY_PUBLIC_URL as string | undefined) ??
+        `${scheme}://${host.includes(":") ? `[${host}]` : host}:${listen.port}`,
+    );
+    if (problems.length > 0) return { ok: false, problems };
+    return {
+      ok: true,
+      value: {
+        dataDir: raw.WIREBUDDY_DATA_DIR as string,
+        secretKey: secret ? new Secret(secret) : null,
+        listen,
+        publicUrl,
+        tls,
+        trustProxy,
+        sessionTtlMs: raw.WIREBUDDY_SESSION_TTL as number,
+        logLevel: raw.WIREBUDDY_LOG_LEVEL as LogLevel,
+        dev,
+      },
+    };
+  });
+}

@@ -1,0 +1,121 @@
+// Request plumbing: client address, security headers, CSRF origin checks, sessions and API tokens.
+import type { Context, MiddlewareHandler } from "hono";
+import { getCookie } from "hono/cookie";
+import { AppError } from "../../core/errors.ts";
+import type { Services } from "../service/services.ts";
+import type { AppEnv } from "./env.ts";
+
+export const SESSION_COOKIE = "__Host-wb_session";
+export const FLASH_COOKIE = "__Host-wb_flash";
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+export type HttpOptions = { publicUrl: URL; trustProxy: boolean };
+
+/** The client's address: the socket peer, or X-Forwarded-For's last hop behind a trusted proxy on loopback. */
+export function clientAddress(options: HttpOptions): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    let ip = c.env?.remoteAddr ?? "unknown";
+    const forwarded = c.req.header("x-forwarded-for");
+    if (options.trustProxy && forwarded && (ip === "::1" || ip.startsWith("127."))) {
+      ip = forwarded.split(",").map((s) => s.trim()).filter(Boolean).pop() ?? ip;
+    }
+    c.set("meta", { ip, userAgent: c.req.header("user-agent") ?? "" });
+    c.set("actor", null);
+    await next();
+  };
+}
+
+export function securityHeaders(options: HttpOptions): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    await next();
+    c.header("X-Content-Type-Options", "nosniff");
+    c.header("Referrer-Policy", "same-origin");
+    c.header("X-Frame-Options", "DENY");
+    c.header(
+      "Content-Security-Policy",
+      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+    );
+    if (options.publicUrl.protocol === "https:") c.header("Strict-Transport-Security", "max-age=31536000");
+  };
+}
+
+/**
+ * CSRF: a state-changing request from a browser must come from our own origin. Browsers always send
+ * Origin on cross-site POSTs; without Origin we accept only Sec-Fetch-Site same-origin.
+ */
+export function csrfOrigin(options: HttpOptions): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (!SAFE_METHODS.has(c.req.method)) {
+      const origin = c.req.header("origin");
+      const own = new Set([options.publicUrl.origin, new URL(c.req.url).origin]);
+      const host = c.req.header("host");
+      if (host) { for (const scheme of ["https", "http"]) own.add(`${scheme}://${host}`); }
+      const fetchSite = c.req.header("sec-fetch-site");
+      const ok = origin ? own.has(origin) : fetchSite === "same-origin";
+      if (!ok) {
+        throw new AppError("forbidden", `Cross-site request refused (origin ${origin ?? "missing"})`, {
+          publicMessage:
+            "This request did not come from this site, so it was refused (CSRF protection). Reload the page and try again.",
+        });
+      }
+    }
+    await next();
+  };
+}
+
+/** Loads the session's user into `actor` (or leaves it null). */
+export function sessionAuth(services: Services): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const token = getCookie(c, SESSION_COOKIE);
+    if (token) c.set("actor", await services.accounts.resolveSession(token));
+    await next();
+  };
+}
+
+/** /ui/* needs a session: browsers are sent to the login page. */
+export function requireSession(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (!c.get("actor")) {
+      const to = `/login?next=${encodeURIComponent(new URL(c.req.url).pathname)}`;
+      if (c.req.header("hx-request")) {
+        c.header("HX-Redirect", to);
+        return c.body(null, 401);
+      }
+      return c.redirect(to, 303);
+    }
+    return await next();
+  };
+}
+
+/** /api/* (but health and ready) needs `Authorization: Bearer wbt_...`; read tokens may only GET. */
+export function tokenAuth(services: Services): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const header = c.req.header("authorization") ?? "";
+    const m = header.match(/^Bearer\s+(\S+)$/i);
+    if (!m) {
+      c.header("WWW-Authenticate", 'Bearer realm="wirebuddy"');
+      throw new AppError("unauthorized", "An API token is required: send Authorization: Bearer <token>");
+    }
+    const actor = await services.tokens.authenticate(m[1]!);
+    if (!SAFE_METHODS.has(c.req.method) && actor.scope !== "write") {
+      throw new AppError("forbidden", "This API token may only read (scope=read)");
+    }
+    c.set("actor", actor);
+    await next();
+  };
+}
+
+/** The actor of an authenticated route (set by sessionAuth/requireSession or tokenAuth). */
+export function actorOf(c: Context<AppEnv>) {
+  const actor = c.get("actor");
+  if (!actor) throw new AppError("unauthorized", "Not logged in");
+  return actor;
+}
+
+/** Parses a route's numeric id parameter. */
+export function idParam(c: Context<AppEnv>, name = "id"): number {
+  const raw = c.req.param(name) ?? "";
+  if (!/^\d{1,15}$/.test(raw)) throw new AppError("not_found", `No such ${name}: "${raw.slice(0, 40)}"`);
+  return Number(raw);
+}

@@ -1,0 +1,162 @@
+// wirebuddy-master: wiring only. Parses the command line and WIREBUDDY_* once, builds the real ports,
+// and runs `serve` (default), `admin create`, `admin reset-password`, `version` or `--help`.
+import { parseArgs } from "node:util";
+import { EX_CONFIG } from "../core/env.ts";
+import { AppError } from "../core/errors.ts";
+import { createLogger, type Logger } from "../core/logger.ts";
+import { realClock, realFs, stderrSink } from "../core/ports/real.ts";
+import denoJson from "../../deno.json" with { type: "json" };
+import { createApp } from "./app.tsx";
+import { bootMaster } from "./boot.ts";
+import { type MasterConfig, parseMasterEnv } from "./config.ts";
+import { SCHEMA_VERSION } from "./db/db.ts";
+import { loadTls } from "./tls.ts";
+
+const VERSION = denoJson.version;
+const print = (text: string) =>
+  Deno.stdout.writeSync(new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"));
+
+const HELP = `wirebuddy-master ${VERSION}: the WireBuddy control plane (web UI, JSON API, node sync).
+
+Usage:
+  wirebuddy-master [serve]                              run the server (default)
+  wirebuddy-master admin create --username NAME         create an admin; password from stdin
+  wirebuddy-master admin reset-password --username NAME set a password from stdin; ends sessions
+  wirebuddy-master version                              print the version
+  wirebuddy-master --help                               this text
+
+Configuration comes from WIREBUDDY_* environment variables (see README.md).
+`;
+
+function fail(log: Logger, err: unknown): never {
+  if (err instanceof AppError && err.code === "config") {
+    log.error(err.message);
+    Deno.exit(EX_CONFIG);
+  }
+  log.error("failed", { err: err instanceof Error ? err.message : String(err) });
+  Deno.exit(1);
+}
+
+async function readPasswordFromStdin(): Promise<string> {
+  if (Deno.stdin.isTerminal()) {
+    throw new AppError(
+      "bad_request",
+      'Pipe the password on stdin, e.g. `printf %s "$PW" | wirebuddy-master admin create ...`',
+    );
+  }
+  const text = new TextDecoder().decode(await new Response(Deno.stdin.readable).arrayBuffer());
+  return text.replace(/\r?\n$/, "");
+}
+
+async function serve(config: MasterConfig, log: Logger): Promise<void> {
+  const ports = { fs: realFs, clock: realClock, log };
+  const services = await bootMaster(config, ports);
+  const tls = await loadTls(config, realFs, log, new Date());
+  const app = createApp(services, { publicUrl: config.publicUrl, trustProxy: config.trustProxy });
+
+  const stop = new AbortController();
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(signal, () => {
+      log.info("shutting down", { signal });
+      stop.abort();
+    });
+  }
+  const server = Deno.serve({
+    hostname: config.listen.hostname,
+    port: config.listen.port,
+    signal: stop.signal,
+    ...(tls ? { cert: tls.cert, key: tls.key } : {}),
+    onListen: () => {
+      log.info("WireBuddy master listening", {
+        url: config.publicUrl.href,
+        listen: `${config.listen.hostname}:${config.listen.port}`,
+        tls: config.tls.mode,
+        ...(tls ? { tls_sha256: tls.fingerprint } : {}),
+        version: VERSION,
+      });
+    },
+  }, (req, info) => app.fetch(req, { remoteAddr: (info.remoteAddr as Deno.NetAddr).hostname }));
+
+  const setup = await services.accounts.newSetupToken();
+  if (setup) {
+    const url = new URL(`/setup?token=${setup.token}`, config.publicUrl).href;
+    log.warn(`No admin account yet. Open this one-time setup link to create one: ${url}`, {
+      valid_until: new Date(setup.expiresAt).toISOString(),
+    });
+  }
+  await server.finished;
+  services.db.close();
+  log.info("stopped");
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    options: { help: { type: "boolean", short: "h" }, username: { type: "string" } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const [command = "serve", sub] = positionals;
+  if (values.help || command === "help") {
+    print(HELP);
+    return;
+  }
+  if (command === "version") {
+    print(`wirebuddy-master ${VERSION} (deno ${Deno.version.deno}, schema v${SCHEMA_VERSION})`);
+    return;
+  }
+
+  const env = Deno.env.toObject();
+  const format = env.JOURNAL_STREAM ? "journald" : "terminal";
+  const early = createLogger({ sink: stderrSink, format });
+  const parsed = parseMasterEnv(env);
+  if (!parsed.ok) {
+    for (const p of parsed.problems) early.error(`configuration: ${p}`);
+    Deno.exit(EX_CONFIG);
+  }
+  const config = parsed.value;
+  const log = createLogger({ sink: stderrSink, format, level: config.logLevel });
+
+  try {
+    if (command === "serve") return await serve(config, log);
+    if (command === "admin" && (sub === "create" || sub === "reset-password")) {
+      if (!values.username) throw new AppError("bad_request", "--username is required");
+      const password = await readPasswordFromStdin();
+      const services = await bootMaster(config, { fs: realFs, clock: realClock, log });
+      try {
+        const user = await services.accounts.cliUpsertAdmin(
+          values.username,
+          password,
+          sub === "create" ? "create" : "reset",
+        );
+        log.info(sub === "create" ? "admin created" : "password reset; the user's sessions were ended", {
+          username: user.username,
+        });
+      } finally {
+        services.db.close();
+      }
+      return;
+    }
+    throw new AppError("bad_request", `Unknown command "${positionals.join(" ")}". Try --help.`);
+  } catch (err) {
+    if (err instanceof AppError && err.code !== "config" && err.code !== "internal") {
+      log.error(err.message);
+      Deno.exit(err.code === "bad_request" ? 64 : 1);
+    }
+    fail(log, err);
+  }
+}
+
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (err) {
+    // parseArgs errors (unknown flag) land here
+    Deno.stderr.writeSync(
+      new TextEncoder().encode(
+        `wirebuddy-master: ${err instanceof Error ? err.message : String(err)}\n\n${HELP}` + "\n",
+      ),
+    );
+    Deno.exit(64);
+  }
+}

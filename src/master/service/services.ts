@@ -1,0 +1,38 @@
+// Builds every service from the database, the clock, the keys and the logger. No singletons.
+import type { Logger } from "../../core/logger.ts";
+import type { ScryptCost } from "../../core/password.ts";
+import type { Clock } from "../../core/ports/types.ts";
+import type { Db } from "../db/db.ts";
+import { AccountService, type ThrottlePolicy } from "./accounts.ts";
+import { ApiTokenService } from "./api_tokens.ts";
+import { AuditService } from "./audit.ts";
+import type { MasterKeys } from "./secrets.ts";
+
+export type Services = {
+  db: Db;
+  clock: Clock;
+  keys: MasterKeys;
+  log: Logger;
+  audit: AuditService;
+  accounts: AccountService;
+  tokens: ApiTokenService;
+};
+
+export type ServiceOptions = { sessionTtlMs: number; scryptCost?: ScryptCost; throttle?: ThrottlePolicy };
+
+export function createServices(
+  db: Db,
+  clock: Clock,
+  keys: MasterKeys,
+  log: Logger,
+  opts: ServiceOptions,
+): Services {
+  const audit = new AuditService(db, clock);
+  const accounts = new AccountService(db, clock, audit, log, {
+    sessionTtlMs: opts.sessionTtlMs,
+    ...(opts.scryptCost ? { cost: opts.scryptCost } : {}),
+    ...(opts.throttle ? { throttle: opts.throttle } : {}),
+  });
+  const tokens = new ApiTokenService(db, clock, audit);
+  return { db, clock, keys, log, audit, accounts, tokens };
+}

@@ -1,0 +1,145 @@
+// The page shell: head, navigation, flash message. Every page renders inside it.
+import type { Child, FC } from "hono/jsx";
+
+export type Flash = { kind: "ok" | "error"; text: string };
+export type CurrentUser = { username: string; role: "admin" | "viewer" };
+export type PageModel = { title: string; user: CurrentUser | null; active?: string; flash?: Flash | null };
+
+export const NAV: readonly { href: string; label: string; key: string }[] = [
+  { href: "/ui/dashboard", label: "Dashboard", key: "dashboard" },
+  { href: "/ui/peers", label: "Peers", key: "peers" },
+  { href: "/ui/interfaces", label: "Interfaces", key: "interfaces" },
+  { href: "/ui/nodes", label: "Nodes", key: "nodes" },
+  { href: "/ui/users", label: "Users", key: "users" },
+  { href: "/ui/tokens", label: "API tokens", key: "tokens" },
+  { href: "/ui/audit", label: "Audit", key: "audit" },
+  { href: "/ui/settings", label: "Settings", key: "settings" },
+];
+
+// htmx: swap every response (a 422 re-renders the form, a 403 shows why) and inject no inline styles (CSP).
+const HTMX_CONFIG = JSON.stringify({
+  includeIndicatorStyles: false,
+  allowEval: false,
+  historyCacheSize: 0,
+  responseHandling: [{ code: "204", swap: false }, { code: "...", swap: true }],
+});
+
+export const FlashMessage: FC<{ flash?: Flash | null | undefined }> = ({ flash }) =>
+  flash
+    ? (
+      <div class={`flash flash-${flash.kind}`} role={flash.kind === "error" ? "alert" : "status"} id="flash">
+        {flash.text}
+      </div>
+    )
+    : <div id="flash" hidden></div>;
+
+export const Layout: FC<PageModel & { children?: Child }> = (props) => (
+  <html lang="en">
+    <head>
+      <meta charset="utf-8" />
+      <meta name="viewport" content="width=device-width, initial-scale=1" />
+      <meta name="htmx-config" content={HTMX_CONFIG} />
+      <title>{props.title} · WireBuddy</title>
+      <link rel="stylesheet" href="/static/app.css" />
+      <script src="/static/htmx.min.js" defer></script>
+    </head>
+    <body hx-boost="true">
+      <header class="topbar">
+        <a class="brand" href="/">WireBuddy</a>
+        {props.user && (
+          <div class="whoami">
+            <a href="/ui/account">{props.user.username}</a>
+            <span class={`badge role-${props.user.role}`}>{props.user.role}</span>
+            <form method="post" action="/logout" class="inline">
+              <button type="submit" class="link">Log out</button>
+            </form>
+          </div>
+        )}
+      </header>
+      <div class="shell">
+        {props.user && (
+          <nav class="sidenav" aria-label="Main">
+            {NAV.map((n) => (
+              <a
+                href={n.href}
+                class={n.key === props.active ? "active" : ""}
+                aria-current={n.key === props.active ? "page" : undefined}
+              >
+                {n.label}
+              </a>
+            ))}
+          </nav>
+        )}
+        <main>
+          <FlashMessage flash={props.flash} />
+          {props.children}
+        </main>
+      </div>
+    </body>
+  </html>
+);
+
+export type FieldProps = {
+  name: string;
+  label: string;
+  type?: string;
+  value?: string;
+  error?: string | undefined;
+  required?: boolean;
+  autocomplete?: string;
+  hint?: string;
+};
+
+/** A labelled input; with an error it is marked invalid and the message names the field. */
+export const Field: FC<FieldProps> = (p) => (
+  <label class={p.error ? "field invalid" : "field"}>
+    <span>{p.label}</span>
+    <input
+      name={p.name}
+      type={p.type ?? "text"}
+      value={p.value ?? ""}
+      required={p.required}
+      autocomplete={p.autocomplete}
+      aria-invalid={p.error ? "true" : undefined}
+    />
+    {p.hint && !p.error && <small class="hint">{p.hint}</small>}
+    {p.error && <small class="error" data-field={p.name}>{p.label}: {p.error}</small>}
+  </label>
+);
+
+export const FormErrors: FC<{ errors: Record<string, string>; message?: string | undefined }> = (
+  { errors, message },
+) =>
+  Object.keys(errors).length > 0 || message
+    ? (
+      <div class="flash flash-error" role="alert">
+        {message ?? "Please fix the fields below."}
+      </div>
+    )
+    : <></>;
+
+export function formatTime(ms: number | null | undefined): string {
+  if (!ms) return "never";
+  return new Date(ms).toISOString().replace("T", " ").slice(0, 16) + " UTC";
+}
+
+/** A full error page for anything that is not a form re-render. */
+export const ErrorPage: FC<PageModel & { status: number; message: string }> = (p) => (
+  <Layout title={`Error ${p.status}`} user={p.user} flash={null}>
+    <section class="card">
+      <h1>
+        {p.status === 403
+          ? "Not allowed"
+          : p.status === 404
+          ? "Not found"
+          : p.status === 429
+          ? "Slow down"
+          : "Something went wrong"}
+      </h1>
+      <p class="error-message" role="alert">{p.message}</p>
+      <p>
+        <a href="/">Back to the dashboard</a>
+      </p>
+    </section>
+  </Layout>
+);

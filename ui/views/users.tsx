@@ -1,0 +1,127 @@
+// Users: list, create, change role, reset password, delete (admins); viewers only see.
+import type { FC } from "hono/jsx";
+import type { FormState } from "./auth.tsx";
+import { Field, type Flash, formatTime, FormErrors, Layout, type PageModel } from "./layout.tsx";
+
+export type UserItem = {
+  id: number;
+  username: string;
+  role: "admin" | "viewer";
+  createdAt: number;
+  isSelf: boolean;
+};
+
+export const UserRow: FC<{ u: UserItem; canEdit: boolean }> = ({ u, canEdit }) => (
+  <tr id={`user-${u.id}`}>
+    <td>{u.username}{u.isSelf && <span class="muted">(you)</span>}</td>
+    <td>
+      <span class={`badge role-${u.role}`}>{u.role}</span>
+    </td>
+    <td>{formatTime(u.createdAt)}</td>
+    <td class="actions">
+      {canEdit && (
+        <>
+          <form method="post" action={`/ui/users/${u.id}/role`} class="inline">
+            <input type="hidden" name="role" value={u.role === "admin" ? "viewer" : "admin"} />
+            <button type="submit">{u.role === "admin" ? "Make viewer" : "Make admin"}</button>
+          </form>
+          <form
+            method="post"
+            action={`/ui/users/${u.id}/delete`}
+            class="inline"
+            hx-confirm={`Delete user ${u.username}?`}
+          >
+            <button type="submit" class="danger">Delete</button>
+          </form>
+        </>
+      )}
+    </td>
+  </tr>
+);
+
+export const UserTable: FC<{ users: UserItem[]; canEdit: boolean }> = ({ users, canEdit }) => (
+  <table class="table" id="user-table">
+    <thead>
+      <tr>
+        <th>Username</th>
+        <th>Role</th>
+        <th>Created</th>
+        <th></th>
+      </tr>
+    </thead>
+    <tbody>{users.map((u) => <UserRow u={u} canEdit={canEdit} />)}</tbody>
+  </table>
+);
+
+export const UsersPage: FC<
+  PageModel & { users: UserItem[]; canEdit: boolean; form: FormState; flash?: Flash | null }
+> = (p) => (
+  <Layout title="Users" user={p.user} active="users" flash={p.flash ?? null}>
+    <h1>Users</h1>
+    <UserTable users={p.users} canEdit={p.canEdit} />
+    {p.canEdit
+      ? (
+        <section class="card">
+          <h2>Add a user</h2>
+          <form method="post" action="/ui/users" class="grid-form" id="new-user">
+            <FormErrors errors={p.form.errors} message={p.form.message} />
+            <Field
+              name="username"
+              label="Username"
+              value={p.form.values.username}
+              error={p.form.errors.username}
+              required
+            />
+            <Field
+              name="password"
+              label="Password"
+              type="password"
+              error={p.form.errors.password}
+              required
+              autocomplete="new-password"
+            />
+            <label class={p.form.errors.role ? "field invalid" : "field"}>
+              <span>Role</span>
+              <select name="role">
+                <option value="viewer" selected={p.form.values.role !== "admin"}>viewer (read-only)</option>
+                <option value="admin" selected={p.form.values.role === "admin"}>admin</option>
+              </select>
+              {p.form.errors.role && <small class="error" data-field="role">Role: {p.form.errors.role}
+              </small>}
+            </label>
+            <button type="submit" class="primary">Add user</button>
+          </form>
+        </section>
+      )
+      : <p class="muted">You have read-only access.</p>}
+  </Layout>
+);
+
+export const AccountPage: FC<PageModel & { form: FormState; flash?: Flash | null }> = (p) => (
+  <Layout title="Your account" user={p.user} flash={p.flash ?? null}>
+    <h1>Your account</h1>
+    <section class="card narrow">
+      <h2>Change password</h2>
+      <form method="post" action="/ui/account/password" class="stack">
+        <FormErrors errors={p.form.errors} message={p.form.message} />
+        <Field
+          name="current_password"
+          label="Current password"
+          type="password"
+          error={p.form.errors.current_password}
+          required
+          autocomplete="current-password"
+        />
+        <Field
+          name="new_password"
+          label="New password"
+          type="password"
+          error={p.form.errors.new_password}
+          required
+          autocomplete="new-password"
+        />
+        <button type="submit" class="primary">Change password</button>
+      </form>
+    </section>
+  </Layout>
+);
