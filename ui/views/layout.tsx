@@ -116,7 +116,7 @@ export const FormErrors: FC<{ errors: Record<string, string>; message?: string |
         {message ?? "Please fix the fields below."}
       </div>
     )
-    : <></>;
+    : null;
 
 export function formatTime(ms: number | null | undefined): string {
   if (!ms) return "never";
