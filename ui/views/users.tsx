@@ -13,7 +13,7 @@ export type UserItem = {
 
 export const UserRow: FC<{ u: UserItem; canEdit: boolean }> = ({ u, canEdit }) => (
   <tr id={`user-${u.id}`}>
-    <td>{u.username}{u.isSelf && <span class="muted">{" (you)"}</span>}</td>
+    <td>{u.username}{u.isSelf && <span class="muted you">(you)</span>}</td>
     <td>
       <span class={`badge role-${u.role}`}>{u.role}</span>
     </td>
