@@ -27,7 +27,31 @@ function invalid(what: string, text: string, why: string): AppError {
 const V4_OCTET = /^(?:0|[1-9][0-9]{0,2})$/;
 const V6_GROUP = /^[0-9A-Fa-f]{1,4}$/;
 
+/** Fast path for the common, valid case: returns -1 for anything unusual, which `parseV4` then explains. */
+function scanV4(text: string): number {
+  let value = 0, octet = 0, digits = 0, dots = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const ch = i < text.length ? text.charCodeAt(i) : 46;
+    if (ch === 46) {
+      if (digits === 0 || octet > 255) return -1;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (ch >= 48 && ch <= 57) {
+      if (digits === 1 && octet === 0) return -1;
+      octet = octet * 10 + ch - 48;
+      digits++;
+    } else {
+      return -1;
+    }
+  }
+  return dots === 4 ? value : -1;
+}
+
 function parseV4(text: string): bigint | string {
+  const fast = scanV4(text);
+  if (fast >= 0) return BigInt(fast);
   const parts = text.split(".");
   if (parts.length !== 4) return "an IPv4 address has four dot-separated numbers";
   let value = 0n;
@@ -58,7 +82,54 @@ function parseGroups(text: string): number[] | string {
   return groups;
 }
 
+/** Fast path for the common, valid case: returns undefined for anything unusual, which `parseV6` explains. */
+function scanV6(text: string): bigint | undefined {
+  const head: number[] = [], tail: number[] = [];
+  let groups = head, group = 0, digits = 0, compressed = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 58) {
+      if (i + 1 < text.length && text.charCodeAt(i + 1) === 58) {
+        if (compressed) return undefined;
+        if (digits > 0) head.push(group);
+        else if (i !== 0) return undefined;
+        compressed = true;
+        groups = tail;
+        i++;
+      } else {
+        if (digits === 0) return undefined;
+        groups.push(group);
+      }
+      group = 0;
+      digits = 0;
+      continue;
+    }
+    const d = ch >= 48 && ch <= 57
+      ? ch - 48
+      : ch >= 97 && ch <= 102
+      ? ch - 87
+      : ch >= 65 && ch <= 70
+      ? ch - 55
+      : -1;
+    if (d < 0 || digits === 4) return undefined;
+    group = group * 16 + d;
+    digits++;
+  }
+  if (digits > 0) groups.push(group);
+  else if (!(compressed && text.endsWith("::"))) return undefined;
+  const count = head.length + tail.length;
+  if (compressed ? count > 7 : count !== 8) return undefined;
+  let value = 0n;
+  for (const g of head) value = (value << 16n) | BigInt(g);
+  value <<= BigInt(16 * (8 - head.length));
+  let low = 0n;
+  for (const g of tail) low = (low << 16n) | BigInt(g);
+  return value | low;
+}
+
 function parseV6(text: string): bigint | string {
+  const fast = scanV6(text);
+  if (fast !== undefined) return fast;
   if (text.includes("%")) return "zone ids are not allowed";
   const halves = text.split("::");
   if (halves.length > 2) return '"::" may appear only once';

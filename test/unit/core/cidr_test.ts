@@ -302,3 +302,67 @@ Deno.test("hostAddress() refuses offsets outside the network", () => {
   assert.throws(() => hostAddress("10.13.13.0/24", -1), RangeError);
   assert.throws(() => hostAddress("10.13.13.5/32", 1), RangeError);
 });
+
+/** A small deterministic PRNG (mulberry32), so a failing case can be replayed. */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+Deno.test("IPv6 parsing and RFC 5952 formatting agree with the WHATWG URL parser on random inputs", () => {
+  const random = prng(5952);
+  const alphabet = "0123456789abcdefABCDEF:::::g";
+  let accepted = 0;
+  for (let i = 0; i < 20_000; i++) {
+    let text = "";
+    const length = 1 + Math.floor(random() * 24);
+    for (let j = 0; j < length; j++) text += alphabet[Math.floor(random() * alphabet.length)];
+    let oracle: string | undefined;
+    try {
+      oracle = new URL(`http://[${text}]/`).hostname.slice(1, -1);
+    } catch {
+      oracle = undefined;
+    }
+    const ours = tryParseIp(text);
+    if (!text.includes(":")) continue;
+    assert.equal(ours === undefined, oracle === undefined, `disagreement on ${JSON.stringify(text)}`);
+    if (ours !== undefined) {
+      accepted++;
+      assert.equal(formatIp(ours), oracle, `formatting of ${JSON.stringify(text)}`);
+    }
+  }
+  assert.ok(accepted > 100, `only ${accepted} random inputs were valid`);
+});
+
+Deno.test("random IPv6 values with zero runs format canonically and parse back", () => {
+  const random = prng(4291);
+  for (let i = 0; i < 5_000; i++) {
+    let value = 0n;
+    for (let g = 0; g < 8; g++) {
+      const group = random() < 0.5 ? 0 : Math.floor(random() * 0x10000);
+      value = (value << 16n) | BigInt(group);
+    }
+    const text = formatIp({ version: 6, value });
+    assert.equal(new URL(`http://[${text}]/`).hostname, `[${text}]`);
+    assert.deepEqual(parseIp(text), { version: 6, value });
+  }
+});
+
+Deno.test("IPv4 parsing accepts exactly four 0-255 numbers without leading zeros on random inputs", () => {
+  const random = prng(791);
+  const reference = (text: string) =>
+    /^(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3}$/.test(text) &&
+    text.split(".").every((part) => Number(part) <= 255);
+  for (let i = 0; i < 20_000; i++) {
+    let text = "";
+    const length = 1 + Math.floor(random() * 16);
+    for (let j = 0; j < length; j++) text += "0123456789...2"[Math.floor(random() * 14)];
+    const ours = tryParseIp(text);
+    assert.equal(ours !== undefined, reference(text), `disagreement on ${JSON.stringify(text)}`);
+    if (ours !== undefined) assert.equal(formatIp(ours), text);
+  }
+});
