@@ -1,0 +1,187 @@
+// apply(): the only code that changes the host. Each step becomes argv (never a shell string), is
+// logged as `[#] command` and run; keys travel through stdin only. It stops at the first failure with
+// an error that names the command and quotes its stderr (with any key it was given redacted).
+import { AppError } from "../../core/errors.ts";
+import type { Logger } from "../../core/logger.ts";
+import type { Exec } from "../../core/ports/types.ts";
+import type { Secret } from "../../core/secret.ts";
+import { ipArgv } from "../drivers/ip.ts";
+import { iptablesArgv } from "../drivers/iptables.ts";
+import { sysctlArgv } from "../drivers/sysctl.ts";
+import { renderPeersConfig, wgArgv } from "../drivers/wg.ts";
+import type { OwnershipStore } from "./ownership.ts";
+import { type Ownership, STATE_ONLY, type Step, type WgImpl } from "./steps.ts";
+
+export type ApplyContext = {
+  exec: Exec;
+  log: Logger;
+  store: OwnershipStore;
+  /** The ownership the plan was made from; updated in place as state steps run. */
+  ownership: Ownership;
+  /** WIREBUDDY_WG_IMPL, and what `auto` found out about the kernel (remembered across ticks). */
+  wg: { impl: WgImpl; kernelAvailable?: boolean };
+};
+
+export type ApplyResult = { commands: number; stepsDone: number; error?: AppError };
+
+const SAFE_ARG = /^[A-Za-z0-9_./:,=+@%^\-\[\]]+$/;
+
+/** argv as a line you could paste into a shell. */
+export function displayArgv(argv: readonly string[]): string {
+  return argv.map((a) => (SAFE_ARG.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(" ");
+}
+
+class CommandFailed extends Error {}
+
+/** The kernel lacks WireGuard: `ip link add … type wireguard` fails with one of these. */
+const NO_KERNEL_WG = /unknown device type|not supported|no such device|protocol not available/i;
+
+export async function apply(steps: readonly Step[], ctx: ApplyContext): Promise<ApplyResult> {
+  let commands = 0;
+  let stepsDone = 0;
+
+  const run = async (argv: string[], options: { stdin?: string; secrets?: Secret[] } = {}) => {
+    ctx.log.info(`[#] ${displayArgv(argv)}`);
+    commands++;
+    let result;
+    try {
+      result = await ctx.exec.run(argv, options.stdin === undefined ? {} : { stdin: options.stdin });
+    } catch (err) {
+      throw new CommandFailed(`${displayArgv(argv)} could not start: ${(err as Error).message}`);
+    }
+    if (result.code !== 0) {
+      let stderr = result.stderr.trim();
+      for (const s of options.secrets ?? []) stderr = stderr.replaceAll(s.reveal(), "[redacted]");
+      throw new CommandFailed(`${displayArgv(argv)} exited ${result.code}: ${stderr || "(no stderr)"}`);
+    }
+    return result;
+  };
+
+  const saveState = async (change: (o: Ownership) => void) => {
+    change(ctx.ownership);
+    await ctx.store.save(ctx.ownership);
+  };
+
+  const linkAdd = async (iface: string) => {
+    const { wg } = ctx;
+    if (wg.impl === "kernel" || (wg.impl === "auto" && wg.kernelAvailable !== false)) {
+      try {
+        await run(ipArgv.linkAddWireguard(iface));
+        if (wg.impl === "auto" && wg.kernelAvailable === undefined) wg.kernelAvailable = true;
+        ctx.log.info("Created WireGuard interface with the kernel module", { iface, impl: "kernel" });
+        return;
+      } catch (err) {
+        if (wg.impl === "kernel" || !NO_KERNEL_WG.test((err as Error).message)) throw err;
+        wg.kernelAvailable = false;
+        ctx.log.info("The kernel has no WireGuard; falling back to wireguard-go", { iface });
+      }
+    }
+    await run(wgArgv.userspaceAdd(iface));
+    ctx.log.info("Created WireGuard interface with wireguard-go", { iface, impl: "userspace" });
+  };
+
+  const runStep = async (step: Step): Promise<void> => {
+    switch (step.kind) {
+      case "own-interface":
+        return saveState((o) => (o.interfaces[step.iface] ??= { routes: [], endpoints: {} }, undefined));
+      case "forget-interface":
+        return saveState((o) => (delete o.interfaces[step.iface], undefined));
+      case "own-route":
+        return saveState((o) => {
+          const entry = o.interfaces[step.iface] ??= { routes: [], endpoints: {} };
+          if (!entry.routes.includes(step.cidr)) entry.routes.push(step.cidr);
+        });
+      case "forget-route":
+        return saveState((o) => {
+          const entry = o.interfaces[step.iface];
+          if (entry) entry.routes = entry.routes.filter((r) => r !== step.cidr);
+        });
+      case "note-endpoints":
+        return saveState((o) => {
+          const entry = o.interfaces[step.iface] ??= { routes: [], endpoints: {} };
+          entry.endpoints = { ...step.endpoints };
+        });
+      case "link-add":
+        return linkAdd(step.iface);
+      case "link-delete":
+        return void await run(ipArgv.linkDelete(step.iface));
+      case "wg-addconf": {
+        const head = step.privateKey || step.listenPort !== undefined
+          ? [
+            "[Interface]",
+            ...(step.privateKey ? [`PrivateKey = ${step.privateKey.reveal()}`] : []),
+            ...(step.listenPort !== undefined ? [`ListenPort = ${step.listenPort}`] : []),
+            "",
+          ].join("\n") + "\n"
+          : "";
+        const peers = step.peers.map((p) => ({
+          publicKey: p.publicKey,
+          allowedIps: p.allowedIps,
+          ...(p.presharedKey ? { presharedKey: p.presharedKey.reveal() } : {}),
+          ...(p.endpoint ? { endpoint: p.endpoint } : {}),
+          ...(p.persistentKeepalive ? { persistentKeepalive: p.persistentKeepalive } : {}),
+        }));
+        const secrets = [
+          ...(step.privateKey ? [step.privateKey] : []),
+          ...step.peers.flatMap((p) => (p.presharedKey ? [p.presharedKey] : [])),
+        ];
+        return void await run(wgArgv.addconf(step.iface), {
+          stdin: head + renderPeersConfig(peers),
+          secrets,
+        });
+      }
+      case "peer-set": {
+        const { presharedKey, ...rest } = step.fields;
+        const argv = wgArgv.setPeer(step.iface, step.publicKey, {
+          ...rest,
+          ...(presharedKey === undefined ? {} : { presharedKey: presharedKey === null ? "none" : "stdin" }),
+        });
+        return void await run(
+          argv,
+          presharedKey ? { stdin: presharedKey.reveal() + "\n", secrets: [presharedKey] } : {},
+        );
+      }
+      case "peer-remove":
+        return void await run(wgArgv.removePeer(step.iface, step.publicKey));
+      case "address-add":
+        return void await run(ipArgv.addressAdd(step.iface, step.cidr));
+      case "address-delete":
+        return void await run(ipArgv.addressDelete(step.iface, step.cidr));
+      case "mtu":
+        return void await run(ipArgv.linkMtu(step.iface, step.mtu));
+      case "link-up":
+        return void await run(ipArgv.linkUp(step.iface));
+      case "route-add":
+        return void await run(ipArgv.routeReplace(step.iface, step.cidr));
+      case "route-delete":
+        return void await run(ipArgv.routeDelete(step.iface, step.cidr));
+      case "firewall":
+        return void await run(iptablesArgv.restoreNoflush(step.family), { stdin: step.script });
+      case "sysctl":
+        try {
+          return void await run(sysctlArgv.enable(step.key));
+        } catch (err) {
+          throw new CommandFailed(
+            `Cannot turn on ${step.key}, so forwarded traffic will be dropped: ${(err as Error).message}`,
+          );
+        }
+    }
+  };
+
+  for (const step of steps) {
+    try {
+      await runStep(step);
+    } catch (err) {
+      const message = err instanceof CommandFailed
+        ? err.message
+        : `Cannot ${STATE_ONLY.has(step.kind) ? "write the state file" : "apply"} for ${step.kind}: ${
+          (err as Error).message
+        }`;
+      const error = new AppError("unavailable", `Apply stopped: ${message}`, { cause: err });
+      ctx.log.error("Apply stopped at the first failure", { step: step.kind, error: message });
+      return { commands, stepsDone, error };
+    }
+    stepsDone++;
+  }
+  return { commands, stepsDone };
+}

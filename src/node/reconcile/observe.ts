@@ -1,0 +1,66 @@
+// observe(): read-only. Seven reads in parallel, each through the Exec port so they happen in whatever
+// network namespace the Exec runs in: links and addresses, routes (v4, v6), WireGuard devices, both
+// firewalls and the forwarding sysctls.
+import { AppError } from "../../core/errors.ts";
+import type { Exec, ExecResult } from "../../core/ports/types.ts";
+import { defaultEgress, ipArgv, parseIpAddress, parseIpRoutes } from "../drivers/ip.ts";
+import { iptablesArgv, parseIptablesSave, type SavedTables } from "../drivers/iptables.ts";
+import { parseSysctl, sysctlArgv } from "../drivers/sysctl.ts";
+import { parseWgDump, wgArgv } from "../drivers/wg.ts";
+import { displayArgv } from "./apply.ts";
+import type { Observed } from "./steps.ts";
+
+async function read(exec: Exec, argv: string[]): Promise<ExecResult> {
+  try {
+    return await exec.run(argv);
+  } catch (err) {
+    throw new AppError("unavailable", `Cannot run ${displayArgv(argv)}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+function must(argv: string[], result: ExecResult): string {
+  if (result.code !== 0) {
+    throw new AppError(
+      "unavailable",
+      `Cannot observe the host: ${displayArgv(argv)} exited ${result.code}: ${result.stderr.trim()}`,
+    );
+  }
+  return result.stdout;
+}
+
+export async function observe(exec: Exec): Promise<Observed> {
+  const argvs = {
+    addr: ipArgv.showAddresses(),
+    route4: ipArgv.showRoutes(4),
+    route6: ipArgv.showRoutes(6),
+    wg: wgArgv.showAllDump(),
+    fw4: iptablesArgv.save(4),
+    fw6: iptablesArgv.save(6),
+    sysctl: sysctlArgv.read(),
+  };
+  const [addr, route4, route6, wg, fw4, fw6, sysctl] = await Promise.all([
+    read(exec, argvs.addr),
+    read(exec, argvs.route4),
+    read(exec, argvs.route6).catch(() => null),
+    read(exec, argvs.wg),
+    read(exec, argvs.fw4).catch(() => null),
+    read(exec, argvs.fw6).catch(() => null),
+    read(exec, argvs.sysctl).catch(() => null),
+  ]);
+  const links = new Map(parseIpAddress(must(argvs.addr, addr)).map((l) => [l.name, l]));
+  const routes4 = parseIpRoutes(must(argvs.route4, route4), 4);
+  const routes6 = route6 && route6.code === 0 ? parseIpRoutes(route6.stdout, 6) : [];
+  const firewall = (r: ExecResult | null): SavedTables | null =>
+    r && r.code === 0 ? parseIptablesSave(r.stdout) : null;
+  return {
+    links,
+    wg: parseWgDump(must(argvs.wg, wg)),
+    routes: [...routes4, ...routes6],
+    egress: { 4: defaultEgress(routes4), 6: defaultEgress(routes6) },
+    firewall: { 4: firewall(fw4), 6: firewall(fw6) },
+    // sysctl exits non-zero when one key is missing (IPv6 off) but still prints the others.
+    sysctl: parseSysctl(sysctl?.stdout ?? ""),
+  };
+}
