@@ -40,7 +40,11 @@ export async function apply(steps: readonly Step[], ctx: ApplyContext): Promise<
   let commands = 0;
   let stepsDone = 0;
 
-  const run = async (argv: string[], options: { stdin?: string; secrets?: Secret[] } = {}) => {
+  /** For removals: stderr that says the thing is already gone counts as success. */
+  const run = async (
+    argv: string[],
+    options: { stdin?: string; secrets?: Secret[]; alreadyDone?: RegExp } = {},
+  ) => {
     ctx.log.info(`[#] ${displayArgv(argv)}`);
     commands++;
     let result;
@@ -48,6 +52,10 @@ export async function apply(steps: readonly Step[], ctx: ApplyContext): Promise<
       result = await ctx.exec.run(argv, options.stdin === undefined ? {} : { stdin: options.stdin });
     } catch (err) {
       throw new CommandFailed(`${displayArgv(argv)} could not start: ${(err as Error).message}`);
+    }
+    if (result.code !== 0 && options.alreadyDone?.test(result.stderr)) {
+      ctx.log.info("Already done", { command: argv[0], stderr: result.stderr.trim() });
+      return result;
     }
     if (result.code !== 0) {
       let stderr = result.stderr.trim();
@@ -104,7 +112,7 @@ export async function apply(steps: readonly Step[], ctx: ApplyContext): Promise<
       case "link-add":
         return linkAdd(step.iface);
       case "link-delete":
-        return void await run(ipArgv.linkDelete(step.iface));
+        return void await run(ipArgv.linkDelete(step.iface), { alreadyDone: /cannot find device/i });
       case "wg-addconf": {
         const head = step.privateKey || step.listenPort !== undefined
           ? [
@@ -146,7 +154,9 @@ export async function apply(steps: readonly Step[], ctx: ApplyContext): Promise<
       case "address-add":
         return void await run(ipArgv.addressAdd(step.iface, step.cidr));
       case "address-delete":
-        return void await run(ipArgv.addressDelete(step.iface, step.cidr));
+        return void await run(ipArgv.addressDelete(step.iface, step.cidr), {
+          alreadyDone: /cannot assign requested address/i,
+        });
       case "mtu":
         return void await run(ipArgv.linkMtu(step.iface, step.mtu));
       case "link-up":
@@ -154,7 +164,7 @@ export async function apply(steps: readonly Step[], ctx: ApplyContext): Promise<
       case "route-add":
         return void await run(ipArgv.routeReplace(step.iface, step.cidr));
       case "route-delete":
-        return void await run(ipArgv.routeDelete(step.iface, step.cidr));
+        return void await run(ipArgv.routeDelete(step.iface, step.cidr), { alreadyDone: /no such process/i });
       case "firewall":
         return void await run(iptablesArgv.restoreNoflush(step.family), { stdin: step.script });
       case "sysctl":

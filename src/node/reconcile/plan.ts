@@ -170,8 +170,13 @@ function planInterface(
   // Addresses, MTU, up.
   const wantAddresses = unique(spec.addresses.map(canonicalAddress));
   const haveAddresses = link?.addresses ?? [];
+  // Removing an interface's last IPv4 address makes the kernel drop its IPv4 routes: once we delete an
+  // address of a family, that family's routes are re-added (`ip route replace` is idempotent).
+  const flushed = new Set<number>();
   for (const cidr of haveAddresses) {
-    if (!wantAddresses.includes(cidr)) steps.push({ kind: "address-delete", iface: name, cidr });
+    if (wantAddresses.includes(cidr)) continue;
+    steps.push({ kind: "address-delete", iface: name, cidr });
+    flushed.add(familyOf(cidr));
   }
   for (const cidr of wantAddresses) {
     if (!haveAddresses.includes(cidr)) steps.push({ kind: "address-add", iface: name, cidr });
@@ -185,7 +190,8 @@ function planInterface(
   const wantRoutes = unique(spec.routes.map(networkOf));
   const ownedRoutes = owned?.routes ?? [];
   const present = (cidr: string) =>
-    link !== undefined && observed.routes.some((r) => r.dst === cidr && r.dev === name);
+    link !== undefined && !flushed.has(familyOf(cidr)) &&
+    observed.routes.some((r) => r.dst === cidr && r.dev === name);
   for (const cidr of ownedRoutes) {
     if (wantRoutes.includes(cidr)) continue;
     if (present(cidr)) steps.push({ kind: "route-delete", iface: name, cidr });
