@@ -18,6 +18,9 @@ import {
   type Step,
 } from "./steps.ts";
 
+/** WireGuard's usual MTU (1500 minus its IPv6 overhead), used when the desired state names none. */
+export const DEFAULT_MTU = 1420;
+
 const EMPTY_DEVICE: WgDevice = {
   name: "",
   privateKey: null,
@@ -181,8 +184,10 @@ function planInterface(
   for (const cidr of wantAddresses) {
     if (!haveAddresses.includes(cidr)) steps.push({ kind: "address-add", iface: name, cidr });
   }
-  if (spec.mtu !== undefined && link?.mtu !== spec.mtu) {
-    steps.push({ kind: "mtu", iface: name, mtu: spec.mtu });
+  // A new link comes up with 1420 from both the kernel module and wireguard-go.
+  const mtu = spec.mtu ?? DEFAULT_MTU;
+  if ((link?.mtu ?? DEFAULT_MTU) !== mtu) {
+    steps.push({ kind: "mtu", iface: name, mtu });
   }
   if (!link?.up) steps.push({ kind: "link-up", iface: name });
 
@@ -190,16 +195,16 @@ function planInterface(
   const wantRoutes = unique(spec.routes.map(networkOf));
   const ownedRoutes = owned?.routes ?? [];
   const present = (cidr: string) =>
-    link !== undefined && !flushed.has(familyOf(cidr)) &&
-    observed.routes.some((r) => r.dst === cidr && r.dev === name);
+    link !== undefined && observed.routes.some((r) => r.dst === cidr && r.dev === name);
   for (const cidr of ownedRoutes) {
     if (wantRoutes.includes(cidr)) continue;
+    // (deleting a route the kernel already dropped with an address counts as done)
     if (present(cidr)) steps.push({ kind: "route-delete", iface: name, cidr });
     steps.push({ kind: "forget-route", iface: name, cidr });
   }
   for (const cidr of wantRoutes) {
     if (!ownedRoutes.includes(cidr)) steps.push({ kind: "own-route", iface: name, cidr });
-    if (!present(cidr)) steps.push({ kind: "route-add", iface: name, cidr });
+    if (!present(cidr) || flushed.has(familyOf(cidr))) steps.push({ kind: "route-add", iface: name, cidr });
   }
   return steps;
 }
