@@ -48,7 +48,10 @@ export async function bootMaster(config: MasterConfig, ports: MasterPorts): Prom
   }
   try {
     const keys = await initSecrets(db, secret);
-    return createServices(db, ports.clock, keys, ports.log, { sessionTtlMs: config.sessionTtlMs });
+    return createServices(db, ports.clock, keys, ports.log, {
+      sessionTtlMs: config.sessionTtlMs,
+      publicHost: config.publicUrl.hostname.replace(/^\[|\]$/g, ""),
+    });
   } catch (err) {
     db.close();
     throw err;

@@ -21,6 +21,7 @@ export async function testMaster(opts: { sessionTtlMs?: number } = {}) {
   const services: Services = createServices(db, clock, keys, log, {
     sessionTtlMs: opts.sessionTtlMs ?? 12 * 3_600_000,
     scryptCost: { N: 1024, r: 8, p: 1 },
+    publicHost: "vpn.example.com",
   });
   const app = createApp(services, { publicUrl: new URL(ORIGIN), trustProxy: false });
 

@@ -5,20 +5,9 @@ import { AppError } from "../../core/errors.ts";
 import type { Services } from "../service/services.ts";
 import { keysMatch } from "../service/secrets.ts";
 import type { AppEnv } from "./env.ts";
+import { iso, jsonBody } from "./json.ts";
 import { actorOf, idParam, tokenAuth } from "./middleware.ts";
-
-async function jsonBody(
-  c: { req: { json: () => Promise<unknown>; header: (n: string) => string | undefined } },
-) {
-  if (!(c.req.header("content-type") ?? "").includes("application/json")) {
-    throw new AppError("bad_request", "Send the request body as JSON (Content-Type: application/json)");
-  }
-  try {
-    return await c.req.json();
-  } catch {
-    throw new AppError("bad_request", "The request body is not valid JSON");
-  }
-}
+import { wgApiRoutes } from "./wg_api.ts";
 
 const userJson = (
   u: { id: number; username: string; role: string; createdAt: number; passwordChangedAt: number },
@@ -29,8 +18,6 @@ const userJson = (
   created_at: new Date(u.createdAt).toISOString(),
   password_changed_at: new Date(u.passwordChangedAt).toISOString(),
 });
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export function apiRoutes(s: Services): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
@@ -141,6 +128,8 @@ export function apiRoutes(s: Services): Hono<AppEnv> {
     });
     return c.json({ entries: entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) });
   });
+
+  api.route("/", wgApiRoutes(s));
 
   api.all("*", () => {
     throw new AppError("not_found", "No such API endpoint");

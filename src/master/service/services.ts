@@ -7,6 +7,7 @@ import { AccountService, type ThrottlePolicy } from "./accounts.ts";
 import { ApiTokenService } from "./api_tokens.ts";
 import { AuditService } from "./audit.ts";
 import type { MasterKeys } from "./secrets.ts";
+import { WireGuardService } from "./wireguard.ts";
 
 export type Services = {
   db: Db;
@@ -16,9 +17,16 @@ export type Services = {
   audit: AuditService;
   accounts: AccountService;
   tokens: ApiTokenService;
+  wg: WireGuardService;
 };
 
-export type ServiceOptions = { sessionTtlMs: number; scryptCost?: ScryptCost; throttle?: ThrottlePolicy };
+export type ServiceOptions = {
+  sessionTtlMs: number;
+  /** The host name clients reach the master's own interfaces at (from WIREBUDDY_PUBLIC_URL). */
+  publicHost: string;
+  scryptCost?: ScryptCost;
+  throttle?: ThrottlePolicy;
+};
 
 export function createServices(
   db: Db,
@@ -34,5 +42,6 @@ export function createServices(
     ...(opts.throttle ? { throttle: opts.throttle } : {}),
   });
   const tokens = new ApiTokenService(db, clock, audit);
-  return { db, clock, keys, log, audit, accounts, tokens };
+  const wg = new WireGuardService(db, clock, audit, keys.sealKey, { publicHost: opts.publicHost });
+  return { db, clock, keys, log, audit, accounts, tokens, wg };
 }

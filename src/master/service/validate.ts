@@ -8,7 +8,8 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what 
   // One entry per field; several problems with one field are joined.
   const byField = new Map<string, string[]>();
   for (const issue of result.error.issues) {
-    const field = issue.path.length > 0 ? issue.path.join(".") : "body";
+    const path = issue.path.filter((p) => typeof p !== "number");
+    const field = path.length > 0 ? path.join(".") : "body";
     byField.set(field, [...(byField.get(field) ?? []), issue.message]);
   }
   const fields: FieldIssue[] = [...byField].map(([field, messages]) => ({

@@ -1,0 +1,194 @@
+// SQL for WireGuard interfaces, peers and (minimal) nodes.
+import type { Db } from "./db.ts";
+
+export type InterfaceRow = {
+  id: number;
+  name: string;
+  address4: string;
+  address6: string | null;
+  listen_port: number;
+  mtu: number | null;
+  dns: string;
+  keepalive: number | null;
+  endpoint_host: string | null;
+  private_key_sealed: string;
+  public_key: string;
+  created_at: number;
+  updated_at: number;
+};
+
+export type PeerRow = {
+  id: number;
+  interface_id: number;
+  node_id: number | null;
+  name: string;
+  public_key: string;
+  private_key_sealed: string | null;
+  psk_sealed: string | null;
+  ipv4: string;
+  ipv6: string | null;
+  routing: "full" | "split" | "custom";
+  allowed_ips: string;
+  enabled: 0 | 1;
+  expires_at: number | null;
+  created_at: number;
+  updated_at: number;
+};
+
+export type NodeRow = {
+  id: number;
+  name: string;
+  fqdn: string;
+  wg_port: number;
+  created_at: number;
+  updated_at: number;
+};
+
+export type PeerListRow = PeerRow & { interface_name: string; node_name: string | null };
+
+export type PeerQuery = {
+  q: string;
+  interfaceId: number | null;
+  nodeId: number | null | "local";
+  limit: number;
+  offset: number;
+};
+
+const PEER_FILTER = `
+  (:q = '' OR p.name LIKE :like ESCAPE '\\' OR p.ipv4 LIKE :like ESCAPE '\\' OR p.public_key LIKE :like ESCAPE '\\')
+  AND (:iface = 0 OR p.interface_id = :iface)
+  AND (:node = 0 OR (:node = -1 AND p.node_id IS NULL) OR p.node_id = :node)`;
+
+function peerParams(q: PeerQuery) {
+  return {
+    q: q.q,
+    like: `%${q.q.replace(/[\\%_]/g, (m) => "\\" + m)}%`,
+    iface: q.interfaceId ?? 0,
+    node: q.nodeId === "local" ? -1 : q.nodeId ?? 0,
+  };
+}
+
+export const interfacesRepo = {
+  list: (db: Db) => db.all<InterfaceRow>("SELECT * FROM interfaces ORDER BY id"),
+  byId: (db: Db, id: number) => db.get<InterfaceRow>("SELECT * FROM interfaces WHERE id = :id", { id }),
+  byName: (db: Db, name: string) =>
+    db.get<InterfaceRow>("SELECT * FROM interfaces WHERE name = :name", { name }),
+  insert: (db: Db, r: Omit<InterfaceRow, "id">) =>
+    db.run(
+      `INSERT INTO interfaces (name, address4, address6, listen_port, mtu, dns, keepalive, endpoint_host, private_key_sealed,
+         public_key, created_at, updated_at)
+       VALUES (:name, :address4, :address6, :listen_port, :mtu, :dns, :keepalive, :endpoint_host, :private_key_sealed,
+         :public_key, :created_at, :updated_at)`,
+      r,
+    ).lastInsertRowid,
+  update: (db: Db, r: InterfaceRow) =>
+    db.run(
+      `UPDATE interfaces SET name = :name, address4 = :address4, address6 = :address6, listen_port = :listen_port, mtu = :mtu,
+         dns = :dns, keepalive = :keepalive, endpoint_host = :endpoint_host, updated_at = :updated_at WHERE id = :id`,
+      {
+        id: r.id,
+        name: r.name,
+        address4: r.address4,
+        address6: r.address6,
+        listen_port: r.listen_port,
+        mtu: r.mtu,
+        dns: r.dns,
+        keepalive: r.keepalive,
+        endpoint_host: r.endpoint_host,
+        updated_at: r.updated_at,
+      },
+    ),
+  delete: (db: Db, id: number) => db.run("DELETE FROM interfaces WHERE id = :id", { id }).changes,
+  peerCounts: (db: Db) =>
+    new Map(
+      db.all<{ interface_id: number; n: number }>(
+        "SELECT interface_id, count(*) AS n FROM peers GROUP BY interface_id",
+      )
+        .map((r) => [r.interface_id, r.n]),
+    ),
+};
+
+export const peersRepo = {
+  byId: (db: Db, id: number) =>
+    db.get<PeerListRow>(
+      `SELECT p.*, i.name AS interface_name, n.name AS node_name FROM peers p
+       JOIN interfaces i ON i.id = p.interface_id LEFT JOIN nodes n ON n.id = p.node_id WHERE p.id = :id`,
+      { id },
+    ),
+  byPublicKey: (db: Db, key: string) =>
+    db.get<PeerRow>("SELECT * FROM peers WHERE public_key = :key", { key }),
+  byName: (db: Db, interfaceId: number, name: string) =>
+    db.get<PeerRow>("SELECT * FROM peers WHERE interface_id = :interfaceId AND name = :name", {
+      interfaceId,
+      name,
+    }),
+  page: (db: Db, q: PeerQuery) =>
+    db.all<PeerListRow>(
+      `SELECT p.*, i.name AS interface_name, n.name AS node_name FROM peers p
+       JOIN interfaces i ON i.id = p.interface_id LEFT JOIN nodes n ON n.id = p.node_id
+       WHERE ${PEER_FILTER} ORDER BY p.id LIMIT :limit OFFSET :offset`,
+      { ...peerParams(q), limit: q.limit, offset: q.offset },
+    ),
+  count: (db: Db, q: PeerQuery) =>
+    db.get<{ n: number }>(`SELECT count(*) AS n FROM peers p WHERE ${PEER_FILTER}`, peerParams(q))!.n,
+  usedAddresses: (db: Db, interfaceId: number) =>
+    db.all<{ ipv4: string; ipv6: string | null }>(
+      "SELECT ipv4, ipv6 FROM peers WHERE interface_id = :interfaceId",
+      {
+        interfaceId,
+      },
+    ),
+  insert: (db: Db, r: Omit<PeerRow, "id">) =>
+    db.run(
+      `INSERT INTO peers (interface_id, node_id, name, public_key, private_key_sealed, psk_sealed, ipv4, ipv6, routing,
+         allowed_ips, enabled, expires_at, created_at, updated_at)
+       VALUES (:interface_id, :node_id, :name, :public_key, :private_key_sealed, :psk_sealed, :ipv4, :ipv6, :routing,
+         :allowed_ips, :enabled, :expires_at, :created_at, :updated_at)`,
+      r,
+    ).lastInsertRowid,
+  update: (db: Db, r: PeerRow) =>
+    db.run(
+      `UPDATE peers SET node_id = :node_id, name = :name, public_key = :public_key, private_key_sealed = :private_key_sealed,
+         psk_sealed = :psk_sealed, routing = :routing, allowed_ips = :allowed_ips, enabled = :enabled,
+         expires_at = :expires_at, updated_at = :updated_at WHERE id = :id`,
+      {
+        id: r.id,
+        node_id: r.node_id,
+        name: r.name,
+        public_key: r.public_key,
+        private_key_sealed: r.private_key_sealed,
+        psk_sealed: r.psk_sealed,
+        routing: r.routing,
+        allowed_ips: r.allowed_ips,
+        enabled: r.enabled,
+        expires_at: r.expires_at,
+        updated_at: r.updated_at,
+      },
+    ),
+  delete: (db: Db, id: number) => db.run("DELETE FROM peers WHERE id = :id", { id }).changes,
+  /** Enabled peers of one host: `nodeId` null = the master itself. */
+  forHost: (db: Db, interfaceId: number, nodeId: number | null, now: number) =>
+    db.all<Pick<PeerRow, "id" | "public_key" | "psk_sealed" | "ipv4" | "ipv6">>(
+      `SELECT id, public_key, psk_sealed, ipv4, ipv6 FROM peers
+       WHERE interface_id = :interfaceId AND node_id IS :nodeId AND enabled = 1 AND (expires_at IS NULL OR expires_at > :now)
+       ORDER BY id`,
+      { interfaceId, nodeId, now },
+    ),
+  due: (db: Db, now: number) =>
+    db.all<PeerRow>(
+      "SELECT * FROM peers WHERE enabled = 1 AND expires_at IS NOT NULL AND expires_at <= :now",
+      { now },
+    ),
+  stats: (db: Db, now: number) =>
+    db.get<{ total: number; enabled: number; expired: number; local: number }>(
+      `SELECT count(*) AS total, coalesce(sum(enabled), 0) AS enabled,
+         coalesce(sum(expires_at IS NOT NULL AND expires_at <= :now), 0) AS expired, coalesce(sum(node_id IS NULL), 0) AS local
+       FROM peers`,
+      { now },
+    )!,
+};
+
+export const nodesRepo = {
+  list: (db: Db) => db.all<NodeRow>("SELECT * FROM nodes ORDER BY name COLLATE NOCASE"),
+  byId: (db: Db, id: number) => db.get<NodeRow>("SELECT * FROM nodes WHERE id = :id", { id }),
+};

@@ -1,0 +1,105 @@
+// Input schemas for interfaces and peers (JSON API; the UI maps its form fields onto them).
+import { z } from "zod";
+import { isValidCidr, isValidIp, parseCidr } from "../../core/cidr.ts";
+import { IfNameSchema, WgKeySchema } from "../../core/host_state.ts";
+
+const listOf = (item: z.ZodType<string, string>, what: string) =>
+  z.union([z.string().max(4000), z.array(z.string().max(100)).max(200)], {
+    error: `must be a list of ${what}`,
+  })
+    .transform((v) => (Array.isArray(v) ? v : v.split(/[\s,]+/)).map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(item).max(200, "has too many entries"));
+
+export const IpListSchema = listOf(
+  z.string().refine(isValidIp, "must contain IP addresses only"),
+  "IP addresses",
+);
+export const CidrListSchema = listOf(
+  z.string().refine(isValidCidr, "must contain address/prefix entries only"),
+  "CIDRs",
+);
+
+const pool = (version: 4 | 6, minPrefix: number, maxPrefix: number) =>
+  z.string().trim().max(50).refine(
+    (v) => {
+      if (!isValidCidr(v)) return false;
+      const c = parseCidr(v);
+      return c.version === version && c.prefix >= minPrefix && c.prefix <= maxPrefix;
+    },
+    `must be an IPv${version} network like ${
+      version === 4 ? "10.13.13.0/24" : "fd42:13::/64"
+    } (prefix /${minPrefix}-/${maxPrefix})`,
+  );
+
+const hostName = z.string().trim().min(1).max(253).regex(
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$|^[0-9a-fA-F:.]+$/,
+  "must be a host name or an IP address",
+);
+
+export const InterfaceInputSchema = z.object({
+  name: IfNameSchema,
+  ipv4_pool: pool(4, 8, 30),
+  ipv6_pool: pool(6, 48, 126).nullish(),
+  listen_port: z.number({ error: "must be a port number" }).int("must be a whole number").min(
+    1,
+    "must be 1-65535",
+  ).max(
+    65535,
+    "must be 1-65535",
+  ).default(51820),
+  mtu: z.number({ error: "must be a number" }).int().min(1280, "must be 1280-9000").max(
+    9000,
+    "must be 1280-9000",
+  ).nullish(),
+  dns: IpListSchema.default([]),
+  keepalive: z.number({ error: "must be a number of seconds" }).int().min(0).max(65535, "must be 0-65535")
+    .nullish(),
+  endpoint_host: hostName.nullish(),
+}).strict();
+export type InterfaceInput = z.infer<typeof InterfaceInputSchema>;
+export const InterfacePatchSchema = InterfaceInputSchema.partial().strict();
+
+export const PeerNameSchema = z.string().trim().min(1, "is required").max(64, "must be at most 64 characters")
+  .regex(
+    /^[\p{L}\p{N} ._@()+-]+$/u,
+    "may contain letters, digits, spaces and . _ @ ( ) + - only",
+  );
+
+const expiry = z.union([z.iso.datetime({ offset: true, error: "must be an ISO date-time" }), z.null()])
+  .optional();
+
+export const PeerInputSchema = z.object({
+  interface_id: z.number({ error: "must be an interface id" }).int().positive(),
+  name: PeerNameSchema,
+  public_key: WgKeySchema.nullish(),
+  preshared_key: z.boolean({ error: "must be true or false" }).default(true),
+  routing: z.enum(["full", "split", "custom"], { error: "must be full, split or custom" }).default("full"),
+  allowed_ips: CidrListSchema.default([]),
+  ipv4: z.string().trim().refine(isValidIp, "must be an IPv4 address").nullish(),
+  node_id: z.number({ error: "must be a node id or null" }).int().positive().nullish(),
+  expires_at: expiry,
+  enabled: z.boolean({ error: "must be true or false" }).default(true),
+}).strict();
+export type PeerInput = z.infer<typeof PeerInputSchema>;
+
+export const PeerPatchSchema = z.object({
+  name: PeerNameSchema,
+  public_key: WgKeySchema,
+  regenerate_keys: z.boolean(),
+  preshared_key: z.boolean({ error: "must be true or false" }),
+  routing: z.enum(["full", "split", "custom"], { error: "must be full, split or custom" }),
+  allowed_ips: CidrListSchema,
+  node_id: z.number({ error: "must be a node id or null" }).int().positive().nullable(),
+  expires_at: expiry,
+  enabled: z.boolean({ error: "must be true or false" }),
+}).partial().strict();
+export type PeerPatch = z.infer<typeof PeerPatchSchema>;
+
+export const PeerQuerySchema = z.object({
+  q: z.string().max(100, "must be at most 100 characters").default(""),
+  interface_id: z.coerce.number().int().positive().optional(),
+  node: z.union([z.literal("local"), z.coerce.number().int().positive()]).optional(),
+  page: z.coerce.number({ error: "must be a page number" }).int().min(1).max(1_000_000).default(1),
+  per_page: z.coerce.number({ error: "must be a number" }).int().min(1).max(500, "must be at most 500")
+    .default(50),
+});
