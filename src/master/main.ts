@@ -10,6 +10,7 @@ import { createApp } from "./app.tsx";
 import { bootMaster } from "./boot.ts";
 import { type MasterConfig, parseMasterEnv } from "./config.ts";
 import { SCHEMA_VERSION } from "./db/db.ts";
+import { runScheduler } from "./scheduler.ts";
 import { loadTls } from "./tls.ts";
 
 const VERSION = denoJson.version;
@@ -77,6 +78,15 @@ async function serve(config: MasterConfig, log: Logger): Promise<void> {
     },
   }, (req, info) => app.fetch(req, { remoteAddr: (info.remoteAddr as Deno.NetAddr).hostname }));
 
+  const jobs = runScheduler(
+    [
+      { name: "expire peers", everyMs: 60_000, run: () => services.wg.expireDue() },
+      { name: "purge sessions", everyMs: 10 * 60_000, run: () => services.accounts.purgeExpiredSessions() },
+    ],
+    { clock: realClock, log },
+    stop.signal,
+  );
+
   const setup = await services.accounts.newSetupToken();
   if (setup) {
     const url = new URL(`/setup?token=${setup.token}`, config.publicUrl).href;
@@ -85,6 +95,7 @@ async function serve(config: MasterConfig, log: Logger): Promise<void> {
     });
   }
   await server.finished;
+  await jobs;
   services.db.close();
   log.info("stopped");
 }

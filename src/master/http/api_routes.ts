@@ -8,6 +8,8 @@ import type { AppEnv } from "./env.ts";
 import { iso, jsonBody } from "./json.ts";
 import { actorOf, idParam, tokenAuth } from "./middleware.ts";
 import { wgApiRoutes } from "./wg_api.ts";
+import { openApiDocument } from "./openapi.ts";
+import denoJson from "../../../deno.json" with { type: "json" };
 
 const userJson = (
   u: { id: number; username: string; role: string; createdAt: number; passwordChangedAt: number },
@@ -39,6 +41,9 @@ export function apiRoutes(s: Services): Hono<AppEnv> {
       ready ? 200 : 503,
     );
   });
+
+  const doc = openApiDocument(denoJson.version);
+  api.get("/openapi.json", (c) => c.json(doc));
 
   api.use(
     "*",

@@ -305,6 +305,11 @@ export class AccountService {
     return { kind: "user", userId: row.user_id, username: row.username, role: row.role, sessionHash: idHash };
   }
 
+  /** Deletes expired sessions; run by the scheduler. */
+  purgeExpiredSessions(): number {
+    return sessionsRepo.deleteExpired(this.db, this.clock.now());
+  }
+
   logout(actor: Actor, meta: RequestMeta): void {
     if (actor.kind !== "user") return;
     this.db.tx(() => {

@@ -255,3 +255,22 @@ Deno.test("unknown API endpoints are a JSON 404", async () => {
   assert.equal((await res.json()).error.code, "not_found");
   m.close();
 });
+
+Deno.test("GET /api/openapi.json documents every API route with its request schema", async () => {
+  const m = await testMaster();
+  const res = await m.api("/openapi.json");
+  assert.equal(res.status, 200);
+  const doc = await res.json();
+  assert.equal(doc.openapi, "3.1.0");
+  const routes = m.app.routes
+    .filter((r) => r.path.startsWith("/api/") && r.method !== "ALL" && !r.path.includes("*"))
+    .map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, "{$1}")}`);
+  for (const route of new Set(routes)) {
+    const [method, path] = route.split(" ") as [string, string];
+    assert.ok(doc.paths[path]?.[method], `${route} is documented`);
+  }
+  const peerBody = doc.paths["/api/peers"].post.requestBody.content["application/json"].schema;
+  assert.ok(peerBody.properties.routing.enum.includes("split"));
+  assert.deepEqual(peerBody.required.sort(), ["interface_id", "name"]);
+  m.close();
+});

@@ -1,0 +1,174 @@
+// The OpenAPI 3.1 document of the JSON API, served at GET /api/openapi.json. Request bodies come from
+// the same zod schemas the handlers validate with, so the document cannot drift from the code.
+import { z } from "zod";
+import { NewUserSchema, PasswordSchema, RoleSchema } from "../service/accounts.ts";
+import { NewTokenSchema } from "../service/api_tokens.ts";
+import {
+  InterfaceInputSchema,
+  InterfacePatchSchema,
+  PeerInputSchema,
+  PeerPatchSchema,
+} from "../service/wg_schemas.ts";
+
+const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: "input", unrepresentable: "any" });
+
+type Op = {
+  summary: string;
+  body?: z.ZodType;
+  query?: string[];
+  ok: number;
+  produces?: string;
+  public?: boolean;
+};
+
+const OPS: Record<string, Record<string, Op>> = {
+  "/api/health": {
+    get: { summary: "Liveness: always healthy while the process serves", ok: 200, public: true },
+  },
+  "/api/ready": {
+    get: {
+      summary: "Readiness: the database answers and the secret key matches (else 503)",
+      ok: 200,
+      public: true,
+    },
+  },
+  "/api/openapi.json": { get: { summary: "This document", ok: 200, public: true } },
+  "/api/me": { get: { summary: "The calling token and its owner", ok: 200 } },
+  "/api/users": {
+    get: { summary: "List users", ok: 200 },
+    post: { summary: "Create a user", body: NewUserSchema, ok: 201 },
+  },
+  "/api/users/{id}": {
+    get: { summary: "One user", ok: 200 },
+    patch: {
+      summary: "Change role and/or password",
+      body: z.object({ role: RoleSchema, password: PasswordSchema }).partial(),
+      ok: 200,
+    },
+    delete: { summary: "Delete a user (never the last admin)", ok: 204 },
+  },
+  "/api/tokens": {
+    get: { summary: "List API tokens (never their secrets)", ok: 200 },
+    post: {
+      summary: "Create an API token; the secret is in this answer only",
+      body: NewTokenSchema,
+      ok: 201,
+    },
+  },
+  "/api/tokens/{id}": { delete: { summary: "Revoke an API token", ok: 200 } },
+  "/api/audit": {
+    get: { summary: "Audit log, newest first", query: ["action", "actor", "q", "limit", "before"], ok: 200 },
+  },
+  "/api/interfaces": {
+    get: { summary: "List WireGuard interfaces", ok: 200 },
+    post: {
+      summary: "Create an interface (keys are made on the master)",
+      body: InterfaceInputSchema,
+      ok: 201,
+    },
+  },
+  "/api/interfaces/{id}": {
+    get: { summary: "One interface", ok: 200 },
+    patch: { summary: "Change an interface", body: InterfacePatchSchema, ok: 200 },
+    delete: { summary: "Delete an interface without peers", ok: 204 },
+  },
+  "/api/peers": {
+    get: {
+      summary: "Search and page peers",
+      query: ["q", "interface_id", "node", "page", "per_page"],
+      ok: 200,
+    },
+    post: {
+      summary: "Create a peer (address allocated, keys and PSK made unless given)",
+      body: PeerInputSchema,
+      ok: 201,
+    },
+  },
+  "/api/peers/{id}": {
+    get: { summary: "One peer", ok: 200 },
+    patch: {
+      summary: "Edit, enable/disable, move to a node, regenerate keys",
+      body: PeerPatchSchema,
+      ok: 200,
+    },
+    delete: { summary: "Delete a peer", ok: 204 },
+  },
+  "/api/peers/{id}/config": {
+    get: { summary: "The client's .conf (audited, no-store)", ok: 200, produces: "text/plain" },
+  },
+  "/api/peers/{id}/qr.svg": {
+    get: {
+      summary: "The client config as a QR code, SVG (audited, no-store)",
+      ok: 200,
+      produces: "image/svg+xml",
+    },
+  },
+  "/api/peers/{id}/qr.png": {
+    get: {
+      summary: "The client config as a QR code, PNG (audited, no-store)",
+      ok: 200,
+      produces: "image/png",
+    },
+  },
+};
+
+const ERROR = {
+  type: "object",
+  properties: {
+    error: {
+      type: "object",
+      properties: {
+        code: { type: "string" },
+        message: { type: "string" },
+        fields: {
+          type: "array",
+          items: { type: "object", properties: { field: { type: "string" }, message: { type: "string" } } },
+        },
+      },
+    },
+  },
+};
+
+export function openApiDocument(version: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const [path, methods] of Object.entries(OPS)) {
+    paths[path] = {};
+    for (const [method, op] of Object.entries(methods)) {
+      const parameters = [
+        ...(path.includes("{id}")
+          ? [{ name: "id", in: "path", required: true, schema: { type: "integer" } }]
+          : []),
+        ...(op.query ?? []).map((name) => ({
+          name,
+          in: "query",
+          required: false,
+          schema: { type: "string" },
+        })),
+      ];
+      paths[path]![method] = {
+        summary: op.summary,
+        ...(op.public ? { security: [] } : {}),
+        ...(parameters.length > 0 ? { parameters } : {}),
+        ...(op.body
+          ? { requestBody: { required: true, content: { "application/json": { schema: schema(op.body) } } } }
+          : {}),
+        responses: {
+          [op.ok]: {
+            description: "OK",
+            ...(op.ok !== 204 ? { content: { [op.produces ?? "application/json"]: {} } } : {}),
+          },
+          default: { description: "Error", content: { "application/json": { schema: ERROR } } },
+        },
+      };
+    }
+  }
+  return {
+    openapi: "3.1.0",
+    info: { title: "WireBuddy master API", version },
+    components: {
+      securitySchemes: { token: { type: "http", scheme: "bearer", description: "An API token (wbt_...)" } },
+    },
+    security: [{ token: [] }],
+    paths,
+  };
+}
