@@ -177,7 +177,7 @@ Deno.test({
             { statePath: `${dir}/state.json`, wgImpl: "auto" },
           );
           const again = await engine.reconcileOnce(target);
-          assert.ok(again.ok, again.error?.message);
+          assert.ok(again.ok, again.error?.message ?? "");
           assert.equal(
             again.planned,
             0,

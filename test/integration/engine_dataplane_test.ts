@@ -32,7 +32,7 @@ function engineFor(host: Host, dir: string) {
 
 async function converge(engine: Engine, desired: HostState) {
   const r = await engine.reconcileOnce(desired);
-  assert.ok(r.ok, r.error?.message);
+  assert.ok(r.ok, r.error?.message ?? "");
   return r;
 }
 

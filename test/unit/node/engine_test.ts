@@ -154,7 +154,7 @@ Deno.test("apply stops at the first failure, names the command, quotes stderr an
   for (const line of log.lines) for (const k of [S, P]) assert.ok(!line.includes(k), line);
   // The next tick plans again and finishes the job.
   const next = await engine.reconcileOnce(server([peerA, peerB]));
-  assert.ok(next.ok, next.error?.message);
+  assert.ok(next.ok, next.error?.message ?? "");
   assert.equal((await engine.reconcileOnce(server([peerA, peerB]))).planned, 0);
 });
 

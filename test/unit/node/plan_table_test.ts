@@ -178,7 +178,7 @@ for (const row of ROWS) {
       wgImpl: "auto",
     });
     const r = await engine.reconcileOnce(row.desired);
-    assert.ok(r.ok, r.error?.message);
+    assert.ok(r.ok, r.error?.message ?? "");
     assert.equal(render(host), row.host.trim());
     const again = await engine.reconcileOnce(row.desired);
     assert.deepEqual([again.planned, again.commands], [0, 0], "planning after applying gives []");
