@@ -87,6 +87,11 @@ async function serve(config: MasterConfig, log: Logger): Promise<void> {
     stop.signal,
   );
 
+  services.wg.warmSecrets().then(
+    (n) => log.debug("opened sealed keys ahead of the first sync", { count: n }),
+    (err) => log.error("cannot open sealed keys", { err: err instanceof Error ? err.message : String(err) }),
+  );
+
   const setup = await services.accounts.newSetupToken();
   if (setup) {
     const url = new URL(`/setup?token=${setup.token}`, config.publicUrl).href;

@@ -122,15 +122,18 @@ export const peersRepo = {
       interfaceId,
       name,
     }),
-  page: (db: Db, q: PeerQuery) =>
-    db.all<PeerListRow>(
-      `SELECT p.*, i.name AS interface_name, n.name AS node_name FROM peers p
+  /** One page of matching peers and the number of all matches, in one scan (count(*) OVER ()). */
+  page: (db: Db, q: PeerQuery): { rows: PeerListRow[]; total: number } => {
+    const rows = db.all<PeerListRow & { total_count: number }>(
+      `SELECT p.*, i.name AS interface_name, n.name AS node_name, count(*) OVER () AS total_count FROM peers p
        JOIN interfaces i ON i.id = p.interface_id LEFT JOIN nodes n ON n.id = p.node_id
        WHERE ${PEER_FILTER} ORDER BY p.id LIMIT :limit OFFSET :offset`,
       { ...peerParams(q), limit: q.limit, offset: q.offset },
-    ),
-  count: (db: Db, q: PeerQuery) =>
-    db.get<{ n: number }>(`SELECT count(*) AS n FROM peers p WHERE ${PEER_FILTER}`, peerParams(q))!.n,
+    );
+    const total = rows[0]?.total_count ??
+      db.get<{ n: number }>(`SELECT count(*) AS n FROM peers p WHERE ${PEER_FILTER}`, peerParams(q))!.n;
+    return { rows, total };
+  },
   usedAddresses: (db: Db, interfaceId: number) =>
     db.all<{ ipv4: string; ipv6: string | null }>(
       "SELECT ipv4, ipv6 FROM peers WHERE interface_id = :interfaceId",

@@ -330,12 +330,8 @@ export class WireGuardService {
       limit: q.per_page,
       offset: (q.page - 1) * q.per_page,
     };
-    return {
-      items: peersRepo.page(this.db, filter).map((r) => this.#peerView(r)),
-      total: peersRepo.count(this.db, filter),
-      page: q.page,
-      perPage: q.per_page,
-    };
+    const { rows, total } = peersRepo.page(this.db, filter);
+    return { items: rows.map((r) => this.#peerView(r)), total, page: q.page, perPage: q.per_page };
   }
 
   getPeer(id: number): PeerView {
@@ -654,6 +650,21 @@ export class WireGuardService {
 
   // --- desired state -------------------------------------------------------------------------
 
+  /** Opens every sealed PSK and interface key once, so the first desired-state render after a start is fast. */
+  async warmSecrets(): Promise<number> {
+    let n = 0;
+    for (const iface of interfacesRepo.list(this.db)) {
+      await this.#secrets.open(iface.private_key_sealed, `interface:${iface.name}`);
+      const rows = this.db.all<{ public_key: string; psk_sealed: string }>(
+        "SELECT public_key, psk_sealed FROM peers WHERE interface_id = :id AND psk_sealed IS NOT NULL",
+        { id: iface.id },
+      );
+      await Promise.all(rows.map((r) => this.#secrets.open(r.psk_sealed, `peer:${r.public_key}:psk`)));
+      n += rows.length + 1;
+    }
+    return n;
+  }
+
   /** The desired data plane of one host (null = the master itself), for the node engine. */
   async hostState(nodeId: number | null): Promise<HostState> {
     const now = this.clock.now();
@@ -661,16 +672,14 @@ export class WireGuardService {
     for (const iface of interfacesRepo.list(this.db)) {
       const rows = peersRepo.forHost(this.db, iface.id, nodeId, now);
       if (nodeId !== null && rows.length === 0) continue;
-      const peers = [];
-      for (const p of rows) {
-        peers.push({
-          publicKey: p.public_key,
-          ...(p.psk_sealed
-            ? { presharedKey: await this.#secrets.open(p.psk_sealed, `peer:${p.public_key}:psk`) }
-            : {}),
-          allowedIps: p.ipv6 ? [p.ipv4, p.ipv6] : [p.ipv4],
-        });
-      }
+      // Opening the PSKs concurrently lets WebCrypto overlap the work (10,000 one by one is 10x slower).
+      const peers = await Promise.all(rows.map(async (p) => ({
+        publicKey: p.public_key,
+        ...(p.psk_sealed
+          ? { presharedKey: await this.#secrets.open(p.psk_sealed, `peer:${p.public_key}:psk`) }
+          : {}),
+        allowedIps: p.ipv6 ? [p.ipv4, p.ipv6] : [p.ipv4],
+      })));
       interfaces.push({
         name: iface.name,
         privateKey: await this.#secrets.open(iface.private_key_sealed, `interface:${iface.name}`),
