@@ -8,7 +8,7 @@ import { memoryLogger } from "../src/core/logger.ts";
 import { realFs } from "../src/core/ports/real.ts";
 import { createEngine } from "../src/node/reconcile/engine.ts";
 import { renderPeersConfig } from "../src/node/drivers/wg.ts";
-import { type Host, withWorld } from "../test/support/netns.ts";
+import { type Host, waitFor, withWorld } from "../test/support/netns.ts";
 import { keyPair } from "../test/support/netns_vpn.ts";
 
 const PEERS = Number(Deno.env.get("BENCH_PEERS") ?? 10_000);
@@ -62,6 +62,10 @@ await withWorld(async (world) => {
         }),
       );
       await host.run(["ip", "link", "delete", "dev", "wgraw"]);
+      await waitFor(
+        "wireguard-go to let go of wgraw",
+        async () => !(await host.run(["wg", "show", "interfaces"])).stdout.includes("wgraw"),
+      );
       const engine = createEngine({ exec: host.exec, fs: realFs, log: memoryLogger("warn") }, {
         statePath: `${dir}/state-${round}.json`,
         wgImpl: "auto",

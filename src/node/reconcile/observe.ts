@@ -30,6 +30,25 @@ function must(argv: string[], result: ExecResult): string {
   return result.stdout;
 }
 
+/**
+ * `wg show all dump` fails as a whole when one device cannot be read, e.g. a userspace socket whose
+ * interface was just deleted. Then read device by device and skip those whose link is already gone.
+ */
+async function wgOneByOne(exec: Exec, links: Map<string, unknown>) {
+  const listArgv = ["wg", "show", "interfaces"];
+  const names = must(listArgv, await read(exec, listArgv)).split(/\s+/).filter(Boolean);
+  const devices = new Map<string, ReturnType<typeof parseWgDump> extends Map<string, infer D> ? D : never>();
+  for (const name of names) {
+    const argv = ["wg", "show", name, "dump"];
+    const r = await read(exec, argv);
+    if (r.code !== 0 && !links.has(name)) continue;
+    // Per-device dumps lack the interface column; add it so one parser reads both.
+    const text = must(argv, r).split("\n").filter(Boolean).map((l) => `${name}\t${l}`).join("\n");
+    for (const [k, v] of parseWgDump(text)) devices.set(k, v);
+  }
+  return devices;
+}
+
 export async function observe(exec: Exec): Promise<Observed> {
   const argvs = {
     addr: ipArgv.showAddresses(),
@@ -56,7 +75,7 @@ export async function observe(exec: Exec): Promise<Observed> {
     r && r.code === 0 ? parseIptablesSave(r.stdout) : null;
   return {
     links,
-    wg: parseWgDump(must(argvs.wg, wg)),
+    wg: wg.code === 0 ? parseWgDump(wg.stdout) : await wgOneByOne(exec, links),
     routes: [...routes4, ...routes6],
     egress: { 4: defaultEgress(routes4), 6: defaultEgress(routes6) },
     firewall: { 4: firewall(fw4), 6: firewall(fw6) },
