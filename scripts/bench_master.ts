@@ -133,11 +133,11 @@ try {
   );
   const fetchPage = (query: string) =>
     apiCookie
-      ? app.request(`https://vpn.example.com:8443/api/peers${query}`, {
-        headers: { authorization: `Bearer ${apiCookie.token}` },
-      }, {
-        remoteAddr: "127.0.0.1",
-      }).then((r) => r.text())
+      ? Promise.resolve(
+        app.request(`https://vpn.example.com:8443/api/peers${query}`, {
+          headers: { authorization: `Bearer ${apiCookie.token}` },
+        }, { remoteAddr: "127.0.0.1" }),
+      ).then((r) => r.text())
       : get(`${pagePath}${query}`);
   results.push([
     "peers page: search 'device-777'",

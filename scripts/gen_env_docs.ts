@@ -29,7 +29,9 @@ for (const [name, spec] of Object.entries(SECTIONS)) {
 }
 if (Deno.args.includes("--check")) {
   if (after !== before) {
-    console.error("README.md's configuration tables are out of date: run deno run -A scripts/gen_env_docs.ts");
+    console.error(
+      "README.md's configuration tables are out of date: run deno run -A scripts/gen_env_docs.ts",
+    );
     Deno.exit(1);
   }
 } else if (after !== before) {

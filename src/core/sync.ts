@@ -1,0 +1,251 @@
+// The master-node sync protocol, shared by both sides: the enrollment token, request and response
+// signatures, and the schemas of every payload. Pure (WebCrypto only).
+//
+// Trust model (DESIGN §2):
+// - The enrollment token is HMAC-signed with a key derived from WIREBUDDY_SECRET_KEY, so it cannot be
+//   forged; it carries the master URL, the node id, a one-time secret, the master's TLS certificate (and
+//   its SHA-256 pin) and the master's response-verification key. The node never needs the master's secret.
+// - Every node request carries the node's bearer secret AND an ECDSA P-256 signature (the key of the
+//   node's self-signed certificate) over method, path, timestamp, nonce, body hash and node id. The
+//   master checks the secret's hash, the signature, a clock window and a nonce cache.
+// - Every master answer is signed with the master's P-256 key over the node id, the request's nonce and
+//   the body hash, so a node accepts only fresh answers meant for it; configs carry node_id and a
+//   monotonic config_version inside the signed body.
+import { z } from "zod";
+import { CidrTextSchema, IfNameSchema, WgKeySchema } from "./host_state.ts";
+import { fromBase64, fromBase64Url, sha256Hex, toBase64, toBase64Url } from "./seal.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const EC = { name: "ECDSA", namedCurve: "P-256" } as const;
+const SIGN = { name: "ECDSA", hash: "SHA-256" } as const;
+
+export const TOKEN_PREFIX = "wbn1.";
+/** Requests older or newer than this (by the master's clock) are refused. */
+export const CLOCK_WINDOW_MS = 5 * 60_000;
+
+// --- enrollment token ------------------------------------------------------------------------
+
+export const TokenPayloadSchema = z.object({
+  v: z.literal(1),
+  url: z.url({ protocol: /^https?$/ }),
+  node_id: z.number().int().positive(),
+  secret: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+  exp: z.number().int(),
+  /** The master's self-signed certificate (PEM) and its SHA-256 pin; null with a publicly trusted one. */
+  tls: z.object({ cert: z.string().max(4000), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).nullable(),
+  /** The master's response-verification key: SPKI, base64. */
+  verify_key: z.string().max(400),
+});
+export type TokenPayload = z.infer<typeof TokenPayloadSchema>;
+
+export async function encodeToken(payload: TokenPayload, hmacKey: CryptoKey): Promise<string> {
+  const body = toBase64Url(encoder.encode(JSON.stringify(payload)));
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", hmacKey, encoder.encode(TOKEN_PREFIX + body)));
+  return `${TOKEN_PREFIX}${body}.${toBase64Url(mac)}`;
+}
+
+/** Reads a token without checking its MAC (the node cannot; the master does on enrollment). */
+export function readToken(token: string): TokenPayload | null {
+  const m = token.trim().match(/^wbn1\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{43})$/);
+  if (!m) return null;
+  try {
+    const parsed = TokenPayloadSchema.safeParse(JSON.parse(decoder.decode(fromBase64Url(m[1]!))));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The payload when the token's MAC is valid (constant time), else null. */
+export async function verifyToken(token: string, hmacKey: CryptoKey): Promise<TokenPayload | null> {
+  const m = token.trim().match(/^wbn1\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{43})$/);
+  if (!m) return null;
+  const ok = await crypto.subtle.verify(
+    "HMAC",
+    hmacKey,
+    fromBase64Url(m[2]!),
+    encoder.encode(TOKEN_PREFIX + m[1]),
+  );
+  return ok ? readToken(token) : null;
+}
+
+// --- keys and signatures ---------------------------------------------------------------------
+
+export async function generateSigningKeys(): Promise<CryptoKeyPair> {
+  return await crypto.subtle.generateKey(EC, true, ["sign", "verify"]) as CryptoKeyPair;
+}
+
+export async function exportPublicKey(key: CryptoKey): Promise<string> {
+  return toBase64(new Uint8Array(await crypto.subtle.exportKey("spki", key)));
+}
+
+export async function importPublicKey(spkiBase64: string): Promise<CryptoKey> {
+  return await crypto.subtle.importKey("spki", fromBase64(spkiBase64), EC, true, ["verify"]);
+}
+
+export async function exportPrivateKey(key: CryptoKey): Promise<string> {
+  return toBase64(new Uint8Array(await crypto.subtle.exportKey("pkcs8", key)));
+}
+
+export async function importPrivateKey(pkcs8Base64: string): Promise<CryptoKey> {
+  return await crypto.subtle.importKey("pkcs8", fromBase64(pkcs8Base64), EC, false, ["sign"]);
+}
+
+export async function signText(key: CryptoKey, text: string): Promise<string> {
+  return toBase64Url(new Uint8Array(await crypto.subtle.sign(SIGN, key, encoder.encode(text))));
+}
+
+export async function verifyText(key: CryptoKey, signature: string, text: string): Promise<boolean> {
+  if (!/^[A-Za-z0-9_-]{40,200}$/.test(signature)) return false;
+  try {
+    return await crypto.subtle.verify(SIGN, key, fromBase64Url(signature), encoder.encode(text));
+  } catch {
+    return false;
+  }
+}
+
+export type RequestParts = {
+  method: string;
+  path: string;
+  timestamp: number;
+  nonce: string;
+  nodeId: number;
+  body: string;
+};
+
+/** The text a node signs for one request; `path` includes the query string. */
+export async function requestSigningText(r: RequestParts): Promise<string> {
+  return [
+    "WB1-REQ",
+    r.method.toUpperCase(),
+    r.path,
+    String(r.timestamp),
+    r.nonce,
+    String(r.nodeId),
+    await sha256Hex(r.body),
+  ].join(
+    "\n",
+  );
+}
+
+/** The text the master signs for one answer: bound to the node and the request's nonce. */
+export async function responseSigningText(
+  nodeId: number,
+  requestNonce: string,
+  status: number,
+  body: string,
+): Promise<string> {
+  return ["WB1-RES", String(nodeId), requestNonce, String(status), await sha256Hex(body)].join("\n");
+}
+
+export const HEADERS = {
+  node: "x-wb-node",
+  timestamp: "x-wb-timestamp",
+  nonce: "x-wb-nonce",
+  signature: "x-wb-signature",
+} as const;
+
+export function newNonce(): string {
+  return toBase64Url(crypto.getRandomValues(new Uint8Array(16)));
+}
+
+// --- payloads --------------------------------------------------------------------------------
+
+export const EnrollRequestSchema = z.object({
+  token: z.string().max(8000),
+  /** The node's self-signed certificate (PEM); its key signs this request. */
+  cert: z.string().max(4000),
+  hostname: z.string().max(253).default(""),
+  version: z.string().max(40).default(""),
+}).strict();
+export type EnrollRequest = z.infer<typeof EnrollRequestSchema>;
+
+export const EnrollResponseSchema = z.object({
+  node_id: z.number().int().positive(),
+  name: z.string(),
+  node_secret: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+}).strict();
+export type EnrollResponse = z.infer<typeof EnrollResponseSchema>;
+
+export const MasterPeerSchema = z.object({
+  public_key: WgKeySchema,
+  endpoint: z.string().max(300),
+  allowed_ips: z.array(CidrTextSchema).max(16),
+  persistent_keepalive: z.number().int().min(0).max(65535),
+});
+
+export const NodeInterfaceConfigSchema = z.object({
+  name: IfNameSchema,
+  /** The node's own address on this interface, with the pool's prefix (e.g. 10.13.13.250/24). */
+  addresses: z.array(CidrTextSchema).min(1).max(2),
+  listen_port: z.number().int().min(1).max(65535),
+  mtu: z.number().int().min(1280).max(9000).nullable(),
+  /** The master's private key for this interface, only for the master's own `local` node (over loopback). */
+  private_key: WgKeySchema.nullable(),
+  peers: z.array(z.object({
+    public_key: WgKeySchema,
+    preshared_key: WgKeySchema.nullable(),
+    allowed_ips: z.array(CidrTextSchema).min(1).max(16),
+    endpoint: z.string().max(300).nullable().default(null),
+    persistent_keepalive: z.number().int().min(0).max(65535).nullable().default(null),
+  })).max(200_000),
+  /** The master as a peer (DNS path through the tunnel); null on the master itself and non-first interfaces. */
+  master_peer: MasterPeerSchema.nullable(),
+  masquerade: z.boolean(),
+});
+export type NodeInterfaceConfig = z.infer<typeof NodeInterfaceConfigSchema>;
+
+export const NodeConfigSchema = z.object({
+  node_id: z.number().int().positive(),
+  config_version: z.number().int().nonnegative(),
+  issued_at: z.number().int(),
+  interfaces: z.array(NodeInterfaceConfigSchema).max(64),
+});
+export type NodeConfig = z.infer<typeof NodeConfigSchema>;
+
+/** GET /api/sync/config answers: a new config, an explicit "unchanged", or "removed". */
+export const ConfigResponseSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("config"), config: NodeConfigSchema }),
+  z.object({ kind: z.literal("unchanged"), node_id: z.number().int(), config_version: z.number().int() }),
+  z.object({ kind: z.literal("removed"), node_id: z.number().int() }),
+]);
+export type ConfigResponse = z.infer<typeof ConfigResponseSchema>;
+
+export const MetricSampleSchema = z.object({
+  seq: z.number().int().positive(),
+  /** The node's own sampling time, ms since the epoch. */
+  at: z.number().int(),
+  peer: WgKeySchema,
+  rx: z.number().int().nonnegative(),
+  tx: z.number().int().nonnegative(),
+  handshake: z.number().int().nonnegative(),
+  endpoint: z.string().max(80).nullable(),
+});
+export type MetricSample = z.infer<typeof MetricSampleSchema>;
+
+export const HeartbeatRequestSchema = z.object({
+  status: z.enum(["online", "error"]),
+  applied_version: z.number().int().nonnegative(),
+  error: z.string().max(500).nullable().default(null),
+  interfaces: z.array(z.object({
+    name: IfNameSchema,
+    public_key: WgKeySchema,
+    listen_port: z.number().int().min(0).max(65535),
+    peers: z.number().int().nonnegative(),
+  })).max(64),
+  metrics: z.array(MetricSampleSchema).max(500).default([]),
+  /** Samples dropped on the node since it started because its queue was full. */
+  dropped: z.number().int().nonnegative().default(0),
+}).strict();
+export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
+
+export const HeartbeatResponseSchema = z.discriminatedUnion("kind", [
+  z.object({
+    kind: z.literal("ok"),
+    acked_seq: z.number().int().nonnegative(),
+    config_version: z.number().int(),
+  }),
+  z.object({ kind: z.literal("removed"), node_id: z.number().int() }),
+]);
+export type HeartbeatResponse = z.infer<typeof HeartbeatResponseSchema>;
