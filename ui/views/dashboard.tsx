@@ -2,35 +2,67 @@
 import type { FC } from "hono/jsx";
 import { Layout, type PageModel } from "./layout.tsx";
 
+export type WireGuardCounts = {
+  interfaces: number;
+  peers: number;
+  enabled: number;
+  expired: number;
+  local: number;
+  onNodes: number;
+};
+
 export type DashboardModel = {
   users: number;
   activeTokens: number;
   recentLogins: { actor: string; at: string; ok: boolean }[];
+  wireguard?: WireGuardCounts;
 };
 
-export const DashboardPage: FC<PageModel & { stats: DashboardModel }> = (p) => (
-  <Layout title="Dashboard" user={p.user} active="dashboard" flash={p.flash ?? null}>
-    <h1>Dashboard</h1>
-    <div class="cards">
-      <section class="card stat">
-        <h2>Users</h2>
-        <p class="big">{p.stats.users}</p>
-      </section>
-      <section class="card stat">
-        <h2>Active API tokens</h2>
-        <p class="big">{p.stats.activeTokens}</p>
-      </section>
-    </div>
-    <section class="card">
-      <h2>Recent logins</h2>
-      <ul class="plain">
-        {p.stats.recentLogins.map((l) => (
-          <li>{l.at} — {l.actor} {l.ok ? "logged in" : <strong>failed to log in</strong>}</li>
-        ))}
-      </ul>
-    </section>
-  </Layout>
+const Stat: FC<{ label: string; value: number; href?: string; id?: string }> = (p) => (
+  <section class="card stat" id={p.id}>
+    <h2>{p.label}</h2>
+    <p class="big">{p.href ? <a href={p.href}>{p.value}</a> : p.value}</p>
+  </section>
 );
+
+export const DashboardPage: FC<PageModel & { stats: DashboardModel }> = (p) => {
+  const wg = p.stats.wireguard;
+  return (
+    <Layout title="Dashboard" user={p.user} active="dashboard" flash={p.flash ?? null}>
+      <h1>Dashboard</h1>
+      {wg && (
+        <div class="cards" id="wg-stats">
+          <Stat label="Interfaces" value={wg.interfaces} href="/ui/interfaces" id="stat-interfaces" />
+          <Stat label="Peers" value={wg.peers} href="/ui/peers" id="stat-peers" />
+          <Stat label="Enabled peers" value={wg.enabled} id="stat-enabled" />
+          <Stat label="Expired peers" value={wg.expired} id="stat-expired" />
+          <Stat label="On the master" value={wg.local} href="/ui/peers?node=local" id="stat-local" />
+          <Stat label="On nodes" value={wg.onNodes} id="stat-nodes" />
+        </div>
+      )}
+      <div class="cards">
+        <Stat label="Users" value={p.stats.users} />
+        <Stat label="Active API tokens" value={p.stats.activeTokens} />
+      </div>
+      {wg && (
+        <section class="card" id="handshakes">
+          <h2>Latest handshakes</h2>
+          <p class="muted">
+            No handshake data yet: handshakes appear here once nodes report metrics.
+          </p>
+        </section>
+      )}
+      <section class="card">
+        <h2>Recent logins</h2>
+        <ul class="plain">
+          {p.stats.recentLogins.map((l) => (
+            <li>{l.at} — {l.actor} {l.ok ? "logged in" : <strong>failed to log in</strong>}</li>
+          ))}
+        </ul>
+      </section>
+    </Layout>
+  );
+};
 
 export const ComingSoonPage: FC<PageModel & { heading: string; text: string }> = (p) => (
   <Layout title={p.heading} user={p.user} active={p.active}>

@@ -15,6 +15,7 @@ import { canWrite } from "../service/context.ts";
 import type { Services } from "../service/services.ts";
 import type { AppEnv } from "./env.ts";
 import { actorOf, FLASH_COOKIE, idParam, requireSession, SESSION_COOKIE } from "./middleware.ts";
+import { wireGuardCounts, wireGuardUiRoutes } from "./wg_ui.tsx";
 
 type C = Context<AppEnv>;
 
@@ -25,7 +26,7 @@ export function currentUser(c: C): CurrentUser | null {
   return a && a.kind === "user" ? { username: a.username, role: a.role } : null;
 }
 
-function html(c: C, page: JSX.Element, status = 200) {
+export function html(c: C, page: JSX.Element, status = 200) {
   c.header("Cache-Control", "no-store");
   return c.html(page, status as 200);
 }
@@ -34,7 +35,7 @@ export function setFlash(c: C, flash: Flash): void {
   setCookie(c, FLASH_COOKIE, encodeURIComponent(JSON.stringify(flash)), { ...cookieBase, maxAge: 60 });
 }
 
-function takeFlash(c: C): Flash | null {
+export function takeFlash(c: C): Flash | null {
   const raw = getCookie(c, FLASH_COOKIE);
   if (!raw) return null;
   deleteCookie(c, FLASH_COOKIE, cookieBase);
@@ -49,13 +50,13 @@ function takeFlash(c: C): Flash | null {
   return null;
 }
 
-function redirectWith(c: C, to: string, flash?: Flash) {
+export function redirectWith(c: C, to: string, flash?: Flash) {
   if (flash) setFlash(c, flash);
   return c.redirect(to, 303);
 }
 
 /** Form fields as strings (files and repeated fields are refused), size-limited. */
-async function formBody(c: C): Promise<Record<string, string>> {
+export async function formBody(c: C): Promise<Record<string, string>> {
   const type = c.req.header("content-type") ?? "";
   if (!type.includes("application/x-www-form-urlencoded") && !type.includes("multipart/form-data")) {
     throw new AppError("bad_request", "Send the form as application/x-www-form-urlencoded");
@@ -75,7 +76,7 @@ async function formBody(c: C): Promise<Record<string, string>> {
 }
 
 /** Runs a form action; validation and conflict errors re-render the form with the fields named. */
-async function withForm(
+export async function withForm(
   c: C,
   values: Record<string, string>,
   action: () => Promise<Response>,
@@ -181,6 +182,7 @@ export function uiRoutes(s: Services): Hono<AppEnv> {
             at: new Date(l.at).toISOString().slice(0, 16).replace("T", " "),
             ok: l.action === "login.success",
           })),
+          wireguard: wireGuardCounts(s),
         }}
       />,
     );
@@ -301,10 +303,11 @@ export function uiRoutes(s: Services): Hono<AppEnv> {
     );
   });
 
+  // interfaces and peers
+  ui.route("/", wireGuardUiRoutes(s));
+
   // pages that later work fills in
   const coming: [string, string, string][] = [
-    ["peers", "Peers", "Peers (devices with a QR code or .conf) are managed here once interfaces exist."],
-    ["interfaces", "Interfaces", "WireGuard interfaces of the master and its nodes will be managed here."],
     ["nodes", "Nodes", "Nodes in other regions enroll here with a signed token."],
     [
       "settings",

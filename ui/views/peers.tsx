@@ -1,0 +1,440 @@
+// Peers: the page with its search and filter bar, the table fragment (rows and page links, returned
+// alone to htmx), the add/edit form and the QR code. The form and the QR code are pages of their own
+// without JavaScript; htmx loads the same fragments into the page's <dialog>.
+import type { FC } from "hono/jsx";
+import type { FormState } from "./auth.tsx";
+import { Field, type Flash, formatTime, FormErrors, Layout, type PageModel } from "./layout.tsx";
+
+export type PeerItem = {
+  id: number;
+  name: string;
+  interfaceId: number;
+  interfaceName: string;
+  nodeName: string | null;
+  ipv4: string;
+  ipv6: string | null;
+  enabled: boolean;
+  expired: boolean;
+  expiresAt: number | null;
+};
+
+export type Choice = { id: number; name: string };
+
+/** The search and filters as the user typed them (strings, "" = not set). */
+export type PeerFilter = { q: string; interfaceId: string; node: string };
+
+export type PeerListModel = {
+  items: PeerItem[];
+  total: number;
+  page: number;
+  perPage: number;
+  filter: PeerFilter;
+  canEdit: boolean;
+};
+
+export function peersUrl(filter: PeerFilter, page = 1): string {
+  const params = new URLSearchParams();
+  if (filter.q) params.set("q", filter.q);
+  if (filter.interfaceId) params.set("interface_id", filter.interfaceId);
+  if (filter.node) params.set("node", filter.node);
+  if (page > 1) params.set("page", String(page));
+  const qs = params.toString();
+  return qs ? `/ui/peers?${qs}` : "/ui/peers";
+}
+
+const StateBadge: FC<{ p: PeerItem }> = ({ p }) =>
+  p.expired
+    ? <span class="badge status-expired" title={formatTime(p.expiresAt)}>expired</span>
+    : p.enabled
+    ? <span class="badge status-active">enabled</span>
+    : <span class="badge status-disabled">disabled</span>;
+
+export const NodeBadge: FC<{ nodeName: string | null }> = ({ nodeName }) =>
+  nodeName ? <span class="badge node">{nodeName}</span> : <span class="badge local">Master</span>;
+
+/** hx attributes that load a fragment into the page's dialog instead of navigating. */
+const intoDialog = (url: string) => ({ "hx-get": url, "hx-target": "#modal", "hx-swap": "innerHTML" });
+
+export const PeerRow: FC<{ p: PeerItem; canEdit: boolean; back: string }> = ({ p, canEdit, back }) => (
+  <tr id={`peer-${p.id}`}>
+    <td>
+      <strong>{p.name}</strong>
+    </td>
+    <td>{p.interfaceName}</td>
+    <td>
+      <NodeBadge nodeName={p.nodeName} />
+    </td>
+    <td>
+      <code>{p.ipv4}</code>
+      {p.ipv6 && (
+        <>
+          <br />
+          <code>{p.ipv6}</code>
+        </>
+      )}
+    </td>
+    <td>
+      <StateBadge p={p} />
+      {p.expiresAt && !p.expired && <small class="muted expiry">until {formatTime(p.expiresAt)}</small>}
+    </td>
+    <td class="actions">
+      <a class="button" href={`/ui/peers/${p.id}/qr`} {...intoDialog(`/ui/peers/${p.id}/qr`)}>QR</a>
+      <a class="button" href={`/ui/peers/${p.id}/config`} hx-boost="false" download>.conf</a>
+      {canEdit && (
+        <>
+          <a class="button" href={`/ui/peers/${p.id}/edit`} {...intoDialog(`/ui/peers/${p.id}/edit`)}>Edit</a>
+          <form method="post" action={`/ui/peers/${p.id}/toggle`} class="inline">
+            <input type="hidden" name="back" value={back} />
+            <button type="submit">{p.enabled ? "Disable" : "Enable"}</button>
+          </form>
+          <form
+            method="post"
+            action={`/ui/peers/${p.id}/delete`}
+            class="inline"
+            hx-confirm={`Delete peer ${p.name}?`}
+          >
+            <input type="hidden" name="back" value={back} />
+            <button type="submit" class="danger">Delete</button>
+          </form>
+        </>
+      )}
+    </td>
+  </tr>
+);
+
+/** Page numbers around the current one, with the first and the last: 1 … 4 5 [6] 7 8 … 2000. */
+export function pageWindow(page: number, pages: number): (number | "…")[] {
+  const out: (number | "…")[] = [];
+  const from = Math.max(1, page - 2);
+  const to = Math.min(pages, page + 2);
+  if (from > 1) out.push(1);
+  if (from > 2) out.push("…");
+  for (let n = from; n <= to; n++) out.push(n);
+  if (to < pages - 1) out.push("…");
+  if (to < pages) out.push(pages);
+  return out;
+}
+
+/** The table and its page links: the fragment that search, filters and paging replace. */
+export const PeerTable: FC<{ m: PeerListModel }> = ({ m }) => {
+  const pages = Math.max(1, Math.ceil(m.total / m.perPage));
+  const back = peersUrl(m.filter, m.page);
+  const link = (n: number) => ({
+    href: peersUrl(m.filter, n),
+    "hx-get": peersUrl(m.filter, n),
+    "hx-target": "#peer-table",
+    "hx-swap": "outerHTML",
+    "hx-push-url": "true",
+  });
+  const first = m.total === 0 ? 0 : (m.page - 1) * m.perPage + 1;
+  const last = Math.min(m.total, m.page * m.perPage);
+  return (
+    <div id="peer-table">
+      <table class="table">
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Interface</th>
+            <th>Node</th>
+            <th>Addresses</th>
+            <th>State</th>
+            <th></th>
+          </tr>
+        </thead>
+        <tbody>
+          {m.items.length === 0 && (
+            <tr>
+              <td colspan={6} class="muted">
+                {m.filter.q || m.filter.interfaceId || m.filter.node ? "No peers match." : "No peers yet."}
+              </td>
+            </tr>
+          )}
+          {m.items.map((p) => <PeerRow p={p} canEdit={m.canEdit} back={back} />)}
+        </tbody>
+      </table>
+      <nav class="pager" aria-label="Pages">
+        <span class="muted" id="peer-count">
+          {m.total === 0 ? "0 peers" : `${first}–${last} of ${m.total} peers`}
+        </span>
+        {pages > 1 && (
+          <span class="pages">
+            {m.page > 1 && <a {...link(m.page - 1)} rel="prev">‹ Previous</a>}
+            {pageWindow(m.page, pages).map((n) =>
+              n === "…"
+                ? <span class="muted">…</span>
+                : n === m.page
+                ? <strong aria-current="page">{n}</strong>
+                : <a {...link(n)}>{n}</a>
+            )}
+            {m.page < pages && <a {...link(m.page + 1)} rel="next">Next ›</a>}
+          </span>
+        )}
+      </nav>
+    </div>
+  );
+};
+
+export const PeersPage: FC<
+  PageModel & { list: PeerListModel; interfaces: Choice[]; nodes: Choice[]; flash?: Flash | null }
+> = (p) => {
+  const f = p.list.filter;
+  const live = { "hx-get": "/ui/peers" };
+  return (
+    <Layout title="Peers" user={p.user} active="peers" flash={p.flash ?? null}>
+      <div class="page-head">
+        <h1>Peers</h1>
+        {p.list.canEdit && p.interfaces.length > 0 && (
+          <a class="button primary" href="/ui/peers/new" id="add-peer" {...intoDialog("/ui/peers/new")}>
+            Add peer
+          </a>
+        )}
+      </div>
+      {p.interfaces.length === 0 && (
+        <p class="card muted">
+          Peers live on an interface. <a href="/ui/interfaces">Create an interface</a> first.
+        </p>
+      )}
+      <form
+        method="get"
+        action="/ui/peers"
+        class="filters"
+        id="peer-filters"
+        role="search"
+        hx-target="#peer-table"
+        hx-swap="outerHTML"
+        hx-push-url="true"
+        hx-include="#peer-filters"
+      >
+        <label>
+          Search
+          <input
+            type="search"
+            name="q"
+            value={f.q}
+            placeholder="name, address or public key"
+            maxlength={100}
+            {...live}
+            hx-trigger="input changed delay:300ms, search"
+          />
+        </label>
+        <label>
+          Interface
+          <select name="interface_id" {...live}>
+            <option value="">All interfaces</option>
+            {p.interfaces.map((i) => (
+              <option value={String(i.id)} selected={f.interfaceId === String(i.id)}>{i.name}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Node
+          <select name="node" {...live}>
+            <option value="">All nodes</option>
+            <option value="local" selected={f.node === "local"}>Master (local)</option>
+            {p.nodes.map((n) => (
+              <option value={String(n.id)} selected={f.node === String(n.id)}>{n.name}</option>
+            ))}
+          </select>
+        </label>
+        <button type="submit">Search</button>
+      </form>
+      <PeerTable m={p.list} />
+      <dialog id="modal" class="modal" aria-label="Peer"></dialog>
+      <script src="/static/dialog.js"></script>
+    </Layout>
+  );
+};
+
+// --- add / edit form ----------------------------------------------------------------------------
+
+export type PeerFormModel = {
+  /** null: a new peer. */
+  id: number | null;
+  /** The interface of an existing peer (it cannot move). */
+  interfaceName?: string;
+  publicKey?: string;
+  form: FormState;
+  interfaces: Choice[];
+  nodes: Choice[];
+  inDialog: boolean;
+};
+
+const Checkbox: FC<{ name: string; label: string; checked: boolean; error?: string | undefined }> = (p) => (
+  <label class={p.error ? "check invalid" : "check"}>
+    <input type="checkbox" name={p.name} value="on" checked={p.checked} />
+    <span>{p.label}</span>
+    {p.error && <small class="error" data-field={p.name}>{p.label}: {p.error}</small>}
+  </label>
+);
+
+const Select: FC<{
+  name: string;
+  label: string;
+  value: string;
+  options: { value: string; label: string }[];
+  error?: string | undefined;
+}> = (p) => (
+  <label class={p.error ? "field invalid" : "field"}>
+    <span>{p.label}</span>
+    <select name={p.name} aria-invalid={p.error ? "true" : undefined}>
+      {p.options.map((o) => <option value={o.value} selected={o.value === p.value}>{o.label}</option>)}
+    </select>
+    {p.error && <small class="error" data-field={p.name}>{p.label}: {p.error}</small>}
+  </label>
+);
+
+export const PeerForm: FC<{ m: PeerFormModel }> = ({ m }) => {
+  const v = m.form.values;
+  const e = m.form.errors;
+  const action = m.id === null ? "/ui/peers" : `/ui/peers/${m.id}`;
+  const htmx = m.inDialog ? { "hx-post": action, "hx-target": "#modal", "hx-swap": "innerHTML" } : {};
+  return (
+    <form method="post" action={action} class="grid-form peer-form" id="peer-form" {...htmx}>
+      <FormErrors errors={e} message={m.form.message} />
+      <Field name="name" label="Name" value={v.name} error={e.name} required hint="e.g. alice-phone" />
+      {m.id === null
+        ? (
+          <Select
+            name="interface_id"
+            label="Interface"
+            value={v.interface_id ?? ""}
+            options={m.interfaces.map((i) => ({ value: String(i.id), label: i.name }))}
+            error={e.interface_id}
+          />
+        )
+        : (
+          <label class="field">
+            <span>Interface</span>
+            <input value={m.interfaceName ?? ""} readonly />
+          </label>
+        )}
+      <Select
+        name="node_id"
+        label="Node"
+        value={v.node_id ?? ""}
+        options={[
+          { value: "", label: "Master (local)" },
+          ...m.nodes.map((n) => ({ value: String(n.id), label: n.name })),
+        ]}
+        error={e.node_id}
+      />
+      <Select
+        name="routing"
+        label="Routing"
+        value={v.routing ?? "full"}
+        options={[
+          { value: "full", label: "Full tunnel (all traffic)" },
+          { value: "split", label: "Split (VPN subnet and DNS only)" },
+          { value: "custom", label: "Custom AllowedIPs" },
+        ]}
+        error={e.routing}
+      />
+      <Field
+        name="allowed_ips"
+        label="Custom AllowedIPs"
+        value={v.allowed_ips}
+        error={e.allowed_ips}
+        hint="Only for custom routing, e.g. 10.0.0.0/8, 192.168.1.0/24"
+      />
+      <Field
+        name="public_key"
+        label="Own public key (optional)"
+        value={v.public_key}
+        error={e.public_key}
+        hint={m.publicKey ? `Now ${m.publicKey}. Empty keeps it.` : "Empty: the server makes the key pair."}
+      />
+      <Field
+        name="expires_at"
+        label="Expires (UTC, optional)"
+        type="datetime-local"
+        value={v.expires_at}
+        error={e.expires_at}
+      />
+      <Checkbox
+        name="preshared_key"
+        label="Preshared key"
+        checked={v.preshared_key === "on"}
+        error={e.preshared_key}
+      />
+      <Checkbox name="enabled" label="Enabled" checked={v.enabled === "on"} error={e.enabled} />
+      <div class="form-actions">
+        <button type="submit" class="primary">{m.id === null ? "Add peer" : "Save"}</button>{" "}
+        {!m.inDialog && <a href="/ui/peers">Cancel</a>}
+      </div>
+    </form>
+  );
+};
+
+const DialogHead: FC<{ title: string }> = ({ title }) => (
+  <header class="dialog-head">
+    <h2>{title}</h2>
+    <form method="dialog">
+      <button type="submit" class="link" aria-label="Close">Close</button>
+    </form>
+  </header>
+);
+
+const formTitle = (m: PeerFormModel) =>
+  m.id === null ? "Add a peer" : `Edit peer ${m.form.values.name ?? ""}`;
+
+/** The form as the dialog's content. */
+export const PeerFormDialog: FC<{ m: PeerFormModel }> = ({ m }) => (
+  <div class="dialog-body">
+    <DialogHead title={formTitle(m)} />
+    <PeerForm m={m} />
+  </div>
+);
+
+/** The form as a page of its own (no JavaScript, or a 422 after a plain POST). */
+export const PeerFormPage: FC<PageModel & { m: PeerFormModel }> = (p) => (
+  <Layout title={formTitle(p.m)} user={p.user} active="peers">
+    <h1>{formTitle(p.m)}</h1>
+    <section class="card">
+      <PeerForm m={p.m} />
+    </section>
+  </Layout>
+);
+
+// --- QR code ------------------------------------------------------------------------------------
+
+export type QrModel = { id: number; name: string; nodeName: string | null };
+
+const QrContent: FC<{ q: QrModel }> = ({ q }) => (
+  <div class="qr-box">
+    <img
+      class="qr"
+      id="peer-qr"
+      src={`/ui/peers/${q.id}/qr.svg`}
+      alt={`QR code with the WireGuard configuration of ${q.name}`}
+      width="320"
+      height="320"
+    />
+    <p class="muted">
+      Scan with the WireGuard app. Served by <NodeBadge nodeName={q.nodeName} />
+    </p>
+    <p>
+      <a class="button primary" href={`/ui/peers/${q.id}/config`} hx-boost="false" download id="qr-download">
+        Download {q.name}.conf
+      </a>
+    </p>
+  </div>
+);
+
+export const QrDialog: FC<{ q: QrModel }> = ({ q }) => (
+  <div class="dialog-body">
+    <DialogHead title={`QR code: ${q.name}`} />
+    <QrContent q={q} />
+  </div>
+);
+
+export const QrPage: FC<PageModel & { q: QrModel }> = (p) => (
+  <Layout title={`QR code: ${p.q.name}`} user={p.user} active="peers">
+    <h1>QR code: {p.q.name}</h1>
+    <section class="card">
+      <QrContent q={p.q} />
+      <p>
+        <a href="/ui/peers">Back to peers</a>
+      </p>
+    </section>
+  </Layout>
+);
