@@ -1,0 +1,551 @@
+import assert from "node:assert/strict";
+import { generateKeyPair } from "../../../src/core/wg_keys.ts";
+import { testMaster } from "../../support/master.ts";
+
+type M = Awaited<ReturnType<typeof testMaster>>;
+
+const IFACE = {
+  name: "wg0",
+  ipv4_pool: "10.13.13.0/24",
+  ipv6_pool: "",
+  listen_port: "51820",
+  mtu: "",
+  dns: "1.1.1.1",
+  keepalive: "25",
+  endpoint_host: "",
+};
+
+const PEER = {
+  interface_id: "1",
+  name: "alice-phone",
+  node_id: "",
+  routing: "full",
+  allowed_ips: "",
+  public_key: "",
+  expires_at: "",
+  preshared_key: "on",
+  enabled: "on",
+};
+
+/** A master with an admin (and a viewer) logged in and, unless told otherwise, interface wg0. */
+async function setup(opts: { iface?: boolean } = {}) {
+  const m = await testMaster();
+  await m.addUser("root", "admin");
+  await m.addUser("vera", "viewer");
+  const admin = await m.login("root");
+  const viewer = await m.login("vera");
+  if (opts.iface !== false) {
+    const res = await m.form("/ui/interfaces", IFACE, { cookie: admin });
+    assert.equal(res.status, 303, await res.text());
+  }
+  return { m, admin, viewer };
+}
+
+const addPeer = (m: M, cookie: string, fields: Record<string, string> = {}) =>
+  m.form("/ui/peers", { ...PEER, ...fields }, { cookie });
+
+const peerCount = (m: M) => m.db.get<{ n: number }>("SELECT count(*) AS n FROM peers")!.n;
+const ifaceCount = (m: M) => m.db.get<{ n: number }>("SELECT count(*) AS n FROM interfaces")!.n;
+const audits = (m: M, action: string) => m.services.audit.list({ action }).length;
+
+async function flashOf(m: M, res: Response, cookie: string): Promise<string> {
+  const flash = (res.headers.get("set-cookie") ?? "").split(";")[0]!;
+  const page = await m.request(res.headers.get("location")!, { cookie: `${cookie}; ${flash}` });
+  const html = await page.text();
+  return html.match(/id="flash">([^<]*)</)?.[1] ?? "";
+}
+
+/** The message of the field named in a 422/409 re-render. */
+const fieldError = (html: string, field: string) =>
+  html.match(new RegExp(`data-field="${field}">([^<]*)<`))?.[1];
+
+// --- interfaces ---------------------------------------------------------------------------------
+
+Deno.test("the interfaces page lists interfaces and an admin creates one through the form", async () => {
+  const { m, admin } = await setup({ iface: false });
+  const empty = await m.request("/ui/interfaces", { cookie: admin });
+  assert.equal(empty.status, 200);
+  assert.match(await empty.text(), /No interfaces yet/);
+
+  const res = await m.form("/ui/interfaces", { ...IFACE, ipv6_pool: "fd42:13::/64", mtu: "1420" }, {
+    cookie: admin,
+  });
+  assert.equal(res.status, 303);
+  assert.equal(res.headers.get("location"), "/ui/interfaces");
+  assert.match(await flashOf(m, res, admin), /Interface wg0 created \(10\.13\.13\.1\/24, port 51820\)/);
+  const html = await (await m.request("/ui/interfaces", { cookie: admin })).text();
+  assert.match(html, /<tr id="interface-1">/);
+  assert.match(html, /10\.13\.13\.1\/24/);
+  assert.match(html, /fd42:13::1\/64/);
+  const i = m.services.wg.getInterface(1);
+  assert.equal(i.mtu, 1420);
+  assert.equal(i.keepalive, 25);
+  assert.deepEqual(i.dns, ["1.1.1.1"]);
+  assert.match(html, new RegExp(i.publicKey.replace(/[+/]/g, "\\$&")));
+  assert.equal(audits(m, "interface.create"), 1);
+  m.close();
+});
+
+Deno.test("the interface form answers bad input with a 4xx naming the field and creates nothing", async () => {
+  const { m, admin } = await setup();
+  const cases: [Record<string, string>, string, number][] = [
+    [{ name: "wg1", ipv4_pool: "10.99.0.0/33" }, "ipv4_pool", 422],
+    [{ name: "wg1", ipv4_pool: "not-a-cidr" }, "ipv4_pool", 422],
+    [{ name: "wg1", ipv4_pool: "10.99.0.0/24", listen_port: "eighty" }, "listen_port", 422],
+    [{ name: "wg1", ipv4_pool: "10.99.0.0/24", listen_port: "70000" }, "listen_port", 422],
+    [{ name: "wg1", ipv4_pool: "10.99.0.0/24", listen_port: "51821", mtu: "big" }, "mtu", 422],
+    [{ name: "wg1", ipv4_pool: "10.99.0.0/24", listen_port: "51821", dns: "1.1.1" }, "dns", 422],
+    [{ name: "wg0", ipv4_pool: "10.99.0.0/24", listen_port: "51821" }, "name", 409],
+    [{ name: "wg1", ipv4_pool: "10.13.13.128/25", listen_port: "51821" }, "ipv4_pool", 409],
+    [{ name: "x".repeat(5000), ipv4_pool: "10.99.0.0/24", listen_port: "51821" }, "name", 422],
+  ];
+  for (const [fields, field, status] of cases) {
+    const res = await m.form("/ui/interfaces", { ...IFACE, ...fields }, { cookie: admin });
+    const html = await res.text();
+    assert.equal(res.status, status, `${JSON.stringify(fields).slice(0, 80)} → ${res.status}`);
+    assert.ok(fieldError(html, field), `the error names ${field}`);
+    assert.match(html, /<form method="post" action="\/ui\/interfaces"/, "the form is shown again");
+  }
+  assert.equal(ifaceCount(m), 1);
+  m.close();
+});
+
+Deno.test("an admin edits an interface; a bad port re-renders the edit form with 422", async () => {
+  const { m, admin } = await setup();
+  const page = await m.request("/ui/interfaces/1/edit", { cookie: admin });
+  assert.equal(page.status, 200);
+  const html = await page.text();
+  assert.match(html, /name="listen_port" type="text" value="51820"/);
+  assert.match(html, /name="name" value="wg0" readonly/);
+
+  const bad = await m.form("/ui/interfaces/1", { ...IFACE, listen_port: "80a" }, { cookie: admin });
+  assert.equal(bad.status, 422);
+  assert.match(fieldError(await bad.text(), "listen_port") ?? "", /port/);
+  assert.equal(m.services.wg.getInterface(1).listenPort, 51820);
+
+  const ok = await m.form("/ui/interfaces/1", { ...IFACE, listen_port: "51900", keepalive: "" }, {
+    cookie: admin,
+  });
+  assert.equal(ok.status, 303);
+  const i = m.services.wg.getInterface(1);
+  assert.equal(i.listenPort, 51900);
+  assert.equal(i.keepalive, null, "an emptied field clears the value");
+  assert.equal(audits(m, "interface.update"), 1);
+  assert.equal((await m.request("/ui/interfaces/9/edit", { cookie: admin })).status, 404);
+  m.close();
+});
+
+Deno.test("deleting an interface is refused with a clear message while it has peers", async () => {
+  const { m, admin } = await setup();
+  assert.equal((await addPeer(m, admin)).status, 303);
+  const refused = await m.form("/ui/interfaces/1/delete", {}, { cookie: admin });
+  assert.equal(refused.status, 303);
+  assert.match(await flashOf(m, refused, admin), /Interface wg0 still has 1 peer\(s\); delete them first/);
+  assert.equal(ifaceCount(m), 1);
+
+  assert.equal((await m.form("/ui/peers/1/delete", {}, { cookie: admin })).status, 303);
+  const ok = await m.form("/ui/interfaces/1/delete", {}, { cookie: admin });
+  assert.match(await flashOf(m, ok, admin), /Interface wg0 deleted/);
+  assert.equal(ifaceCount(m), 0);
+  assert.equal(audits(m, "interface.delete"), 1);
+  m.close();
+});
+
+// --- peers --------------------------------------------------------------------------------------
+
+Deno.test("an admin adds a peer through the form; form strings become the service's types", async () => {
+  const { m, admin } = await setup();
+  const res = await addPeer(m, admin, { expires_at: "2031-05-01T10:30", preshared_key: "" });
+  assert.equal(res.status, 303);
+  assert.equal(res.headers.get("location"), "/ui/peers");
+  assert.match(await flashOf(m, res, admin), /Peer alice-phone added \(10\.13\.13\.2\/32\)/);
+  const p = m.services.wg.getPeer(1);
+  assert.equal(p.interfaceId, 1);
+  assert.equal(p.nodeId, null);
+  assert.equal(p.enabled, true);
+  assert.equal(p.hasPresharedKey, false, "an unchecked box is false");
+  assert.equal(p.hasPrivateKey, true);
+  assert.equal(p.expiresAt, Date.parse("2031-05-01T10:30:00Z"), "datetime-local is read as UTC");
+  assert.equal(audits(m, "peer.create"), 1);
+
+  const own = await generateKeyPair();
+  await addPeer(m, admin, {
+    name: "bob laptop",
+    public_key: own.publicKey,
+    routing: "custom",
+    allowed_ips: "10.13.13.0/24, 192.168.7.0/24",
+  });
+  const b = m.services.wg.getPeer(2);
+  assert.equal(b.publicKey, own.publicKey);
+  assert.equal(b.hasPrivateKey, false);
+  assert.equal(b.hasPresharedKey, true, "the preshared key is on by default");
+  assert.deepEqual(b.allowedIps, ["10.13.13.0/24", "192.168.7.0/24"]);
+
+  const html = await (await m.request("/ui/peers", { cookie: admin })).text();
+  assert.match(html, /<tr id="peer-1">/);
+  assert.match(html, /alice-phone/);
+  assert.match(html, /bob laptop/);
+  assert.match(html, /<span class="badge local">Master<\/span>/);
+  assert.match(html, /<dialog id="modal"/);
+  assert.match(html, /<script src="\/static\/dialog.js"><\/script>/);
+  assert.match(html, /hx-trigger="input changed delay:300ms, search"/);
+  m.close();
+});
+
+Deno.test("the peer form answers bad input with a 4xx naming the field and creates nothing", async () => {
+  const { m, admin } = await setup();
+  await addPeer(m, admin);
+  const cases: [Record<string, string>, string, number][] = [
+    [{ name: "p2", public_key: "not-a-key" }, "public_key", 422],
+    [{ name: "p2", routing: "custom", allowed_ips: "10.0.0.0/99" }, "allowed_ips", 422],
+    [{ name: "p2", routing: "custom", allowed_ips: "" }, "allowed_ips", 422],
+    [{ name: "p2", routing: "sideways" }, "routing", 422],
+    [{ name: "p2", interface_id: "one" }, "interface_id", 422],
+    [{ name: "p2", interface_id: "7" }, "interface_id", 422],
+    [{ name: "p2", node_id: "abc" }, "node_id", 422],
+    [{ name: "p2", node_id: "3" }, "node_id", 422],
+    [{ name: "p2", expires_at: "tomorrow" }, "expires_at", 422],
+    [{ name: "p2", expires_at: "2001-01-01T00:00" }, "expires_at", 422],
+    [{ name: "p2", enabled: "maybe" }, "enabled", 422],
+    [{ name: "<script>" }, "name", 422],
+    [{ name: "y".repeat(5000) }, "name", 422],
+    [{ name: "alice-phone" }, "name", 409],
+  ];
+  for (const [fields, field, status] of cases) {
+    const res = await addPeer(m, admin, fields);
+    const html = await res.text();
+    assert.equal(res.status, status, `${JSON.stringify(fields).slice(0, 80)} → ${res.status}`);
+    assert.ok(fieldError(html, field), `${JSON.stringify(fields).slice(0, 60)} names ${field}`);
+    assert.match(html, /<html/, "a plain POST gets the form as a page");
+    assert.ok(!html.includes("<script>&"), "nothing is echoed unescaped");
+  }
+  assert.equal(peerCount(m), 1);
+  const huge = await addPeer(m, admin, { name: "z".repeat(20_000) });
+  assert.equal(huge.status, 422, "a field over the form limit is refused");
+  assert.match(await huge.text(), /name is too long/);
+  assert.equal(peerCount(m), 1);
+  m.close();
+});
+
+Deno.test("the add and edit forms load into the dialog for htmx and work as pages without it", async () => {
+  const { m, admin } = await setup();
+  const hx = { "hx-request": "true", "hx-target": "modal" };
+  const page = await m.request("/ui/peers/new", { cookie: admin });
+  const pageHtml = await page.text();
+  assert.match(pageHtml, /<html/);
+  assert.match(pageHtml, /<form method="post" action="\/ui\/peers"/);
+  assert.match(pageHtml, /<option value="" selected="">Master \(local\)<\/option>/);
+  assert.match(pageHtml, /name="preshared_key" value="on" checked=""/, "preshared key on by default");
+
+  const fragment = await (await m.request("/ui/peers/new", { cookie: admin, headers: hx })).text();
+  assert.ok(!fragment.includes("<html"), "htmx gets only the fragment");
+  assert.match(fragment, /<form method="dialog">/);
+  assert.match(fragment, /hx-post="\/ui\/peers" hx-target="#modal"/);
+
+  const bad = await m.form("/ui/peers", { ...PEER, name: "" }, { cookie: admin, headers: hx });
+  assert.equal(bad.status, 422);
+  const badHtml = await bad.text();
+  assert.ok(!badHtml.includes("<html"), "a 422 from the dialog re-renders the dialog");
+  assert.ok(fieldError(badHtml, "name"));
+
+  const ok = await m.form("/ui/peers", PEER, { cookie: admin, headers: hx });
+  assert.equal(ok.status, 200);
+  assert.deepEqual(JSON.parse(ok.headers.get("hx-location")!), { path: "/ui/peers", target: "body" });
+  assert.match(ok.headers.get("set-cookie") ?? "", /wb_flash=/);
+
+  const edit = await (await m.request("/ui/peers/1/edit", { cookie: admin, headers: hx })).text();
+  assert.match(edit, /hx-post="\/ui\/peers\/1"/);
+  assert.match(edit, /value="alice-phone"/);
+  assert.match(await (await m.request("/ui/peers/1/edit", { cookie: admin })).text(), /<html/);
+  m.close();
+});
+
+Deno.test("an admin edits a peer; an untouched past expiry does not block a rename", async () => {
+  const { m, admin } = await setup();
+  await addPeer(m, admin, { expires_at: "2026-12-01T00:00" });
+  const res = await m.form("/ui/peers/1", {
+    ...PEER,
+    name: "alice-tablet",
+    routing: "split",
+    preshared_key: "",
+    expires_at: "2026-12-01T00:00",
+  }, { cookie: admin });
+  assert.equal(res.status, 303, await res.text());
+  let p = m.services.wg.getPeer(1);
+  assert.equal(p.name, "alice-tablet");
+  assert.equal(p.routing, "split");
+  assert.equal(p.hasPresharedKey, false);
+
+  m.clock.advance(Date.parse("2026-12-15T00:00:00Z") - m.clock.now());
+  const admin2 = await m.login("root"); // the old session expired with the years
+  const edit = await (await m.request("/ui/peers/1/edit", { cookie: admin2 })).text();
+  assert.match(edit, /name="expires_at" type="datetime-local" value="2026-12-01T00:00"/);
+  const rename = await m.form("/ui/peers/1", {
+    ...PEER,
+    name: "alice-old",
+    expires_at: "2026-12-01T00:00",
+  }, { cookie: admin2 });
+  assert.equal(rename.status, 303);
+  p = m.services.wg.getPeer(1);
+  assert.equal(p.name, "alice-old");
+  assert.equal(p.expired, true);
+  assert.match(await (await m.request("/ui/peers", { cookie: admin2 })).text(), /status-expired/);
+
+  const bad = await m.form("/ui/peers/1", { ...PEER, name: "ok", public_key: "short" }, { cookie: admin2 });
+  assert.equal(bad.status, 422);
+  assert.ok(fieldError(await bad.text(), "public_key"));
+  assert.equal(m.services.wg.getPeer(1).name, "alice-old");
+  m.close();
+});
+
+Deno.test("toggle and delete return to the same page of the list and are audited", async () => {
+  const { m, admin } = await setup();
+  await addPeer(m, admin);
+  const back = "/ui/peers?q=alice&page=1";
+  const off = await m.form("/ui/peers/1/toggle", { back }, { cookie: admin });
+  assert.equal(off.status, 303);
+  assert.equal(off.headers.get("location"), back);
+  assert.match(await flashOf(m, off, admin), /Peer alice-phone disabled/);
+  assert.equal(m.services.wg.getPeer(1).enabled, false);
+  assert.match(await (await m.request("/ui/peers", { cookie: admin })).text(), />Enable</);
+  const evil = await m.form("/ui/peers/1/toggle", { back: "https://evil.example/" }, { cookie: admin });
+  assert.equal(evil.headers.get("location"), "/ui/peers", "never redirects off the list");
+  assert.equal(m.services.wg.getPeer(1).enabled, true);
+  const del = await m.form("/ui/peers/1/delete", { back }, { cookie: admin });
+  assert.match(await flashOf(m, del, admin), /Peer alice-phone deleted/);
+  assert.equal(peerCount(m), 0);
+  assert.equal(audits(m, "peer.update"), 2);
+  assert.equal(audits(m, "peer.delete"), 1);
+  assert.equal((await m.form("/ui/peers/1/delete", {}, { cookie: admin })).status, 404);
+  m.close();
+});
+
+Deno.test("search, filters and page links work on the server, fragment for htmx", async () => {
+  const { m, admin } = await setup();
+  await m.form("/ui/interfaces", { ...IFACE, name: "wg1", ipv4_pool: "10.14.0.0/16", listen_port: "51821" }, {
+    cookie: admin,
+  });
+  const actor = { kind: "system" as const, name: "test" };
+  for (let n = 0; n < 120; n++) {
+    await m.services.wg.createPeer(actor, null, {
+      interface_id: n < 100 ? 1 : 2,
+      name: `dev-${String(n).padStart(3, "0")}`,
+      preshared_key: false,
+    });
+  }
+  const page1 = await (await m.request("/ui/peers", { cookie: admin })).text();
+  assert.match(page1, /1–50 of 120 peers/);
+  assert.match(page1, /href="\/ui\/peers\?page=2" hx-get="\/ui\/peers\?page=2" hx-target="#peer-table"/);
+  assert.ok(page1.includes("dev-049") && !page1.includes("dev-050"));
+
+  const hx = { "hx-request": "true", "hx-target": "peer-table" };
+  const page3 = await (await m.request("/ui/peers?page=3", { cookie: admin, headers: hx })).text();
+  assert.ok(page3.startsWith('<div id="peer-table">'), "htmx gets the table fragment only");
+  assert.match(page3, /101–120 of 120 peers/);
+  assert.ok(page3.includes("dev-119") && !page3.includes("dev-099"));
+
+  const search = await (await m.request("/ui/peers?q=dev-11", { cookie: admin, headers: hx })).text();
+  assert.match(search, /1–10 of 10 peers/);
+  const byIface = await (await m.request("/ui/peers?interface_id=2", { cookie: admin, headers: hx })).text();
+  assert.match(byIface, /1–20 of 20 peers/);
+  assert.match(byIface, /href="\/ui\/peers\?interface_id=2&amp;page=1"|1–20 of 20/);
+  const local = await (await m.request("/ui/peers?node=local&q=dev-00", { cookie: admin, headers: hx }))
+    .text();
+  assert.match(local, /1–10 of 10 peers/);
+  const none = await (await m.request("/ui/peers?q=nobody", { cookie: admin, headers: hx })).text();
+  assert.match(none, /No peers match/);
+  const past = await (await m.request("/ui/peers?page=999", { cookie: admin, headers: hx })).text();
+  assert.match(past, /101–120 of 120 peers/, "past the end shows the last page");
+  const junk = await m.request(`/ui/peers?page=abc&interface_id=-1&node=x&q=${"q".repeat(300)}`, {
+    cookie: admin,
+  });
+  assert.equal(junk.status, 200, "junk in the query string is ignored, not an error");
+  m.close();
+});
+
+// --- config, QR code and nodes ------------------------------------------------------------------
+
+Deno.test("the config download is an attachment, never cached, and audited", async () => {
+  const { m, admin, viewer } = await setup();
+  await addPeer(m, admin);
+  const res = await m.request("/ui/peers/1/config", { cookie: admin, ip: "203.0.113.9" });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-disposition"), 'attachment; filename="alice-phone.conf"');
+  assert.equal(res.headers.get("cache-control"), "no-store");
+  assert.match(res.headers.get("content-type") ?? "", /^text\/plain/);
+  const text = await res.text();
+  assert.match(text, /^\[Interface\]\nPrivateKey = /);
+  assert.match(text, /Endpoint = vpn\.example\.com:51820/);
+  const entry = m.services.audit.list({ action: "peer.config" })[0]!;
+  assert.equal(entry.target, "alice-phone");
+  assert.equal(entry.actor, "root");
+  assert.equal(entry.ip, "203.0.113.9");
+  // Viewers see the same buttons the service allows them (and are audited the same way).
+  assert.equal((await m.request("/ui/peers/1/config", { cookie: viewer })).status, 200);
+  assert.equal(audits(m, "peer.config"), 2);
+  assert.equal((await m.request("/ui/peers/77/config", { cookie: admin })).status, 404);
+  m.close();
+});
+
+Deno.test("the QR code is an SVG route that is never cached and audited; its dialog links the .conf", async () => {
+  const { m, admin } = await setup();
+  await addPeer(m, admin);
+  const res = await m.request("/ui/peers/1/qr.svg", { cookie: admin });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "image/svg+xml");
+  assert.equal(res.headers.get("cache-control"), "no-store");
+  const svg = await res.text();
+  assert.match(svg, /^<svg|^<\?xml/);
+  assert.equal(audits(m, "peer.qr"), 1);
+
+  const dialog = await (await m.request("/ui/peers/1/qr", {
+    cookie: admin,
+    headers: { "hx-request": "true", "hx-target": "modal" },
+  })).text();
+  assert.ok(!dialog.includes("<html"));
+  assert.match(dialog, /<img class="qr" id="peer-qr" src="\/ui\/peers\/1\/qr.svg"/);
+  assert.match(dialog, /href="\/ui\/peers\/1\/config" hx-boost="false" download/);
+  const page = await (await m.request("/ui/peers/1/qr", { cookie: admin })).text();
+  assert.match(page, /<html/);
+  assert.match(page, /src="\/ui\/peers\/1\/qr.svg"/);
+  assert.equal(audits(m, "peer.qr"), 1, "only the image itself is audited");
+  m.close();
+});
+
+Deno.test("a peer served by a node shows the node as a badge in its row, its form and its QR image", async () => {
+  const { m, admin } = await setup();
+  m.db.run(
+    "INSERT INTO nodes (name, fqdn, wg_port, created_at, updated_at) VALUES ('edge-fra', 'fra.example.net', 51820, 0, 0)",
+  );
+  const form = await (await m.request("/ui/peers/new", { cookie: admin })).text();
+  assert.match(form, /<option value="1">edge-fra<\/option>/);
+  assert.equal((await addPeer(m, admin, { node_id: "1" })).status, 303);
+  await addPeer(m, admin, { name: "local-one" });
+  assert.equal(m.services.wg.getPeer(1).nodeId, 1);
+
+  const list = await (await m.request("/ui/peers", { cookie: admin })).text();
+  assert.match(list, /<span class="badge node">edge-fra<\/span>/);
+  const filtered = await (await m.request("/ui/peers?node=1", { cookie: admin })).text();
+  assert.match(filtered, /1–1 of 1 peers/);
+  assert.match(
+    filtered,
+    /<option value="1" selected="">edge-fra<\/option>|<option value="1" selected>edge-fra/,
+  );
+
+  const svg = await (await m.request("/ui/peers/1/qr.svg", { cookie: admin })).text();
+  assert.match(svg, />edge-fra</, "the badge label is in the SVG");
+  const localSvg = await (await m.request("/ui/peers/2/qr.svg", { cookie: admin })).text();
+  assert.ok(!localSvg.includes("edge-fra"), "a local peer gets no badge");
+  const conf = await (await m.request("/ui/peers/1/config", { cookie: admin })).text();
+  assert.match(conf, /Endpoint = fra\.example\.net:51820/);
+  m.close();
+});
+
+// --- permissions --------------------------------------------------------------------------------
+
+Deno.test("a viewer sees interfaces and peers but gets no forms, and every mutation is refused with 403", async () => {
+  const { m, admin, viewer } = await setup();
+  await addPeer(m, admin);
+  const ifaces = await m.request("/ui/interfaces", { cookie: viewer });
+  assert.equal(ifaces.status, 200);
+  const ifHtml = await ifaces.text();
+  assert.match(ifHtml, /wg0/);
+  assert.ok(!ifHtml.includes('method="post" action="/ui/interfaces'), "no interface forms");
+  const peers = await (await m.request("/ui/peers", { cookie: viewer })).text();
+  assert.match(peers, /alice-phone/);
+  for (const absent of ["/ui/peers/new", 'action="/ui/peers/1/', "/ui/peers/1/edit"]) {
+    assert.ok(!peers.includes(absent), `no ${absent} for a viewer`);
+  }
+  for (const path of ["/ui/peers/new", "/ui/peers/1/edit", "/ui/interfaces/1/edit"]) {
+    assert.equal((await m.request(path, { cookie: viewer })).status, 403, path);
+  }
+  const before = m.db.all("SELECT * FROM peers");
+  const posts: [string, Record<string, string>][] = [
+    ["/ui/interfaces", { ...IFACE, name: "wg9", ipv4_pool: "10.50.0.0/24", listen_port: "51899" }],
+    ["/ui/interfaces/1", { ...IFACE, listen_port: "51999" }],
+    ["/ui/interfaces/1/delete", {}],
+    ["/ui/peers", { ...PEER, name: "sneaky" }],
+    ["/ui/peers", { ...PEER, name: "" }],
+    ["/ui/peers/1", { ...PEER, name: "renamed" }],
+    ["/ui/peers/1/toggle", {}],
+    ["/ui/peers/1/delete", {}],
+  ];
+  for (const [path, fields] of posts) {
+    const res = await m.form(path, fields, { cookie: viewer });
+    assert.equal(res.status, 403, path);
+    assert.match(await res.text(), /Not allowed/);
+  }
+  assert.deepEqual(m.db.all("SELECT * FROM peers"), before);
+  assert.equal(ifaceCount(m), 1);
+  assert.equal(m.services.wg.getInterface(1).listenPort, 51820);
+  m.close();
+});
+
+Deno.test("csrf rejects a cross-site POST to /ui/peers and /ui/interfaces and changes nothing", async () => {
+  const { m, admin } = await setup();
+  await addPeer(m, admin);
+  const evil = { cookie: admin, origin: "https://evil.example" };
+  const posts: [string, Record<string, string>][] = [
+    ["/ui/peers", { ...PEER, name: "csrf" }],
+    ["/ui/peers/1/toggle", {}],
+    ["/ui/peers/1/delete", {}],
+    ["/ui/interfaces", { ...IFACE, name: "wg7", ipv4_pool: "10.70.0.0/24", listen_port: "51870" }],
+    ["/ui/interfaces/1/delete", {}],
+  ];
+  for (const [path, fields] of posts) {
+    assert.equal((await m.form(path, fields, evil)).status, 403, path);
+  }
+  assert.equal(
+    (await m.form("/ui/peers", { ...PEER, name: "no-origin" }, { cookie: admin, origin: null })).status,
+    403,
+  );
+  assert.equal(peerCount(m), 1);
+  assert.equal(m.services.wg.getPeer(1).enabled, true);
+  assert.equal(ifaceCount(m), 1);
+  m.close();
+});
+
+Deno.test("/ui interface and peer pages need a session", async () => {
+  const m = await testMaster();
+  for (const path of ["/ui/peers", "/ui/interfaces", "/ui/peers/1/config", "/ui/peers/1/qr.svg"]) {
+    const res = await m.request(path);
+    assert.equal(res.status, 303, path);
+    assert.match(res.headers.get("location") ?? "", /^\/login\?next=/);
+  }
+  m.close();
+});
+
+// --- dashboard ----------------------------------------------------------------------------------
+
+Deno.test("the dashboard counts interfaces and peers and is honest about handshakes", async () => {
+  const { m, admin } = await setup();
+  m.db.run(
+    "INSERT INTO nodes (name, fqdn, wg_port, created_at, updated_at) VALUES ('edge-1', 'e1.example.net', 51820, 0, 0)",
+  );
+  await addPeer(m, admin);
+  await addPeer(m, admin, { name: "off", enabled: "" });
+  await addPeer(m, admin, { name: "remote", node_id: "1" });
+  await addPeer(m, admin, { name: "soon", expires_at: "2026-12-01T00:00" });
+  m.clock.advance(Date.parse("2026-12-15T00:00:00Z") - m.clock.now());
+  const html = await (await m.request("/ui/dashboard", { cookie: await m.login("root") })).text();
+  const stat = (id: string) =>
+    html.match(new RegExp(`id="${id}"><h2>[^<]*</h2><p class="big">(?:<a[^>]*>)?(\\d+)`))?.[1];
+  assert.equal(stat("stat-interfaces"), "1");
+  assert.equal(stat("stat-peers"), "4");
+  assert.equal(stat("stat-enabled"), "3");
+  assert.equal(stat("stat-expired"), "1");
+  assert.equal(stat("stat-local"), "3");
+  assert.equal(stat("stat-nodes"), "1");
+  assert.match(html, /Latest handshakes/);
+  assert.match(html, /handshakes appear here once nodes report metrics/);
+  m.close();
+});
+
+Deno.test("the dialog script is served as a static file (no inline script under the CSP)", async () => {
+  const m = await testMaster();
+  const res = await m.request("/static/dialog.js");
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /javascript/);
+  assert.match(await res.text(), /showModal\(\)/);
+  m.close();
+});
