@@ -324,8 +324,8 @@ export const PeerForm: FC<{ m: PeerFormModel }> = ({ m }) => {
         value={v.routing ?? "full"}
         options={[
           { value: "full", label: "Full tunnel (all traffic)" },
-          { value: "split", label: "Split (VPN subnet and DNS only)" },
-          { value: "custom", label: "Custom AllowedIPs" },
+          { value: "split", label: "Split (VPN subnet + DNS)" },
+          { value: "custom", label: "Custom (AllowedIPs below)" },
         ]}
         error={e.routing}
       />

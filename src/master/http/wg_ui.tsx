@@ -21,6 +21,7 @@ import {
   PeerFormPage,
   type PeerListModel,
   PeersPage,
+  peersUrl,
   PeerTable,
   QrDialog,
   type QrModel,
@@ -259,7 +260,11 @@ export function wireGuardUiRoutes(s: Services): Hono<AppEnv> {
 
   ui.get("/ui/peers", (c) => {
     const list = peerList(c);
-    if (hxTarget(c) === "peer-table") return html(c, <PeerTable m={list} />);
+    if (hxTarget(c) === "peer-table") {
+      // The address bar shows the canonical search (no empty fields, the page actually shown).
+      c.header("HX-Push-Url", peersUrl(list.filter, list.page));
+      return html(c, <PeerTable m={list} />);
+    }
     return html(
       c,
       <PeersPage title="Peers" user={currentUser(c)} flash={takeFlash(c)} list={list} {...choices()} />,

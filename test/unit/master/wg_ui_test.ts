@@ -344,7 +344,13 @@ Deno.test("search, filters and page links work on the server, fragment for htmx"
   assert.match(page3, /101–120 of 120 peers/);
   assert.ok(page3.includes("dev-119") && !page3.includes("dev-099"));
 
-  const search = await (await m.request("/ui/peers?q=dev-11", { cookie: admin, headers: hx })).text();
+  const searchRes = await m.request("/ui/peers?q=dev-11&interface_id=&node=", { cookie: admin, headers: hx });
+  assert.equal(
+    searchRes.headers.get("hx-push-url"),
+    "/ui/peers?q=dev-11",
+    "the address bar gets the clean URL",
+  );
+  const search = await searchRes.text();
   assert.match(search, /1–10 of 10 peers/);
   const byIface = await (await m.request("/ui/peers?interface_id=2", { cookie: admin, headers: hx })).text();
   assert.match(byIface, /1–20 of 20 peers/);
