@@ -38,7 +38,9 @@ try {
   const s = createServices(db, realClock, keys, log, {
     sessionTtlMs: 3_600_000,
     publicHost: "vpn.example.com",
+    publicUrl: new URL("https://vpn.example.com:8443"),
   });
+  await s.nodes.init(null);
   const system = { kind: "system" as const, name: "bench" };
   const wg0 = await s.wg.createInterface(system, null, {
     name: "wg0",
@@ -151,8 +153,8 @@ try {
     await time(plainPage),
     100,
   ]);
-  const host = await time(() => s.wg.hostState(null));
-  const state = await s.wg.hostState(null);
+  const host = await time(() => s.wg.hostState());
+  const state = await s.wg.hostState();
   results.push([
     `desired state: ${state.interfaces[0]!.peers.length} peers`,
     host,

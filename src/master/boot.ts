@@ -8,6 +8,7 @@ import type { MasterConfig } from "./config.ts";
 import { type Db, openDb } from "./db/db.ts";
 import { initSecrets } from "./service/secrets.ts";
 import { createServices, type Services } from "./service/services.ts";
+import { loadTls, type TlsMaterial } from "./tls.ts";
 
 export type MasterPorts = { fs: Fs; clock: Clock; log: Logger };
 
@@ -30,7 +31,10 @@ export async function resolveSecretKey(config: MasterConfig, ports: MasterPorts)
   return secret;
 }
 
-export async function bootMaster(config: MasterConfig, ports: MasterPorts): Promise<Services> {
+export async function bootMaster(
+  config: MasterConfig,
+  ports: MasterPorts,
+): Promise<{ services: Services; tls: TlsMaterial }> {
   await ports.fs.mkdir(config.dataDir, 0o700);
   const secret = await resolveSecretKey(config, ports);
   const dbPath = `${config.dataDir}/wirebuddy.db`;
@@ -48,10 +52,19 @@ export async function bootMaster(config: MasterConfig, ports: MasterPorts): Prom
   }
   try {
     const keys = await initSecrets(db, secret);
-    return createServices(db, ports.clock, keys, ports.log, {
+    const services = createServices(db, ports.clock, keys, ports.log, {
       sessionTtlMs: config.sessionTtlMs,
       publicHost: config.publicUrl.hostname.replace(/^\[|\]$/g, ""),
+      publicUrl: config.publicUrl,
+      nodes: {
+        staleAfterMs: config.nodeStaleAfterMs,
+        tokenTtlMs: config.enrollmentTokenTtlMs,
+        syncRatePerMinute: config.syncRatePerMinute,
+      },
     });
+    const tls = await loadTls(config, ports.fs, ports.log, new Date(ports.clock.now()));
+    await services.nodes.init(tls);
+    return { services, tls };
   } catch (err) {
     db.close();
     throw err;

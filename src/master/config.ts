@@ -69,6 +69,30 @@ export const MASTER_ENV: readonly EnvVar[] = [
     description: "How long a UI session lasts before the user must log in again.",
   },
   {
+    name: "WIREBUDDY_NODE_STALE_AFTER",
+    schema: durationText.default(90_000),
+    default: "90s",
+    description: "A node whose last heartbeat is older than this is marked offline.",
+  },
+  {
+    name: "WIREBUDDY_NODE_CHECK_INTERVAL",
+    schema: durationText.default(60_000),
+    default: "60s",
+    description: "How often the master looks for stale nodes.",
+  },
+  {
+    name: "WIREBUDDY_ENROLLMENT_TOKEN_TTL",
+    schema: durationText.default(24 * 3_600_000),
+    default: "24h",
+    description: "How long a node enrollment token stays valid.",
+  },
+  {
+    name: "WIREBUDDY_SYNC_RATE_LIMIT",
+    schema: z.coerce.number().int().min(10).max(100_000).default(120),
+    default: "120",
+    description: "Sync requests allowed per node per minute (429 beyond).",
+  },
+  {
     name: "WIREBUDDY_LOG_LEVEL",
     schema: z.enum(["debug", "info", "warn", "error"]).default("info"),
     default: "info",
@@ -98,6 +122,10 @@ export type MasterConfig = {
   sessionTtlMs: number;
   logLevel: LogLevel;
   dev: boolean;
+  nodeStaleAfterMs: number;
+  nodeCheckIntervalMs: number;
+  enrollmentTokenTtlMs: number;
+  syncRatePerMinute: number;
 };
 
 export function parseMasterEnv(env: Record<string, string | undefined>): EnvResult<MasterConfig> {
@@ -147,6 +175,10 @@ export function parseMasterEnv(env: Record<string, string | undefined>): EnvResu
         sessionTtlMs: raw.WIREBUDDY_SESSION_TTL as number,
         logLevel: raw.WIREBUDDY_LOG_LEVEL as LogLevel,
         dev,
+        nodeStaleAfterMs: raw.WIREBUDDY_NODE_STALE_AFTER as number,
+        nodeCheckIntervalMs: raw.WIREBUDDY_NODE_CHECK_INTERVAL as number,
+        enrollmentTokenTtlMs: raw.WIREBUDDY_ENROLLMENT_TOKEN_TTL as number,
+        syncRatePerMinute: raw.WIREBUDDY_SYNC_RATE_LIMIT as number,
       },
     };
   });

@@ -11,7 +11,6 @@ import { bootMaster } from "./boot.ts";
 import { type MasterConfig, parseMasterEnv } from "./config.ts";
 import { SCHEMA_VERSION } from "./db/db.ts";
 import { runScheduler } from "./scheduler.ts";
-import { loadTls } from "./tls.ts";
 
 const VERSION = denoJson.version;
 const print = (text: string) =>
@@ -51,8 +50,7 @@ async function readPasswordFromStdin(): Promise<string> {
 
 async function serve(config: MasterConfig, log: Logger): Promise<void> {
   const ports = { fs: realFs, clock: realClock, log };
-  const services = await bootMaster(config, ports);
-  const tls = await loadTls(config, realFs, log, new Date());
+  const { services, tls } = await bootMaster(config, ports);
   const app = createApp(services, { publicUrl: config.publicUrl, trustProxy: config.trustProxy });
 
   const stop = new AbortController();
@@ -82,6 +80,12 @@ async function serve(config: MasterConfig, log: Logger): Promise<void> {
     [
       { name: "expire peers", everyMs: 60_000, run: () => services.wg.expireDue() },
       { name: "purge sessions", everyMs: 10 * 60_000, run: () => services.accounts.purgeExpiredSessions() },
+      {
+        name: "mark stale nodes",
+        everyMs: config.nodeCheckIntervalMs,
+        run: () => services.nodes.markStale(),
+      },
+      { name: "metrics housekeeping", everyMs: 10 * 60_000, run: () => services.nodes.housekeeping() },
     ],
     { clock: realClock, log },
     stop.signal,
@@ -138,7 +142,7 @@ async function main(): Promise<void> {
     if (command === "admin" && (sub === "create" || sub === "reset-password")) {
       if (!values.username) throw new AppError("bad_request", "--username is required");
       const password = await readPasswordFromStdin();
-      const services = await bootMaster(config, { fs: realFs, clock: realClock, log });
+      const { services } = await bootMaster(config, { fs: realFs, clock: realClock, log });
       try {
         const user = await services.accounts.cliUpsertAdmin(
           values.username,

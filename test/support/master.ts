@@ -22,7 +22,9 @@ export async function testMaster(opts: { sessionTtlMs?: number } = {}) {
     sessionTtlMs: opts.sessionTtlMs ?? 12 * 3_600_000,
     scryptCost: { N: 1024, r: 8, p: 1 },
     publicHost: "vpn.example.com",
+    publicUrl: new URL(ORIGIN),
   });
+  await services.nodes.init(null);
   const app = createApp(services, { publicUrl: new URL(ORIGIN), trustProxy: false });
 
   /** A request as a browser on our own origin (Origin header on unsafe methods) from `ip`. */

@@ -134,12 +134,12 @@ export const peersRepo = {
       db.get<{ n: number }>(`SELECT count(*) AS n FROM peers p WHERE ${PEER_FILTER}`, peerParams(q))!.n;
     return { rows, total };
   },
+  /** Addresses taken in an interface's pool: its peers' and its nodes' tunnel addresses. */
   usedAddresses: (db: Db, interfaceId: number) =>
     db.all<{ ipv4: string; ipv6: string | null }>(
-      "SELECT ipv4, ipv6 FROM peers WHERE interface_id = :interfaceId",
-      {
-        interfaceId,
-      },
+      `SELECT ipv4, ipv6 FROM peers WHERE interface_id = :interfaceId
+       UNION ALL SELECT address4, address6 FROM node_interfaces WHERE interface_id = :interfaceId`,
+      { interfaceId },
     ),
   insert: (db: Db, r: Omit<PeerRow, "id">) =>
     db.run(
@@ -192,6 +192,7 @@ export const peersRepo = {
 };
 
 export const nodesRepo = {
-  list: (db: Db) => db.all<NodeRow>("SELECT * FROM nodes ORDER BY name COLLATE NOCASE"),
+  /** Remote nodes (the master's own `local` node is not a choice for a peer). */
+  list: (db: Db) => db.all<NodeRow>("SELECT * FROM nodes WHERE is_local = 0 ORDER BY name COLLATE NOCASE"),
   byId: (db: Db, id: number) => db.get<NodeRow>("SELECT * FROM nodes WHERE id = :id", { id }),
 };

@@ -8,6 +8,8 @@ import type { AppEnv } from "./env.ts";
 import { iso, jsonBody } from "./json.ts";
 import { actorOf, idParam, tokenAuth } from "./middleware.ts";
 import { wgApiRoutes } from "./wg_api.ts";
+import { nodesApiRoutes } from "./nodes_api.ts";
+import { syncRoutes } from "./sync_routes.ts";
 import { openApiDocument } from "./openapi.ts";
 import denoJson from "../../../deno.json" with { type: "json" };
 
@@ -41,6 +43,9 @@ export function apiRoutes(s: Services): Hono<AppEnv> {
       ready ? 200 : 503,
     );
   });
+
+  // Nodes authenticate with their own signed credentials, not API tokens.
+  api.route("/sync", syncRoutes(s));
 
   const doc = openApiDocument(denoJson.version);
   api.get("/openapi.json", (c) => c.json(doc));
@@ -135,6 +140,7 @@ export function apiRoutes(s: Services): Hono<AppEnv> {
   });
 
   api.route("/", wgApiRoutes(s));
+  api.route("/", nodesApiRoutes(s));
 
   api.all("*", () => {
     throw new AppError("not_found", "No such API endpoint");

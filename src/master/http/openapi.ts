@@ -3,6 +3,8 @@
 import { z } from "zod";
 import { NewUserSchema, PasswordSchema, RoleSchema } from "../service/accounts.ts";
 import { NewTokenSchema } from "../service/api_tokens.ts";
+import { NodeInputSchema, NodePatchSchema } from "../service/nodes.ts";
+import { EnrollRequestSchema, HeartbeatRequestSchema } from "../../core/sync.ts";
 import {
   InterfaceInputSchema,
   InterfacePatchSchema,
@@ -108,6 +110,49 @@ const OPS: Record<string, Record<string, Op>> = {
       summary: "The client config as a QR code, PNG (audited, no-store)",
       ok: 200,
       produces: "image/png",
+    },
+  },
+  "/api/nodes": {
+    get: { summary: "List nodes with status, last seen, port and peer count", ok: 200 },
+    post: {
+      summary: "Create a node; the answer holds its enrollment token, shown once",
+      body: NodeInputSchema,
+      ok: 201,
+    },
+  },
+  "/api/nodes/{id}": {
+    get: { summary: "One node", ok: 200 },
+    patch: { summary: "Change a node's name, FQDN or WireGuard port", body: NodePatchSchema, ok: 200 },
+    delete: {
+      summary: "Delete a node; its peers are unassigned and the node takes down what it made",
+      ok: 200,
+    },
+  },
+  "/api/nodes/{id}/token": {
+    post: { summary: "A new enrollment token; the old one stops working", ok: 200 },
+  },
+  "/api/sync/enroll": {
+    post: {
+      summary: "Node enrollment (signed with the node certificate's key)",
+      body: EnrollRequestSchema,
+      ok: 200,
+      public: true,
+    },
+  },
+  "/api/sync/heartbeat": {
+    post: {
+      summary: "Node heartbeat with status, interface keys and metrics (node-signed)",
+      body: HeartbeatRequestSchema,
+      ok: 200,
+      public: true,
+    },
+  },
+  "/api/sync/config": {
+    get: {
+      summary: "Node config, long-polled: ?have=VERSION&wait=SECONDS (node-signed; answer signed)",
+      query: ["have", "wait"],
+      ok: 200,
+      public: true,
     },
   },
 };

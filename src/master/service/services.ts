@@ -8,6 +8,7 @@ import { ApiTokenService } from "./api_tokens.ts";
 import { AuditService } from "./audit.ts";
 import type { MasterKeys } from "./secrets.ts";
 import { WireGuardService } from "./wireguard.ts";
+import { DEFAULT_NODE_OPTIONS, type NodeOptions, NodeService } from "./nodes.ts";
 
 export type Services = {
   db: Db;
@@ -18,12 +19,15 @@ export type Services = {
   accounts: AccountService;
   tokens: ApiTokenService;
   wg: WireGuardService;
+  nodes: NodeService;
 };
 
 export type ServiceOptions = {
   sessionTtlMs: number;
   /** The host name clients reach the master's own interfaces at (from WIREBUDDY_PUBLIC_URL). */
   publicHost: string;
+  publicUrl: URL;
+  nodes?: Partial<Omit<NodeOptions, "publicUrl" | "publicHost">>;
   scryptCost?: ScryptCost;
   throttle?: ThrottlePolicy;
 };
@@ -43,5 +47,21 @@ export function createServices(
   });
   const tokens = new ApiTokenService(db, clock, audit);
   const wg = new WireGuardService(db, clock, audit, keys.sealKey, { publicHost: opts.publicHost });
-  return { db, clock, keys, log, audit, accounts, tokens, wg };
+  const nodes = new NodeService(
+    db,
+    clock,
+    audit,
+    log,
+    keys,
+    (sealed, context) => wg.openSecret(sealed, context),
+    {
+      ...DEFAULT_NODE_OPTIONS,
+      ...opts.nodes,
+      publicUrl: opts.publicUrl,
+      publicHost: opts.publicHost,
+    },
+  );
+  wg.onHostsChanged((hosts) => nodes.hostsChanged(hosts));
+  wg.onInterfaceCreated(() => nodes.interfacesChanged());
+  return { db, clock, keys, log, audit, accounts, tokens, wg, nodes };
 }

@@ -24,6 +24,9 @@ import {
   peersRepo,
 } from "../db/wg_repo.ts";
 import { requireAdmin } from "./accounts.ts";
+import { nodeInterfacesRepo, nodesFullRepo } from "../db/nodes_repo.ts";
+import { nodePort, renderNodeConfig } from "./node_config.ts";
+import { hostStateFromNodeConfig } from "../../core/node_config.ts";
 import type { AuditService } from "./audit.ts";
 import type { Actor, RequestMeta } from "./context.ts";
 import { parseInput } from "./validate.ts";
@@ -111,6 +114,13 @@ export class WireGuardService {
     private readonly opts: { publicHost: string },
   ) {
     this.#secrets = new OpenedSecrets(sealKey);
+  }
+
+  #interfaceListeners: (() => void)[] = [];
+
+  /** Called inside the creating transaction, e.g. to give every node an address in the new pool. */
+  onInterfaceCreated(fn: () => void): void {
+    this.#interfaceListeners.push(fn);
   }
 
   onHostsChanged(fn: HostsChanged): void {
@@ -219,6 +229,7 @@ export class WireGuardService {
       this.db.tx(() => {
         this.#checkInterfaceConflicts(row);
         const id = interfacesRepo.insert(this.db, { ...row, private_key_sealed: sealed });
+        for (const fn of this.#interfaceListeners) fn();
         this.audit.record(actor, meta, {
           action: "interface.create",
           target: row.name,
@@ -341,6 +352,11 @@ export class WireGuardService {
   }
 
   #requireNode(nodeId: number | null | undefined): void {
+    if (nodeId && nodesFullRepo.byId(this.db, nodeId)?.is_local) {
+      throw new AppError("validation", "Leave the node empty for peers of the master itself", {
+        fields: [{ field: "node_id", message: "is the master's own node: leave it empty" }],
+      });
+    }
     if (nodeId && !nodesRepo.byId(this.db, nodeId)) {
       throw new AppError("validation", `Node ${nodeId} does not exist`, {
         fields: [{ field: "node_id", message: "does not exist" }],
@@ -640,7 +656,17 @@ export class WireGuardService {
   ): { publicKey: string; endpoint: { host: string; port: number } } {
     if (nodeId !== null) {
       const node = nodesRepo.byId(this.db, nodeId);
-      if (node) return { publicKey: iface.public_key, endpoint: { host: node.fqdn, port: node.wg_port } };
+      if (node) {
+        const key = nodeInterfacesRepo.get(this.db, nodeId, iface.id)?.public_key;
+        if (!key) {
+          throw new AppError(
+            "conflict",
+            `Node "${node.name}" has not reported its WireGuard key for ${iface.name} yet; the config is ready once the node is online`,
+          );
+        }
+        const index = interfacesRepo.list(this.db).findIndex((i) => i.id === iface.id);
+        return { publicKey: key, endpoint: { host: node.fqdn, port: nodePort(node.wg_port, index) } };
+      }
     }
     return {
       publicKey: iface.public_key,
@@ -665,36 +691,19 @@ export class WireGuardService {
     return n;
   }
 
-  /** The desired data plane of one host (null = the master itself), for the node engine. */
-  async hostState(nodeId: number | null): Promise<HostState> {
-    const now = this.clock.now();
-    const interfaces: InterfaceSpec[] = [];
-    for (const iface of interfacesRepo.list(this.db)) {
-      const rows = peersRepo.forHost(this.db, iface.id, nodeId, now);
-      if (nodeId !== null && rows.length === 0) continue;
-      // Opening the PSKs concurrently lets WebCrypto overlap the work (10,000 one by one is 10x slower).
-      const peers = await Promise.all(rows.map(async (p) => ({
-        publicKey: p.public_key,
-        ...(p.psk_sealed
-          ? { presharedKey: await this.#secrets.open(p.psk_sealed, `peer:${p.public_key}:psk`) }
-          : {}),
-        allowedIps: p.ipv6 ? [p.ipv4, p.ipv6] : [p.ipv4],
-      })));
-      interfaces.push({
-        name: iface.name,
-        privateKey: await this.#secrets.open(iface.private_key_sealed, `interface:${iface.name}`),
-        addresses: iface.address6 ? [iface.address4, iface.address6] : [iface.address4],
-        listenPort: iface.listen_port,
-        ...(iface.mtu ? { mtu: iface.mtu } : {}),
-        peers,
-        routes: [],
-        forward: true,
-        masquerade: true,
-      });
-    }
-    return {
-      interfaces,
-      forwarding: { ipv4: interfaces.length > 0, ipv6: interfaces.some((i) => i.addresses.length > 1) },
-    };
+  /** The desired data plane of the master's own host (its `local` node), as the engine takes it. */
+  async hostState(): Promise<HostState> {
+    const local = nodesFullRepo.local(this.db);
+    if (!local) throw new AppError("internal", "the local node does not exist yet");
+    const config = await renderNodeConfig(this.db, (s, c) => this.#secrets.open(s, c), local.id, {
+      now: this.clock.now(),
+      publicHost: this.opts.publicHost,
+    });
+    return hostStateFromNodeConfig(config, {});
+  }
+
+  /** Opens a sealed secret (cached). */
+  openSecret(sealed: string, context: string): Promise<string> {
+    return this.#secrets.open(sealed, context);
   }
 }

@@ -30,7 +30,7 @@ Deno.test("POST /api/interfaces makes keys in-process and seals the private key"
   assert.match(iface.public_key, /^[A-Za-z0-9+/]{43}=$/);
   const row = m.db.get<{ private_key_sealed: string }>("SELECT private_key_sealed FROM interfaces")!;
   assert.match(row.private_key_sealed, /^v1\./);
-  const state = await m.services.wg.hostState(null);
+  const state = await m.services.wg.hostState();
   assert.equal(await publicKeyFromPrivate(state.interfaces[0]!.privateKey), iface.public_key);
   m.close();
 });
@@ -192,7 +192,7 @@ Deno.test("GET /api/peers/{id}/config is the client's .conf: no-store, attachmen
   assert.deepEqual(conf.peer.allowedIps, ["0.0.0.0/0", "::/0"]);
   assert.equal(conf.peer.persistentKeepalive, 25);
   assert.equal(await publicKeyFromPrivate(conf.interface.privateKey), peer.public_key);
-  const state = await m.services.wg.hostState(null);
+  const state = await m.services.wg.hostState();
   assert.equal(
     state.interfaces[0]!.peers[0]!.presharedKey,
     conf.peer.presharedKey,
@@ -223,17 +223,24 @@ Deno.test("split routing gives the interface subnets and the DNS address", async
 
 Deno.test("QR codes come as SVG and PNG, no-store, and only a node's peer gets a badge", async () => {
   const { m, token, iface } = await withInterface();
-  m.db.run(
-    "INSERT INTO nodes (name, fqdn, wg_port, created_at, updated_at) VALUES ('Frankfurt', 'de.vpn.example.com', 51821, 1, 1)",
-  );
+  const node = await (await m.api("/nodes", {
+    method: "POST",
+    token,
+    json: { name: "Frankfurt", fqdn: "de.vpn.example.com", wg_port: 51821 },
+  })).json();
   const local =
     await (await m.api("/peers", { method: "POST", token, json: { interface_id: iface.id, name: "local" } }))
       .json();
   const remote = await (await m.api("/peers", {
     method: "POST",
     token,
-    json: { interface_id: iface.id, name: "remote", node_id: 1 },
+    json: { interface_id: iface.id, name: "remote", node_id: node.id },
   })).json();
+  const early = await m.api(`/peers/${remote.id}/config`, { token });
+  assert.equal(early.status, 409, "no config before the node reported its key");
+  assert.match((await early.json()).error.message, /has not reported its WireGuard key/);
+  const nodeKey = "gN65BkIKy1eCE9pP1wdc8ROUtkHLF2PfAqYdyYBz6EA=";
+  m.db.run("UPDATE node_interfaces SET public_key = :k WHERE node_id = :n", { k: nodeKey, n: node.id });
   const svgLocal = await m.api(`/peers/${local.id}/qr.svg`, { token });
   assert.equal(svgLocal.headers.get("cache-control"), "no-store");
   assert.match(svgLocal.headers.get("content-type") ?? "", /image\/svg\+xml/);
@@ -243,6 +250,7 @@ Deno.test("QR codes come as SVG and PNG, no-store, and only a node's peer gets a
   assert.deepEqual([...png.subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10]);
   const conf = parseClientConf(await (await m.api(`/peers/${remote.id}/config`, { token })).text());
   assert.deepEqual(conf.peer.endpoint, { host: "de.vpn.example.com", port: 51821 });
+  assert.equal(conf.peer.publicKey, nodeKey, "a node's peer talks to the node's own interface key");
   assert.equal(m.services.audit.list({ action: "peer.qr" }).length, 3);
   m.close();
 });
@@ -252,7 +260,7 @@ Deno.test("PATCH /api/peers edits, disables, moves and regenerates keys; the hos
   const peer =
     await (await m.api("/peers", { method: "POST", token, json: { interface_id: iface.id, name: "p" } }))
       .json();
-  assert.equal((await m.services.wg.hostState(null)).interfaces[0]!.peers.length, 1);
+  assert.equal((await m.services.wg.hostState()).interfaces[0]!.peers.length, 1);
   const off = await m.api(`/peers/${peer.id}`, {
     method: "PATCH",
     token,
@@ -260,14 +268,14 @@ Deno.test("PATCH /api/peers edits, disables, moves and regenerates keys; the hos
   });
   assert.equal(off.status, 200);
   assert.equal((await off.json()).name, "p2");
-  assert.equal((await m.services.wg.hostState(null)).interfaces[0]!.peers.length, 0);
+  assert.equal((await m.services.wg.hostState()).interfaces[0]!.peers.length, 0);
   const re = await (await m.api(`/peers/${peer.id}`, {
     method: "PATCH",
     token,
     json: { enabled: true, regenerate_keys: true },
   })).json();
   assert.notEqual(re.public_key, peer.public_key);
-  assert.equal((await m.services.wg.hostState(null)).interfaces[0]!.peers[0]!.publicKey, re.public_key);
+  assert.equal((await m.services.wg.hostState()).interfaces[0]!.peers[0]!.publicKey, re.public_key);
   const noPsk =
     await (await m.api(`/peers/${peer.id}`, { method: "PATCH", token, json: { preshared_key: false } }))
       .json();
@@ -289,9 +297,9 @@ Deno.test("an expired peer leaves the host state and the scheduler disables it",
     token,
     json: { interface_id: iface.id, name: "temp", expires_at: expires },
   })).json();
-  assert.equal((await m.services.wg.hostState(null)).interfaces[0]!.peers.length, 1);
+  assert.equal((await m.services.wg.hostState()).interfaces[0]!.peers.length, 1);
   m.clock.advance(3_600_001);
-  assert.equal((await m.services.wg.hostState(null)).interfaces[0]!.peers.length, 0);
+  assert.equal((await m.services.wg.hostState()).interfaces[0]!.peers.length, 0);
   assert.equal(m.services.wg.expireDue(), 1);
   assert.equal((await (await m.api(`/peers/${peer.id}`, { token })).json()).enabled, false);
   assert.equal(m.services.audit.list({ action: "peer.expire" }).length, 1);

@@ -1,0 +1,209 @@
+// SQL for nodes, their interface addresses and keys, sync nonces and peer metrics.
+import type { Db } from "./db.ts";
+
+export type NodeStatus = "pending" | "online" | "offline" | "error";
+
+export type NodeFullRow = {
+  id: number;
+  name: string;
+  fqdn: string;
+  wg_port: number;
+  created_at: number;
+  updated_at: number;
+  is_local: 0 | 1;
+  status: NodeStatus;
+  last_seen_at: number | null;
+  last_error: string | null;
+  hostname: string;
+  enroll_secret_hash: string | null;
+  enroll_expires_at: number | null;
+  enrolled_at: number | null;
+  node_secret_hash: string | null;
+  cert_sha256: string | null;
+  verify_key: string | null;
+  config_version: number;
+  applied_version: number;
+  last_metric_seq: number;
+  dropped_metrics: number;
+};
+
+export type NodeInterfaceRow = {
+  node_id: number;
+  interface_id: number;
+  address4: string;
+  address6: string | null;
+  public_key: string | null;
+};
+
+export const nodesFullRepo = {
+  list: (db: Db) => db.all<NodeFullRow>("SELECT * FROM nodes ORDER BY is_local DESC, name COLLATE NOCASE"),
+  remote: (db: Db) => db.all<NodeFullRow>("SELECT * FROM nodes WHERE is_local = 0 ORDER BY id"),
+  byId: (db: Db, id: number) => db.get<NodeFullRow>("SELECT * FROM nodes WHERE id = :id", { id }),
+  local: (db: Db) => db.get<NodeFullRow>("SELECT * FROM nodes WHERE is_local = 1"),
+  byName: (db: Db, name: string) => db.get<NodeFullRow>("SELECT * FROM nodes WHERE name = :name", { name }),
+  byFqdn: (db: Db, fqdn: string) => db.get<NodeFullRow>("SELECT * FROM nodes WHERE fqdn = :fqdn", { fqdn }),
+  insert: (db: Db, r: { name: string; fqdn: string; wg_port: number; is_local: number; now: number }) =>
+    db.run(
+      `INSERT INTO nodes (name, fqdn, wg_port, is_local, created_at, updated_at) VALUES (:name, :fqdn, :wg_port, :is_local, :now, :now)`,
+      r,
+    ).lastInsertRowid,
+  update: (db: Db, id: number, r: { name: string; fqdn: string; wg_port: number; now: number }) =>
+    db.run(
+      "UPDATE nodes SET name = :name, fqdn = :fqdn, wg_port = :wg_port, updated_at = :now WHERE id = :id",
+      { id, ...r },
+    ),
+  setEnrollment: (db: Db, id: number, hash: string | null, expiresAt: number | null) =>
+    db.run("UPDATE nodes SET enroll_secret_hash = :hash, enroll_expires_at = :expiresAt WHERE id = :id", {
+      id,
+      hash,
+      expiresAt,
+    }),
+  enrolled: (
+    db: Db,
+    id: number,
+    r: { secretHash: string; certSha256: string; verifyKey: string; hostname: string; now: number },
+  ) =>
+    db.run(
+      `UPDATE nodes SET node_secret_hash = :secretHash, cert_sha256 = :certSha256, verify_key = :verifyKey, hostname = :hostname,
+         enrolled_at = :now, enroll_secret_hash = NULL, enroll_expires_at = NULL, status = 'online', last_seen_at = :now,
+         last_error = NULL, last_metric_seq = 0, applied_version = 0
+       WHERE id = :id`,
+      { id, ...r },
+    ),
+  seen: (db: Db, id: number, r: { status: NodeStatus; error: string | null; applied: number; now: number }) =>
+    db.run(
+      "UPDATE nodes SET status = :status, last_error = :error, applied_version = :applied, last_seen_at = :now WHERE id = :id",
+      { id, ...r },
+    ),
+  setStatus: (db: Db, id: number, status: NodeStatus) =>
+    db.run("UPDATE nodes SET status = :status WHERE id = :id", { id, status }),
+  staleOnline: (db: Db, before: number) =>
+    db.all<NodeFullRow>(
+      "SELECT * FROM nodes WHERE status IN ('online', 'error') AND (last_seen_at IS NULL OR last_seen_at < :before)",
+      { before },
+    ),
+  bump: (db: Db, id: number) =>
+    db.run("UPDATE nodes SET config_version = config_version + 1 WHERE id = :id", { id }),
+  metricSeq: (db: Db, id: number, seq: number, dropped: number) =>
+    db.run("UPDATE nodes SET last_metric_seq = :seq, dropped_metrics = :dropped WHERE id = :id", {
+      id,
+      seq,
+      dropped,
+    }),
+  delete: (db: Db, id: number) => db.run("DELETE FROM nodes WHERE id = :id", { id }).changes,
+  peerCounts: (db: Db) =>
+    new Map(
+      db.all<{ node_id: number; n: number }>(
+        "SELECT node_id, count(*) AS n FROM peers WHERE node_id IS NOT NULL GROUP BY node_id",
+      )
+        .map((r) => [r.node_id, r.n]),
+    ),
+  unassignPeers: (db: Db, id: number) =>
+    db.run("UPDATE peers SET node_id = NULL WHERE node_id = :id", { id }).changes,
+};
+
+export const nodeInterfacesRepo = {
+  forNode: (db: Db, nodeId: number) =>
+    db.all<NodeInterfaceRow>("SELECT * FROM node_interfaces WHERE node_id = :nodeId ORDER BY interface_id", {
+      nodeId,
+    }),
+  forInterface: (db: Db, interfaceId: number) =>
+    db.all<NodeInterfaceRow>("SELECT * FROM node_interfaces WHERE interface_id = :interfaceId", {
+      interfaceId,
+    }),
+  get: (db: Db, nodeId: number, interfaceId: number) =>
+    db.get<NodeInterfaceRow>(
+      "SELECT * FROM node_interfaces WHERE node_id = :nodeId AND interface_id = :interfaceId",
+      {
+        nodeId,
+        interfaceId,
+      },
+    ),
+  insert: (db: Db, r: Omit<NodeInterfaceRow, "public_key">) =>
+    db.run(
+      "INSERT INTO node_interfaces (node_id, interface_id, address4, address6) VALUES (:node_id, :interface_id, :address4, :address6)",
+      r,
+    ),
+  setKey: (db: Db, nodeId: number, interfaceId: number, key: string | null) =>
+    db.run(
+      "UPDATE node_interfaces SET public_key = :key WHERE node_id = :nodeId AND interface_id = :interfaceId",
+      {
+        nodeId,
+        interfaceId,
+        key,
+      },
+    ).changes,
+  clearKeys: (db: Db, nodeId: number) =>
+    db.run("UPDATE node_interfaces SET public_key = NULL WHERE node_id = :nodeId", { nodeId }),
+};
+
+export const removedNodesRepo = {
+  get: (db: Db, id: number) =>
+    db.get<{ id: number; verify_key: string; node_secret_hash: string }>(
+      "SELECT * FROM removed_nodes WHERE id = :id",
+      { id },
+    ),
+  insert: (db: Db, r: { id: number; verify_key: string; node_secret_hash: string; removed_at: number }) =>
+    db.run(
+      `INSERT OR REPLACE INTO removed_nodes (id, verify_key, node_secret_hash, removed_at)
+       VALUES (:id, :verify_key, :node_secret_hash, :removed_at)`,
+      r,
+    ),
+};
+
+export const noncesRepo = {
+  /** False when the nonce was seen before (a replay). */
+  claim: (db: Db, nonce: string, expiresAt: number) =>
+    db.run("INSERT OR IGNORE INTO sync_nonces (nonce, expires_at) VALUES (:nonce, :expiresAt)", {
+      nonce,
+      expiresAt,
+    }).changes === 1,
+  purge: (db: Db, now: number) => db.run("DELETE FROM sync_nonces WHERE expires_at < :now", { now }).changes,
+};
+
+export type MetricRow = {
+  public_key: string;
+  at: number;
+  rx: number;
+  tx: number;
+  handshake: number;
+  endpoint: string | null;
+};
+
+export const metricsRepo = {
+  insertRaw: (db: Db, r: MetricRow & { node_id: number | null }) =>
+    db.run(
+      `INSERT OR IGNORE INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint)
+       VALUES (:public_key, 0, :at, :node_id, :rx, :tx, :handshake, :endpoint)`,
+      r,
+    ).changes,
+  /** Rolls raw samples older than `before` into buckets of `bucketMs` (resolution `to`), keeping the last of each bucket. */
+  downsample: (db: Db, from: number, to: number, bucketMs: number, before: number) => {
+    db.run(
+      `INSERT OR REPLACE INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint)
+       SELECT public_key, :to, (at / :bucket) * :bucket, node_id, max(rx), max(tx), max(handshake), max(endpoint)
+       FROM peer_metrics WHERE resolution = :from AND at < :before GROUP BY public_key, at / :bucket`,
+      { from, to, bucket: bucketMs, before },
+    );
+    return db.run("DELETE FROM peer_metrics WHERE resolution = :from AND at < :before", { from, before })
+      .changes;
+  },
+  prune: (db: Db, resolution: number, before: number) =>
+    db.run("DELETE FROM peer_metrics WHERE resolution = :resolution AND at < :before", { resolution, before })
+      .changes,
+  series: (db: Db, publicKey: string, since: number) =>
+    db.all<MetricRow & { resolution: number }>(
+      "SELECT * FROM peer_metrics WHERE public_key = :publicKey AND at >= :since ORDER BY at, resolution",
+      { publicKey, since },
+    ),
+  count: (db: Db, nodeId: number | null) =>
+    db.get<{ n: number }>("SELECT count(*) AS n FROM peer_metrics WHERE node_id IS :nodeId", { nodeId })!.n,
+  latest: (db: Db, limit: number) =>
+    db.all<MetricRow & { node_id: number | null }>(
+      `SELECT m.* FROM peer_metrics m
+       JOIN (SELECT public_key, max(at) AS at FROM peer_metrics WHERE resolution = 0 GROUP BY public_key) l
+         ON l.public_key = m.public_key AND l.at = m.at AND m.resolution = 0
+       ORDER BY m.handshake DESC LIMIT :limit`,
+      { limit },
+    ),
+};

@@ -1,0 +1,51 @@
+// JSON API for nodes (admin): create (token shown once), list, read, edit, delete, new token.
+import { Hono } from "hono";
+import type { NodeView } from "../service/nodes.ts";
+import type { Services } from "../service/services.ts";
+import type { AppEnv } from "./env.ts";
+import { iso, jsonBody } from "./json.ts";
+import { actorOf, idParam } from "./middleware.ts";
+
+export const nodeJson = (n: NodeView) => ({
+  id: n.id,
+  name: n.name,
+  fqdn: n.fqdn,
+  wg_port: n.wgPort,
+  local: n.isLocal,
+  status: n.status,
+  last_seen: iso(n.lastSeenAt),
+  last_error: n.lastError,
+  hostname: n.hostname,
+  enrolled: n.enrolled,
+  token_expires_at: iso(n.tokenExpiresAt),
+  config_version: n.configVersion,
+  applied_version: n.appliedVersion,
+  peers: n.peerCount,
+  dropped_metrics: n.droppedMetrics,
+  interfaces: n.interfaces.map((i) => ({ name: i.name, address: i.address, public_key: i.publicKey })),
+});
+
+export function nodesApiRoutes(s: Services): Hono<AppEnv> {
+  const api = new Hono<AppEnv>();
+  api.get("/nodes", (c) => c.json({ nodes: s.nodes.list().map(nodeJson) }));
+  api.post("/nodes", async (c) => {
+    const { node, token } = await s.nodes.create(actorOf(c), c.get("meta"), await jsonBody(c));
+    c.header("Cache-Control", "no-store");
+    return c.json({ ...nodeJson(node), enrollment_token: token }, 201);
+  });
+  api.get("/nodes/:id", (c) => c.json(nodeJson(s.nodes.get(idParam(c)))));
+  api.patch(
+    "/nodes/:id",
+    async (c) => c.json(nodeJson(s.nodes.update(actorOf(c), c.get("meta"), idParam(c), await jsonBody(c)))),
+  );
+  api.delete("/nodes/:id", (c) => {
+    const { unassignedPeers } = s.nodes.delete(actorOf(c), c.get("meta"), idParam(c));
+    return c.json({ deleted: true, unassigned_peers: unassignedPeers });
+  });
+  api.post("/nodes/:id/token", async (c) => {
+    const token = await s.nodes.regenerateToken(actorOf(c), c.get("meta"), idParam(c));
+    c.header("Cache-Control", "no-store");
+    return c.json({ enrollment_token: token });
+  });
+  return api;
+}

@@ -1,0 +1,114 @@
+// The sync API nodes talk to (/api/sync/*): enrollment, heartbeat with metrics, long-polled config.
+// Requests are authenticated by NodeService (bearer secret + ECDSA signature + clock window + nonce);
+// every answer to an authenticated node is signed over its node id, the request nonce, status and body.
+import { type Context, Hono } from "hono";
+import { AppError } from "../../core/errors.ts";
+import {
+  type ConfigResponse,
+  EnrollRequestSchema,
+  HEADERS,
+  HeartbeatRequestSchema,
+  type HeartbeatResponse,
+} from "../../core/sync.ts";
+import type { Services } from "../service/services.ts";
+import { parseInput } from "../service/validate.ts";
+import type { AppEnv } from "./env.ts";
+
+const MAX_BODY = 512 * 1024;
+
+function syncHeaders(c: Context<AppEnv>) {
+  const auth = c.req.header("authorization") ?? "";
+  return {
+    nodeId: c.req.header(HEADERS.node),
+    timestamp: c.req.header(HEADERS.timestamp),
+    nonce: c.req.header(HEADERS.nonce),
+    signature: c.req.header(HEADERS.signature),
+    bearer: auth.match(/^Bearer\s+(\S+)$/i)?.[1],
+  };
+}
+
+function pathOf(c: Context<AppEnv>): string {
+  const url = new URL(c.req.url);
+  return url.pathname + url.search;
+}
+
+async function rawBody(c: Context<AppEnv>): Promise<string> {
+  const text = await c.req.text();
+  if (text.length > MAX_BODY) throw new AppError("payload_too_large", "Sync request too large");
+  return text;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new AppError("bad_request", "The request body is not valid JSON");
+  }
+}
+
+export function syncRoutes(s: Services): Hono<AppEnv> {
+  const sync = new Hono<AppEnv>();
+
+  const signed = async (
+    c: Context<AppEnv>,
+    nodeId: number,
+    nonce: string,
+    status: number,
+    payload: unknown,
+  ) => {
+    const body = JSON.stringify(payload);
+    c.header(HEADERS.signature, await s.nodes.signAnswer(nodeId, nonce, status, body));
+    c.header("Content-Type", "application/json");
+    c.header("Cache-Control", "no-store");
+    return c.body(body, status as 200);
+  };
+
+  sync.post("/enroll", async (c) => {
+    const raw = await rawBody(c);
+    const body = parseInput(EnrollRequestSchema, parseJson(raw), "enrollment");
+    const { nodeId, response } = await s.nodes.enroll(c.get("meta").ip, syncHeaders(c), raw, body);
+    return await signed(c, nodeId, syncHeaders(c).nonce!, 200, response);
+  });
+
+  sync.post("/heartbeat", async (c) => {
+    const raw = await rawBody(c);
+    const auth = await s.nodes.authenticate("POST", pathOf(c), syncHeaders(c), raw);
+    if (auth.kind === "removed") {
+      return await signed(
+        c,
+        auth.nodeId,
+        auth.nonce,
+        200,
+        { kind: "removed", node_id: auth.nodeId } satisfies HeartbeatResponse,
+      );
+    }
+    const hb = parseInput(HeartbeatRequestSchema, parseJson(raw), "heartbeat");
+    return await signed(c, auth.node.id, auth.nonce, 200, s.nodes.heartbeat(auth.node, hb));
+  });
+
+  sync.get("/config", async (c) => {
+    const auth = await s.nodes.authenticate("GET", pathOf(c), syncHeaders(c), "");
+    if (auth.kind === "removed") {
+      return await signed(
+        c,
+        auth.nodeId,
+        auth.nonce,
+        200,
+        { kind: "removed", node_id: auth.nodeId } satisfies ConfigResponse,
+      );
+    }
+    const have = Number(c.req.query("have") ?? 0);
+    const wait = Number(c.req.query("wait") ?? 0);
+    if (!Number.isInteger(have) || have < 0 || !Number.isFinite(wait) || wait < 0) {
+      throw new AppError("bad_request", "have and wait must be non-negative numbers");
+    }
+    await s.nodes.waitForChange(auth.node.id, have, wait * 1000, c.req.raw.signal);
+    const config = await s.nodes.config(auth.node.id);
+    const answer: ConfigResponse = config.config_version > have
+      ? { kind: "config", config }
+      : { kind: "unchanged", node_id: auth.node.id, config_version: config.config_version };
+    return await signed(c, auth.node.id, auth.nonce, 200, answer);
+  });
+
+  return sync;
+}

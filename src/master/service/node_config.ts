@@ -1,0 +1,147 @@
+// Renders the NodeConfig of one host from the database: the master itself (its `local` node) or a
+// remote node. The one renderer of desired data-plane state on the master.
+//
+// - The master runs every interface with its own address and key, its local peers, and, on the first
+//   interface, each remote node as a peer whose allowed IPs cover the node's tunnel address and all of
+//   its clients' addresses (so DNS replies reach the real client addresses).
+// - A remote node runs the first interface (its tunnel to the master, which is a peer with keepalive 25
+//   allowed only the master's address and the DNS addresses inside that pool) and every interface it
+//   has peers on, with its own address from the pool and its own key (never sent by the master).
+import { contains, parseCidr } from "../../core/cidr.ts";
+import type { NodeConfig, NodeInterfaceConfig } from "../../core/sync.ts";
+import type { Db } from "../db/db.ts";
+import { nodeInterfacesRepo, nodesFullRepo } from "../db/nodes_repo.ts";
+import { type InterfaceRow, interfacesRepo } from "../db/wg_repo.ts";
+
+export type SecretOpener = (sealed: string, context: string) => Promise<string>;
+
+const prefixOf = (cidr: string) => cidr.slice(cidr.indexOf("/"));
+const hostOf = (cidr: string) => cidr.slice(0, cidr.indexOf("/"));
+const asHost = (addr: string) => `${addr}${addr.includes(":") ? "/128" : "/32"}`;
+
+/** The listen port a node uses for an interface: its WireGuard port plus the interface's position. */
+export function nodePort(wgPort: number, interfaceIndex: number): number {
+  return wgPort + interfaceIndex;
+}
+
+type PeerRow = {
+  id: number;
+  node_id: number | null;
+  public_key: string;
+  psk_sealed: string | null;
+  ipv4: string;
+  ipv6: string | null;
+};
+
+function peersOf(db: Db, interfaceId: number, now: number): PeerRow[] {
+  return db.all<PeerRow>(
+    `SELECT id, node_id, public_key, psk_sealed, ipv4, ipv6 FROM peers
+     WHERE interface_id = :interfaceId AND enabled = 1 AND (expires_at IS NULL OR expires_at > :now) ORDER BY id`,
+    { interfaceId, now },
+  );
+}
+
+async function clientPeers(rows: PeerRow[], open: SecretOpener) {
+  return await Promise.all(rows.map(async (p) => ({
+    public_key: p.public_key,
+    preshared_key: p.psk_sealed ? await open(p.psk_sealed, `peer:${p.public_key}:psk`) : null,
+    allowed_ips: p.ipv6 ? [p.ipv4, p.ipv6] : [p.ipv4],
+    endpoint: null,
+    persistent_keepalive: null,
+  })));
+}
+
+/** The master's resolver addresses a node's clients reach through the tunnel (inside the first pool). */
+export function tunnelAddresses(first: InterfaceRow, interfaces: InterfaceRow[]): string[] {
+  const out = new Set<string>([asHost(hostOf(first.address4))]);
+  if (first.address6) out.add(asHost(hostOf(first.address6)));
+  const pools = [first.address4, ...(first.address6 ? [first.address6] : [])].map((p) => parseCidr(p));
+  for (const iface of interfaces) {
+    for (const dns of iface.dns.split(",").map((s) => s.trim()).filter(Boolean)) {
+      if (pools.some((pool) => contains(pool, dns))) out.add(asHost(dns));
+    }
+  }
+  return [...out];
+}
+
+export async function renderNodeConfig(
+  db: Db,
+  open: SecretOpener,
+  nodeId: number,
+  opts: { now: number; publicHost: string },
+): Promise<NodeConfig> {
+  const node = nodesFullRepo.byId(db, nodeId);
+  if (!node) throw new Error(`node ${nodeId} not found`);
+  const interfaces = interfacesRepo.list(db);
+  const first = interfaces[0];
+  const out: NodeInterfaceConfig[] = [];
+
+  if (node.is_local) {
+    const remotes = nodesFullRepo.remote(db);
+    for (const iface of interfaces) {
+      const rows = peersOf(db, iface.id, opts.now);
+      const peers = await clientPeers(rows.filter((p) => p.node_id === null), open);
+      if (iface === first) {
+        for (const remote of remotes) {
+          const ni = nodeInterfacesRepo.get(db, remote.id, iface.id);
+          if (!ni?.public_key) continue; // not enrolled or not reported yet
+          const clients = db.all<{ ipv4: string; ipv6: string | null }>(
+            "SELECT ipv4, ipv6 FROM peers WHERE node_id = :id AND enabled = 1 AND (expires_at IS NULL OR expires_at > :now) ORDER BY id",
+            { id: remote.id, now: opts.now },
+          );
+          peers.push({
+            public_key: ni.public_key,
+            preshared_key: null,
+            allowed_ips: [
+              ni.address4,
+              ...(ni.address6 ? [ni.address6] : []),
+              ...clients.flatMap((c) => (c.ipv6 ? [c.ipv4, c.ipv6] : [c.ipv4])),
+            ],
+            endpoint: null,
+            persistent_keepalive: null,
+          });
+        }
+      }
+      out.push({
+        name: iface.name,
+        addresses: iface.address6 ? [iface.address4, iface.address6] : [iface.address4],
+        listen_port: iface.listen_port,
+        mtu: iface.mtu,
+        private_key: await open(iface.private_key_sealed, `interface:${iface.name}`),
+        peers,
+        master_peer: null,
+        masquerade: true,
+      });
+    }
+  } else {
+    for (const [index, iface] of interfaces.entries()) {
+      const rows = peersOf(db, iface.id, opts.now).filter((p) => p.node_id === nodeId);
+      if (iface !== first && rows.length === 0) continue;
+      const ni = nodeInterfacesRepo.get(db, nodeId, iface.id);
+      if (!ni) continue;
+      out.push({
+        name: iface.name,
+        addresses: [
+          `${hostOf(ni.address4)}${prefixOf(iface.address4)}`,
+          ...(ni.address6 && iface.address6 ? [`${hostOf(ni.address6)}${prefixOf(iface.address6)}`] : []),
+        ],
+        listen_port: nodePort(node.wg_port, index),
+        mtu: iface.mtu,
+        private_key: null,
+        peers: await clientPeers(rows, open),
+        master_peer: iface === first
+          ? {
+            public_key: iface.public_key,
+            endpoint: `${
+              opts.publicHost.includes(":") ? `[${opts.publicHost}]` : opts.publicHost
+            }:${iface.listen_port}`,
+            allowed_ips: tunnelAddresses(first, interfaces),
+            persistent_keepalive: 25,
+          }
+          : null,
+        masquerade: true,
+      });
+    }
+  }
+  return { node_id: nodeId, config_version: node.config_version, issued_at: opts.now, interfaces: out };
+}
