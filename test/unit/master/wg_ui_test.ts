@@ -203,7 +203,7 @@ Deno.test("the peer form answers bad input with a 4xx naming the field and creat
     [{ name: "p2", interface_id: "one" }, "interface_id", 422],
     [{ name: "p2", interface_id: "7" }, "interface_id", 422],
     [{ name: "p2", node_id: "abc" }, "node_id", 422],
-    [{ name: "p2", node_id: "3" }, "node_id", 422],
+    [{ name: "p2", node_id: "999" }, "node_id", 422],
     [{ name: "p2", expires_at: "tomorrow" }, "expires_at", 422],
     [{ name: "p2", expires_at: "2001-01-01T00:00" }, "expires_at", 422],
     [{ name: "p2", enabled: "maybe" }, "enabled", 422],
@@ -420,22 +420,28 @@ Deno.test("the QR code is an SVG route that is never cached and audited; its dia
 
 Deno.test("a peer served by a node shows the node as a badge in its row, its form and its QR image", async () => {
   const { m, admin } = await setup();
-  m.db.run(
+  const node = m.db.run(
     "INSERT INTO nodes (name, fqdn, wg_port, created_at, updated_at) VALUES ('edge-fra', 'fra.example.net', 51820, 0, 0)",
+  ).lastInsertRowid;
+  // The node has reported its key for wg0 (what the nodes sync does), so its peers' configs are ready.
+  const nodeKey = (await generateKeyPair()).publicKey;
+  m.db.run(
+    "INSERT INTO node_interfaces (node_id, interface_id, address4, public_key) VALUES (:node, 1, '10.13.13.254/32', :key)",
+    { node, key: nodeKey },
   );
   const form = await (await m.request("/ui/peers/new", { cookie: admin })).text();
-  assert.match(form, /<option value="1">edge-fra<\/option>/);
-  assert.equal((await addPeer(m, admin, { node_id: "1" })).status, 303);
+  assert.match(form, new RegExp(`<option value="${node}">edge-fra</option>`));
+  assert.equal((await addPeer(m, admin, { node_id: String(node) })).status, 303);
   await addPeer(m, admin, { name: "local-one" });
-  assert.equal(m.services.wg.getPeer(1).nodeId, 1);
+  assert.equal(m.services.wg.getPeer(1).nodeId, node);
 
   const list = await (await m.request("/ui/peers", { cookie: admin })).text();
   assert.match(list, /<span class="badge node">edge-fra<\/span>/);
-  const filtered = await (await m.request("/ui/peers?node=1", { cookie: admin })).text();
+  const filtered = await (await m.request(`/ui/peers?node=${node}`, { cookie: admin })).text();
   assert.match(filtered, /1–1 of 1 peers/);
   assert.match(
     filtered,
-    /<option value="1" selected="">edge-fra<\/option>|<option value="1" selected>edge-fra/,
+    new RegExp(`<option value="${node}" selected="">edge-fra</option>`),
   );
 
   const svg = await (await m.request("/ui/peers/1/qr.svg", { cookie: admin })).text();
@@ -444,6 +450,7 @@ Deno.test("a peer served by a node shows the node as a badge in its row, its for
   assert.ok(!localSvg.includes("edge-fra"), "a local peer gets no badge");
   const conf = await (await m.request("/ui/peers/1/config", { cookie: admin })).text();
   assert.match(conf, /Endpoint = fra\.example\.net:51820/);
+  assert.ok(conf.includes(`PublicKey = ${nodeKey}`), "the node's own interface key");
   m.close();
 });
 
@@ -525,12 +532,12 @@ Deno.test("/ui interface and peer pages need a session", async () => {
 
 Deno.test("the dashboard counts interfaces and peers and is honest about handshakes", async () => {
   const { m, admin } = await setup();
-  m.db.run(
+  const node = m.db.run(
     "INSERT INTO nodes (name, fqdn, wg_port, created_at, updated_at) VALUES ('edge-1', 'e1.example.net', 51820, 0, 0)",
-  );
+  ).lastInsertRowid;
   await addPeer(m, admin);
   await addPeer(m, admin, { name: "off", enabled: "" });
-  await addPeer(m, admin, { name: "remote", node_id: "1" });
+  assert.equal((await addPeer(m, admin, { name: "remote", node_id: String(node) })).status, 303);
   await addPeer(m, admin, { name: "soon", expires_at: "2026-12-01T00:00" });
   m.clock.advance(Date.parse("2026-12-15T00:00:00Z") - m.clock.now());
   const html = await (await m.request("/ui/dashboard", { cookie: await m.login("root") })).text();
