@@ -1,0 +1,126 @@
+// The node's configuration: every WIREBUDDY_* variable it reads, parsed once at start.
+import { z } from "zod";
+import { durationText, type EnvResult, type EnvVar, parseEnv } from "../core/env.ts";
+import type { LogLevel } from "../core/logger.ts";
+import { Secret } from "../core/secret.ts";
+
+export const NODE_ENV: readonly EnvVar[] = [
+  {
+    name: "WIREBUDDY_ENROLLMENT_TOKEN",
+    schema: z.string().trim().max(8000).optional(),
+    required: "first start",
+    description:
+      "The token from the master's Nodes page (it carries the master URL and TLS pin). Needed only until the node has enrolled.",
+  },
+  {
+    name: "WIREBUDDY_NODE_DATA_DIR",
+    schema: z.string().min(1).default("/var/lib/wirebuddy-node"),
+    default: "/var/lib/wirebuddy-node",
+    description: "Identity key and certificate, WireGuard keys, the last good config and the metrics queue.",
+  },
+  {
+    name: "WIREBUDDY_MASTER_URL",
+    schema: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+    description: "Override the master URL from the token (e.g. the master's own `local` node on loopback).",
+  },
+  {
+    name: "WIREBUDDY_WG_IMPL",
+    schema: z.enum(["auto", "kernel", "userspace"]).default("auto"),
+    default: "auto",
+    description: "`kernel` WireGuard, `userspace` (wireguard-go), or `auto`: kernel when it is available.",
+  },
+  {
+    name: "WIREBUDDY_HEARTBEAT_INTERVAL",
+    schema: durationText.default(30_000),
+    default: "30s",
+    description: "How often the node reports status and sends queued metrics.",
+  },
+  {
+    name: "WIREBUDDY_METRICS_INTERVAL",
+    schema: durationText.default(30_000),
+    default: "30s",
+    description: "How often the node samples `wg show` into its metrics queue.",
+  },
+  {
+    name: "WIREBUDDY_RECONCILE_INTERVAL",
+    schema: durationText.default(30_000),
+    default: "30s",
+    description: "How often the node re-checks its host against the config (repairs hand edits and reboots).",
+  },
+  {
+    name: "WIREBUDDY_CONFIG_WAIT",
+    schema: durationText.default(50_000),
+    default: "50s",
+    description: "How long one config long-poll waits for a change before asking again.",
+  },
+  {
+    name: "WIREBUDDY_BACKOFF_MIN",
+    schema: durationText.default(5_000),
+    default: "5s",
+    description: "First retry delay after a failed sync (doubles, with jitter).",
+  },
+  {
+    name: "WIREBUDDY_BACKOFF_MAX",
+    schema: durationText.default(300_000),
+    default: "5m",
+    description: "Longest retry delay after failed syncs.",
+  },
+  {
+    name: "WIREBUDDY_METRICS_QUEUE_MAX",
+    schema: z.coerce.number().int().min(10).max(1_000_000).default(10_000),
+    default: "10000",
+    description: "Samples kept while the master is unreachable; the oldest are dropped (and counted) beyond.",
+  },
+  {
+    name: "WIREBUDDY_LOG_LEVEL",
+    schema: z.enum(["debug", "info", "warn", "error"]).default("info"),
+    default: "info",
+    description: "`debug`, `info`, `warn` or `error`.",
+  },
+];
+
+export type NodeDaemonConfig = {
+  token: Secret | null;
+  dataDir: string;
+  masterUrl: string | null;
+  wgImpl: "auto" | "kernel" | "userspace";
+  heartbeatMs: number;
+  metricsMs: number;
+  reconcileMs: number;
+  configWaitMs: number;
+  backoffMinMs: number;
+  backoffMaxMs: number;
+  queueMax: number;
+  logLevel: LogLevel;
+};
+
+export function parseNodeEnv(env: Record<string, string | undefined>): EnvResult<NodeDaemonConfig> {
+  return parseEnv(NODE_ENV, env, (raw) => {
+    const min = raw.WIREBUDDY_BACKOFF_MIN as number;
+    const max = raw.WIREBUDDY_BACKOFF_MAX as number;
+    if (max < min) {
+      return {
+        ok: false,
+        problems: ["WIREBUDDY_BACKOFF_MAX must not be shorter than WIREBUDDY_BACKOFF_MIN"],
+      };
+    }
+    const token = raw.WIREBUDDY_ENROLLMENT_TOKEN as string | undefined;
+    return {
+      ok: true,
+      value: {
+        token: token ? new Secret(token) : null,
+        dataDir: raw.WIREBUDDY_NODE_DATA_DIR as string,
+        masterUrl: (raw.WIREBUDDY_MASTER_URL as string | undefined)?.replace(/\/$/, "") ?? null,
+        wgImpl: raw.WIREBUDDY_WG_IMPL as NodeDaemonConfig["wgImpl"],
+        heartbeatMs: raw.WIREBUDDY_HEARTBEAT_INTERVAL as number,
+        metricsMs: raw.WIREBUDDY_METRICS_INTERVAL as number,
+        reconcileMs: raw.WIREBUDDY_RECONCILE_INTERVAL as number,
+        configWaitMs: raw.WIREBUDDY_CONFIG_WAIT as number,
+        backoffMinMs: min,
+        backoffMaxMs: max,
+        queueMax: raw.WIREBUDDY_METRICS_QUEUE_MAX as number,
+        logLevel: raw.WIREBUDDY_LOG_LEVEL as LogLevel,
+      },
+    };
+  });
+}

@@ -1,0 +1,122 @@
+// wirebuddy-node: wiring only. Parses WIREBUDDY_* once, builds the real ports, engine and queue, and
+// runs the agent until SIGTERM (or until the master removes this node).
+import { parseArgs } from "node:util";
+import { EX_CONFIG } from "../core/env.ts";
+import { AppError } from "../core/errors.ts";
+import { createLogger } from "../core/logger.ts";
+import { realClock, realExec, realFs, stderrSink } from "../core/ports/real.ts";
+import denoJson from "../../deno.json" with { type: "json" };
+import { runAgent } from "./agent.ts";
+import { parseNodeEnv } from "./config.ts";
+import { MetricsQueue } from "./metrics/queue.ts";
+import { createEngine } from "./reconcile/engine.ts";
+import { NodeState } from "./state.ts";
+import type { FetchFactory } from "./sync_client.ts";
+
+const VERSION = denoJson.version;
+const out = (text: string) =>
+  Deno.stdout.writeSync(new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"));
+
+const HELP =
+  `wirebuddy-node ${VERSION}: keeps this host's WireGuard interfaces, forwarding and firewall as the
+WireBuddy master says, and keeps serving clients with the last good config while the master is down.
+
+Usage:
+  wirebuddy-node            run (first start: WIREBUDDY_ENROLLMENT_TOKEN=<token from the master's Nodes page>)
+  wirebuddy-node version    print the version
+  wirebuddy-node --help     this text
+
+Configuration comes from WIREBUDDY_* environment variables (see README.md).
+`;
+
+/** fetch that trusts the master's own certificate from the token (one client per certificate). */
+const fetchFor: FetchFactory = (tls) => {
+  if (!tls) return (url, init) => fetch(url, init);
+  const client = Deno.createHttpClient({ caCerts: [tls.cert] });
+  return (url, init) => fetch(url, { ...init, client });
+};
+
+async function main(): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: Deno.args,
+    options: { help: { type: "boolean", short: "h" } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const command = positionals[0] ?? "run";
+  if (values.help || command === "help") return (out(HELP), 0);
+  if (command === "version") return (out(`wirebuddy-node ${VERSION} (deno ${Deno.version.deno})`), 0);
+  if (command !== "run") {
+    out(`Unknown command "${command}". Try --help.`);
+    return 64;
+  }
+
+  const env = Deno.env.toObject();
+  const format = env.JOURNAL_STREAM ? "journald" : "terminal";
+  const parsed = parseNodeEnv(env);
+  if (!parsed.ok) {
+    const early = createLogger({ sink: stderrSink, format });
+    for (const p of parsed.problems) early.error(`configuration: ${p}`);
+    return EX_CONFIG;
+  }
+  const config = parsed.value;
+  const log = createLogger({ sink: stderrSink, format, level: config.logLevel });
+
+  await realFs.mkdir(config.dataDir, 0o700);
+  const queuePath = `${config.dataDir}/metrics_queue.db`;
+  if (!(await realFs.exists(queuePath))) await realFs.writeTextAtomic(queuePath, "", 0o600);
+  const queue = new MetricsQueue(queuePath, config.queueMax);
+  const engine = createEngine(
+    { exec: realExec, fs: realFs, log: log.child("NODE_DAEMON"), clock: realClock },
+    { statePath: `${config.dataDir}/dataplane.json`, wgImpl: config.wgImpl },
+  );
+
+  const stop = new AbortController();
+  for (const sig of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(sig, () => {
+      log.info("NODE_DAEMON shutting down (interfaces stay up)", { signal: sig });
+      stop.abort();
+    });
+  }
+  try {
+    const result = await runAgent(
+      {
+        exec: realExec,
+        clock: realClock,
+        log,
+        fetchFor,
+        engine,
+        state: new NodeState(realFs, config.dataDir),
+        queue,
+        hostname: Deno.hostname(),
+        version: VERSION,
+      },
+      config,
+      stop.signal,
+    );
+    log.info(result === "removed" ? "NODE_DAEMON removed from the master; exiting" : "NODE_DAEMON stopped");
+    return 0;
+  } catch (err) {
+    if (err instanceof AppError && err.code === "config") {
+      log.error(`NODE_DAEMON ${err.message}`);
+      return EX_CONFIG;
+    }
+    log.error("NODE_DAEMON failed", { error: err instanceof Error ? err.message : String(err) });
+    return 1;
+  } finally {
+    queue.close();
+  }
+}
+
+if (import.meta.main) {
+  let code: number;
+  try {
+    code = await main();
+  } catch (err) {
+    Deno.stderr.writeSync(
+      new TextEncoder().encode(`wirebuddy-node: ${err instanceof Error ? err.message : String(err)}\n`),
+    );
+    code = 64;
+  }
+  Deno.exit(code);
+}

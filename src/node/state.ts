@@ -1,0 +1,123 @@
+// What a node keeps on disk (all 0600 in a 0700 directory): its identity (P-256 key and self-signed
+// certificate), its enrollment (node id, bearer secret, master URL, TLS certificate, the master's
+// verification key), its WireGuard private keys (never sent anywhere), and the last good signed config.
+import { z } from "zod";
+import type { Fs } from "../core/ports/types.ts";
+import { exportPrivateKey, generateSigningKeys, importPrivateKey } from "../core/sync.ts";
+import { generateKeyPair, publicKeyFromPrivate } from "../core/wg_keys.ts";
+
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+
+export const EnrollmentSchema = z.object({
+  node_id: z.number().int().positive(),
+  name: z.string(),
+  node_secret: z.string(),
+  url: z.string(),
+  tls: z.object({ cert: z.string(), sha256: z.string() }).nullable(),
+  verify_key: z.string(),
+});
+export type Enrollment = z.infer<typeof EnrollmentSchema>;
+
+export const SavedConfigSchema = z.object({
+  body: z.string(),
+  signature: z.string(),
+  nonce: z.string(),
+  node_id: z.number(),
+});
+export type SavedConfig = z.infer<typeof SavedConfigSchema>;
+
+export type Identity = { key: CryptoKey; certPem: string };
+
+export class NodeState {
+  constructor(private readonly fs: Fs, readonly dir: string) {}
+
+  #path(name: string): string {
+    return `${this.dir}/${name}`;
+  }
+
+  async #readJson<T>(name: string, schema: z.ZodType<T>): Promise<T | null> {
+    const text = await this.fs.readText(this.#path(name));
+    if (text === null) return null;
+    const parsed = schema.safeParse(JSON.parse(text));
+    if (!parsed.success) {
+      throw new Error(`${this.#path(name)} is damaged: ${parsed.error.issues[0]?.message}`);
+    }
+    return parsed.data;
+  }
+
+  async #writeJson(name: string, value: unknown): Promise<void> {
+    await this.fs.mkdir(this.dir, 0o700);
+    await this.fs.writeTextAtomic(this.#path(name), JSON.stringify(value), 0o600);
+  }
+
+  /** The node's signing identity, made on first boot (P-256 key, self-signed certificate). */
+  async identity(hostname: string, now: Date): Promise<Identity & { created: boolean }> {
+    const keyText = await this.fs.readText(this.#path("identity.key"));
+    const certPem = await this.fs.readText(this.#path("identity.crt"));
+    if (keyText !== null && certPem !== null) {
+      return { key: await importPrivateKey(keyText.trim()), certPem, created: false };
+    }
+    const pair = await generateSigningKeys();
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: "01",
+      name: `CN=${hostname.replace(/[,=+<>#;"\\]/g, "") || "wirebuddy-node"}`,
+      notBefore: new Date(now.getTime() - 3_600_000),
+      notAfter: new Date(now.getTime() + 3650 * 86_400_000),
+      keys: pair,
+      signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
+    });
+    const pem = cert.toString("pem") + "\n";
+    await this.fs.mkdir(this.dir, 0o700);
+    await this.fs.writeTextAtomic(
+      this.#path("identity.key"),
+      (await exportPrivateKey(pair.privateKey)) + "\n",
+      0o600,
+    );
+    await this.fs.writeTextAtomic(this.#path("identity.crt"), pem, 0o644);
+    return {
+      key: await importPrivateKey(await exportPrivateKey(pair.privateKey)),
+      certPem: pem,
+      created: true,
+    };
+  }
+
+  enrollment(): Promise<Enrollment | null> {
+    return this.#readJson("enrollment.json", EnrollmentSchema);
+  }
+
+  saveEnrollment(e: Enrollment): Promise<void> {
+    return this.#writeJson("enrollment.json", e);
+  }
+
+  lastConfig(): Promise<SavedConfig | null> {
+    return this.#readJson("last-config.json", SavedConfigSchema);
+  }
+
+  saveConfig(c: SavedConfig): Promise<void> {
+    return this.#writeJson("last-config.json", c);
+  }
+
+  /** The node's WireGuard private keys by interface name; keys for `names` are made (and saved) if missing. */
+  async wgKeys(names: string[]): Promise<Record<string, string>> {
+    const current = (await this.#readJson("wg-keys.json", z.record(z.string(), z.string()))) ?? {};
+    const missing = names.filter((n) => !current[n]);
+    if (missing.length === 0) return current;
+    for (const n of missing) current[n] = (await generateKeyPair()).privateKey;
+    await this.#writeJson("wg-keys.json", current); // saved before use: a crash never loses a key in use
+    return current;
+  }
+
+  async publicKeys(): Promise<Record<string, string>> {
+    const keys = (await this.#readJson("wg-keys.json", z.record(z.string(), z.string()))) ?? {};
+    const out: Record<string, string> = {};
+    for (const [name, key] of Object.entries(keys)) out[name] = await publicKeyFromPrivate(key);
+    return out;
+  }
+
+  /** Forgets the enrollment and the config (after the master removed this node). Keys and identity stay. */
+  async forget(): Promise<void> {
+    await this.fs.remove(this.#path("enrollment.json"));
+    await this.fs.remove(this.#path("last-config.json"));
+  }
+}

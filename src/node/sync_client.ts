@@ -1,0 +1,230 @@
+// The node's side of the sync protocol: signed requests to the master and verified answers.
+import type { z } from "zod";
+import { AppError } from "../core/errors.ts";
+import type { Clock } from "../core/ports/types.ts";
+import {
+  type EnrollResponse,
+  EnrollResponseSchema,
+  HEADERS,
+  importPublicKey,
+  newNonce,
+  requestSigningText,
+  responseSigningText,
+  signText,
+  type TokenPayload,
+  verifyText,
+} from "../core/sync.ts";
+import type { Enrollment } from "./state.ts";
+
+/** fetch, built by main.ts to trust exactly the master's certificate from the token (or the system CAs). */
+export type HttpFetch = (url: string, init: RequestInit) => Promise<Response>;
+export type FetchFactory = (tls: { cert: string } | null) => HttpFetch;
+
+/** A failed exchange: `status` 0 when the master was unreachable. */
+export class SyncError extends Error {
+  override readonly name = "SyncError";
+  constructor(readonly status: number, message: string, readonly retryAfterMs?: number) {
+    super(message);
+  }
+  get unreachable(): boolean {
+    return this.status === 0;
+  }
+}
+
+type Signer = { nodeId: number; key: CryptoKey; bearer: string | null; verifyKey: CryptoKey };
+
+async function exchange<T>(
+  fetcher: HttpFetch,
+  clock: Clock,
+  base: string,
+  signer: Signer,
+  method: "GET" | "POST",
+  path: string,
+  body: unknown,
+  schema: z.ZodType<T>,
+  signal?: AbortSignal,
+): Promise<T> {
+  const text = body === null ? "" : JSON.stringify(body);
+  const nonce = newNonce();
+  const timestamp = clock.now();
+  const signature = await signText(
+    signer.key,
+    await requestSigningText({ method, path, timestamp, nonce, nodeId: signer.nodeId, body: text }),
+  );
+  const headers: Record<string, string> = {
+    [HEADERS.node]: String(signer.nodeId),
+    [HEADERS.timestamp]: String(timestamp),
+    [HEADERS.nonce]: nonce,
+    [HEADERS.signature]: signature,
+  };
+  if (signer.bearer) headers.authorization = `Bearer ${signer.bearer}`;
+  if (body !== null) headers["content-type"] = "application/json";
+  let res: Response;
+  try {
+    res = await fetcher(`${base}${path}`, {
+      method,
+      headers,
+      ...(body !== null ? { body: text } : {}),
+      ...(signal ? { signal } : {}),
+    });
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    throw new SyncError(0, `master unreachable: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const answer = await res.text();
+  if (res.status !== 200) {
+    let message = `HTTP ${res.status}`;
+    try {
+      message = JSON.parse(answer)?.error?.message ?? message;
+    } catch {
+      // not JSON
+    }
+    const retry = Number(res.headers.get("retry-after"));
+    throw new SyncError(res.status, message, Number.isFinite(retry) && retry > 0 ? retry * 1000 : undefined);
+  }
+  const sig = res.headers.get(HEADERS.signature) ?? "";
+  const expected = await responseSigningText(signer.nodeId, nonce, 200, answer);
+  if (!(await verifyText(signer.verifyKey, sig, expected))) {
+    throw new SyncError(502, "the answer is not signed by the master this node enrolled with; ignoring it");
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(answer);
+  } catch {
+    throw new SyncError(502, "the master's answer is not JSON");
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    throw new SyncError(502, `the master's answer is malformed: ${parsed.error.issues[0]?.message}`);
+  }
+  return parsed.data;
+}
+
+/** Enrolls with a token: proves the identity key by signing the request; the answer is verified. */
+export async function enroll(
+  fetchFor: FetchFactory,
+  clock: Clock,
+  token: string,
+  payload: TokenPayload,
+  identity: { key: CryptoKey; certPem: string },
+  info: { hostname: string; version: string; masterUrl: string | null },
+): Promise<{ enrollment: Enrollment; response: EnrollResponse }> {
+  const fetcher = fetchFor(payload.tls);
+  const url = info.masterUrl ?? payload.url;
+  const signer = {
+    nodeId: payload.node_id,
+    key: identity.key,
+    bearer: null,
+    verifyKey: await importPublicKey(payload.verify_key),
+  };
+  const response = await exchange(fetcher, clock, url, signer, "POST", "/api/sync/enroll", {
+    token,
+    cert: identity.certPem,
+    hostname: info.hostname,
+    version: info.version,
+  }, EnrollResponseSchema);
+  if (response.node_id !== payload.node_id) {
+    throw new AppError("unauthorized", "The master answered for another node");
+  }
+  return {
+    response,
+    enrollment: {
+      node_id: response.node_id,
+      name: response.name,
+      node_secret: response.node_secret,
+      url: payload.url,
+      tls: payload.tls,
+      verify_key: payload.verify_key,
+    },
+  };
+}
+
+export class SyncClient {
+  readonly #fetch: HttpFetch;
+  #signer: Promise<Signer>;
+
+  constructor(
+    fetchFor: FetchFactory,
+    private readonly clock: Clock,
+    private readonly enrollment: Enrollment,
+    key: CryptoKey,
+    private readonly base: string,
+  ) {
+    this.#fetch = fetchFor(enrollment.tls);
+    this.#signer = importPublicKey(enrollment.verify_key).then((verifyKey) => ({
+      nodeId: enrollment.node_id,
+      key,
+      bearer: enrollment.node_secret,
+      verifyKey,
+    }));
+  }
+
+  get nodeId(): number {
+    return this.enrollment.node_id;
+  }
+
+  async post<T>(path: string, body: unknown, schema: z.ZodType<T>, signal?: AbortSignal): Promise<T> {
+    return await exchange(
+      this.#fetch,
+      this.clock,
+      this.base,
+      await this.#signer,
+      "POST",
+      path,
+      body,
+      schema,
+      signal,
+    );
+  }
+
+  async get<T>(path: string, schema: z.ZodType<T>, signal?: AbortSignal): Promise<T> {
+    return await exchange(
+      this.#fetch,
+      this.clock,
+      this.base,
+      await this.#signer,
+      "GET",
+      path,
+      null,
+      schema,
+      signal,
+    );
+  }
+
+  /** GET returning the raw signed answer too, so a config can be kept and re-verified later. */
+  async getSigned<T>(
+    path: string,
+    schema: z.ZodType<T>,
+    signal?: AbortSignal,
+  ): Promise<{ value: T; raw: string; signature: string; nonce: string }> {
+    const signer = await this.#signer;
+    let captured = { raw: "", signature: "", nonce: "" };
+    const capturing: HttpFetch = async (url, init) => {
+      const res = await this.#fetch(url, init);
+      const raw = await res.clone().text();
+      captured = {
+        raw,
+        signature: res.headers.get(HEADERS.signature) ?? "",
+        nonce: (init.headers as Record<string, string>)[HEADERS.nonce] ?? "",
+      };
+      return res;
+    };
+    const value = await exchange(capturing, this.clock, this.base, signer, "GET", path, null, schema, signal);
+    return { value, ...captured };
+  }
+}
+
+/** Re-verifies a saved signed answer (the last good config) against the master's key. */
+export async function verifySaved(
+  verifyKey: string,
+  nodeId: number,
+  nonce: string,
+  body: string,
+  signature: string,
+): Promise<boolean> {
+  return await verifyText(
+    await importPublicKey(verifyKey),
+    signature,
+    await responseSigningText(nodeId, nonce, 200, body),
+  );
+}
