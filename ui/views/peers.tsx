@@ -78,10 +78,11 @@ export const PeerRow: FC<{ p: PeerItem; canEdit: boolean; back: string }> = ({ p
       {p.expiresAt && !p.expired && <small class="muted expiry">until {formatTime(p.expiresAt)}</small>}
     </td>
     <td class="actions">
-      <a class="button" href={`/ui/peers/${p.id}/qr`} {...intoDialog(`/ui/peers/${p.id}/qr`)}>QR</a>
-      <a class="button" href={`/ui/peers/${p.id}/config`} hx-boost="false" download>.conf</a>
       {canEdit && (
         <>
+          {/* Configs hold private keys: admins only. */}
+          <a class="button" href={`/ui/peers/${p.id}/qr`} {...intoDialog(`/ui/peers/${p.id}/qr`)}>QR</a>
+          <a class="button" href={`/ui/peers/${p.id}/config`} hx-boost="false" download>.conf</a>
           <a class="button" href={`/ui/peers/${p.id}/edit`} {...intoDialog(`/ui/peers/${p.id}/edit`)}>Edit</a>
           <form method="post" action={`/ui/peers/${p.id}/toggle`} class="inline">
             <input type="hidden" name="back" value={back} />

@@ -207,3 +207,51 @@ export const metricsRepo = {
       { limit },
     ),
 };
+
+/** Which peers a traffic query covers: all WireGuard peers, those one host reported (null = the master), or one key. */
+export type TrafficScope = { kind: "peers" } | { kind: "host"; nodeId: number | null } | {
+  kind: "key";
+  publicKey: string;
+};
+
+const TRAFFIC_SCOPE_SQL: Record<TrafficScope["kind"], string> = {
+  // Node tunnels (the master on a node, a node on the master) are not peers: only the peers table counts.
+  peers: "public_key IN (SELECT public_key FROM peers)",
+  host: "node_id IS :nodeId AND public_key IN (SELECT public_key FROM peers)",
+  key: "public_key = :publicKey",
+};
+
+export const trafficRepo = {
+  /**
+   * The last sample of each peer in each `slotMs` slot of [from, to). A downsampled row holds the last
+   * counters of its bucket, so it is timed at the bucket's end (`res1Ms`, `res2Ms` after `at`).
+   */
+  lastPerSlot: (
+    db: Db,
+    scope: TrafficScope,
+    q: { from: number; to: number; slotMs: number; res1Ms: number; res2Ms: number },
+  ) =>
+    db.all<{ public_key: string; at: number; rx: number; tx: number }>(
+      `SELECT public_key, max(t) AS at, rx, tx FROM (
+         SELECT public_key, rx, tx, at + CASE resolution WHEN 1 THEN :res1Ms WHEN 2 THEN :res2Ms ELSE 0 END AS t
+         FROM peer_metrics
+         WHERE resolution IN (0, 1, 2) AND at >= :from - :res2Ms AND at < :to AND ${
+        TRAFFIC_SCOPE_SQL[scope.kind]
+      }
+       )
+       WHERE t >= :from AND t < :to
+       GROUP BY public_key, (t - :from) / :slotMs
+       ORDER BY public_key, at`,
+      {
+        ...q,
+        ...(scope.kind === "host" ? { nodeId: scope.nodeId } : {}),
+        ...(scope.kind === "key" ? { publicKey: scope.publicKey } : {}),
+      },
+    ),
+  /** The newest sample of one peer (raw rows are newer than downsampled ones). */
+  newest: (db: Db, publicKey: string) =>
+    db.get<MetricRow & { resolution: number; node_id: number | null }>(
+      "SELECT * FROM peer_metrics WHERE public_key = :publicKey ORDER BY resolution, at DESC LIMIT 1",
+      { publicKey },
+    ),
+};

@@ -10,7 +10,7 @@ import {
   renderClientConf,
 } from "../../core/client_conf.ts";
 import { AppError } from "../../core/errors.ts";
-import type { HostState, InterfaceSpec } from "../../core/host_state.ts";
+import type { HostState } from "../../core/host_state.ts";
 import type { Clock } from "../../core/ports/types.ts";
 import { seal, unseal } from "../../core/seal.ts";
 import { generateKeyPair, generatePresharedKey } from "../../core/wg_keys.ts";
@@ -28,7 +28,7 @@ import { nodeInterfacesRepo, nodesFullRepo } from "../db/nodes_repo.ts";
 import { nodePort, renderNodeConfig } from "./node_config.ts";
 import { hostStateFromNodeConfig } from "../../core/node_config.ts";
 import type { AuditService } from "./audit.ts";
-import type { Actor, RequestMeta } from "./context.ts";
+import { type Actor, canWrite, type RequestMeta } from "./context.ts";
 import { parseInput } from "./validate.ts";
 import {
   InterfaceInputSchema,
@@ -601,6 +601,10 @@ export class WireGuardService {
     id: number,
     kind: "conf" | "qr",
   ): Promise<ClientConfig> {
+    // A client config holds the peer's private key and PSK: only admins (and write tokens) get it.
+    if (!canWrite(actor)) {
+      throw new AppError("forbidden", "Only admins can download client configs (they contain private keys)");
+    }
     const row = peersRepo.byId(this.db, id);
     if (!row) throw new AppError("not_found", `Peer ${id} not found`);
     const peer = this.#peerView(row);

@@ -386,9 +386,10 @@ Deno.test("the config download is an attachment, never cached, and audited", asy
   assert.equal(entry.target, "alice-phone");
   assert.equal(entry.actor, "root");
   assert.equal(entry.ip, "203.0.113.9");
-  // Viewers see the same buttons the service allows them (and are audited the same way).
-  assert.equal((await m.request("/ui/peers/1/config", { cookie: viewer })).status, 200);
-  assert.equal(audits(m, "peer.config"), 2);
+  // A config holds private keys: a viewer cannot download it (and nothing is audited as a download).
+  assert.equal((await m.request("/ui/peers/1/config", { cookie: viewer })).status, 403);
+  assert.equal((await m.request("/ui/peers/1/qr.svg", { cookie: viewer })).status, 403);
+  assert.equal(audits(m, "peer.config"), 1);
   assert.equal((await m.request("/ui/peers/77/config", { cookie: admin })).status, 404);
   m.close();
 });

@@ -1,0 +1,161 @@
+// Traffic rates from the peers' cumulative WireGuard counters: the bytes between two consecutive
+// samples divided by the time between them, spread over fixed time slots for a chart. A counter that
+// goes down was reset (interface re-created, node restarted): it counted from zero again, so the interval
+// contributes the new value, never a negative rate. Intervals longer than a gap leave their slots empty
+// (unknown) rather than invent a flat average.
+import type { Clock } from "../../core/ports/types.ts";
+import type { Db } from "../db/db.ts";
+import { trafficRepo, type TrafficScope } from "../db/nodes_repo.ts";
+
+/** How long a downsampled row's bucket is, by resolution (see NodeService.housekeeping). */
+export const RESOLUTION_MS = [0, 5 * 60_000, 3_600_000] as const;
+
+export type TrafficRange = "24h" | "7d" | "30d";
+
+export const TRAFFIC_RANGES: Record<TrafficRange, { spanMs: number; slotMs: number; label: string }> = {
+  "24h": { spanMs: 24 * 3_600_000, slotMs: 10 * 60_000, label: "last 24 hours" },
+  "7d": { spanMs: 7 * 86_400_000, slotMs: 3_600_000, label: "last 7 days" },
+  "30d": { spanMs: 30 * 86_400_000, slotMs: 4 * 3_600_000, label: "last 30 days" },
+};
+
+export function parseRange(v: string | undefined): TrafficRange {
+  return v === "7d" || v === "30d" ? v : "24h";
+}
+
+/** Cumulative counters of one peer at one time (ms). */
+export type CounterSample = { key: string; at: number; rx: number; tx: number };
+
+/** Bytes per second over the slot [at, at + slotMs); null where no interval covers the slot. */
+export type TrafficPoint = { at: number; rx: number | null; tx: number | null };
+
+export type TrafficSeries = {
+  from: number;
+  to: number;
+  slotMs: number;
+  points: TrafficPoint[];
+  /** Bytes counted inside [from, to). */
+  totals: { rx: number; tx: number };
+  /** Samples read (0: nothing reported yet). */
+  samples: number;
+};
+
+/** The longest interval between two samples still read as continuous traffic. */
+export function gapMs(slotMs: number): number {
+  return 2 * slotMs + 2 * 60_000;
+}
+
+/** Bytes sent between two readings of a counter: a counter that went down restarted from zero. */
+export function counterDelta(before: number, after: number): number {
+  return after >= before ? after - before : after;
+}
+
+/**
+ * Rates per slot of [from, to), summed over peers. `samples` must be ordered by key, then time. Each
+ * interval's bytes are spread evenly over its duration; a slot's rate for one peer is its bytes over the
+ * part of the slot that peer's intervals cover, so a half-finished last slot is not diluted.
+ */
+export function slotRates(
+  samples: CounterSample[],
+  window: { from: number; to: number; slotMs: number },
+): TrafficSeries {
+  const { from, to, slotMs } = window;
+  const n = Math.max(0, Math.ceil((to - from) / slotMs));
+  const rate = { rx: new Array<number | null>(n).fill(null), tx: new Array<number | null>(n).fill(null) };
+  const totals = { rx: 0, tx: 0 };
+  const maxGap = gapMs(slotMs);
+
+  // One peer's bytes and covered milliseconds per slot, flushed into `rate` when the peer ends.
+  let bytes = new Map<number, { rx: number; tx: number; ms: number }>();
+  const flush = () => {
+    for (const [slot, b] of bytes) {
+      if (b.ms <= 0) continue;
+      rate.rx[slot] = (rate.rx[slot] ?? 0) + (b.rx / b.ms) * 1000;
+      rate.tx[slot] = (rate.tx[slot] ?? 0) + (b.tx / b.ms) * 1000;
+    }
+    bytes = new Map();
+  };
+
+  let prev: CounterSample | null = null;
+  for (const s of samples) {
+    if (!prev || prev.key !== s.key) {
+      flush();
+      prev = s;
+      continue;
+    }
+    const dt = s.at - prev.at;
+    if (dt <= 0) continue; // the same instant twice: keep the first
+    if (dt <= maxGap) {
+      const drx = counterDelta(prev.rx, s.rx);
+      const dtx = counterDelta(prev.tx, s.tx);
+      const start = Math.max(prev.at, from);
+      const end = Math.min(s.at, to);
+      for (let slot = Math.floor((start - from) / slotMs); slot < n && from + slot * slotMs < end; slot++) {
+        const lo = Math.max(start, from + slot * slotMs);
+        const hi = Math.min(end, from + (slot + 1) * slotMs);
+        if (hi <= lo) continue;
+        const share = (hi - lo) / dt;
+        const b = bytes.get(slot) ?? { rx: 0, tx: 0, ms: 0 };
+        b.rx += drx * share;
+        b.tx += dtx * share;
+        b.ms += hi - lo;
+        bytes.set(slot, b);
+        totals.rx += drx * share;
+        totals.tx += dtx * share;
+      }
+    }
+    prev = s;
+  }
+  flush();
+
+  return {
+    from,
+    to,
+    slotMs,
+    points: rate.rx.map((rx, i) => ({ at: from + i * slotMs, rx, tx: rate.tx[i] ?? null })),
+    totals: { rx: Math.round(totals.rx), tx: Math.round(totals.tx) },
+    samples: samples.length,
+  };
+}
+
+export type LatestSample = { at: number; handshakeAt: number | null; endpoint: string | null };
+
+export class TrafficService {
+  constructor(private readonly db: Db, private readonly clock: Clock) {}
+
+  #series(scope: TrafficScope, range: TrafficRange): TrafficSeries {
+    const { spanMs, slotMs } = TRAFFIC_RANGES[range];
+    // Slots end at the next slot boundary after now; one slot before `from` gives the first rate a start.
+    const to = (Math.floor(this.clock.now() / slotMs) + 1) * slotMs;
+    const from = to - spanMs;
+    const rows = trafficRepo.lastPerSlot(this.db, scope, {
+      from: from - slotMs,
+      to,
+      slotMs,
+      res1Ms: RESOLUTION_MS[1],
+      res2Ms: RESOLUTION_MS[2],
+    });
+    const samples = rows.map((r) => ({ key: r.public_key, at: r.at, rx: r.rx, tx: r.tx }));
+    return slotRates(samples, { from, to, slotMs });
+  }
+
+  /** All WireGuard peers together (node tunnels excluded). */
+  total(range: TrafficRange = "24h"): TrafficSeries {
+    return this.#series({ kind: "peers" }, range);
+  }
+
+  /** The peers one host served (null: the master itself), as that host reported them. */
+  forHost(nodeId: number | null, range: TrafficRange = "24h"): TrafficSeries {
+    return this.#series({ kind: "host", nodeId }, range);
+  }
+
+  forPeer(publicKey: string, range: TrafficRange = "24h"): TrafficSeries {
+    return this.#series({ kind: "key", publicKey }, range);
+  }
+
+  /** The newest sample of a peer: its latest handshake (0 in WireGuard means never) and endpoint. */
+  latest(publicKey: string): LatestSample | null {
+    const r = trafficRepo.newest(this.db, publicKey);
+    if (!r) return null;
+    return { at: r.at, handshakeAt: r.handshake > 0 ? r.handshake * 1000 : null, endpoint: r.endpoint };
+  }
+}
