@@ -22,6 +22,8 @@ Usage:
   wirebuddy-master [serve]                              run the server (default)
   wirebuddy-master admin create --username NAME         create an admin; password from stdin
   wirebuddy-master admin reset-password --username NAME set a password from stdin; ends sessions
+  wirebuddy-master admin token --username NAME [--scope read|write] [--name N] [--expires-in-days D]
+                                                        print a new API token of an admin (for automation)
   wirebuddy-master version                              print the version
   wirebuddy-master --help                               this text
 
@@ -112,7 +114,13 @@ async function serve(config: MasterConfig, log: Logger): Promise<void> {
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     args: Deno.args,
-    options: { help: { type: "boolean", short: "h" }, username: { type: "string" } },
+    options: {
+      help: { type: "boolean", short: "h" },
+      username: { type: "string" },
+      name: { type: "string" },
+      scope: { type: "string" },
+      "expires-in-days": { type: "string" },
+    },
     allowPositionals: true,
     strict: true,
   });
@@ -152,6 +160,33 @@ async function main(): Promise<void> {
         log.info(sub === "create" ? "admin created" : "password reset; the user's sessions were ended", {
           username: user.username,
         });
+      } finally {
+        services.db.close();
+      }
+      return;
+    }
+    if (command === "admin" && sub === "token") {
+      // An API token for automation (install scripts, tests): printed once on stdout, audited as "cli".
+      if (!values.username) throw new AppError("bad_request", "--username is required");
+      const { services } = await bootMaster(config, { fs: realFs, clock: realClock, log });
+      try {
+        const user = services.accounts.list().find((u) =>
+          u.username.toLowerCase() === values.username!.toLowerCase()
+        );
+        if (!user) throw new AppError("not_found", `User "${values.username}" not found`);
+        const actor = {
+          kind: "user" as const,
+          userId: user.id,
+          username: user.username,
+          role: user.role,
+          sessionHash: "",
+        };
+        const { token } = await services.tokens.create(actor, null, {
+          name: values.name ?? "cli",
+          scope: values.scope ?? "write",
+          expires_in_days: Number(values["expires-in-days"] ?? 90),
+        });
+        print(token);
       } finally {
         services.db.close();
       }

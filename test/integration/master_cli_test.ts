@@ -144,3 +144,29 @@ Deno.test("serve answers over HTTPS with its self-signed certificate and prints 
     }
   });
 });
+
+Deno.test("admin token prints a working API token for automation", async () => {
+  await withDataDir(async (dir) => {
+    const env = { WIREBUDDY_DATA_DIR: dir, WIREBUDDY_SECRET_KEY: SECRET };
+    assert.equal(
+      (await runProgram("master", ["admin", "create", "--username", "root"], env, "a good long password"))
+        .code,
+      0,
+    );
+    const r = await runProgram("master", [
+      "admin",
+      "token",
+      "--username",
+      "root",
+      "--scope",
+      "read",
+      "--name",
+      "ci",
+    ], env);
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /^wbt_[A-Za-z0-9_-]{43}$/m);
+    const bad = await runProgram("master", ["admin", "token", "--username", "root", "--scope", "root"], env);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.output, /scope: must be read or write/);
+  });
+});
