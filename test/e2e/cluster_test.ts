@@ -1,0 +1,250 @@
+// The multi-node promise, end to end with real processes inside network namespaces: a master (with its
+// own `local` node and a DNS responder), two nodes "frankfurt" and "tokyo", a client and an internet
+// host. Enrollment from tokens, a client through a node's NAT, DNS through the tunnel with the real
+// client address, moving a peer between nodes, and the faults: master down, node rebooted while the
+// master is down, node killed, an old token, and metrics across a master restart, counted.
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { CLIENT_IP, Cluster, INTERNET_IP, startDeno } from "../support/cluster.ts";
+import { skipUnlessRoot, withWorld } from "../support/netns.ts";
+import { waitFor } from "../support/programs.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+Deno.test({
+  name:
+    "cluster: enroll two nodes, serve a client through frankfurt then tokyo, DNS through the tunnel, survive faults",
+  ignore: skipUnlessRoot("the cluster end-to-end test"),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withWorld(async (world) => {
+      const c = await Cluster.build(world, ["frankfurt", "tokyo"]);
+      const [fra, tyo] = c.nodes as [typeof c.nodes[0], typeof c.nodes[0]];
+      const logs = () =>
+        [["master", c.masterProc], ["local", c.localNode], ["frankfurt", fra.proc], ["tokyo", tyo.proc]]
+          .map(([n, p]) => `---- ${n}\n${(p as { output(): string } | null)?.output().slice(-3000) ?? ""}`)
+          .join("\n");
+      try {
+        await c.bootstrapAdmin();
+        await c.startMaster();
+        await c.startDns();
+
+        // An interface on the master, whose address is also the clients' resolver.
+        const iface = await c.api("POST", "/interfaces", {
+          name: "wg0",
+          ipv4_pool: "10.13.13.0/24",
+          listen_port: 51820,
+          dns: "10.13.13.1",
+        });
+        assert.equal(iface.status, 201, JSON.stringify(iface.body));
+
+        // The master's own data plane through its `local` node.
+        const nodes = (await c.api("GET", "/nodes")).body.nodes;
+        const local = nodes.find((n: { local: boolean }) => n.local);
+        const localToken = (await c.api("POST", `/nodes/${local.id}/token`)).body.enrollment_token;
+        await c.startLocalNode(localToken);
+
+        // Two nodes from tokens.
+        const made: Record<string, { id: number; enrollment_token: string }> = {};
+        for (const n of [fra, tyo]) {
+          const r = await c.api("POST", "/nodes", { name: n.name, fqdn: n.ip, wg_port: 51820 });
+          assert.equal(r.status, 201, JSON.stringify(r.body));
+          made[n.name] = r.body;
+          await c.startNode(n, r.body.enrollment_token);
+        }
+        const allOnline = async () => {
+          const list = (await c.api("GET", "/nodes")).body.nodes as {
+            name: string;
+            status: string;
+            interfaces: { public_key: string | null }[];
+          }[];
+          return list.filter((n) => ["frankfurt", "tokyo"].includes(n.name)).every((n) =>
+            n.status === "online" && n.interfaces[0]?.public_key
+          );
+        };
+        await waitFor("both nodes online with their keys reported", allOnline, 60_000, 250);
+        for (const n of [fra, tyo]) {
+          const out = n.proc!.output();
+          assert.match(out, /NODE_DAEMON starting enrollment with master/);
+          assert.match(out, new RegExp(`NODE_DAEMON enrollment successful, node_id=${made[n.name]!.id}`));
+          assert.match(out, /NODE_DAEMON starting sync loop \(interval=1s\)/);
+          assert.match(out, /NODE_DAEMON heartbeat sent \(status=online\)/);
+          assert.match(out, /NODE_DAEMON config applied \(version=\d+/);
+        }
+
+        // A peer on frankfurt: the client brings up its downloaded config and reaches the internet via NAT.
+        const peer = (await c.api("POST", "/peers", {
+          interface_id: iface.body.id,
+          name: "laptop",
+          node_id: made.frankfurt!.id,
+        })).body;
+        const conf1 = await c.api("GET", `/peers/${peer.id}/config`);
+        assert.equal(conf1.status, 200, String(conf1.body));
+        assert.match(conf1.body, new RegExp(`Endpoint = ${fra.ip}:51820`));
+        await waitFor(
+          "frankfurt to serve the peer",
+          async () =>
+            (await fra.host.exec.run(["wg", "show", "wg0", "peers"])).stdout.includes(peer.public_key),
+          20_000,
+        );
+        await c.clientUp(conf1.body);
+        await waitFor(
+          "the client to ping the internet through frankfurt",
+          () => c.client.ping(INTERNET_IP),
+          30_000,
+          200,
+        );
+        const fraKey = (await fra.host.run(["wg", "show", "wg0", "public-key"])).stdout.trim();
+        assert.ok((await c.handshakeAge(c.client, fraKey)) !== null, "handshake with frankfurt");
+
+        // DNS crosses the tunnel to the master, which sees the client's tunnel address.
+        const answer = await waitFor(
+          "a DNS answer through the tunnel",
+          async () => {
+            const q = await startDeno(c.client, [
+              `${ROOT}test/support/dns_query.ts`,
+              "10.13.13.1",
+              "example.com",
+            ]);
+            const s = await q.status;
+            return s.code === 0 ? q.output().trim() : null;
+          },
+          30_000,
+          500,
+        );
+        assert.equal(answer, "192.0.2.53");
+        assert.ok(c.dns!.output().includes(`"from":"${peer.ipv4.replace("/32", "")}"`), c.dns!.output());
+        assert.ok(!c.dns!.output().includes(`"from":"${fra.ip}"`), "not NATed to the node's address");
+
+        // Move the peer to tokyo: the new config works and frankfurt removed it.
+        const moved = await c.api("PATCH", `/peers/${peer.id}`, { node_id: made.tokyo!.id });
+        assert.equal(moved.status, 200);
+        await waitFor(
+          "frankfurt to drop the peer",
+          async () =>
+            !(await fra.host.exec.run(["wg", "show", "wg0", "peers"])).stdout.includes(peer.public_key),
+          20_000,
+        );
+        const conf2 = (await c.api("GET", `/peers/${peer.id}/config`)).body;
+        assert.match(conf2, new RegExp(`Endpoint = ${tyo.ip}:51820`));
+        await c.clientUp(conf2);
+        await waitFor(
+          "the client to ping the internet through tokyo",
+          () => c.client.ping(INTERNET_IP),
+          30_000,
+          200,
+        );
+        const tyoKey = (await tyo.host.run(["wg", "show", "wg0", "public-key"])).stdout.trim();
+        assert.ok((await c.handshakeAge(c.client, tyoKey)) !== null, "handshake with tokyo");
+
+        // Fault: the master stops; the client's traffic keeps flowing.
+        await c.stopMaster();
+        await c.localNode?.stop("SIGTERM");
+        for (let i = 0; i < 5; i++) {
+          assert.ok(await c.client.ping(INTERNET_IP), `ping ${i} with the master down`);
+        }
+
+        // Fault: tokyo "reboots" while the master is down: process killed, interface gone, then started again.
+        await tyo.proc!.stop("SIGKILL");
+        await tyo.host.run(["ip", "link", "del", "wg0"]);
+        assert.equal(await c.client.ping(INTERNET_IP), false, "traffic stops with tokyo's interface gone");
+        await c.startNode(tyo, null);
+        await waitFor(
+          "traffic back from tokyo's last good config",
+          () => c.client.ping(INTERNET_IP),
+          30_000,
+          250,
+        );
+        assert.match(tyo.proc!.output(), /applied the last good config/);
+        assert.match(tyo.proc!.output(), /master unreachable/);
+
+        // Metrics queue up while the master is down; after its restart every sample arrives exactly once.
+        await waitFor("tokyo to queue samples", () => queuedSeq(tyo.dataDir) > 5, 20_000, 250);
+        await c.startMaster();
+        await waitFor("tokyo's queue to drain", () => queueSize(tyo.dataDir) === 0, 30_000, 250);
+        const lastSeq = queuedSeq(tyo.dataDir);
+        const db = new DatabaseSync(`${c.dir}/master/wirebuddy.db`, { readOnly: true });
+        try {
+          const row = db.prepare("SELECT last_metric_seq AS s FROM nodes WHERE id = ?").get(
+            made.tokyo!.id,
+          ) as { s: number };
+          const stored = db.prepare("SELECT count(*) AS n FROM peer_metrics WHERE node_id = ?").get(
+            made.tokyo!.id,
+          ) as { n: number };
+          assert.ok(row.s >= lastSeq, `master acked up to ${row.s}, node queued up to ${lastSeq}`);
+          assert.equal(
+            stored.n,
+            row.s,
+            "every sample exactly once: stored rows equal the sequence numbers sent",
+          );
+        } finally {
+          db.close();
+        }
+        assert.match(tyo.proc!.output(), /ACK received: deleted \d+ metrics \(up to seq \d+\)/);
+
+        // Fault: frankfurt is killed; the master shows it offline within the (4 s) stale window.
+        await fra.proc!.stop("SIGKILL");
+        await waitFor(
+          "frankfurt offline",
+          async () => {
+            const list = (await c.api("GET", "/nodes")).body.nodes as { name: string; status: string }[];
+            return list.find((n) => n.name === "frankfurt")?.status === "offline";
+          },
+          15_000,
+          250,
+        );
+
+        // An old token, after a new one was made, is refused by a real node process.
+        const fresh = await c.api("POST", `/nodes/${made.frankfurt!.id}/token`);
+        assert.equal(fresh.status, 200);
+        const stale = await c.startNode(
+          { ...fra, dataDir: `${c.dir}/fra-again` },
+          made.frankfurt!.enrollment_token,
+        );
+        const status = await stale.status;
+        assert.equal(status.code, 78, stale.output());
+        assert.match(stale.output(), /already used or replaced/);
+      } catch (err) {
+        // deno-lint-ignore no-console
+        console.error(logs());
+        throw err;
+      } finally {
+        await c.stopAll();
+        await Deno.remove(c.dir, { recursive: true }).catch(() => {});
+      }
+    });
+  },
+});
+
+function queueDb(dir: string): DatabaseSync {
+  return new DatabaseSync(`${dir}/metrics_queue.db`, { readOnly: true });
+}
+
+function queuedSeq(dir: string): number {
+  try {
+    const db = queueDb(dir);
+    try {
+      return Number(
+        (db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'queue'").get() as
+          | { seq: number }
+          | undefined)?.seq ?? 0,
+      );
+    } finally {
+      db.close();
+    }
+  } catch {
+    return 0;
+  }
+}
+
+function queueSize(dir: string): number {
+  const db = queueDb(dir);
+  try {
+    return Number((db.prepare("SELECT count(*) AS n FROM queue").get() as { n: number }).n);
+  } finally {
+    db.close();
+  }
+}
+
+export { CLIENT_IP };
