@@ -225,6 +225,7 @@ export const trafficRepo = {
   /**
    * The last sample of each peer in each `slotMs` slot of [from, to). A downsampled row holds the last
    * counters of its bucket, so it is timed at the bucket's end (`res1Ms`, `res2Ms` after `at`).
+   * (node:sqlite binds numbers as REAL: the slot number is CAST, or `/` would not divide whole.)
    */
   lastPerSlot: (
     db: Db,
@@ -240,7 +241,7 @@ export const trafficRepo = {
       }
        )
        WHERE t >= :from AND t < :to
-       GROUP BY public_key, (t - :from) / :slotMs
+       GROUP BY public_key, CAST((t - :from) / :slotMs AS INTEGER)
        ORDER BY public_key, at`,
       {
         ...q,
