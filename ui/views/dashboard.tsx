@@ -1,6 +1,7 @@
 // The dashboard and the pages that later issues fill in.
 import type { FC } from "hono/jsx";
 import { Layout, type PageModel } from "./layout.tsx";
+import { TrafficChart, type TrafficChartModel } from "./charts.tsx";
 
 export type WireGuardCounts = {
   interfaces: number;
@@ -16,6 +17,7 @@ export type DashboardModel = {
   activeTokens: number;
   recentLogins: { actor: string; at: string; ok: boolean }[];
   wireguard?: WireGuardCounts;
+  traffic?: TrafficChartModel;
 };
 
 const Stat: FC<{ label: string; value: number; href?: string; id?: string }> = (p) => (
@@ -40,6 +42,7 @@ export const DashboardPage: FC<PageModel & { stats: DashboardModel }> = (p) => {
           <Stat label="On nodes" value={wg.onNodes} id="stat-nodes" />
         </div>
       )}
+      {p.stats.traffic && <TrafficChart m={p.stats.traffic} />}
       <div class="cards">
         <Stat label="Users" value={p.stats.users} />
         <Stat label="Active API tokens" value={p.stats.activeTokens} />

@@ -58,7 +58,9 @@ const intoDialog = (url: string) => ({ "hx-get": url, "hx-target": "#modal", "hx
 export const PeerRow: FC<{ p: PeerItem; canEdit: boolean; back: string }> = ({ p, canEdit, back }) => (
   <tr id={`peer-${p.id}`}>
     <td>
-      <strong>{p.name}</strong>
+      <a href={`/ui/peers/${p.id}/traffic`} title={`Traffic of ${p.name}`}>
+        <strong>{p.name}</strong>
+      </a>
     </td>
     <td>{p.interfaceName}</td>
     <td>

@@ -16,6 +16,7 @@ import type { Services } from "../service/services.ts";
 import type { AppEnv } from "./env.ts";
 import { actorOf, FLASH_COOKIE, idParam, requireSession, SESSION_COOKIE } from "./middleware.ts";
 import { wireGuardCounts, wireGuardUiRoutes } from "./wg_ui.tsx";
+import { dashboardTraffic, nodesUiRoutes } from "./nodes_ui.tsx";
 
 type C = Context<AppEnv>;
 
@@ -183,6 +184,7 @@ export function uiRoutes(s: Services): Hono<AppEnv> {
             ok: l.action === "login.success",
           })),
           wireguard: wireGuardCounts(s),
+          traffic: dashboardTraffic(s),
         }}
       />,
     );
@@ -306,9 +308,11 @@ export function uiRoutes(s: Services): Hono<AppEnv> {
   // interfaces and peers
   ui.route("/", wireGuardUiRoutes(s));
 
+  // nodes and traffic
+  ui.route("/", nodesUiRoutes(s));
+
   // pages that later work fills in
   const coming: [string, string, string][] = [
-    ["nodes", "Nodes", "Nodes in other regions enroll here with a signed token."],
     [
       "settings",
       "Settings",

@@ -1,0 +1,275 @@
+// The browser UI for nodes (list with a self-polling status table, add with the token shown once, edit,
+// new token, delete after a warning, the node's page) and the traffic pages (dashboard panel, node, peer).
+// Every mutation is a form POST (CSRF-checked by the middleware); viewers get no forms and a 403.
+import { type Context, Hono } from "hono";
+import { AppError } from "../../core/errors.ts";
+import type { FormState } from "../../../ui/views/auth.tsx";
+import { PeerTrafficPage, type TrafficChartModel } from "../../../ui/views/charts.tsx";
+import type { Flash } from "../../../ui/views/layout.tsx";
+import {
+  NodeDeletePage,
+  NodeDetailPage,
+  NodeEditPage,
+  type NodeItem,
+  type NodeListModel,
+  NodesPage,
+  NodeTable,
+  NodeTokenConfirmPage,
+  NodeTokenPage,
+} from "../../../ui/views/nodes.tsx";
+import { canWrite } from "../service/context.ts";
+import type { NodeView } from "../service/nodes.ts";
+import type { Services } from "../service/services.ts";
+import {
+  parseRange,
+  TRAFFIC_RANGES,
+  type TrafficRange,
+  type TrafficSeries,
+  TrafficService,
+} from "../service/traffic.ts";
+import type { AppEnv } from "./env.ts";
+import { actorOf, idParam } from "./middleware.ts";
+import { currentUser, formBody, html, redirectWith, takeFlash, withForm } from "./ui_routes.tsx";
+
+type C = Context<AppEnv>;
+
+const text = (v: string | undefined) => (v ?? "").trim();
+
+/** "" → undefined (the default applies); digits → a number; anything else stays, so the schema names it. */
+function port(v: string | undefined): number | string | undefined {
+  const t = text(v);
+  if (t === "") return undefined;
+  return /^\d{1,6}$/.test(t) ? Number(t) : t;
+}
+
+const nodeInput = (b: Record<string, string>) => ({
+  name: text(b.name),
+  fqdn: text(b.fqdn),
+  wg_port: port(b.wg_port),
+});
+
+const nodeItem = (n: NodeView): NodeItem => ({
+  id: n.id,
+  name: n.name,
+  fqdn: n.fqdn,
+  wgPort: n.wgPort,
+  isLocal: n.isLocal,
+  status: n.status,
+  lastSeenAt: n.lastSeenAt,
+  lastError: n.lastError,
+  hostname: n.hostname,
+  enrolled: n.enrolled,
+  tokenExpiresAt: n.tokenExpiresAt,
+  configVersion: n.configVersion,
+  appliedVersion: n.appliedVersion,
+  peerCount: n.peerCount,
+  droppedMetrics: n.droppedMetrics,
+});
+
+function requireWriter(c: C): void {
+  if (!canWrite(actorOf(c))) throw new AppError("forbidden", "Viewers cannot change nodes");
+}
+
+/** The master's own node is configured through the master: no edit, token or delete here. */
+function remoteNode(s: Services, id: number): NodeView {
+  const n = s.nodes.get(id);
+  if (n.isLocal) throw new AppError("conflict", "The master's own node is configured through the master");
+  return n;
+}
+
+export function chartModel(
+  series: TrafficSeries,
+  m: { id: string; title: string; rxLabel: string; txLabel: string; rangeHref?: (r: TrafficRange) => string },
+  range: TrafficRange = "24h",
+): TrafficChartModel {
+  const { rangeHref, ...rest } = m;
+  return {
+    ...rest,
+    from: series.from,
+    to: series.to,
+    slotMs: series.slotMs,
+    points: series.points,
+    totals: series.totals,
+    samples: series.samples,
+    ...(rangeHref
+      ? {
+        ranges: (Object.keys(TRAFFIC_RANGES) as TrafficRange[]).map((r) => ({
+          href: rangeHref(r),
+          label: r,
+          current: r === range,
+        })),
+      }
+      : {}),
+  };
+}
+
+/** The dashboard's panel: every peer's traffic over the last 24 hours. */
+export function dashboardTraffic(s: Services): TrafficChartModel {
+  return chartModel(new TrafficService(s.db, s.clock).total("24h"), {
+    id: "traffic-total",
+    title: "Traffic, last 24 hours (all peers)",
+    rxLabel: "received from peers",
+    txLabel: "sent to peers",
+  });
+}
+
+export function nodesUiRoutes(s: Services): Hono<AppEnv> {
+  const ui = new Hono<AppEnv>();
+  const traffic = new TrafficService(s.db, s.clock);
+  const empty = (): FormState => ({ values: {}, errors: {} });
+
+  const list = (c: C): NodeListModel => ({
+    nodes: s.nodes.list().map(nodeItem),
+    canEdit: canWrite(actorOf(c)),
+    now: s.clock.now(),
+  });
+  const nodesPage = (c: C, form: FormState, flash: Flash | null = null) => (
+    <NodesPage title="Nodes" user={currentUser(c)} flash={flash} list={list(c)} form={form} />
+  );
+  const tokenPage = (c: C, n: NodeView, token: string, created: boolean) =>
+    // Shown once, in this response only (html() sends Cache-Control: no-store).
+    html(
+      c,
+      <NodeTokenPage
+        title="Enrollment token"
+        user={currentUser(c)}
+        node={{ id: n.id, name: n.name }}
+        token={token}
+        expiresAt={n.tokenExpiresAt}
+        created={created}
+      />,
+      created ? 201 : 200,
+    );
+
+  ui.get("/ui/nodes", (c) => {
+    // The status table polls this URL and gets just the table back.
+    if (c.req.header("hx-request") && c.req.header("hx-target") === "node-table") {
+      return html(c, <NodeTable m={list(c)} />);
+    }
+    return html(c, nodesPage(c, empty(), takeFlash(c)));
+  });
+
+  ui.post("/ui/nodes", async (c) => {
+    const body = await formBody(c);
+    return await withForm(c, body, async () => {
+      const { node, token } = await s.nodes.create(actorOf(c), c.get("meta"), nodeInput(body));
+      return tokenPage(c, node, token, true);
+    }, (form) => nodesPage(c, form));
+  });
+
+  ui.get("/ui/nodes/:id", (c) => {
+    const n = s.nodes.get(idParam(c));
+    const range = parseRange(c.req.query("range"));
+    const interfaces = n.isLocal
+      ? s.wg.listInterfaces().map((i) => ({ name: i.name, address: i.address4, publicKey: i.publicKey }))
+      : n.interfaces;
+    const series = traffic.forHost(n.isLocal ? null : n.id, range);
+    return html(
+      c,
+      <NodeDetailPage
+        title={n.name}
+        user={currentUser(c)}
+        flash={takeFlash(c)}
+        m={{
+          node: nodeItem(n),
+          interfaces,
+          canEdit: canWrite(actorOf(c)),
+          now: s.clock.now(),
+          chart: chartModel(series, {
+            id: "traffic-node",
+            title: `Traffic of its peers, ${TRAFFIC_RANGES[range].label}`,
+            rxLabel: "received from peers",
+            txLabel: "sent to peers",
+            rangeHref: (r) => `/ui/nodes/${n.id}${r === "24h" ? "" : `?range=${r}`}`,
+          }, range),
+        }}
+      />,
+    );
+  });
+
+  const editPage = (c: C, id: number, form: FormState) => (
+    <NodeEditPage title="Edit node" user={currentUser(c)} id={id} form={form} />
+  );
+  ui.get("/ui/nodes/:id/edit", (c) => {
+    requireWriter(c);
+    const n = remoteNode(s, idParam(c));
+    return html(
+      c,
+      editPage(c, n.id, { values: { name: n.name, fqdn: n.fqdn, wg_port: String(n.wgPort) }, errors: {} }),
+    );
+  });
+  ui.post("/ui/nodes/:id", async (c) => {
+    requireWriter(c);
+    const id = idParam(c);
+    remoteNode(s, id);
+    const body = await formBody(c);
+    return await withForm(c, body, () => {
+      const n = s.nodes.update(actorOf(c), c.get("meta"), id, nodeInput(body));
+      return Promise.resolve(redirectWith(c, "/ui/nodes", { kind: "ok", text: `Node ${n.name} saved.` }));
+    }, (form) => editPage(c, id, form));
+  });
+
+  ui.get("/ui/nodes/:id/token", (c) => {
+    requireWriter(c);
+    const n = remoteNode(s, idParam(c));
+    return html(c, <NodeTokenConfirmPage title="New token" user={currentUser(c)} node={nodeItem(n)} />);
+  });
+  ui.post("/ui/nodes/:id/token", async (c) => {
+    requireWriter(c);
+    const id = idParam(c);
+    remoteNode(s, id);
+    const token = await s.nodes.regenerateToken(actorOf(c), c.get("meta"), id);
+    return tokenPage(c, s.nodes.get(id), token, false);
+  });
+
+  ui.get("/ui/nodes/:id/delete", (c) => {
+    requireWriter(c);
+    const n = remoteNode(s, idParam(c));
+    return html(c, <NodeDeletePage title="Delete node" user={currentUser(c)} node={nodeItem(n)} />);
+  });
+  ui.post("/ui/nodes/:id/delete", (c) => {
+    requireWriter(c);
+    const id = idParam(c);
+    const n = remoteNode(s, id);
+    const { unassignedPeers } = s.nodes.delete(actorOf(c), c.get("meta"), id);
+    return redirectWith(c, "/ui/nodes", {
+      kind: "ok",
+      text: `Node ${n.name} deleted. ${unassignedPeers} peer${
+        unassignedPeers === 1 ? "" : "s"
+      } moved to the master (local).`,
+    });
+  });
+
+  // --- a peer's traffic -----------------------------------------------------------------------------
+  ui.get("/ui/peers/:id/traffic", (c) => {
+    const p = s.wg.getPeer(idParam(c));
+    const range = parseRange(c.req.query("range"));
+    return html(
+      c,
+      <PeerTrafficPage
+        title="Traffic"
+        user={currentUser(c)}
+        m={{
+          id: p.id,
+          name: p.name,
+          interfaceName: p.interfaceName,
+          nodeName: p.nodeName,
+          ipv4: p.ipv4,
+          ipv6: p.ipv6,
+          publicKey: p.publicKey,
+          now: s.clock.now(),
+          latest: traffic.latest(p.publicKey),
+          chart: chartModel(traffic.forPeer(p.publicKey, range), {
+            id: "traffic-peer",
+            title: `Traffic of ${p.name}, ${TRAFFIC_RANGES[range].label}`,
+            rxLabel: "received from the peer",
+            txLabel: "sent to the peer",
+            rangeHref: (r) => `/ui/peers/${p.id}/traffic${r === "24h" ? "" : `?range=${r}`}`,
+          }, range),
+        }}
+      />,
+    );
+  });
+
+  return ui;
+}

@@ -1,0 +1,389 @@
+import assert from "node:assert/strict";
+import { testMaster } from "../../support/master.ts";
+
+type M = Awaited<ReturnType<typeof testMaster>>;
+
+const system = { kind: "system" as const, name: "test" };
+const NODE = { name: "frankfurt", fqdn: "fra.example.com", wg_port: "51820" };
+
+/** A master with an admin and a viewer logged in, interface wg0, and the built-in `local` node. */
+async function setup() {
+  const m = await testMaster();
+  await m.addUser("root", "admin");
+  await m.addUser("vera", "viewer");
+  const admin = await m.login("root");
+  const viewer = await m.login("vera");
+  await m.services.wg.createInterface(system, null, {
+    name: "wg0",
+    ipv4_pool: "10.13.13.0/24",
+    listen_port: 51820,
+  });
+  return { m, admin, viewer };
+}
+
+const localId = (m: M) => m.services.nodes.list().find((n) => n.isLocal)!.id;
+const nodeCount = (m: M) => m.db.get<{ n: number }>("SELECT count(*) AS n FROM nodes")!.n;
+const fieldError = (html: string, field: string) =>
+  html.match(new RegExp(`data-field="${field}">([^<]*)<`))?.[1];
+const tokenOf = (html: string) => html.match(/id="enrollment-token">(wbn1\.[A-Za-z0-9_.-]+)</)?.[1];
+
+async function addNode(m: M, cookie: string, fields: Record<string, string> = {}) {
+  const res = await m.form("/ui/nodes", { ...NODE, ...fields }, { cookie });
+  const html = await res.text();
+  assert.equal(res.status, 201, html.slice(0, 400));
+  return {
+    res,
+    html,
+    token: tokenOf(html)!,
+    id: m.services.nodes.list().find((n) => !n.isLocal && n.name === (fields.name ?? NODE.name))!.id,
+  };
+}
+
+async function flashOf(m: M, res: Response, cookie: string): Promise<string> {
+  const flash = (res.headers.get("set-cookie") ?? "").split(";")[0]!;
+  const page = await m.request(res.headers.get("location")!, { cookie: `${cookie}; ${flash}` });
+  return (await page.text()).match(/id="flash">([^<]*)</)?.[1] ?? "";
+}
+
+Deno.test('the nodes page shows the master as "Master (local)" with no edit, token or delete', async () => {
+  const { m, admin } = await setup();
+  const res = await m.request("/ui/nodes", { cookie: admin });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("cache-control"), "no-store");
+  const html = await res.text();
+  const row = html.match(new RegExp(`<tr id="node-${localId(m)}"[\\s\\S]*?</tr>`))![0];
+  assert.match(row, /Master \(local\)/);
+  assert.match(row, /class="badge status-pending"/);
+  assert.doesNotMatch(row, /Edit|New token|Delete/);
+  assert.match(html, /<div id="node-table" hx-get="\/ui\/nodes" hx-trigger="every 10s" hx-swap="outerHTML">/);
+  assert.match(html, /<form method="post" action="\/ui\/nodes"/);
+  m.close();
+});
+
+Deno.test("adding a node shows its token once, never cached, and the row is pending", async () => {
+  const { m, admin } = await setup();
+  const { res, html, token, id } = await addNode(m, admin);
+  assert.equal(res.headers.get("cache-control"), "no-store");
+  assert.equal(res.headers.get("location"), null, "no redirect: the token lives in this response only");
+  assert.equal(res.headers.get("set-cookie"), null, "no flash cookie carries it");
+  assert.ok(token, "the token is on the page");
+  assert.match(
+    html,
+    new RegExp(
+      `id="install-command">WIREBUDDY_ENROLLMENT_TOKEN=${token.replace(/\./g, "\\.")} wirebuddy-node<`,
+    ),
+  );
+  assert.match(html, /data-copy="enrollment-token"/);
+  assert.match(html, /<script src="\/static\/copy\.js"><\/script>/);
+  assert.match(html, /shown only once/);
+
+  const again = await (await m.request("/ui/nodes", { cookie: admin })).text();
+  assert.ok(!again.includes(token), "not shown on reload");
+  assert.doesNotMatch(again, /id="enrollment-token"/);
+  const row = again.match(new RegExp(`<tr id="node-${id}"[\\s\\S]*?</tr>`))![0];
+  assert.match(row, /frankfurt/);
+  assert.match(row, /class="badge status-pending">pending</);
+  assert.match(row, /fra\.example\.com/);
+  assert.match(row, /<td>51820<\/td>/);
+  assert.match(row, /never/);
+  assert.ok(!(await (await m.request(`/ui/nodes/${id}`, { cookie: admin })).text()).includes(token));
+
+  const script = await m.request("/static/copy.js");
+  assert.equal(script.status, 200);
+  assert.match(script.headers.get("content-type") ?? "", /javascript/);
+  assert.match(await script.text(), /data-copy/);
+  m.close();
+});
+
+Deno.test("the status table answers its own 10-second poll with just the table", async () => {
+  const { m, admin } = await setup();
+  await addNode(m, admin);
+  const res = await m.request("/ui/nodes", {
+    cookie: admin,
+    headers: { "hx-request": "true", "hx-target": "node-table" },
+  });
+  assert.equal(res.status, 200);
+  const html = await res.text();
+  assert.match(html, /^<div id="node-table" hx-get="\/ui\/nodes" hx-trigger="every 10s"/);
+  assert.doesNotMatch(html, /<html|<nav|node-form/);
+  assert.match(html, /frankfurt/);
+  m.close();
+});
+
+Deno.test("the node form answers a duplicate name or FQDN with 409 and a bad port with 422, naming the field", async () => {
+  const { m, admin } = await setup();
+  await addNode(m, admin);
+  const cases: [Record<string, string>, string, number][] = [
+    [{ name: "frankfurt", fqdn: "other.example.com" }, "name", 409],
+    [{ name: "tokyo", fqdn: "fra.example.com" }, "fqdn", 409],
+    [{ name: "local", fqdn: "x.example.com" }, "name", 409],
+    [{ name: "tokyo", fqdn: "tokyo.example.com", wg_port: "70000" }, "wg_port", 422],
+    [{ name: "tokyo", fqdn: "tokyo.example.com", wg_port: "port" }, "wg_port", 422],
+    [{ name: "tokyo", fqdn: "not a host!" }, "fqdn", 422],
+    [{ name: "", fqdn: "tokyo.example.com" }, "name", 422],
+  ];
+  for (const [fields, field, status] of cases) {
+    const res = await m.form("/ui/nodes", { ...NODE, ...fields }, { cookie: admin });
+    const html = await res.text();
+    assert.equal(res.status, status, `${JSON.stringify(fields)} → ${res.status}`);
+    assert.ok(fieldError(html, field), `the error names ${field}: ${JSON.stringify(fields)}`);
+    assert.match(html, /<form method="post" action="\/ui\/nodes"/, "the form is shown again");
+    assert.doesNotMatch(html, /id="enrollment-token"/);
+  }
+  assert.equal(nodeCount(m), 2);
+  // The default port applies when the field is left empty.
+  const { id } = await addNode(m, admin, { name: "tokyo", fqdn: "203.0.113.20", wg_port: "" });
+  assert.equal(m.services.nodes.get(id).wgPort, 51820);
+  m.close();
+});
+
+Deno.test("an admin edits a node; 409 and 422 re-render the edit form naming the field", async () => {
+  const { m, admin } = await setup();
+  const { id } = await addNode(m, admin);
+  await addNode(m, admin, { name: "tokyo", fqdn: "tokyo.example.com" });
+  const page = await m.request(`/ui/nodes/${id}/edit`, { cookie: admin });
+  assert.equal(page.status, 200);
+  const form = await page.text();
+  assert.match(form, /name="name" type="text" value="frankfurt"/);
+  assert.match(form, /name="wg_port" type="number" value="51820"/);
+
+  for (
+    const [fields, field, status] of [
+      [{ name: "tokyo" }, "name", 409],
+      [{ fqdn: "tokyo.example.com" }, "fqdn", 409],
+      [{ wg_port: "0" }, "wg_port", 422],
+    ] as [Record<string, string>, string, number][]
+  ) {
+    const res = await m.form(`/ui/nodes/${id}`, { ...NODE, ...fields }, { cookie: admin });
+    const html = await res.text();
+    assert.equal(res.status, status);
+    assert.ok(fieldError(html, field), `the error names ${field}`);
+    assert.match(html, new RegExp(`<form method="post" action="/ui/nodes/${id}"`));
+  }
+  const res = await m.form(`/ui/nodes/${id}`, { name: "fra-2", fqdn: "fra2.example.com", wg_port: "51999" }, {
+    cookie: admin,
+  });
+  assert.equal(res.status, 303);
+  assert.match(await flashOf(m, res, admin), /Node fra-2 saved/);
+  const n = m.services.nodes.get(id);
+  assert.deepEqual([n.name, n.fqdn, n.wgPort], ["fra-2", "fra2.example.com", 51999]);
+  m.close();
+});
+
+Deno.test("the master's own node can be neither edited, given a token here, nor deleted", async () => {
+  const { m, admin } = await setup();
+  const id = localId(m);
+  const before = JSON.stringify(m.services.nodes.get(id));
+  for (const path of [`/ui/nodes/${id}/edit`, `/ui/nodes/${id}/delete`, `/ui/nodes/${id}/token`]) {
+    assert.equal((await m.request(path, { cookie: admin })).status, 409, path);
+  }
+  assert.equal((await m.form(`/ui/nodes/${id}`, NODE, { cookie: admin })).status, 409);
+  assert.equal((await m.form(`/ui/nodes/${id}/delete`, {}, { cookie: admin })).status, 409);
+  assert.equal((await m.form(`/ui/nodes/${id}/token`, {}, { cookie: admin })).status, 409);
+  assert.equal(JSON.stringify(m.services.nodes.get(id)), before);
+  const page = await m.request(`/ui/nodes/${id}`, { cookie: admin });
+  assert.equal(page.status, 200);
+  const html = await page.text();
+  assert.match(html, /<h1>Master \(local\)/);
+  assert.match(html, /<td>wg0<\/td>/, "the master's interfaces with their keys");
+  assert.match(html, /10\.13\.13\.1\/24/);
+  m.close();
+});
+
+Deno.test("deleting a node warns with its peer count first, then unassigns them to the master", async () => {
+  const { m, admin } = await setup();
+  const { id } = await addNode(m, admin);
+  for (const name of ["alice", "bob", "carol"]) {
+    await m.services.wg.createPeer(system, null, {
+      interface_id: 1,
+      name,
+      node_id: name === "carol" ? null : id,
+    });
+  }
+  const confirm = await m.request(`/ui/nodes/${id}/delete`, { cookie: admin });
+  assert.equal(confirm.status, 200);
+  const html = await confirm.text();
+  assert.match(
+    html,
+    /id="delete-warning">2 peers are assigned to this node\. They will be unassigned and become the master&#39;s own peers/,
+  );
+  assert.match(html, new RegExp(`<form method="post" action="/ui/nodes/${id}/delete"`));
+  assert.equal(nodeCount(m), 2, "the confirmation changes nothing");
+
+  const res = await m.form(`/ui/nodes/${id}/delete`, {}, { cookie: admin });
+  assert.equal(res.status, 303);
+  assert.match(
+    await flashOf(m, res, admin),
+    /Node frankfurt deleted\. 2 peers moved to the master \(local\)\./,
+  );
+  assert.equal(nodeCount(m), 1);
+  assert.equal(m.db.get<{ n: number }>("SELECT count(*) AS n FROM peers WHERE node_id IS NULL")!.n, 3);
+  assert.equal((await m.request(`/ui/nodes/${id}`, { cookie: admin })).status, 404);
+  assert.equal(m.services.audit.list({ action: "node.delete" }).length, 1);
+  m.close();
+});
+
+Deno.test("a new token warns first, then shows a new token once and the old one is replaced", async () => {
+  const { m, admin } = await setup();
+  const { id, token: old } = await addNode(m, admin);
+  const confirm = await m.request(`/ui/nodes/${id}/token`, { cookie: admin });
+  assert.equal(confirm.status, 200);
+  assert.match(await confirm.text(), /id="token-warning">The old enrollment token stops working at once/);
+  const res = await m.form(`/ui/nodes/${id}/token`, {}, { cookie: admin });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("cache-control"), "no-store");
+  const html = await res.text();
+  const token = tokenOf(html);
+  assert.ok(token && token !== old);
+  assert.match(html, /The old token no longer works/);
+  assert.ok(!(await (await m.request("/ui/nodes", { cookie: admin })).text()).includes(token));
+  assert.equal(m.services.audit.list({ action: "node.token" }).length, 1);
+  m.close();
+});
+
+Deno.test("a viewer sees nodes but no forms, and every node mutation is 403 and changes nothing", async () => {
+  const { m, admin, viewer } = await setup();
+  const { id } = await addNode(m, admin);
+  const page = await (await m.request("/ui/nodes", { cookie: viewer })).text();
+  assert.match(page, /frankfurt/);
+  assert.doesNotMatch(page, /<form method="post" action="\/ui\/nodes/);
+  assert.doesNotMatch(page, /\/edit"|\/delete"|\/token"/);
+  const detail = await (await m.request(`/ui/nodes/${id}`, { cookie: viewer })).text();
+  assert.doesNotMatch(detail, /\/edit"|\/delete"|\/token"/);
+  const before = JSON.stringify(m.services.nodes.list());
+  const audits = m.services.audit.list({}).length;
+  for (const path of [`/ui/nodes/${id}/edit`, `/ui/nodes/${id}/delete`, `/ui/nodes/${id}/token`]) {
+    assert.equal((await m.request(path, { cookie: viewer })).status, 403, path);
+  }
+  const posts: [string, Record<string, string>][] = [
+    ["/ui/nodes", { ...NODE, name: "sneaky", fqdn: "sneaky.example.com" }],
+    [`/ui/nodes/${id}`, { ...NODE, name: "renamed" }],
+    [`/ui/nodes/${id}/token`, {}],
+    [`/ui/nodes/${id}/delete`, {}],
+    [`/ui/nodes/${localId(m)}/delete`, {}],
+  ];
+  for (const [path, fields] of posts) {
+    const res = await m.form(path, fields, { cookie: viewer });
+    const html = await res.text();
+    assert.equal(res.status, 403, path);
+    assert.doesNotMatch(html, /wbn1\./, "no token leaks");
+  }
+  assert.equal(JSON.stringify(m.services.nodes.list()), before);
+  assert.equal(m.services.audit.list({}).length, audits);
+  m.close();
+});
+
+Deno.test("csrf rejects a cross-site POST to /ui/nodes and its actions", async () => {
+  const { m, admin } = await setup();
+  const { id } = await addNode(m, admin);
+  const posts: [string, Record<string, string>][] = [
+    ["/ui/nodes", { ...NODE, name: "evil", fqdn: "evil.example.com" }],
+    [`/ui/nodes/${id}`, { ...NODE, name: "evil" }],
+    [`/ui/nodes/${id}/token`, {}],
+    [`/ui/nodes/${id}/delete`, {}],
+  ];
+  for (const [path, fields] of posts) {
+    const res = await m.form(path, fields, { cookie: admin, origin: "https://evil.example" });
+    assert.equal(res.status, 403, path);
+    assert.match(await res.text(), /CSRF/);
+    const bare = await m.form(path, fields, { cookie: admin, origin: null });
+    assert.equal(bare.status, 403, `${path} without Origin`);
+  }
+  assert.equal(nodeCount(m), 2);
+  assert.equal(m.services.nodes.get(id).name, "frankfurt");
+  assert.equal(m.services.audit.list({ action: "node.token" }).length, 0);
+  m.close();
+});
+
+Deno.test("the dashboard, node and peer pages say honestly when there are no traffic samples", async () => {
+  const { m, admin } = await setup();
+  const { id } = await addNode(m, admin);
+  const p = await m.services.wg.createPeer(system, null, { interface_id: 1, name: "alice", node_id: id });
+  for (const path of ["/ui/dashboard", `/ui/nodes/${id}`, `/ui/peers/${p.id}/traffic`]) {
+    const res = await m.request(path, { cookie: admin });
+    assert.equal(res.status, 200, path);
+    const html = await res.text();
+    assert.match(html, /No traffic samples yet\./, path);
+    assert.doesNotMatch(html, /<svg class="chart"/, path);
+  }
+  const peer = await (await m.request(`/ui/peers/${p.id}/traffic`, { cookie: admin })).text();
+  assert.match(peer, /id="peer-handshake"><span class="muted">no report yet/);
+  assert.match(
+    await (await m.request("/ui/peers", { cookie: admin })).text(),
+    new RegExp(`href="/ui/peers/${p.id}/traffic"`),
+  );
+  m.close();
+});
+
+Deno.test("traffic charts draw rx and tx from samples; the node page lists interface keys and addresses", async () => {
+  const { m, admin, viewer } = await setup();
+  const { id } = await addNode(m, admin);
+  const p = await m.services.wg.createPeer(system, null, { interface_id: 1, name: "alice", node_id: id });
+  const now = m.clock.now();
+  for (let k = 0; k <= 120; k++) {
+    m.db.run(
+      `INSERT INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint)
+       VALUES (:key, 0, :at, :node, :rx, :tx, :hs, '198.51.100.4:5000')`,
+      {
+        key: p.publicKey,
+        at: now - (120 - k) * 30_000,
+        node: id,
+        rx: k * 30_000,
+        tx: k * 3_000,
+        hs: Math.floor(now / 1000) - 40,
+      },
+    );
+  }
+  for (
+    const path of [
+      "/ui/dashboard",
+      `/ui/nodes/${id}`,
+      `/ui/peers/${p.id}/traffic`,
+      `/ui/peers/${p.id}/traffic?range=7d`,
+    ]
+  ) {
+    const html = await (await m.request(path, { cookie: viewer })).text();
+    assert.match(html, /<svg class="chart" viewBox="0 0 720 220" role="img"/, path);
+    // an hour of samples: a line in 10-minute slots, a dot in the 7-day view's hourly slots
+    assert.match(html, /<path class="series rx" d="M[\d.]+,[\d.]+ ?(L|h0\.1)/, path);
+    assert.match(html, /<path class="series tx" d="M/, path);
+    assert.match(html, /8 kbit\/s/, `${path}: 1000 B/s shown as 8 kbit/s`);
+  }
+  const peer = await (await m.request(`/ui/peers/${p.id}/traffic`, { cookie: viewer })).text();
+  assert.match(peer, /id="peer-handshake"><time datetime="[^"]+" title="[^"]+">40 s ago/);
+  assert.match(peer, /id="peer-endpoint"><code>198\.51\.100\.4:5000<\/code>/);
+  assert.match(peer, /<strong aria-current="true">24h<\/strong>/);
+
+  const node = await (await m.request(`/ui/nodes/${id}`, { cookie: viewer })).text();
+  assert.match(
+    node,
+    /<td>wg0<\/td>\s*<td><code>10\.13\.13\.\d+\/32<\/code><\/td>\s*<td><span class="muted">not reported yet/,
+  );
+  m.close();
+});
+
+Deno.test("the chart SVG escapes a malicious peer name", async () => {
+  const { m, admin } = await setup();
+  const p = await m.services.wg.createPeer(system, null, { interface_id: 1, name: "alice" });
+  // The schema refuses such names; a row written by hand (or an older version) must still render safely.
+  const evil = `</title><script>alert(1)</script><text x="0">&"'`;
+  m.db.run("UPDATE peers SET name = :evil WHERE id = :id", { evil, id: p.id });
+  const now = m.clock.now();
+  for (let k = 0; k <= 40; k++) {
+    m.db.run(
+      `INSERT INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint)
+       VALUES (:key, 0, :at, NULL, :rx, :tx, 0, '<img src=x onerror=alert(1)>')`,
+      { key: p.publicKey, at: now - (40 - k) * 30_000, rx: k * 1000, tx: k * 100 },
+    );
+  }
+  const html = await (await m.request(`/ui/peers/${p.id}/traffic`, { cookie: admin })).text();
+  const svg = html.match(/<svg class="chart"[\s\S]*?<\/svg>/)?.[0];
+  assert.ok(svg, "the chart is drawn");
+  assert.ok(
+    svg.includes("&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;"),
+    "the name is escaped in the SVG title",
+  );
+  assert.doesNotMatch(html, /<script>alert|<img src=x/);
+  assert.equal((html.match(/<script/g) ?? []).length, 1, "only htmx's own script tag");
+  m.close();
+});

@@ -1,0 +1,376 @@
+// Nodes: the page with the add form and the status table (a fragment that polls its own URL every 10 s),
+// the node's own page with its interfaces and traffic, the edit form, the delete and new-token
+// confirmations, and the page that shows an enrollment token once.
+import type { FC } from "hono/jsx";
+import type { FormState } from "./auth.tsx";
+import { TrafficChart, type TrafficChartModel, When } from "./charts.tsx";
+import { Field, type Flash, formatTime, FormErrors, Layout, type PageModel } from "./layout.tsx";
+
+export type NodeStatus = "pending" | "online" | "offline" | "error";
+
+export type NodeItem = {
+  id: number;
+  name: string;
+  fqdn: string;
+  wgPort: number;
+  isLocal: boolean;
+  status: NodeStatus;
+  lastSeenAt: number | null;
+  lastError: string | null;
+  hostname: string;
+  enrolled: boolean;
+  tokenExpiresAt: number | null;
+  configVersion: number;
+  appliedVersion: number;
+  peerCount: number;
+  droppedMetrics: number;
+};
+
+export type NodeListModel = { nodes: NodeItem[]; canEdit: boolean; now: number };
+
+/** The name the UI shows: the built-in node is the master itself. */
+export const nodeLabel = (n: { name: string; isLocal: boolean }) => (n.isLocal ? "Master (local)" : n.name);
+
+export const StatusBadge: FC<{ n: NodeItem }> = ({ n }) => (
+  <span class={`badge status-${n.status}`} title={n.lastError ?? undefined}>{n.status}</span>
+);
+
+const ConfigVersion: FC<{ n: NodeItem }> = ({ n }) =>
+  !n.enrolled && !n.isLocal
+    ? <span class="muted">not enrolled</span>
+    : (
+      <span class={n.appliedVersion < n.configVersion ? "version behind" : "version"}>
+        {n.appliedVersion} / {n.configVersion}
+        {n.appliedVersion < n.configVersion && <small class="muted">not yet applied</small>}
+      </span>
+    );
+
+const peersHref = (n: NodeItem) => `/ui/peers?node=${n.isLocal ? "local" : n.id}`;
+
+export const NodeRow: FC<{ n: NodeItem; canEdit: boolean; now: number }> = ({ n, canEdit, now }) => (
+  <tr id={`node-${n.id}`} class={n.isLocal ? "local-node" : undefined}>
+    <td>
+      <a href={`/ui/nodes/${n.id}`}>
+        <strong>{nodeLabel(n)}</strong>
+      </a>
+    </td>
+    <td>
+      <StatusBadge n={n} />
+      {n.status === "error" && n.lastError && <small class="error node-error">{n.lastError}</small>}
+      {n.status === "pending" && n.tokenExpiresAt && (
+        <small class="muted expiry">token valid until {formatTime(n.tokenExpiresAt)}</small>
+      )}
+    </td>
+    <td class="seen">
+      <When at={n.lastSeenAt} now={now} />
+    </td>
+    <td>
+      <code>{n.fqdn}</code>
+    </td>
+    <td>{n.isLocal ? <span class="muted">per interface</span> : n.wgPort}</td>
+    <td>
+      <a href={peersHref(n)} class="peer-count">{n.peerCount}</a>
+    </td>
+    <td>{n.hostname ? <code>{n.hostname}</code> : <span class="muted">—</span>}</td>
+    <td>
+      <ConfigVersion n={n} />
+    </td>
+    <td class="actions">
+      {canEdit && !n.isLocal && (
+        <>
+          <a class="button" href={`/ui/nodes/${n.id}/edit`}>Edit</a>
+          <a class="button" href={`/ui/nodes/${n.id}/token`}>New token</a>
+          <a class="button danger" href={`/ui/nodes/${n.id}/delete`}>Delete</a>
+        </>
+      )}
+    </td>
+  </tr>
+);
+
+/** The status table: returned alone when it polls itself (every 10 s) through htmx. */
+export const NodeTable: FC<{ m: NodeListModel }> = ({ m }) => (
+  <div id="node-table" hx-get="/ui/nodes" hx-trigger="every 10s" hx-swap="outerHTML">
+    <table class="table">
+      <thead>
+        <tr>
+          <th>Node</th>
+          <th>Status</th>
+          <th>Last seen</th>
+          <th>FQDN / IP</th>
+          <th>WireGuard port</th>
+          <th>Peers</th>
+          <th>Enrolled host</th>
+          <th title="applied / current">Config</th>
+          <th></th>
+        </tr>
+      </thead>
+      <tbody>
+        {m.nodes.map((n) => <NodeRow n={n} canEdit={m.canEdit} now={m.now} />)}
+      </tbody>
+    </table>
+    {m.nodes.length <= 1 && (
+      <p class="muted" id="no-nodes">
+        No other nodes yet. {m.canEdit ? "Add one below; it enrolls with a one-time token." : ""}
+      </p>
+    )}
+  </div>
+);
+
+const NodeFields: FC<{ form: FormState }> = ({ form }) => (
+  <>
+    <Field
+      name="name"
+      label="Name"
+      value={form.values.name}
+      error={form.errors.name}
+      required
+      hint="e.g. frankfurt"
+    />
+    <Field
+      name="fqdn"
+      label="FQDN or IP"
+      value={form.values.fqdn}
+      error={form.errors.fqdn}
+      required
+      hint="Where clients reach the node"
+    />
+    <Field
+      name="wg_port"
+      label="WireGuard port"
+      type="number"
+      value={form.values.wg_port ?? "51820"}
+      error={form.errors.wg_port}
+      required
+    />
+  </>
+);
+
+export const NodesPage: FC<PageModel & { list: NodeListModel; form: FormState; flash?: Flash | null }> = (
+  p,
+) => (
+  <Layout title="Nodes" user={p.user} active="nodes" flash={p.flash ?? null}>
+    <div class="page-head">
+      <h1>Nodes</h1>
+      {p.list.canEdit && <a class="button primary" href="#new-node">Add node</a>}
+    </div>
+    <NodeTable m={p.list} />
+    {p.list.canEdit && (
+      <section class="card" id="new-node">
+        <h2>Add a node</h2>
+        <form method="post" action="/ui/nodes" class="grid-form" id="node-form">
+          <FormErrors errors={p.form.errors} message={p.form.message} />
+          <NodeFields form={p.form} />
+          <div class="form-actions">
+            <button type="submit" class="primary">Add node</button>
+          </div>
+        </form>
+        <p class="muted">
+          Adding a node shows its enrollment token once. The node uses it to enroll; changes reach it at once.
+        </p>
+      </section>
+    )}
+  </Layout>
+);
+
+// --- one node -------------------------------------------------------------------------------------
+
+export type NodeDetailModel = {
+  node: NodeItem;
+  interfaces: { name: string; address: string; publicKey: string | null }[];
+  canEdit: boolean;
+  now: number;
+  chart: TrafficChartModel;
+};
+
+export const NodeDetailPage: FC<PageModel & { m: NodeDetailModel }> = (p) => {
+  const n = p.m.node;
+  return (
+    <Layout title={nodeLabel(n)} user={p.user} active="nodes" flash={p.flash ?? null}>
+      <div class="page-head">
+        <h1>
+          {nodeLabel(n)} <StatusBadge n={n} />
+        </h1>
+        <a href="/ui/nodes">Back to nodes</a>
+      </div>
+      <section class="card" id="node-facts">
+        <dl class="facts">
+          <dt>FQDN / IP</dt>
+          <dd>
+            <code>{n.fqdn}</code>
+          </dd>
+          <dt>WireGuard port</dt>
+          <dd>{n.isLocal ? "per interface" : n.wgPort}</dd>
+          <dt>Last seen</dt>
+          <dd>
+            <When at={n.lastSeenAt} now={p.m.now} />
+          </dd>
+          {n.lastError && (
+            <>
+              <dt>Last error</dt>
+              <dd class="error">{n.lastError}</dd>
+            </>
+          )}
+          <dt>Enrolled host</dt>
+          <dd>{n.hostname ? <code>{n.hostname}</code> : <span class="muted">not enrolled</span>}</dd>
+          {n.tokenExpiresAt && (
+            <>
+              <dt>Enrollment token</dt>
+              <dd>valid until {formatTime(n.tokenExpiresAt)}</dd>
+            </>
+          )}
+          <dt>Config version</dt>
+          <dd>
+            <ConfigVersion n={n} />
+          </dd>
+          <dt>Peers</dt>
+          <dd>
+            <a href={peersHref(n)}>{n.peerCount} peer{n.peerCount === 1 ? "" : "s"}</a>
+          </dd>
+          {n.droppedMetrics > 0 && (
+            <>
+              <dt>Dropped metrics</dt>
+              <dd>{n.droppedMetrics} (the node's queue was full)</dd>
+            </>
+          )}
+        </dl>
+        {p.m.canEdit && !n.isLocal && (
+          <p class="row-actions">
+            <a class="button" href={`/ui/nodes/${n.id}/edit`}>Edit</a>
+            <a class="button" href={`/ui/nodes/${n.id}/token`}>New token</a>
+            <a class="button danger" href={`/ui/nodes/${n.id}/delete`}>Delete</a>
+          </p>
+        )}
+      </section>
+      <section class="card" id="node-interfaces">
+        <h2>Interfaces</h2>
+        {p.m.interfaces.length === 0 ? <p class="muted">No interfaces yet.</p> : (
+          <table class="table">
+            <thead>
+              <tr>
+                <th>Interface</th>
+                <th>Address</th>
+                <th>Public key</th>
+              </tr>
+            </thead>
+            <tbody>
+              {p.m.interfaces.map((i) => (
+                <tr>
+                  <td>{i.name}</td>
+                  <td>
+                    <code>{i.address}</code>
+                  </td>
+                  <td>
+                    {i.publicKey
+                      ? <code>{i.publicKey}</code>
+                      : <span class="muted">not reported yet (the node makes its own key)</span>}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+      <TrafficChart m={p.m.chart} />
+    </Layout>
+  );
+};
+
+// --- edit, delete, token --------------------------------------------------------------------------
+
+export const NodeEditPage: FC<PageModel & { id: number; form: FormState }> = (p) => (
+  <Layout title="Edit node" user={p.user} active="nodes">
+    <h1>Edit node {p.form.values.name ?? ""}</h1>
+    <section class="card">
+      <form method="post" action={`/ui/nodes/${p.id}`} class="grid-form" id="node-form">
+        <FormErrors errors={p.form.errors} message={p.form.message} />
+        <NodeFields form={p.form} />
+        <div class="form-actions">
+          <button type="submit" class="primary">Save</button> <a href="/ui/nodes">Cancel</a>
+        </div>
+      </form>
+      <p class="muted">A new port reaches the node's peers with their next config download.</p>
+    </section>
+  </Layout>
+);
+
+export const NodeDeletePage: FC<PageModel & { node: NodeItem }> = (p) => {
+  const n = p.node;
+  return (
+    <Layout title={`Delete node ${n.name}`} user={p.user} active="nodes">
+      <h1>Delete node {n.name}?</h1>
+      <section class="card highlight" id="delete-node">
+        <p class="warning" id="delete-warning">
+          {n.peerCount === 0
+            ? "No peers are assigned to this node."
+            : `${n.peerCount} peer${n.peerCount === 1 ? " is" : "s are"} assigned to this node. ${
+              n.peerCount === 1 ? "It" : "They"
+            } will be unassigned and become the master's own peers: their clients need a new config to connect to the master.`}
+        </p>
+        <p>
+          The node is refused at its next sync; it then takes down the interfaces it created. This cannot be
+          undone: to bring it back, add it again and enroll it with a new token.
+        </p>
+        <form method="post" action={`/ui/nodes/${n.id}/delete`} class="inline">
+          <button type="submit" class="danger">Delete node {n.name}</button>
+        </form>{" "}
+        <a href="/ui/nodes">Cancel</a>
+      </section>
+    </Layout>
+  );
+};
+
+export const NodeTokenConfirmPage: FC<PageModel & { node: NodeItem }> = (p) => {
+  const n = p.node;
+  return (
+    <Layout title={`New token for ${n.name}`} user={p.user} active="nodes">
+      <h1>New enrollment token for {n.name}?</h1>
+      <section class="card highlight" id="token-confirm">
+        <p class="warning" id="token-warning">
+          The old enrollment token stops working at once. Use a new one when the node must enroll again (a
+          fresh install, a lost key or certificate); enrolling replaces the node's current identity.
+        </p>
+        <form method="post" action={`/ui/nodes/${n.id}/token`} class="inline">
+          <button type="submit" class="primary">Make a new token</button>
+        </form>{" "}
+        <a href="/ui/nodes">Cancel</a>
+      </section>
+    </Layout>
+  );
+};
+
+/** The enrollment token, shown in this response only (never in a URL, cookie or flash). */
+export const NodeTokenPage: FC<
+  PageModel & {
+    node: { id: number; name: string };
+    token: string;
+    expiresAt: number | null;
+    created: boolean;
+  }
+> = (p) => (
+  <Layout title={`Enrollment token for ${p.node.name}`} user={p.user} active="nodes" flash={p.flash ?? null}>
+    <h1>{p.created ? `Node ${p.node.name} added` : `New enrollment token for ${p.node.name}`}</h1>
+    <section class="card highlight" id="enrollment">
+      <h2>Enrollment token</h2>
+      <p>
+        <strong>Copy it now: it is shown only once.</strong> It works for one enrollment
+        {p.expiresAt ? ` until ${formatTime(p.expiresAt)}` : ""}.{p.created
+          ? ""
+          : " The old token no longer works."}
+      </p>
+      <pre class="secret"><code id="enrollment-token">{p.token}</code></pre>
+      <p>
+        <button type="button" class="copy" data-copy="enrollment-token" id="copy-token">Copy token</button>
+      </p>
+      <p>On the node, start the daemon with the token:</p>
+      <pre class="secret"><code id="install-command">WIREBUDDY_ENROLLMENT_TOKEN={p.token} wirebuddy-node</code></pre>
+      <p>
+        <button type="button" class="copy" data-copy="install-command" id="copy-command">Copy command</button>
+      </p>
+      <p>
+        <a class="button primary" href="/ui/nodes">Done</a>{" "}
+        <a href={`/ui/nodes/${p.node.id}`}>View the node</a>
+      </p>
+    </section>
+    <script src="/static/copy.js"></script>
+  </Layout>
+);
