@@ -228,12 +228,13 @@ export const HeartbeatRequestSchema = z.object({
   status: z.enum(["online", "error"]),
   applied_version: z.number().int().nonnegative(),
   error: z.string().max(500).nullable().default(null),
+  /** Sent when they change; absent means "as last reported". */
   interfaces: z.array(z.object({
     name: IfNameSchema,
     public_key: WgKeySchema,
     listen_port: z.number().int().min(0).max(65535),
     peers: z.number().int().nonnegative(),
-  })).max(64),
+  })).max(64).default([]),
   metrics: z.array(MetricSampleSchema).max(500).default([]),
   /** Samples dropped on the node since it started because its queue was full. */
   dropped: z.number().int().nonnegative().default(0),

@@ -135,7 +135,9 @@ export async function runAgent(
   const heartbeatNow = new Wakeable();
   const stop = new AbortController();
   const onStop = () => stop.abort();
-  signal.addEventListener("abort", onStop, { once: true });
+  // A stop that came during enrollment must not be missed (no abort event fires twice).
+  if (signal.aborted) stop.abort();
+  else signal.addEventListener("abort", onStop, { once: true });
 
   let current: NodeConfig | null = null;
   let applied = 0;
@@ -264,27 +266,37 @@ export async function runAgent(
   const heartbeatLoop = async () => {
     const backoff = new Backoff(config.backoffMinMs, config.backoffMaxMs);
     let lastStatus = "";
+    let reported = "";
+    let beats = 0;
     while (!stop.signal.aborted) {
       const batch = deps.queue.batch(500);
       const publicKeys = await deps.state.publicKeys();
-      const body: HeartbeatRequest = {
+      const interfaces = (current?.interfaces ?? []).map((i) => ({
+        name: i.name,
+        public_key: publicKeys[i.name] ?? "",
+        listen_port: i.listen_port,
+        peers: i.peers.length,
+      })).filter((i) => i.public_key !== "");
+      // Interface keys go out when they change (and every 20th beat, in case the master lost them):
+      // a quiet heartbeat stays well under 1 KB.
+      const reportKey = JSON.stringify(interfaces);
+      const report = reportKey !== reported || beats % 20 === 0;
+      const dropped = deps.queue.stats().dropped;
+      const body = {
         status: lastError ? "error" : "online",
         applied_version: applied,
-        error: lastError,
-        interfaces: (current?.interfaces ?? []).map((i) => ({
-          name: i.name,
-          public_key: publicKeys[i.name] ?? "",
-          listen_port: i.listen_port,
-          peers: i.peers.length,
-        })).filter((i) => i.public_key !== ""),
-        metrics: batch,
-        dropped: deps.queue.stats().dropped,
-      };
+        ...(lastError ? { error: lastError } : {}),
+        ...(report ? { interfaces } : {}),
+        ...(batch.length > 0 ? { metrics: batch } : {}),
+        ...(dropped > 0 ? { dropped } : {}),
+      } satisfies Partial<HeartbeatRequest>;
       let wait = config.heartbeatMs;
       try {
         const r = await client.post("/api/sync/heartbeat", body, HeartbeatResponseSchema, stop.signal);
         backoff.reset();
         if (r.kind === "removed") return await removal();
+        if (report) reported = reportKey;
+        beats++;
         if (batch.length > 0) {
           const deleted = deps.queue.ack(r.acked_seq);
           log.info(`ACK received: deleted ${deleted} metrics (up to seq ${r.acked_seq})`);

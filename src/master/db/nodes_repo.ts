@@ -181,8 +181,8 @@ export const metricsRepo = {
   downsample: (db: Db, from: number, to: number, bucketMs: number, before: number) => {
     db.run(
       `INSERT OR REPLACE INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint)
-       SELECT public_key, :to, (at / :bucket) * :bucket, node_id, max(rx), max(tx), max(handshake), max(endpoint)
-       FROM peer_metrics WHERE resolution = :from AND at < :before GROUP BY public_key, at / :bucket`,
+       SELECT public_key, :to, CAST(at / :bucket AS INTEGER) * :bucket, node_id, max(rx), max(tx), max(handshake), max(endpoint)
+       FROM peer_metrics WHERE resolution = :from AND at < :before GROUP BY public_key, CAST(at / :bucket AS INTEGER)`,
       { from, to, bucket: bucketMs, before },
     );
     return db.run("DELETE FROM peer_metrics WHERE resolution = :from AND at < :before", { from, before })

@@ -102,7 +102,8 @@ export function syncRoutes(s: Services): Hono<AppEnv> {
     if (!Number.isInteger(have) || have < 0 || !Number.isFinite(wait) || wait < 0) {
       throw new AppError("bad_request", "have and wait must be non-negative numbers");
     }
-    await s.nodes.waitForChange(auth.node.id, have, wait * 1000, c.req.raw.signal);
+    // A client that goes away leaves a waiter that times out by itself (at most the long-poll maximum).
+    await s.nodes.waitForChange(auth.node.id, have, wait * 1000);
     const config = await s.nodes.config(auth.node.id);
     const answer: ConfigResponse = config.config_version > have
       ? { kind: "config", config }

@@ -336,3 +336,26 @@ Deno.test("an enrollment token carries the master URL, TLS pin and verify key, a
   assert.notEqual(p.verify_key, unused);
   m.close();
 });
+
+Deno.test("housekeeping rolls raw samples into 5-minute buckets, keeping the last counters of each", async () => {
+  const m = await testMaster();
+  const key = "gN65BkIKy1eCE9pP1wdc8ROUtkHLF2PfAqYdyYBz6EA=";
+  const old = m.clock.now() - 2 * 86_400_000;
+  const base = old - (old % 300_000);
+  for (let i = 0; i < 20; i++) {
+    m.db.run(
+      "INSERT INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint) VALUES (:k, 0, :at, NULL, :rx, :tx, 0, NULL)",
+      { k: key, at: base + i * 30_000, rx: i * 100, tx: i * 10 },
+    );
+  }
+  m.services.nodes.housekeeping();
+  const rows = m.db.all<{ resolution: number; at: number; rx: number }>(
+    "SELECT resolution, at, rx FROM peer_metrics WHERE public_key = :k ORDER BY at",
+    { k: key },
+  );
+  assert.deepEqual(rows.map((r) => ({ ...r })), [
+    { resolution: 1, at: base, rx: 900 },
+    { resolution: 1, at: base + 300_000, rx: 1900 },
+  ]);
+  m.close();
+});
