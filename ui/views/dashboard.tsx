@@ -12,7 +12,16 @@ export type WireGuardCounts = {
   onNodes: number;
 };
 
+export type HandshakeItem = {
+  id: number;
+  name: string;
+  node: string | null;
+  ago: string;
+  endpoint: string | null;
+};
+
 export type DashboardModel = {
+  handshakes: HandshakeItem[];
   users: number;
   activeTokens: number;
   recentLogins: { actor: string; at: string; ok: boolean }[];
@@ -50,9 +59,19 @@ export const DashboardPage: FC<PageModel & { stats: DashboardModel }> = (p) => {
       {wg && (
         <section class="card" id="handshakes">
           <h2>Latest handshakes</h2>
-          <p class="muted">
-            No handshake data yet: handshakes appear here once nodes report metrics.
-          </p>
+          {p.stats.handshakes.length === 0
+            ? <p class="muted">No handshakes reported in the last 24 hours.</p>
+            : (
+              <ul class="plain">
+                {p.stats.handshakes.map((h) => (
+                  <li>
+                    <a href={`/ui/peers/${h.id}/traffic`}>{h.name}</a>
+                    {h.node ? <span class="badge">{h.node}</span> : null} {h.ago}
+                    {h.endpoint ? <span class="muted">{` from ${h.endpoint}`}</span> : null}
+                  </li>
+                ))}
+              </ul>
+            )}
         </section>
       )}
       <section class="card">

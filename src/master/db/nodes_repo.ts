@@ -171,6 +171,18 @@ export type MetricRow = {
 };
 
 export const metricsRepo = {
+  /** Peers with the most recent handshakes seen in samples since `since`, with their names. */
+  latestHandshakes: (db: Db, since: number, limit: number) =>
+    db.all<
+      { id: number; name: string; node_name: string | null; handshake: number; endpoint: string | null }
+    >(
+      `SELECT p.id, p.name, n.name AS node_name, l.h AS handshake, l.endpoint
+       FROM (SELECT public_key, max(handshake) AS h, max(endpoint) AS endpoint FROM peer_metrics
+             WHERE resolution = 0 AND at >= :since AND handshake > 0 GROUP BY public_key ORDER BY h DESC LIMIT :limit) l
+       JOIN peers p ON p.public_key = l.public_key LEFT JOIN nodes n ON n.id = p.node_id
+       ORDER BY l.h DESC`,
+      { since, limit },
+    ),
   insertRaw: (db: Db, r: MetricRow & { node_id: number | null }) =>
     db.run(
       `INSERT OR IGNORE INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint)

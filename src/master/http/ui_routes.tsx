@@ -12,6 +12,7 @@ import type { CurrentUser, Flash } from "../../../ui/views/layout.tsx";
 import { TokensPage } from "../../../ui/views/tokens.tsx";
 import { AccountPage, UsersPage } from "../../../ui/views/users.tsx";
 import { canWrite } from "../service/context.ts";
+import { metricsRepo } from "../db/nodes_repo.ts";
 import type { Services } from "../service/services.ts";
 import type { AppEnv } from "./env.ts";
 import { actorOf, FLASH_COOKIE, idParam, requireSession, SESSION_COOKIE } from "./middleware.ts";
@@ -94,6 +95,14 @@ export async function withForm(
     if (e.retryAfter) c.header("Retry-After", String(e.retryAfter));
     return html(c, rerender({ values: safeValues, errors, message: e.publicMessage }), e.status);
   }
+}
+
+/** "just now", "5 min ago", "3 h ago", "2 days ago". */
+export function agoText(ms: number): string {
+  if (ms < 60_000) return "just now";
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)} min ago`;
+  if (ms < 86_400_000) return `${Math.floor(ms / 3_600_000)} h ago`;
+  return `${Math.floor(ms / 86_400_000)} days ago`;
 }
 
 function safeNext(next: string | undefined): string {
@@ -185,6 +194,13 @@ export function uiRoutes(s: Services): Hono<AppEnv> {
           })),
           wireguard: wireGuardCounts(s),
           traffic: dashboardTraffic(s),
+          handshakes: metricsRepo.latestHandshakes(s.db, s.clock.now() - 86_400_000, 8).map((h) => ({
+            id: h.id,
+            name: h.name,
+            node: h.node_name,
+            ago: agoText(s.clock.now() - h.handshake * 1000),
+            endpoint: h.endpoint,
+          })),
         }}
       />,
     );

@@ -551,7 +551,7 @@ Deno.test("the dashboard counts interfaces and peers and is honest about handsha
   assert.equal(stat("stat-local"), "3");
   assert.equal(stat("stat-nodes"), "1");
   assert.match(html, /Latest handshakes/);
-  assert.match(html, /handshakes appear here once nodes report metrics/);
+  assert.match(html, /No handshakes reported in the last 24 hours/);
   m.close();
 });
 
@@ -561,5 +561,40 @@ Deno.test("the dialog script is served as a static file (no inline script under 
   assert.equal(res.status, 200);
   assert.match(res.headers.get("content-type") ?? "", /javascript/);
   assert.match(await res.text(), /showModal\(\)/);
+  m.close();
+});
+
+Deno.test("the dashboard lists the latest handshakes reported in metrics, newest first", async () => {
+  const m = await testMaster();
+  const token = await m.token("write");
+  await m.addUser("root", "admin");
+  const cookie = await m.login("root");
+  const iface = await (await m.api("/interfaces", {
+    method: "POST",
+    token,
+    json: { name: "wg0", ipv4_pool: "10.9.0.0/24" },
+  })).json();
+  const a = await (await m.api("/peers", {
+    method: "POST",
+    token,
+    json: { interface_id: iface.id, name: "old-phone" },
+  })).json();
+  const b = await (await m.api("/peers", {
+    method: "POST",
+    token,
+    json: { interface_id: iface.id, name: "new-laptop" },
+  })).json();
+  const now = m.clock.now();
+  for (const [peer, ago] of [[a, 3 * 3_600_000], [b, 5 * 60_000]] as const) {
+    m.db.run(
+      "INSERT INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint) VALUES (:k, 0, :at, NULL, 1, 1, :h, '198.51.100.9:40000')",
+      { k: peer.public_key, at: now - 1000, h: Math.floor((now - ago) / 1000) },
+    );
+  }
+  const html = await (await m.request("/ui/dashboard", { cookie })).text();
+  const section = html.slice(html.indexOf('id="handshakes"'));
+  assert.ok(section.indexOf("new-laptop") < section.indexOf("old-phone"));
+  assert.match(section, /5 min ago/);
+  assert.match(section, /3 h ago/);
   m.close();
 });
