@@ -195,7 +195,7 @@ export class Cluster {
 }
 
 /** Runs a Deno script inside a host. */
-export async function startDeno(host: Host, args: string[]): Promise<Running> {
+export function startDeno(host: Host, args: string[]): Running {
   const child = new Deno.Command(host.enterArgv[0]!, {
     args: [...host.enterArgv.slice(1), Deno.execPath(), "run", "--quiet", "-A", ...args],
     stdin: "null",
