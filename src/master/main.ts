@@ -1,5 +1,6 @@
 // wirebuddy-master: wiring only. Parses the command line and WIREBUDDY_* once, builds the real ports,
-// and runs `serve` (default), `admin create`, `admin reset-password`, `version` or `--help`.
+// and runs `serve` (default), `admin create|reset-password|token`, `node local-token`, `version` or
+// `--help`.
 import { parseArgs } from "node:util";
 import { EX_CONFIG } from "../core/env.ts";
 import { AppError } from "../core/errors.ts";
@@ -24,6 +25,8 @@ Usage:
   wirebuddy-master admin reset-password --username NAME set a password from stdin; ends sessions
   wirebuddy-master admin token --username NAME [--scope read|write] [--name N] [--expires-in-days D]
                                                         print a new API token of an admin (for automation)
+  wirebuddy-master node local-token                     print a new enrollment token for the master's own
+                                                        \`local\` node (used by install.sh; old ones stop working)
   wirebuddy-master version                              print the version
   wirebuddy-master --help                               this text
 
@@ -187,6 +190,18 @@ async function main(): Promise<void> {
           expires_in_days: Number(values["expires-in-days"] ?? 90),
         });
         print(token);
+      } finally {
+        services.db.close();
+      }
+      return;
+    }
+    if (command === "node" && sub === "local-token") {
+      // The master host's own data plane (wirebuddy-node beside the master) enrolls with this; install.sh
+      // runs it at first install, before any admin exists. Printed once on stdout, audited as "installer".
+      const { services } = await bootMaster(config, { fs: realFs, clock: realClock, log });
+      try {
+        const local = services.nodes.list().find((n) => n.isLocal)!;
+        print(await services.nodes.regenerateToken({ kind: "system", name: "installer" }, null, local.id));
       } finally {
         services.db.close();
       }
