@@ -1,0 +1,383 @@
+#!/bin/sh
+# WireBuddy installer for a bare Linux VPS (Debian/Ubuntu or the RHEL family, x86_64 or aarch64).
+#
+#   curl -fsSL https://RELEASE/install.sh | sh -s -- master [--public-url https://vpn.example.com:8443]
+#   curl -fsSL https://RELEASE/install.sh | sh -s -- node --token TOKEN
+#   sh install.sh uninstall [--purge]
+#
+# Options:
+#   --release-url URL   where the binaries, units and SHA256SUMS are (default: $WIREBUDDY_RELEASE_URL,
+#                       else the latest GitHub release)
+#   --from-dir DIR      take them from a local directory instead
+#   --public-url URL    master: the URL operators and nodes use (default: https://<this host's address>:8443)
+#   --token TOKEN       node: the enrollment token from the master's Nodes page (needed until it enrolls)
+#   --no-local-node     master: do not run the master host's own data plane (the `local` node)
+#   --purge             uninstall: also delete /etc/wirebuddy, the data directories and the node user
+#
+# Running it again upgrades: binaries and units are replaced when they changed (and the services then
+# restarted); /etc/wirebuddy/*.env, keys and data are kept. Every host change is printed as `[#] command`.
+set -eu
+
+BIN_DIR=/usr/local/bin
+UNIT_DIR=/etc/systemd/system
+CONF_DIR=/etc/wirebuddy
+SYSCTL_FILE=/etc/sysctl.d/90-wirebuddy-node.conf
+MASTER_DATA=/var/lib/wirebuddy
+NODE_DATA=/var/lib/wirebuddy-node
+NODE_USER=wirebuddy-node
+DEFAULT_RELEASE_URL=https://github.com/wirebuddy/wirebuddy/releases/latest/download
+export DEBIAN_FRONTEND=noninteractive
+
+say() { printf '%s\n' "$*"; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+run() { # prints the command the way it could be pasted, then runs it
+  printf '[#] %s\n' "$*"
+  "$@"
+}
+usage() {
+  cat <<'EOF'
+usage: install.sh master [--public-url URL] [--no-local-node] [--release-url URL | --from-dir DIR]
+       install.sh node --token TOKEN [--release-url URL | --from-dir DIR]
+       install.sh uninstall [--purge]
+Running it again upgrades and keeps /etc/wirebuddy and the data. See the comment at the top of install.sh.
+EOF
+}
+
+# --- arguments ---------------------------------------------------------------------------------------
+role=${1:-}
+[ $# -gt 0 ] && shift
+release_url=${WIREBUDDY_RELEASE_URL:-$DEFAULT_RELEASE_URL}
+from_dir=
+public_url=
+token=
+local_node=yes
+purge=no
+while [ $# -gt 0 ]; do
+  case $1 in
+    --release-url) release_url=${2:?--release-url needs a URL}; shift 2 ;;
+    --from-dir) from_dir=${2:?--from-dir needs a directory}; shift 2 ;;
+    --public-url) public_url=${2:?--public-url needs a URL}; shift 2 ;;
+    --token) token=${2:?--token needs a token}; shift 2 ;;
+    --no-local-node) local_node=no; shift ;;
+    --purge) purge=yes; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) die "unknown option $1 (try --help)" ;;
+  esac
+done
+case $role in
+  master | node | uninstall) ;;
+  -h | --help | help) usage; exit 0 ;;
+  *) usage >&2; exit 64 ;;
+esac
+[ "$(id -u)" -eq 0 ] || die "run as root (e.g. curl -fsSL URL/install.sh | sudo sh -s -- $role)"
+command -v systemctl >/dev/null 2>&1 || die "systemd is required (systemctl not found)"
+
+# --- the host ----------------------------------------------------------------------------------------
+detect_arch() {
+  case $(uname -m) in
+    x86_64 | amd64) arch=x86_64 ;;
+    aarch64 | arm64) arch=aarch64 ;;
+    *) die "unsupported architecture $(uname -m): WireBuddy ships x86_64 and aarch64 binaries" ;;
+  esac
+}
+
+detect_distro() {
+  distro=unknown
+  # shellcheck source=/dev/null
+  [ -r /etc/os-release ] && distro=$(. /etc/os-release && printf '%s' "${ID:-unknown}")
+  if command -v apt-get >/dev/null 2>&1; then
+    pkg=apt
+  elif command -v dnf >/dev/null 2>&1; then
+    pkg=dnf
+  elif command -v yum >/dev/null 2>&1; then
+    pkg=yum
+  else
+    pkg=none
+  fi
+}
+
+apt_updated=no
+install_packages() { # install_packages PKG... (only called with what is missing)
+  case $pkg in
+    apt)
+      if [ "$apt_updated" = no ]; then
+        run apt-get update -qq
+        apt_updated=yes
+      fi
+      run apt-get install -y -qq --no-install-recommends "$@"
+      ;;
+    dnf | yum) run "$pkg" install -y -q "$@" ;;
+    *) die "no apt, dnf or yum here: install $* yourself, then run this again" ;;
+  esac
+}
+
+kernel_has_wireguard() {
+  [ -d /sys/module/wireguard ] && return 0
+  command -v modprobe >/dev/null 2>&1 && modprobe -q wireguard 2>/dev/null && return 0
+  return 1
+}
+
+ensure_dataplane_tools() { # what wirebuddy-node runs: ip, wg, iptables (and wireguard-go without kernel WG)
+  missing=
+  command -v ip >/dev/null 2>&1 || missing="$missing $([ "$pkg" = apt ] && echo iproute2 || echo iproute)"
+  command -v wg >/dev/null 2>&1 || missing="$missing wireguard-tools"
+  command -v iptables >/dev/null 2>&1 || missing="$missing iptables"
+  if ! kernel_has_wireguard && ! command -v wireguard-go >/dev/null 2>&1; then
+    if [ "$pkg" = apt ]; then
+      missing="$missing wireguard-go"
+    else
+      warn "the kernel has no WireGuard module and wireguard-go is not packaged for $distro by default;"
+      warn "install wireguard-go (or a kernel with WireGuard) before adding interfaces on this node"
+    fi
+  fi
+  # shellcheck disable=SC2086 # word splitting of the package list is intended
+  [ -z "$missing" ] || install_packages $missing
+}
+
+# --- release files -----------------------------------------------------------------------------------
+download() { # download NAME -> $work/NAME
+  if [ -n "$from_dir" ]; then
+    [ -f "$from_dir/$1" ] || die "$from_dir/$1 does not exist"
+    cp "$from_dir/$1" "$work/$1"
+  elif command -v curl >/dev/null 2>&1; then
+    curl -fsSL --retry 3 -o "$work/$1" "$release_url/$1" || die "cannot download $release_url/$1"
+  elif command -v wget >/dev/null 2>&1; then
+    wget -q -O "$work/$1" "$release_url/$1" || die "cannot download $release_url/$1"
+  else
+    die "neither curl nor wget is installed"
+  fi
+}
+
+fetch_verified() { # fetch_verified NAME...: downloads each and checks it against SHA256SUMS
+  [ -f "$work/SHA256SUMS" ] || download SHA256SUMS
+  for name in "$@"; do
+    download "$name"
+    want=$(awk -v n="$name" '$2 == n || $2 == "*" n { print $1 }' "$work/SHA256SUMS")
+    [ -n "$want" ] || die "SHA256SUMS has no line for $name"
+    got=$(sha256sum "$work/$name" | awk '{ print $1 }')
+    [ "$got" = "$want" ] || die "checksum mismatch for $name: expected $want, got $got"
+  done
+  say "verified $* against SHA256SUMS"
+}
+
+changed_units=
+place() { # place SRC DEST MODE: replaces DEST only when it differs; records what changed
+  if [ -f "$2" ] && cmp -s "$1" "$2"; then return 0; fi
+  run install -m "$3" -o root -g root "$1" "$2.wirebuddy-new"
+  run mv -f "$2.wirebuddy-new" "$2"
+  changed_units="$changed_units $(basename "$2")"
+}
+
+install_program() { # install_program master|node
+  name=wirebuddy-$1
+  fetch_verified "$name-linux-$arch" "$name.service"
+  place "$work/$name-linux-$arch" "$BIN_DIR/$name" 0755
+  place "$work/$name.service" "$UNIT_DIR/$name.service" 0644
+}
+
+# --- configuration -----------------------------------------------------------------------------------
+host_address() { # the address the host uses to reach the internet, else its first address
+  addr=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p' | head -n 1)
+  [ -n "$addr" ] || addr=$(hostname -I 2>/dev/null | awk '{ print $1 }')
+  printf '%s' "$addr"
+}
+
+set_env() { # set_env FILE KEY VALUE: replaces or appends KEY=VALUE, keeping the rest of FILE
+  tmp="$1.wirebuddy-new"
+  (umask 077 && { grep -v "^$2=" "$1" 2>/dev/null || true; printf '%s=%s\n' "$2" "$3"; } >"$tmp")
+  mv -f "$tmp" "$1"
+}
+
+write_master_env() {
+  env_file=$CONF_DIR/master.env
+  if [ -f "$env_file" ]; then
+    say "keeping $env_file (its WIREBUDDY_SECRET_KEY opens the database)"
+    [ -z "$public_url" ] || set_env "$env_file" WIREBUDDY_PUBLIC_URL "$public_url"
+    return 0
+  fi
+  if [ -z "$public_url" ]; then
+    addr=$(host_address)
+    [ -n "$addr" ] || die "cannot find this host's address: pass --public-url https://HOST:8443"
+    public_url="https://$addr:8443"
+  fi
+  secret=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
+  say "[#] writing $env_file (0600): a new WIREBUDDY_SECRET_KEY, WIREBUDDY_PUBLIC_URL=$public_url"
+  (
+    umask 077
+    cat >"$env_file.wirebuddy-new" <<EOF
+# WireBuddy master (see README: Configuration). Keep WIREBUDDY_SECRET_KEY safe and backed up:
+# the database's private keys cannot be read without it.
+WIREBUDDY_SECRET_KEY=$secret
+WIREBUDDY_PUBLIC_URL=$public_url
+WIREBUDDY_LISTEN=0.0.0.0:8443
+EOF
+  )
+  mv -f "$env_file.wirebuddy-new" "$env_file"
+}
+
+write_node_env() { # write_node_env TOKEN [MASTER_URL]
+  env_file=$CONF_DIR/node.env
+  if [ ! -f "$env_file" ]; then
+    say "[#] writing $env_file (0600)"
+    (umask 077 && printf '# WireBuddy node (see README: Configuration).\n' >"$env_file")
+  fi
+  [ -z "$1" ] || set_env "$env_file" WIREBUDDY_ENROLLMENT_TOKEN "$1"
+  [ -z "${2:-}" ] || set_env "$env_file" WIREBUDDY_MASTER_URL "$2"
+  chmod 0600 "$env_file"
+}
+
+prepare_node_host() {
+  if ! id "$NODE_USER" >/dev/null 2>&1; then
+    nologin=/usr/sbin/nologin
+    [ -x "$nologin" ] || nologin=/sbin/nologin
+    run useradd --system --user-group --no-create-home --home-dir "$NODE_DATA" --shell "$nologin" "$NODE_USER"
+  fi
+  if ! [ -f "$SYSCTL_FILE" ]; then
+    say "[#] writing $SYSCTL_FILE (forwarding for the clients' traffic)"
+    printf '# WireBuddy node: clients reach the internet through this host.\nnet.ipv4.ip_forward = 1\nnet.ipv6.conf.all.forwarding = 1\n' >"$SYSCTL_FILE"
+  fi
+  run sysctl -q -p "$SYSCTL_FILE" || warn "could not apply $SYSCTL_FILE now; the unit applies it at start"
+}
+
+node_enrolled() { [ -f "$NODE_DATA/enrollment.json" ]; }
+
+# --- services ----------------------------------------------------------------------------------------
+start_unit() { # start_unit NAME: enable and start; restart when its binary or unit changed
+  run systemctl enable --quiet "$1"
+  if systemctl is-active --quiet "$1"; then
+    case " $changed_units " in
+      *" $1 "* | *" $1.service "*) run systemctl restart "$1" ;;
+      *) say "$1 is active and unchanged" ;;
+    esac
+  else
+    run systemctl start "$1"
+  fi
+}
+
+wait_journal() { # wait_journal UNIT REGEX SECONDS: true when the unit's journal since its start matches
+  i=0
+  while [ "$i" -lt "$3" ]; do
+    since=$(systemctl show -p ActiveEnterTimestamp --value "$1" 2>/dev/null)
+    if [ -n "$since" ] && journalctl -q -u "$1" --since "$since" -o cat 2>/dev/null | grep -Eq "$2"; then
+      return 0
+    fi
+    i=$((i + 1))
+    sleep 1
+  done
+  return 1
+}
+
+local_node_token() { # an enrollment token for the master's own `local` node, from the master's CLI
+  # The master's data belongs to its dynamic user: run the CLI as that same user (User=wirebuddy shares
+  # the UID while wirebuddy-master.service runs), with the same environment and state directory.
+  systemd-run --quiet --pipe --wait --collect --service-type=exec \
+    --property=DynamicUser=yes --property=User=wirebuddy --property=Group=wirebuddy \
+    --property=StateDirectory=wirebuddy --property=UMask=0077 \
+    --property=EnvironmentFile="$CONF_DIR/master.env" --setenv=WIREBUDDY_DATA_DIR="$MASTER_DATA" \
+    "$BIN_DIR/wirebuddy-master" node local-token </dev/null
+}
+
+next_steps_master() {
+  say ""
+  say "WireBuddy master is running."
+  say "  status:   systemctl status wirebuddy-master wirebuddy-node"
+  say "  logs:     journalctl -u wirebuddy-master -f"
+  link=$(journalctl -q -u wirebuddy-master -o cat 2>/dev/null | sed -n 's/.*setup link to create one: \([^ ]*\).*/\1/p' | tail -n 1)
+  if [ -n "$link" ]; then
+    say "  first admin: open this one-time setup link: $link"
+  else
+    say "  first admin: an admin exists already (or: printf %s PW | wirebuddy-master admin create --username NAME)"
+  fi
+  say "  back up:  $CONF_DIR/master.env (WIREBUDDY_SECRET_KEY) and /var/lib/private/wirebuddy"
+}
+
+next_steps_node() {
+  say ""
+  say "WireBuddy node is running."
+  say "  status:   systemctl status wirebuddy-node"
+  say "  logs:     journalctl -u wirebuddy-node -f"
+}
+
+install_master() {
+  ensure_dataplane_tools
+  run install -d -m 0700 -o root -g root "$CONF_DIR"
+  install_program master
+  write_master_env
+  run systemctl daemon-reload
+  start_unit wirebuddy-master
+  wait_journal wirebuddy-master 'WireBuddy master listening' 60 ||
+    die "the master did not start listening; see: journalctl -u wirebuddy-master"
+  say "master listening (journalctl -u wirebuddy-master)"
+  if [ "$local_node" = yes ]; then
+    install_program node
+    prepare_node_host
+    if node_enrolled; then
+      say "the local node is enrolled already"
+    else
+      say "[#] wirebuddy-master node local-token (as the master's user)"
+      local_token=$(local_node_token) || die "cannot make an enrollment token for the local node"
+      write_node_env "$local_token" https://127.0.0.1:8443
+    fi
+    run systemctl daemon-reload
+    start_unit wirebuddy-node
+    wait_journal wirebuddy-node 'heartbeat sent' 60 ||
+      warn "the local node has not reported yet; see: journalctl -u wirebuddy-node"
+  fi
+  next_steps_master
+}
+
+install_node() {
+  if ! node_enrolled && [ -z "$token" ] && ! grep -q '^WIREBUDDY_ENROLLMENT_TOKEN=' "$CONF_DIR/node.env" 2>/dev/null; then
+    die "--token TOKEN is required (make one on the master's Nodes page)"
+  fi
+  ensure_dataplane_tools
+  run install -d -m 0700 -o root -g root "$CONF_DIR"
+  install_program node
+  prepare_node_host
+  write_node_env "$token"
+  run systemctl daemon-reload
+  start_unit wirebuddy-node
+  if wait_journal wirebuddy-node 'enrollment successful|heartbeat sent' 60; then
+    say "node enrolled and reporting (journalctl -u wirebuddy-node)"
+  else
+    warn "the node has not reported to the master yet; see: journalctl -u wirebuddy-node"
+  fi
+  next_steps_node
+}
+
+uninstall() {
+  for unit in wirebuddy-node wirebuddy-master; do
+    if [ -f "$UNIT_DIR/$unit.service" ]; then
+      # --kill-whom=all also ends a wireguard-go the node started (KillMode=process keeps it otherwise).
+      systemctl is-active --quiet "$unit" && run systemctl kill --kill-whom=all "$unit"
+      run systemctl disable --now --quiet "$unit" || true
+      run rm -f "$UNIT_DIR/$unit.service"
+    fi
+    [ ! -e "$BIN_DIR/$unit" ] || run rm -f "$BIN_DIR/$unit"
+  done
+  run systemctl daemon-reload
+  if [ "$purge" = yes ]; then
+    run rm -rf "$CONF_DIR" "$MASTER_DATA" /var/lib/private/wirebuddy "$NODE_DATA" "$SYSCTL_FILE"
+    if id "$NODE_USER" >/dev/null 2>&1; then run userdel "$NODE_USER"; fi
+    say "WireBuddy removed, with its configuration and data."
+  else
+    say "WireBuddy removed. Kept: $CONF_DIR (secret key, tokens), $MASTER_DATA, $NODE_DATA, $SYSCTL_FILE."
+    say "Run again with --purge to delete them too."
+  fi
+}
+
+# --- main --------------------------------------------------------------------------------------------
+if [ "$role" = uninstall ]; then
+  uninstall
+  exit 0
+fi
+detect_arch
+detect_distro
+say "WireBuddy $role install on $distro ($arch, packages via $pkg)"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT INT TERM
+if [ "$role" = master ]; then install_master; else install_node; fi
