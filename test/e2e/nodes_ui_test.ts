@@ -103,7 +103,8 @@ Deno.test({
       );
       assert.ok(!page.url().includes(token), "the token is not in the URL");
       await page.click("#copy-token");
-      await page.waitForSelector('#copy-token:has-text("Copied")');
+      // The label says "Copied" for 2 s; the button keeps the outcome in data-copied.
+      await page.waitForSelector('#copy-token[data-copied="yes"]');
       assert.equal(
         await page.evaluate(() =>
           (globalThis.navigator as unknown as { clipboard: { readText(): Promise<string> } }).clipboard
@@ -118,6 +119,8 @@ Deno.test({
       // Back on the list the token is gone and the row is pending.
       await page.click('#enrollment a:has-text("Done")');
       await page.waitForURL(/\/ui\/nodes$/);
+      // htmx may push the URL before it swaps the page: wait for the token to leave the page.
+      await page.waitForSelector("#enrollment-token", { state: "detached" });
       assert.equal(await page.locator("#enrollment-token").count(), 0);
       assert.ok(!(await page.content()).includes(token), "not shown again");
       const row = page.locator('#node-table tr:has-text("frankfurt")');

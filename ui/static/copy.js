@@ -21,11 +21,16 @@
     button.dataset.label = label;
     let ok = false;
     try {
-      await navigator.clipboard.writeText(source.textContent);
+      // A clipboard that never answers (no permission, no focus) must not leave the button hanging.
+      await Promise.race([
+        navigator.clipboard.writeText(source.textContent),
+        new Promise((_, reject) => setTimeout(() => reject(new Error("clipboard timeout")), 1500)),
+      ]);
       ok = true;
     } catch {
       ok = fallback(source);
     }
+    button.dataset.copied = ok ? "yes" : "no";
     button.textContent = ok ? "Copied" : "Select and copy by hand";
     setTimeout(() => (button.textContent = label), 2000);
   });
