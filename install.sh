@@ -154,12 +154,12 @@ download() { # download NAME -> $work/NAME
 
 fetch_verified() { # fetch_verified NAME...: downloads each and checks it against SHA256SUMS
   [ -f "$work/SHA256SUMS" ] || download SHA256SUMS
-  for name in "$@"; do
-    download "$name"
-    want=$(awk -v n="$name" '$2 == n || $2 == "*" n { print $1 }' "$work/SHA256SUMS")
-    [ -n "$want" ] || die "SHA256SUMS has no line for $name"
-    got=$(sha256sum "$work/$name" | awk '{ print $1 }')
-    [ "$got" = "$want" ] || die "checksum mismatch for $name: expected $want, got $got"
+  for file in "$@"; do # (sh has no local variables: no name a caller uses)
+    download "$file"
+    want=$(awk -v n="$file" '$2 == n || $2 == "*" n { print $1 }' "$work/SHA256SUMS")
+    [ -n "$want" ] || die "SHA256SUMS has no line for $file"
+    got=$(sha256sum "$work/$file" | awk '{ print $1 }')
+    [ "$got" = "$want" ] || die "checksum mismatch for $file: expected $want, got $got"
   done
   say "verified $* against SHA256SUMS"
 }
@@ -173,10 +173,10 @@ place() { # place SRC DEST MODE: replaces DEST only when it differs; records wha
 }
 
 install_program() { # install_program master|node
-  name=wirebuddy-$1
-  fetch_verified "$name-linux-$arch" "$name.service"
-  place "$work/$name-linux-$arch" "$BIN_DIR/$name" 0755
-  place "$work/$name.service" "$UNIT_DIR/$name.service" 0644
+  program=wirebuddy-$1
+  fetch_verified "$program-linux-$arch" "$program.service"
+  place "$work/$program-linux-$arch" "$BIN_DIR/$program" 0755
+  place "$work/$program.service" "$UNIT_DIR/$program.service" 0644
 }
 
 # --- configuration -----------------------------------------------------------------------------------
