@@ -378,6 +378,10 @@ Deno.test({
         assert.ok(await online([fra.name, tyo.name]), "both nodes still online");
         assert.ok(await client.ping(INTERNET_IP), "traffic still flows");
 
+        // Restarting the node daemon leaves wireguard-go's interface (and the client's traffic) up.
+        await fra.run(["systemctl", "restart", "wirebuddy-node"]);
+        assert.ok(await client.ping(INTERNET_IP), "traffic flows right after a restart of the node daemon");
+
         // --- uninstall keeps the data -----------------------------------------------------------------
         const un = await tyo.systemdRun([
           "bash",
@@ -394,6 +398,11 @@ Deno.test({
         for (const gone of ["/etc/systemd/system/wirebuddy-node.service", "/usr/local/bin/wirebuddy-node"]) {
           assert.notEqual((await tyo.exec(["test", "-e", gone])).code, 0, `${gone} removed`);
         }
+        assert.notEqual(
+          (await tyo.exec(["ip", "link", "show", "wg0"])).code,
+          0,
+          "tokyo's wireguard-go ended",
+        );
         for (const kept of ["/var/lib/wirebuddy-node/enrollment.json", "/etc/wirebuddy/node.env"]) {
           assert.equal((await tyo.exec(["test", "-e", kept])).code, 0, `${kept} kept`);
         }
