@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { parseClientConf } from "../../src/core/client_conf.ts";
 import { startDeno } from "../support/cluster.ts";
-import { type Host, isRoot, waitFor, withWorld } from "../support/netns.ts";
+import { type Host, skipUnlessRoot, waitFor, withWorld } from "../support/netns.ts";
 import { ensureRootfs, Lab, type Vps } from "../support/vps.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -23,13 +23,6 @@ const INTERNET_IP = "203.0.113.100";
 const CLIENT_IP = "192.0.2.50";
 const WWW = `http://${LAB_IP}:8080`;
 const PASSWORD = "a long enough password for the installer test";
-
-function skip(): boolean {
-  if (isRoot() || Deno.env.get("CI")) return false;
-  // deno-lint-ignore no-console
-  console.warn("skipping the install test: needs root for namespaces and containers (runs in CI)");
-  return true;
-}
 
 const log = (line: string) => {
   // deno-lint-ignore no-console
@@ -148,7 +141,7 @@ async function clientUp(client: Host, confText: string): Promise<void> {
 Deno.test({
   name:
     "install.sh on booted Debian VPSes: master and two nodes via curl | sh, a client through a node, reboot, rerun is a no-op, uninstall keeps data",
-  ignore: skip(),
+  ignore: skipUnlessRoot("the install test (containers in a lab namespace)"),
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
