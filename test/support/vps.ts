@@ -50,8 +50,9 @@ export async function debianMirror(): Promise<string> {
   }
   for (const line of texts.join("\n").split("\n")) {
     if (/^\s*#/.test(line)) continue;
-    const m = line.match(/(https?:\/\/\S+)/);
-    if (m && !/security/.test(m[1]!)) return m[1]!;
+    // The Debian archive itself (".../debian"), not the security archive or a third-party repository.
+    const m = line.match(/(https?:\/\/\S+\/debian)\/?(\s|$)/);
+    if (m) return m[1]!;
   }
   return "http://deb.debian.org/debian";
 }
