@@ -62,6 +62,7 @@ async function serve(config: MasterConfig, log: Logger): Promise<void> {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     Deno.addSignalListener(signal, () => {
       log.info("shutting down", { signal });
+      services.nodes.shutdown(); // answer waiting long-polls now: Deno.serve waits for open requests
       stop.abort();
     });
   }

@@ -139,7 +139,12 @@ Deno.test({
         assert.ok((await c.handshakeAge(c.client, tyoKey)) !== null, "handshake with tokyo");
 
         // Fault: the master stops; the client's traffic keeps flowing.
+        const stopping = Date.now();
         await c.stopMaster();
+        assert.ok(
+          Date.now() - stopping < 10_000,
+          "the master stops promptly although nodes are long-polling",
+        );
         await c.localNode?.stop("SIGTERM");
         for (let i = 0; i < 5; i++) {
           assert.ok(await c.client.ping(INTERNET_IP), `ping ${i} with the master down`);

@@ -569,10 +569,18 @@ export class NodeService {
     });
   }
 
+  #closing = false;
+
+  /** Ends every long-poll at once (and every later one without waiting), so a shutdown is not held up. */
+  shutdown(): void {
+    this.#closing = true;
+    for (const set of this.#waiters.values()) for (const w of [...set]) w();
+  }
+
   /** Resolves when the node's config_version exceeds `have`, or after `waitMs` (long-poll). */
   async waitForChange(nodeId: number, have: number, waitMs: number, signal?: AbortSignal): Promise<void> {
     const current = () => nodesFullRepo.byId(this.db, nodeId)?.config_version ?? Infinity;
-    if (current() > have || waitMs <= 0) return;
+    if (current() > have || waitMs <= 0 || this.#closing) return;
     await new Promise<void>((resolve) => {
       const set = this.#waiters.get(nodeId) ?? new Set();
       this.#waiters.set(nodeId, set);

@@ -359,3 +359,22 @@ Deno.test("housekeeping rolls raw samples into 5-minute buckets, keeping the las
   ]);
   m.close();
 });
+
+Deno.test("shutdown answers waiting long-polls at once, so the master can stop", async () => {
+  const m = await testMaster();
+  const a = await enrolled(m, "a");
+  const version = m.services.nodes.get(a.node.id).configVersion;
+  const started = Date.now();
+  const poll = signedRequest(m, "GET", `/api/sync/config?have=${version}&wait=50`, null, {
+    nodeId: a.node.id,
+    key: a.key,
+    bearer: a.secret,
+  });
+  await new Promise((r) => setTimeout(r, 100));
+  m.services.nodes.shutdown();
+  const r = await poll;
+  assert.equal(r.res.status, 200);
+  assert.equal(JSON.parse(r.text).kind, "unchanged");
+  assert.ok(Date.now() - started < 5000, "not held for the 50 s wait");
+  m.close();
+});
