@@ -259,9 +259,15 @@ export class AccountService {
       );
     }
     const user = usersRepo.byName(this.db, data.username);
-    // Spend the same time on an unknown username as on a wrong password.
-    this.#dummyHash ??= hashPassword(randomToken(16), this.#cost);
-    const ok = await verifyPassword(data.password, user?.password_hash ?? await this.#dummyHash);
+    // Spend the same time on an unknown username as on a wrong password (the dummy hash is made once,
+    // only when first needed, so no scrypt runs in the background of a normal login).
+    let ok: boolean;
+    if (user) ok = await verifyPassword(data.password, user.password_hash);
+    else {
+      this.#dummyHash ??= hashPassword(randomToken(16), this.#cost);
+      await verifyPassword(data.password, await this.#dummyHash);
+      ok = false;
+    }
     if (!user || !ok) {
       this.db.tx(() => {
         for (const k of keys) this.#recordFailure(k, now);
