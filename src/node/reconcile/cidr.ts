@@ -83,8 +83,13 @@ export function formatAddress(family: Family, bytes: Uint8Array): string {
   return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
 }
 
+const HOST_V4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\/32$/;
+
 /** `10.13.13.7/24` → `10.13.13.0/24`; `fd42:13::1/64` → `fd42:13::/64`. Throws on text that is no prefix. */
 export function networkOf(text: string): string {
+  // The common case, a canonical IPv4 host (every peer's allowed IP), is its own network: 10,000 of them
+  // through the byte parser were a third of an observe-and-plan tick.
+  if (HOST_V4.test(text)) return text;
   const p = parsePrefix(text);
   if (!p) throw new Error(`not an address/prefix: ${JSON.stringify(text)}`);
   const bytes = p.bytes.slice();
