@@ -25,7 +25,7 @@ export function createApp(services: Services, options: HttpOptions): Hono<AppEnv
 
   app.use("*", csrfOrigin(options));
   app.use("*", sessionAuth(services));
-  app.route("/", uiRoutes(services));
+  app.route("/", uiRoutes(services, options.settings ?? []));
 
   app.notFound((c) => {
     if (c.req.path.startsWith("/api/")) {

@@ -56,7 +56,37 @@ async function readPasswordFromStdin(): Promise<string> {
 async function serve(config: MasterConfig, log: Logger): Promise<void> {
   const ports = { fs: realFs, clock: realClock, log };
   const { services, tls } = await bootMaster(config, ports);
-  const app = createApp(services, { publicUrl: config.publicUrl, trustProxy: config.trustProxy });
+  const secs = (ms: number) => `${Math.round(ms / 1000)} s`;
+  const settings = [
+    { label: "Public URL", value: config.publicUrl.href, env: "WIREBUDDY_PUBLIC_URL" },
+    { label: "Listen", value: `${config.listen.hostname}:${config.listen.port}`, env: "WIREBUDDY_LISTEN" },
+    { label: "TLS", value: config.tls.mode, env: "WIREBUDDY_TLS" },
+    ...(tls
+      ? [{ label: "TLS certificate SHA-256 (the pin in node tokens)", value: tls.fingerprint, env: "" }]
+      : []),
+    { label: "Behind a trusted proxy", value: String(config.trustProxy), env: "WIREBUDDY_TRUST_PROXY" },
+    { label: "Data directory", value: config.dataDir, env: "WIREBUDDY_DATA_DIR" },
+    { label: "Session lifetime", value: secs(config.sessionTtlMs), env: "WIREBUDDY_SESSION_TTL" },
+    { label: "Node offline after", value: secs(config.nodeStaleAfterMs), env: "WIREBUDDY_NODE_STALE_AFTER" },
+    {
+      label: "Node check interval",
+      value: secs(config.nodeCheckIntervalMs),
+      env: "WIREBUDDY_NODE_CHECK_INTERVAL",
+    },
+    {
+      label: "Enrollment token lifetime",
+      value: secs(config.enrollmentTokenTtlMs),
+      env: "WIREBUDDY_ENROLLMENT_TOKEN_TTL",
+    },
+    {
+      label: "Sync requests per node per minute",
+      value: String(config.syncRatePerMinute),
+      env: "WIREBUDDY_SYNC_RATE_LIMIT",
+    },
+    { label: "Log level", value: config.logLevel, env: "WIREBUDDY_LOG_LEVEL" },
+    { label: "Version", value: `${VERSION} (schema v${SCHEMA_VERSION})`, env: "" },
+  ];
+  const app = createApp(services, { publicUrl: config.publicUrl, trustProxy: config.trustProxy, settings });
 
   const stop = new AbortController();
   for (const signal of ["SIGTERM", "SIGINT"] as const) {

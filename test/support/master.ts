@@ -13,7 +13,9 @@ export const PASSWORD = "correct horse battery";
 
 export type TestMaster = Awaited<ReturnType<typeof testMaster>>;
 
-export async function testMaster(opts: { sessionTtlMs?: number } = {}) {
+export async function testMaster(
+  opts: { sessionTtlMs?: number; settings?: { label: string; value: string; env: string }[] } = {},
+) {
   const clock = new FakeClock();
   const log = memoryLogger();
   const db = openDb(":memory:", clock.now());
@@ -25,7 +27,11 @@ export async function testMaster(opts: { sessionTtlMs?: number } = {}) {
     publicUrl: new URL(ORIGIN),
   });
   await services.nodes.init(null);
-  const app = createApp(services, { publicUrl: new URL(ORIGIN), trustProxy: false });
+  const app = createApp(services, {
+    publicUrl: new URL(ORIGIN),
+    trustProxy: false,
+    ...(opts.settings ? { settings: opts.settings } : {}),
+  });
 
   /** A request as a browser on our own origin (Origin header on unsafe methods) from `ip`. */
   const request = (

@@ -85,12 +85,3 @@ export const DashboardPage: FC<PageModel & { stats: DashboardModel }> = (p) => {
     </Layout>
   );
 };
-
-export const ComingSoonPage: FC<PageModel & { heading: string; text: string }> = (p) => (
-  <Layout title={p.heading} user={p.user} active={p.active}>
-    <h1>{p.heading}</h1>
-    <section class="card">
-      <p>{p.text}</p>
-    </section>
-  </Layout>
-);

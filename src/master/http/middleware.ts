@@ -9,7 +9,12 @@ export const SESSION_COOKIE = "__Host-wb_session";
 export const FLASH_COOKIE = "__Host-wb_flash";
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
-export type HttpOptions = { publicUrl: URL; trustProxy: boolean };
+export type HttpOptions = {
+  publicUrl: URL;
+  trustProxy: boolean;
+  /** The effective configuration for the Settings page (never a secret). */
+  settings?: { label: string; value: string; env: string }[];
+};
 
 /** The client's address: the socket peer, or X-Forwarded-For's last hop behind a trusted proxy on loopback. */
 export function clientAddress(options: HttpOptions): MiddlewareHandler<AppEnv> {

@@ -7,9 +7,10 @@ import type { JSX } from "hono/jsx/jsx-runtime";
 import { AppError, toAppError } from "../../core/errors.ts";
 import { type FormState, LoginPage, SetupPage } from "../../../ui/views/auth.tsx";
 import { AuditPage } from "../../../ui/views/audit.tsx";
-import { ComingSoonPage, DashboardPage } from "../../../ui/views/dashboard.tsx";
+import { DashboardPage } from "../../../ui/views/dashboard.tsx";
 import type { CurrentUser, Flash } from "../../../ui/views/layout.tsx";
 import { TokensPage } from "../../../ui/views/tokens.tsx";
+import { type SettingRow, SettingsPage } from "../../../ui/views/settings.tsx";
 import { AccountPage, UsersPage } from "../../../ui/views/users.tsx";
 import { canWrite } from "../service/context.ts";
 import { metricsRepo } from "../db/nodes_repo.ts";
@@ -109,7 +110,7 @@ function safeNext(next: string | undefined): string {
   return next && /^\/[A-Za-z0-9/_?=&.-]*$/.test(next) && !next.startsWith("//") ? next : "/ui/dashboard";
 }
 
-export function uiRoutes(s: Services): Hono<AppEnv> {
+export function uiRoutes(s: Services, settings: SettingRow[] = []): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
 
   ui.get(
@@ -327,24 +328,11 @@ export function uiRoutes(s: Services): Hono<AppEnv> {
   // nodes and traffic
   ui.route("/", nodesUiRoutes(s));
 
-  // pages that later work fills in
-  const coming: [string, string, string][] = [
-    [
-      "settings",
-      "Settings",
-      "Master settings (public URL, TLS, DNS) will be editable here; today they come from WIREBUDDY_* variables.",
-    ],
-  ];
-  for (const [key, heading, text] of coming) {
-    ui.get(
-      `/ui/${key}`,
-      (c) =>
-        html(
-          c,
-          <ComingSoonPage title={heading} heading={heading} text={text} user={currentUser(c)} active={key} />,
-        ),
-    );
-  }
+  // settings: read-only, from the environment
+  ui.get(
+    "/ui/settings",
+    (c) => html(c, <SettingsPage title="Settings" user={currentUser(c)} rows={settings} />),
+  );
 
   return ui;
 }

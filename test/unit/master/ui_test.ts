@@ -392,3 +392,20 @@ Deno.test("user-supplied text is escaped in pages", async () => {
   assert.ok(html.includes("&lt;script&gt;"));
   m.close();
 });
+
+Deno.test("the settings page shows the effective configuration, read-only", async () => {
+  const m = await testMaster({
+    settings: [
+      { label: "Public URL", value: "https://vpn.example.com:8443/", env: "WIREBUDDY_PUBLIC_URL" },
+      { label: "TLS", value: "self-signed", env: "WIREBUDDY_TLS" },
+    ],
+  });
+  await m.addUser("vera", "viewer");
+  const cookie = await m.login("vera");
+  const html = await (await m.request("/ui/settings", { cookie })).text();
+  const table = html.slice(html.indexOf('id="settings-table"'));
+  assert.match(table, /https:\/\/vpn\.example\.com:8443\//);
+  assert.match(table, /WIREBUDDY_TLS/);
+  assert.ok(!html.includes('<form method="post" action="/ui/settings'), "nothing to post");
+  m.close();
+});

@@ -1,0 +1,40 @@
+// Settings: the master's effective configuration, read-only (it comes from WIREBUDDY_* variables).
+import type { FC } from "hono/jsx";
+import { Layout, type PageModel } from "./layout.tsx";
+
+export type SettingRow = { label: string; value: string; env: string };
+
+export const SettingsPage: FC<PageModel & { rows: SettingRow[] }> = (p) => (
+  <Layout title="Settings" user={p.user} active="settings">
+    <h1>Settings</h1>
+    <section class="card">
+      <p class="muted">
+        These come from <code>WIREBUDDY_*</code> variables (on an installed master:{" "}
+        <code>/etc/wirebuddy/master.env</code>). Change them there and restart the master:{" "}
+        <code>systemctl restart wirebuddy-master</code>.
+      </p>
+      <table class="table" id="settings-table">
+        <thead>
+          <tr>
+            <th>Setting</th>
+            <th>Value</th>
+            <th>Variable</th>
+          </tr>
+        </thead>
+        <tbody>
+          {p.rows.map((r) => (
+            <tr>
+              <td>{r.label}</td>
+              <td>
+                <code>{r.value}</code>
+              </td>
+              <td>
+                <code>{r.env}</code>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  </Layout>
+);
