@@ -5,20 +5,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import type { Page } from "playwright-core";
-import { launchBrowser } from "../support/browser.ts";
-import { freePort, runProgram, startProgram, waitFor } from "../support/programs.ts";
-
-const ADMIN_PW = "an admin password";
-
-async function login(page: Page, base: string, username: string, password: string) {
-  await page.goto(`${base}/login`);
-  await page.fill('input[name="username"]', username);
-  await page.fill('input[name="password"]', password);
-  await page.click('button[type="submit"]');
-  await page.waitForURL(/\/ui\/dashboard$/);
-}
-
-const flash = (page: Page, text: string) => page.waitForSelector(`#flash:has-text(${JSON.stringify(text)})`);
+import { ADMIN_PW, flash, login, watchCsp, withBrowserMaster } from "../support/browser.ts";
 
 /** 24 hours of a peer's counters every 5 minutes, a daily curve, with one counter reset. */
 function seedTraffic(dbPath: string, publicKey: string, nodeId: number | null) {
@@ -50,36 +37,15 @@ Deno.test({
   sanitizeResources: false, // playwright keeps pipes to chromium open between steps
   sanitizeOps: false,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "wb-e2e-nodes-" });
-    const shots = Deno.env.get("WB_SCREENSHOT_DIR") ?? dir;
-    const port = freePort();
-    const env = {
-      WIREBUDDY_DATA_DIR: dir,
-      WIREBUDDY_SECRET_KEY: "e2e-secret-0123456789-abcdefghijklmnopqr",
-      WIREBUDDY_LISTEN: `127.0.0.1:${port}`,
-    };
-    const created = await runProgram(
-      "master",
-      ["admin", "create", "--username", "root"],
-      env,
-      `${ADMIN_PW}\n`,
-    );
-    assert.equal(created.code, 0, created.output);
-    const master = await startProgram("master", ["serve"], env);
-    const browser = await launchBrowser();
-    const base = `https://127.0.0.1:${port}`;
-    try {
-      await waitFor("the master to listen", () => master.output().includes("WireBuddy master listening"));
+    await withBrowserMaster("wb-e2e-nodes-", async ({ dir, base, browser }) => {
+      const shots = Deno.env.get("WB_SCREENSHOT_DIR") ?? dir;
       const context = await browser.newContext({
         ignoreHTTPSErrors: true,
         viewport: { width: 1360, height: 900 },
       });
       await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
       const page = await context.newPage();
-      const cspViolations: string[] = [];
-      page.on("console", (m) => {
-        if (/Content Security Policy|Refused to/i.test(m.text())) cspViolations.push(m.text());
-      });
+      const cspViolations = watchCsp(page);
 
       await login(page, base, "root", ADMIN_PW);
       await page.click('nav >> text="Nodes"');
@@ -190,10 +156,6 @@ Deno.test({
 
       assert.deepEqual(cspViolations, [], "no CSP violations");
       await context.close();
-    } finally {
-      await browser.close();
-      await master.stop();
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });

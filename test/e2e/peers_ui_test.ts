@@ -3,24 +3,13 @@
 import assert from "node:assert/strict";
 import jsQRModule from "jsqr";
 import type { Page } from "playwright-core";
-import { launchBrowser } from "../support/browser.ts";
-import { freePort, runProgram, startProgram, waitFor } from "../support/programs.ts";
+import { ADMIN_PW, flash, login, watchCsp, withBrowserMaster } from "../support/browser.ts";
+import { waitFor } from "../support/programs.ts";
 
 // jsqr is CommonJS: its function is the module's default export.
 const jsQR = jsQRModule.default;
 
-const ADMIN_PW = "an admin password";
 const VIEWER_PW = "a viewer password";
-
-async function login(page: Page, base: string, username: string, password: string) {
-  await page.goto(`${base}/login`);
-  await page.fill('input[name="username"]', username);
-  await page.fill('input[name="password"]', password);
-  await page.click('button[type="submit"]');
-  await page.waitForURL(/\/ui\/dashboard$/);
-}
-
-const flash = (page: Page, text: string) => page.waitForSelector(`#flash:has-text(${JSON.stringify(text)})`);
 
 // Just enough of the DOM for the browser-side functions below (the test is checked without DOM types).
 type Ctx2d = {
@@ -78,31 +67,10 @@ Deno.test({
   sanitizeResources: false, // playwright keeps pipes to chromium open between steps
   sanitizeOps: false,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "wb-e2e-peers-" });
-    const port = freePort();
-    const env = {
-      WIREBUDDY_DATA_DIR: dir,
-      WIREBUDDY_SECRET_KEY: "e2e-secret-0123456789-abcdefghijklmnopqr",
-      WIREBUDDY_LISTEN: `127.0.0.1:${port}`,
-    };
-    const created = await runProgram(
-      "master",
-      ["admin", "create", "--username", "root"],
-      env,
-      `${ADMIN_PW}\n`,
-    );
-    assert.equal(created.code, 0, created.output);
-    const master = await startProgram("master", ["serve"], env);
-    const browser = await launchBrowser();
-    const base = `https://127.0.0.1:${port}`;
-    try {
-      await waitFor("the master to listen", () => master.output().includes("WireBuddy master listening"));
+    await withBrowserMaster("wb-e2e-peers-", async ({ dir, base, browser }) => {
       const context = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true });
       const page = await context.newPage();
-      const cspViolations: string[] = [];
-      page.on("console", (m) => {
-        if (/Content Security Policy|Refused to/i.test(m.text())) cspViolations.push(m.text());
-      });
+      const cspViolations = watchCsp(page);
       page.on("dialog", (d) => void d.accept()); // hx-confirm on delete
 
       await login(page, base, "root", ADMIN_PW);
@@ -217,10 +185,6 @@ Deno.test({
 
       assert.deepEqual(cspViolations, [], "no CSP violations");
       await context.close();
-    } finally {
-      await browser.close();
-      await master.stop();
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });

@@ -1,6 +1,7 @@
 // Chromium through playwright-core, launched from Debian's /usr/bin/chromium with flags that keep it off
 // the network (this machine has none) and inside a fresh profile.
-import { type Browser, chromium } from "playwright-core";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { freePort, type Running, runProgram, startProgram, waitFor } from "./programs.ts";
 
 export const CHROMIUM = "/usr/bin/chromium";
 
@@ -24,4 +25,64 @@ export async function launchBrowser(): Promise<Browser> {
       "--no-first-run",
     ],
   });
+}
+
+export const ADMIN_PW = "an admin password";
+
+export type BrowserMaster = {
+  dir: string;
+  base: string;
+  env: Record<string, string>;
+  master: Running;
+  browser: Browser;
+};
+
+/**
+ * Runs `fn` with the real master program (an admin "root" made with the CLI) on a free loopback port and a
+ * Chromium; everything is stopped and the data dir removed afterwards, also when `fn` throws.
+ */
+export async function withBrowserMaster(
+  prefix: string,
+  fn: (m: BrowserMaster) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix });
+  const port = freePort();
+  const env = {
+    WIREBUDDY_DATA_DIR: dir,
+    WIREBUDDY_SECRET_KEY: "e2e-secret-0123456789-abcdefghijklmnopqr",
+    WIREBUDDY_LISTEN: `127.0.0.1:${port}`,
+  };
+  const created = await runProgram("master", ["admin", "create", "--username", "root"], env, `${ADMIN_PW}\n`);
+  if (created.code !== 0) throw new Error(`admin create failed: ${created.output}`);
+  const master = await startProgram("master", ["serve"], env);
+  const browser = await launchBrowser();
+  try {
+    await waitFor("the master to listen", () => master.output().includes("WireBuddy master listening"));
+    await fn({ dir, base: `https://127.0.0.1:${port}`, env, master, browser });
+  } finally {
+    await browser.close();
+    await master.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Logs in through the login form and waits for the dashboard. */
+export async function login(page: Page, base: string, username: string, password: string): Promise<void> {
+  await page.goto(`${base}/login`);
+  await page.fill('input[name="username"]', username);
+  await page.fill('input[name="password"]', password);
+  await page.click('button[type="submit"]');
+  await page.waitForURL(/\/ui\/dashboard$/);
+}
+
+export const flash = (page: Page, text: string) =>
+  page.waitForSelector(`#flash:has-text(${JSON.stringify(text)})`);
+
+/** Collects the page's Content-Security-Policy violations (the UI must cause none). */
+export function watchCsp(page: Page): string[] {
+  const violations: string[] = [];
+  page.on("console", (m) => {
+    if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text());
+  });
+  return violations;
 }
