@@ -4,7 +4,6 @@
 // and peer charts. Screenshots of the nodes page and the dashboard go to WB_SCREENSHOT_DIR (or the temp dir).
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import type { Page } from "playwright-core";
 import { ADMIN_PW, flash, login, watchCsp, withBrowserMaster } from "../support/browser.ts";
 
 /** 24 hours of a peer's counters every 5 minutes, a daily curve, with one counter reset. */
