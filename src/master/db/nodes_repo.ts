@@ -37,7 +37,9 @@ export type NodeInterfaceRow = {
 
 export const nodesFullRepo = {
   list: (db: Db) => db.all<NodeFullRow>("SELECT * FROM nodes ORDER BY is_local DESC, name COLLATE NOCASE"),
-  remote: (db: Db) => db.all<NodeFullRow>("SELECT * FROM nodes WHERE is_local = 0 ORDER BY id"),
+  /** Remote nodes (the master's own `local` node is no choice for a peer), by name. */
+  remote: (db: Db) =>
+    db.all<NodeFullRow>("SELECT * FROM nodes WHERE is_local = 0 ORDER BY name COLLATE NOCASE, id"),
   byId: (db: Db, id: number) => db.get<NodeFullRow>("SELECT * FROM nodes WHERE id = :id", { id }),
   local: (db: Db) => db.get<NodeFullRow>("SELECT * FROM nodes WHERE is_local = 1"),
   byName: (db: Db, name: string) => db.get<NodeFullRow>("SELECT * FROM nodes WHERE name = :name", { name }),
@@ -203,21 +205,6 @@ export const metricsRepo = {
   prune: (db: Db, resolution: number, before: number) =>
     db.run("DELETE FROM peer_metrics WHERE resolution = :resolution AND at < :before", { resolution, before })
       .changes,
-  series: (db: Db, publicKey: string, since: number) =>
-    db.all<MetricRow & { resolution: number }>(
-      "SELECT * FROM peer_metrics WHERE public_key = :publicKey AND at >= :since ORDER BY at, resolution",
-      { publicKey, since },
-    ),
-  count: (db: Db, nodeId: number | null) =>
-    db.get<{ n: number }>("SELECT count(*) AS n FROM peer_metrics WHERE node_id IS :nodeId", { nodeId })!.n,
-  latest: (db: Db, limit: number) =>
-    db.all<MetricRow & { node_id: number | null }>(
-      `SELECT m.* FROM peer_metrics m
-       JOIN (SELECT public_key, max(at) AS at FROM peer_metrics WHERE resolution = 0 GROUP BY public_key) l
-         ON l.public_key = m.public_key AND l.at = m.at AND m.resolution = 0
-       ORDER BY m.handshake DESC LIMIT :limit`,
-      { limit },
-    ),
 };
 
 /** Which peers a traffic query covers: all WireGuard peers, those one host reported (null = the master), or one key. */

@@ -35,15 +35,6 @@ export type PeerRow = {
   updated_at: number;
 };
 
-export type NodeRow = {
-  id: number;
-  name: string;
-  fqdn: string;
-  wg_port: number;
-  created_at: number;
-  updated_at: number;
-};
-
 export type PeerListRow = PeerRow & { interface_name: string; node_name: string | null };
 
 export type PeerQuery = {
@@ -175,14 +166,6 @@ export const peersRepo = {
       },
     ),
   delete: (db: Db, id: number) => db.run("DELETE FROM peers WHERE id = :id", { id }).changes,
-  /** Enabled peers of one host: `nodeId` null = the master itself. */
-  forHost: (db: Db, interfaceId: number, nodeId: number | null, now: number) =>
-    db.all<Pick<PeerRow, "id" | "public_key" | "psk_sealed" | "ipv4" | "ipv6">>(
-      `SELECT id, public_key, psk_sealed, ipv4, ipv6 FROM peers
-       WHERE interface_id = :interfaceId AND node_id IS :nodeId AND enabled = 1 AND (expires_at IS NULL OR expires_at > :now)
-       ORDER BY id`,
-      { interfaceId, nodeId, now },
-    ),
   due: (db: Db, now: number) =>
     db.all<PeerRow>(
       "SELECT * FROM peers WHERE enabled = 1 AND expires_at IS NOT NULL AND expires_at <= :now",
@@ -195,10 +178,4 @@ export const peersRepo = {
        FROM peers`,
       { now },
     )!,
-};
-
-export const nodesRepo = {
-  /** Remote nodes (the master's own `local` node is not a choice for a peer). */
-  list: (db: Db) => db.all<NodeRow>("SELECT * FROM nodes WHERE is_local = 0 ORDER BY name COLLATE NOCASE"),
-  byId: (db: Db, id: number) => db.get<NodeRow>("SELECT * FROM nodes WHERE id = :id", { id }),
 };

@@ -27,7 +27,8 @@ import {
   type QrModel,
   QrPage,
 } from "../../../ui/views/peers.tsx";
-import { interfacesRepo, nodesRepo } from "../db/wg_repo.ts";
+import { interfacesRepo } from "../db/wg_repo.ts";
+import { nodesFullRepo } from "../db/nodes_repo.ts";
 import { canWrite } from "../service/context.ts";
 import type { Services } from "../service/services.ts";
 import type { PeerView } from "../service/wireguard.ts";
@@ -177,7 +178,7 @@ export function wireGuardUiRoutes(s: Services): Hono<AppEnv> {
   const empty = (): FormState => ({ values: {}, errors: {} });
   const choices = () => ({
     interfaces: interfacesRepo.list(s.db).map((i) => ({ id: i.id, name: i.name })),
-    nodes: nodesRepo.list(s.db).map((n) => ({ id: n.id, name: n.name })),
+    nodes: nodesFullRepo.remote(s.db).map((n) => ({ id: n.id, name: n.name })),
   });
 
   // --- interfaces -------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ import type { Db } from "../db/db.ts";
 import {
   type InterfaceRow,
   interfacesRepo,
-  nodesRepo,
   type PeerListRow,
   type PeerRow,
   peersRepo,
@@ -357,7 +356,7 @@ export class WireGuardService {
         fields: [{ field: "node_id", message: "is the master's own node: leave it empty" }],
       });
     }
-    if (nodeId && !nodesRepo.byId(this.db, nodeId)) {
+    if (nodeId && !nodesFullRepo.byId(this.db, nodeId)) {
       throw new AppError("validation", `Node ${nodeId} does not exist`, {
         fields: [{ field: "node_id", message: "does not exist" }],
       });
@@ -659,7 +658,7 @@ export class WireGuardService {
     nodeId: number | null,
   ): { publicKey: string; endpoint: { host: string; port: number } } {
     if (nodeId !== null) {
-      const node = nodesRepo.byId(this.db, nodeId);
+      const node = nodesFullRepo.byId(this.db, nodeId);
       if (node) {
         const key = nodeInterfacesRepo.get(this.db, nodeId, iface.id)?.public_key;
         if (!key) {
