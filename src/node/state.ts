@@ -105,13 +105,19 @@ export class NodeState {
     if (missing.length === 0) return current;
     for (const n of missing) current[n] = (await generateKeyPair()).privateKey;
     await this.#writeJson("wg-keys.json", current); // saved before use: a crash never loses a key in use
+    this.#publicKeys = null;
     return current;
   }
 
+  #publicKeys: Record<string, string> | null = null;
+
+  /** The public keys of this node's interfaces (derived once; wgKeys() forgets them when it adds a key). */
   async publicKeys(): Promise<Record<string, string>> {
+    if (this.#publicKeys) return this.#publicKeys;
     const keys = (await this.#readJson("wg-keys.json", z.record(z.string(), z.string()))) ?? {};
     const out: Record<string, string> = {};
     for (const [name, key] of Object.entries(keys)) out[name] = await publicKeyFromPrivate(key);
+    this.#publicKeys = out;
     return out;
   }
 

@@ -204,8 +204,12 @@ export class NodeService {
 
   // --- admin ---------------------------------------------------------------------------------
 
-  #view(n: NodeFullRow, counts: Map<number, number>): NodeView {
-    const ifaces = new Map(interfacesRepo.list(this.db).map((i) => [i.id, i.name]));
+  /** Interface names by id, read once per listing. */
+  #interfaceNames(): Map<number, string> {
+    return new Map(interfacesRepo.list(this.db).map((i) => [i.id, i.name]));
+  }
+
+  #view(n: NodeFullRow, counts: Map<number, number>, ifaces: Map<number, string>): NodeView {
     return {
       id: n.id,
       name: n.name,
@@ -234,13 +238,14 @@ export class NodeService {
 
   list(): NodeView[] {
     const counts = nodesFullRepo.peerCounts(this.db);
-    return nodesFullRepo.list(this.db).map((n) => this.#view(n, counts));
+    const ifaces = this.#interfaceNames();
+    return nodesFullRepo.list(this.db).map((n) => this.#view(n, counts, ifaces));
   }
 
   get(id: number): NodeView {
     const n = nodesFullRepo.byId(this.db, id);
     if (!n) throw new AppError("not_found", `Node ${id} not found`);
-    return this.#view(n, nodesFullRepo.peerCounts(this.db));
+    return this.#view(n, nodesFullRepo.peerCounts(this.db), this.#interfaceNames());
   }
 
   #uniqueness(name: string, fqdn: string, exceptId = 0): void {
