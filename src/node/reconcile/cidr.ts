@@ -1,6 +1,8 @@
 // A small, private CIDR helper for the planner: parses IPv4/IPv6 prefixes and prints them the way the
 // kernel, `ip`, `wg` and `iptables-save` do (inet_ntop style), so observed and desired text compare equal.
 
+import { formatIp } from "../../core/cidr.ts";
+
 export type Family = 4 | 6;
 export type Prefix = { family: Family; bytes: Uint8Array; length: number };
 
@@ -63,24 +65,11 @@ export function parsePrefix(text: string): Prefix | null {
   return { family, bytes, length };
 }
 
-/** The address in inet_ntop form: dotted quad, or lower-case IPv6 with the longest zero run (≥2) as `::`. */
+/** The address in canonical form (dotted quad; RFC 5952 IPv6), the one formatter of src/core/cidr.ts. */
 export function formatAddress(family: Family, bytes: Uint8Array): string {
-  if (family === 4) return Array.from(bytes).join(".");
-  const groups = Array.from({ length: 8 }, (_, i) => (bytes[2 * i]! << 8) | bytes[2 * i + 1]!);
-  let bestStart = -1, bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) [bestStart, bestLen] = [i, j - i];
-    i = j;
-  }
-  const hex = (gs: number[]) => gs.map((g) => g.toString(16)).join(":");
-  if (bestLen < 2) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
+  let value = 0n;
+  for (const b of bytes) value = (value << 8n) | BigInt(b);
+  return formatIp({ version: family, value });
 }
 
 const HOST_V4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\/32$/;
