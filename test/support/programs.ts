@@ -120,3 +120,16 @@ export function freePort(): number {
 export function tlsClient(certPem: string): Deno.HttpClient {
   return Deno.createHttpClient({ caCerts: [certPem] });
 }
+
+/** `promise`, or a rejection naming `what` when it has not settled within `ms` (the timer is always cleared). */
+export async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

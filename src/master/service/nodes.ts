@@ -576,6 +576,13 @@ export class NodeService {
 
   #closing = false;
 
+  /** How many node long-polls are waiting now. */
+  get pendingLongPolls(): number {
+    let n = 0;
+    for (const set of this.#waiters.values()) n += set.size;
+    return n;
+  }
+
   /** Ends every long-poll at once (and every later one without waiting), so a shutdown is not held up. */
   shutdown(): void {
     this.#closing = true;

@@ -17,6 +17,7 @@ import {
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { type TestMaster, testMaster } from "../../support/master.ts";
+import { withDeadline } from "../../support/programs.ts";
 
 async function makeNodeKey() {
   const keys = await generateSigningKeys();
@@ -364,17 +365,25 @@ Deno.test("shutdown answers waiting long-polls at once, so the master can stop",
   const m = await testMaster();
   const a = await enrolled(m, "a");
   const version = m.services.nodes.get(a.node.id).configVersion;
-  const started = Date.now();
   const poll = signedRequest(m, "GET", `/api/sync/config?have=${version}&wait=50`, null, {
     nodeId: a.node.id,
     key: a.key,
     bearer: a.secret,
   });
-  await new Promise((r) => setTimeout(r, 100));
+  await waitUntil(() => m.services.nodes.pendingLongPolls === 1, "the long-poll to wait");
   m.services.nodes.shutdown();
-  const r = await poll;
+  // Without shutdown the poll would wait its 50 s; a 5 s deadline tells the two apart.
+  const r = await withDeadline(poll, 5000, "the long-poll after shutdown");
   assert.equal(r.res.status, 200);
   assert.equal(JSON.parse(r.text).kind, "unchanged");
-  assert.ok(Date.now() - started < 5000, "not held for the 50 s wait");
+  assert.equal(m.services.nodes.pendingLongPolls, 0);
   m.close();
 });
+
+async function waitUntil(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
