@@ -121,11 +121,13 @@ kernel_has_wireguard() {
   return 1
 }
 
-ensure_dataplane_tools() { # what wirebuddy-node runs: ip, wg, iptables (and wireguard-go without kernel WG)
+ensure_dataplane_tools() { # what wirebuddy-node runs: ip, wg, iptables, sysctl (and wireguard-go without kernel WG)
   missing=
   command -v ip >/dev/null 2>&1 || missing="$missing $([ "$pkg" = apt ] && echo iproute2 || echo iproute)"
   command -v wg >/dev/null 2>&1 || missing="$missing wireguard-tools"
   command -v iptables >/dev/null 2>&1 || missing="$missing iptables"
+  # sysctl reads and sets the forwarding switches (minimal images ship without procps).
+  command -v sysctl >/dev/null 2>&1 || missing="$missing $([ "$pkg" = apt ] && echo procps || echo procps-ng)"
   if ! kernel_has_wireguard && ! command -v wireguard-go >/dev/null 2>&1; then
     if [ "$pkg" = apt ]; then
       missing="$missing wireguard-go"
