@@ -1,0 +1,33 @@
+// The engine as the agent's loops use it: fed from a signed NodeConfig plus this node's own WireGuard
+// keys, one tick at a time whichever loop asks (the engine must never run two at once).
+import type { HostState } from "../core/host_state.ts";
+import { hostStateFromNodeConfig } from "../core/node_config.ts";
+import type { NodeConfig } from "../core/sync.ts";
+import type { Engine, ReconcileResult } from "./reconcile/engine.ts";
+import type { NodeState } from "./state.ts";
+
+const EMPTY: HostState = { interfaces: [], forwarding: { ipv4: false, ipv6: false } };
+
+export class DataPlane {
+  #tail: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly engine: Engine, private readonly keys: Pick<NodeState, "wgKeys">) {}
+
+  /** Brings the host to `config`; interfaces without a key from the master use (or get) this node's own. */
+  async apply(config: NodeConfig): Promise<ReconcileResult> {
+    const keys = await this.keys.wgKeys(config.interfaces.filter((i) => !i.private_key).map((i) => i.name));
+    const desired = hostStateFromNodeConfig(config, keys);
+    return await this.#serial(() => this.engine.reconcileOnce(desired));
+  }
+
+  /** Takes down every interface and rule this node made (the master removed it). */
+  takeDown(): Promise<ReconcileResult> {
+    return this.#serial(() => this.engine.reconcileOnce(EMPTY));
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#tail.then(fn, fn);
+    this.#tail = next.catch(() => {});
+    return next;
+  }
+}

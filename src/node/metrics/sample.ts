@@ -1,0 +1,57 @@
+// Traffic sampling: every interval, one `wg show all dump` becomes one sample per peer (counters,
+// latest handshake, endpoint) in the at-least-once queue, which the heartbeat delivers.
+import type { Logger } from "../../core/logger.ts";
+import type { Clock, Exec } from "../../core/ports/types.ts";
+import { parseWgDump, wgArgv } from "../drivers/wg.ts";
+import { pause } from "../sleep.ts";
+import type { MetricsQueue, NewSample } from "./queue.ts";
+
+/** One sample per peer of a `wg show all dump`, all taken at `at`. */
+export function samplesFromDump(dump: string, at: number): NewSample[] {
+  const samples: NewSample[] = [];
+  for (const device of parseWgDump(dump).values()) {
+    for (const p of device.peers.values()) {
+      samples.push({
+        at,
+        peer: p.publicKey,
+        rx: p.rxBytes,
+        tx: p.txBytes,
+        handshake: p.latestHandshake,
+        endpoint: p.endpoint,
+      });
+    }
+  }
+  return samples;
+}
+
+export type SampleDeps = {
+  exec: Exec;
+  clock: Clock;
+  log: Logger;
+  queue: Pick<MetricsQueue, "enqueue">;
+  /** WIREBUDDY_METRICS_QUEUE_MAX, for the log line when the queue drops samples. */
+  queueMax: number;
+};
+
+/** Samples once into the queue. Never throws: a failure is logged and the next interval tries again. */
+export async function sampleOnce(d: SampleDeps): Promise<void> {
+  try {
+    const r = await d.exec.run(wgArgv.showAllDump());
+    if (r.code === 0) {
+      const dropped = d.queue.enqueue(samplesFromDump(r.stdout, d.clock.now()));
+      if (dropped > 0) {
+        d.log.warn("metrics queue full: dropped the oldest samples", { dropped, cap: d.queueMax });
+      }
+    }
+  } catch (err) {
+    d.log.warn("metrics sample failed", { error: err instanceof Error ? err.message : String(err) });
+  }
+}
+
+/** Samples every `intervalMs` until `stop` aborts. */
+export async function metricsLoop(d: SampleDeps & { intervalMs: number; stop: AbortSignal }): Promise<void> {
+  while (!d.stop.aborted) {
+    await sampleOnce(d);
+    await pause(d.clock, d.intervalMs, d.stop);
+  }
+}
