@@ -1,6 +1,8 @@
 // IPv4 and IPv6 addresses and prefixes as bigints: strict parsing (no leading zeros in IPv4 octets, no
 // zone ids, no embedded dotted IPv4 in IPv6), RFC 5952 output, and the set maths the master needs for
-// address pools and AllowedIPs. Pure: no I/O.
+// address pools and AllowedIPs. Text that tools print (the node's observe) has its own lenient entry,
+// parseObservedCidr(), which rewrites the spellings strict input refuses and then uses the same parser.
+// Pure: no I/O.
 import { AppError } from "./errors.ts";
 
 export type IpVersion = 4 | 6;
@@ -321,4 +323,75 @@ export function overlaps(a: Cidr | string, b: Cidr | string): boolean {
   if (ca.version !== cb.version) return false;
   const ra = rangeOf(ca), rb = rangeOf(cb);
   return ra.first <= rb.last && rb.first <= ra.last;
+}
+
+// --- Text the kernel's tools print ---------------------------------------------------------------------
+// `ip -j`, `wg show … dump` and `iptables-save` print addresses we never wrote: a foreign interface may
+// carry an IPv4-mapped IPv6 address (`::ffff:192.0.2.1`), a host route has no prefix length. Reading
+// them must not fail a whole observe, so this entry is lenient where the strict parser above is not.
+// It is for what a node reads from its host, never for user input.
+
+const UP_TO_3_DIGITS = /^\d{1,3}$/;
+
+/** The strict spelling of an address a tool printed (`::ffff:192.0.2.1` -> `::ffff:c000:201`), or null. */
+function strictSpelling(addr: string): string | null {
+  const colon = addr.lastIndexOf(":");
+  const quad = colon < 0 ? addr : addr.slice(colon + 1);
+  if (colon >= 0 && !quad.includes(".")) return addr;
+  const octets = quad.split(".");
+  if (octets.length !== 4 || !octets.every((o) => UP_TO_3_DIGITS.test(o))) return null;
+  const [a, b, c, d] = octets.map(Number) as [number, number, number, number];
+  if (colon < 0) return `${a}.${b}.${c}.${d}`; // leading zeros dropped; > 255 is refused below
+  if (Math.max(a, b, c, d) > 255) return null;
+  return `${addr.slice(0, colon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+}
+
+/**
+ * Parses an address or prefix as a tool printed it: surrounding whitespace, a bare address (a host
+ * prefix), IPv4 octets and prefix lengths with leading zeros, and IPv6 ending in dotted IPv4 are all
+ * read. Returns null when the text is no address at all.
+ */
+export function parseObservedCidr(text: string): Cidr | null {
+  const [addr = "", len, extra] = text.trim().split("/");
+  if (extra !== undefined) return null;
+  let ip = parseOrReason(addr);
+  if (typeof ip === "string") {
+    const spelled = strictSpelling(addr);
+    if (spelled === null) return null;
+    ip = parseOrReason(spelled);
+    if (typeof ip === "string") return null;
+  }
+  const max = BITS[ip.version];
+  const prefix = len === undefined ? max : UP_TO_3_DIGITS.test(len) ? Number(len) : NaN;
+  if (!(prefix >= 0 && prefix <= max)) return null;
+  return { version: ip.version, address: ip.value, prefix };
+}
+
+function mustObserve(text: string): Cidr {
+  const cidr = parseObservedCidr(text);
+  if (!cidr) throw new AppError("internal", `not an address/prefix: ${quote(text)}`);
+  return cidr;
+}
+
+const HOST_V4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\/32$/;
+
+/**
+ * The canonical network text of printed text, as `ip` and `wg` print it (`10.13.13.7/24` ->
+ * `10.13.13.0/24`, `fd77::13` -> `fd77::13/128`). Throws an internal AppError on text that is no prefix.
+ */
+export function observedNetwork(text: string): string {
+  // The common case, a canonical IPv4 host (every peer's allowed IP), is its own network: 10,000 of them
+  // through the parser were a third of an observe-and-plan tick.
+  if (HOST_V4.test(text)) return text;
+  return normalizeCidr(mustObserve(text));
+}
+
+/** An interface address in canonical text, host bits kept (`FD42:13:0::1/64` -> `fd42:13::1/64`). */
+export function observedCidr(text: string): string {
+  return formatCidr(mustObserve(text));
+}
+
+/** The family of an address or prefix text, by its colon (no validation). */
+export function ipVersionOf(text: string): IpVersion {
+  return text.includes(":") ? 6 : 4;
 }

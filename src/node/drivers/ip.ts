@@ -1,5 +1,5 @@
 // iproute2: argv for the commands we run and parsers for the JSON it prints (`ip -j`).
-import { canonicalAddress, networkOf } from "../reconcile/cidr.ts";
+import { observedCidr, observedNetwork } from "../../core/cidr.ts";
 
 export type IpLink = {
   name: string;
@@ -76,7 +76,7 @@ export function parseIpAddress(text: string): IpLink[] {
     const name = raw.ifname.split("@")[0]!;
     const addresses = (raw.addr_info ?? [])
       .filter((a) => (a.family === "inet" || a.family === "inet6") && a.scope !== "link" && a.local)
-      .map((a) => canonicalAddress(`${a.local}/${a.prefixlen}`));
+      .map((a) => observedCidr(`${a.local}/${a.prefixlen}`));
     return [{
       name,
       up: (raw.flags ?? []).includes("UP"),
@@ -93,7 +93,7 @@ export function parseIpRoutes(text: string, family: 4 | 6): IpRoute[] {
     .flatMap((raw) => {
       if (typeof raw.dst !== "string") return [];
       if (raw.type !== undefined && raw.type !== "unicast") return [];
-      const dst = raw.dst === "default" ? "default" : networkOf(raw.dst);
+      const dst = raw.dst === "default" ? "default" : observedNetwork(raw.dst);
       return [{ dst, dev: raw.dev ?? null, family }];
     });
 }

@@ -1,6 +1,6 @@
 // wireguard-tools (`wg`) and wireguard-go: argv for the commands we run, the config text we pipe in, and
 // the parser for `wg show all dump`. Keys never go into argv: `wg` reads them from /dev/stdin.
-import { networkOf } from "../reconcile/cidr.ts";
+import { observedNetwork } from "../../core/cidr.ts";
 
 export type WgPeer = {
   publicKey: string;
@@ -118,7 +118,7 @@ export function parseWgDump(text: string): Map<string, WgDevice> {
         publicKey: f[1]!,
         presharedKey: none(f[2]),
         endpoint: none(f[3]),
-        allowedIps: allowed ? allowed.split(",").map((a) => networkOf(a)) : [],
+        allowedIps: allowed ? allowed.split(",").map((a) => observedNetwork(a)) : [],
         latestHandshake: num(f[5]),
         rxBytes: num(f[6]),
         txBytes: num(f[7]),

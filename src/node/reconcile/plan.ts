@@ -1,12 +1,12 @@
 // plan(): pure. From the desired host state, what the host looks like and what the state file says we
 // own, the steps that bring the host to the desired state, touching nothing we do not own. Planning
 // again after the steps ran gives no steps at all.
+import { ipVersionOf, observedCidr, observedNetwork } from "../../core/cidr.ts";
 import type { HostState, InterfaceSpec, PeerSpec } from "../../core/host_state.ts";
 import { Secret } from "../../core/secret.ts";
 import { chainRules, hasChain, type SavedTables } from "../drivers/iptables.ts";
 import { FORWARDING_KEYS } from "../drivers/sysctl.ts";
 import type { WgDevice, WgPeer } from "../drivers/wg.ts";
-import { canonicalAddress, familyOf, networkOf } from "./cidr.ts";
 import {
   FWD_CHAIN,
   NAT_CHAIN,
@@ -131,7 +131,7 @@ function planInterface(
   const endpoints: Record<string, string> = {};
   for (const peer of desiredPeers.values()) {
     if (peer.endpoint !== undefined) endpoints[peer.publicKey] = peer.endpoint;
-    const allowedIps = unique(peer.allowedIps.map(networkOf));
+    const allowedIps = unique(peer.allowedIps.map(observedNetwork));
     const current = dev.peers.get(peer.publicKey);
     if (!current) {
       added.push({
@@ -171,7 +171,7 @@ function planInterface(
   if (!sameRecord(endpoints, recorded)) steps.push({ kind: "note-endpoints", iface: name, endpoints });
 
   // Addresses, MTU, up.
-  const wantAddresses = unique(spec.addresses.map(canonicalAddress));
+  const wantAddresses = unique(spec.addresses.map(observedCidr));
   const haveAddresses = link?.addresses ?? [];
   // Removing an interface's last IPv4 address makes the kernel drop its IPv4 routes: once we delete an
   // address of a family, that family's routes are re-added (`ip route replace` is idempotent).
@@ -179,7 +179,7 @@ function planInterface(
   for (const cidr of haveAddresses) {
     if (wantAddresses.includes(cidr)) continue;
     steps.push({ kind: "address-delete", iface: name, cidr });
-    flushed.add(familyOf(cidr));
+    flushed.add(ipVersionOf(cidr));
   }
   for (const cidr of wantAddresses) {
     if (!haveAddresses.includes(cidr)) steps.push({ kind: "address-add", iface: name, cidr });
@@ -192,7 +192,7 @@ function planInterface(
   if (!link?.up) steps.push({ kind: "link-up", iface: name });
 
   // Extra routes through this interface: recorded before they are added.
-  const wantRoutes = unique(spec.routes.map(networkOf));
+  const wantRoutes = unique(spec.routes.map(observedNetwork));
   const ownedRoutes = owned?.routes ?? [];
   const present = (cidr: string) =>
     link !== undefined && observed.routes.some((r) => r.dst === cidr && r.dev === name);
@@ -204,7 +204,9 @@ function planInterface(
   }
   for (const cidr of wantRoutes) {
     if (!ownedRoutes.includes(cidr)) steps.push({ kind: "own-route", iface: name, cidr });
-    if (!present(cidr) || flushed.has(familyOf(cidr))) steps.push({ kind: "route-add", iface: name, cidr });
+    if (!present(cidr) || flushed.has(ipVersionOf(cidr))) {
+      steps.push({ kind: "route-add", iface: name, cidr });
+    }
   }
   return steps;
 }
@@ -250,7 +252,7 @@ function planFirewall(
   const egress = observed.egress[family];
   const subnets = unique(
     managed.filter((s) => s.masquerade).flatMap((s) =>
-      s.addresses.filter((a) => familyOf(a) === family).map(networkOf)
+      s.addresses.filter((a) => ipVersionOf(a) === family).map(observedNetwork)
     ),
   );
   let nat: string[] = [];

@@ -6,13 +6,17 @@ import {
   formatCidr,
   formatIp,
   hostAddress,
+  ipVersionOf,
   isValidCidr,
   isValidIp,
   networkOf,
   normalizeCidr,
+  observedCidr,
+  observedNetwork,
   overlaps,
   parseCidr,
   parseIp,
+  parseObservedCidr,
   rangeOf,
   sizeOf,
   tryParseIp,
@@ -365,4 +369,79 @@ Deno.test("IPv4 parsing accepts exactly four 0-255 numbers without leading zeros
     assert.equal(ours !== undefined, reference(text), `disagreement on ${JSON.stringify(text)}`);
     if (ours !== undefined) assert.equal(formatIp(ours), text);
   }
+});
+
+// --- Text the kernel's tools print (the node's observe) ---------------------------------------------
+
+Deno.test("observedNetwork() and observedCidr() print cidr text the way the kernel does", () => {
+  const cases: [string, string, string][] = [
+    ["10.13.13.7/24", "10.13.13.0/24", "10.13.13.7/24"],
+    ["FD42:13:0:0::1/64", "fd42:13::/64", "fd42:13::1/64"],
+    ["2001:db8:0:1:0:0:0:1/128", "2001:db8:0:1::1/128", "2001:db8:0:1::1/128"],
+    ["2001:db8:0:1:1:1:1:1/48", "2001:db8::/48", "2001:db8:0:1:1:1:1:1/48"],
+    ["::/0", "::/0", "::/0"],
+    ["fd77::13", "fd77::13/128", "fd77::13/128"],
+    ["192.0.2.5", "192.0.2.5/32", "192.0.2.5/32"],
+  ];
+  for (const [input, network, address] of cases) {
+    assert.equal(observedNetwork(input), network, input);
+    assert.equal(observedCidr(input), address, input);
+  }
+  for (
+    const bad of [
+      "10.0.0.256/24",
+      "10.0.0.1/33",
+      "fd00:::1/64",
+      "1:2:3:4:5:6:7:8:9/64",
+      "x/1",
+      "10.0.0.0/24/1",
+    ]
+  ) {
+    assert.equal(parseObservedCidr(bad), null, bad);
+  }
+});
+
+Deno.test("parseObservedCidr() reads what a foreign interface may carry; strict parsing still refuses it", () => {
+  const lenient: [string, string][] = [
+    ["::ffff:192.0.2.1/128", "::ffff:c000:201/128"],
+    ["::ffff:192.0.2.1", "::ffff:c000:201/128"],
+    ["64:ff9b::198.51.100.7/96", "64:ff9b::c633:6407/96"],
+    ["1:2:3:4:5:6:10.0.0.1/64", "1:2:3:4:5:6:a00:1/64"],
+    ["010.000.013.007/024", "10.0.13.7/24"],
+    ["  10.13.13.7/24\n", "10.13.13.7/24"],
+  ];
+  for (const [text, canonical] of lenient) {
+    const cidr = parseObservedCidr(text);
+    assert.ok(cidr, text);
+    assert.equal(formatCidr(cidr), canonical, text);
+    assert.equal(observedCidr(text), canonical, text);
+    assert.equal(isValidCidr(text), false, `strict input validation still refuses ${JSON.stringify(text)}`);
+  }
+  assert.throws(() => parseCidr("::ffff:192.0.2.1/128"), /embedded IPv4 notation is not supported/);
+  assert.throws(() => parseCidr("010.0.0.1/24"), /leading zero/);
+  assert.equal(observedNetwork("::ffff:192.0.2.1/96"), "::ffff:0:0/96");
+  for (
+    const bad of [
+      "",
+      "/24",
+      "10.0.0.1/",
+      "10.0.0.1/1000",
+      "1.2.3",
+      "::ffff:192.0.2.256",
+      "::ffff:192.0.2",
+      "1:2:3:4:5:6:7:10.0.0.1",
+      "fe80::1%eth0/64",
+      "10.0.0.1 /24",
+    ]
+  ) {
+    assert.equal(parseObservedCidr(bad), null, bad);
+  }
+  assert.throws(() => observedNetwork("not-an-address"), /not an address\/prefix: "not-an-address"/);
+  assert.throws(() => observedCidr("10.0.0.1/33"), AppError);
+});
+
+Deno.test("ipVersionOf() tells the family by the colon", () => {
+  assert.equal(ipVersionOf("10.0.0.0/8"), 4);
+  assert.equal(ipVersionOf("fd00::/8"), 6);
+  assert.equal(ipVersionOf("::ffff:10.0.0.1"), 6);
 });

@@ -3,7 +3,7 @@
 // changes its state for the engine's writes like the kernel would, and rejects every other command
 // (and any argv that carries a key). render() prints the whole host as plain text for table tests.
 import type { Exec, ExecOptions, ExecResult } from "../../../src/core/ports/types.ts";
-import { canonicalAddress, familyOf, networkOf } from "../../../src/node/reconcile/cidr.ts";
+import { ipVersionOf, observedCidr, observedNetwork } from "../../../src/core/cidr.ts";
 
 type Peer = {
   psk: string | null;
@@ -106,7 +106,9 @@ export class FakeHost implements Exec {
     const out: { dst: string; dev: string }[] = [];
     for (const l of this.links.values()) {
       if (!l.up || l.name === "lo") continue;
-      for (const a of l.addresses) if (familyOf(a) === family) out.push({ dst: networkOf(a), dev: l.name });
+      for (const a of l.addresses) {
+        if (ipVersionOf(a) === family) out.push({ dst: observedNetwork(a), dev: l.name });
+      }
     }
     return out;
   }
@@ -137,7 +139,7 @@ export class FakeHost implements Exec {
         const routes = [
           ...(def ? [{ dst: "default", dev: def }] : []),
           ...this.#kernelRoutes(family),
-          ...this.routes.filter((r) => familyOf(r.dst) === family),
+          ...this.routes.filter((r) => ipVersionOf(r.dst) === family),
         ].map((r) => ({ dst: r.dst.replace(family === 4 ? /\/32$/ : /\/128$/, ""), dev: r.dev }));
         return ok(JSON.stringify(routes));
       }
@@ -210,24 +212,24 @@ export class FakeHost implements Exec {
       if ((m = a.match(/^address (add|del) (\S+) dev (\S+)$/))) {
         const l = this.links.get(m[3]!);
         if (!l) return fail(`Cannot find device "${m[3]}"`, 1);
-        const cidr = canonicalAddress(m[2]!);
+        const cidr = observedCidr(m[2]!);
         if (m[1] === "add") {
           if (l.addresses.includes(cidr)) return fail("RTNETLINK answers: File exists");
           l.addresses.push(cidr);
         } else {
           if (!l.addresses.includes(cidr)) return fail("RTNETLINK answers: Cannot assign requested address");
           l.addresses = l.addresses.filter((x) => x !== cidr);
-          const fam = familyOf(cidr);
+          const fam = ipVersionOf(cidr);
           // The kernel drops a device's IPv4 routes with its last IPv4 address.
-          if (fam === 4 && !l.addresses.some((x) => familyOf(x) === 4)) {
-            this.routes = this.routes.filter((r) => !(r.dev === l.name && familyOf(r.dst) === 4));
+          if (fam === 4 && !l.addresses.some((x) => ipVersionOf(x) === 4)) {
+            this.routes = this.routes.filter((r) => !(r.dev === l.name && ipVersionOf(r.dst) === 4));
           }
         }
         return ok();
       }
       if ((m = a.match(/^-([46]) route (replace|del) (\S+) dev (\S+)$/))) {
         const [, fam, op, dst, dev] = m;
-        if (familyOf(dst!) !== Number(fam)) return fail("Error: inet prefix is expected");
+        if (ipVersionOf(dst!) !== Number(fam)) return fail("Error: inet prefix is expected");
         const l = this.links.get(dev!);
         if (!l) return fail(`Cannot find device "${dev}"`, 1);
         const i = this.routes.findIndex((r) => r.dst === dst);
@@ -299,7 +301,7 @@ export class FakeHost implements Exec {
         else if (k === "Endpoint") peer.p.endpoint = v;
         else if (k === "PersistentKeepalive") peer.p.keepalive = Number(v);
         else if (k === "AllowedIPs") {
-          const ips = v.split(",").map((x) => networkOf(x.trim()));
+          const ips = v.split(",").map((x) => observedNetwork(x.trim()));
           takeIps(peer.key, ips);
           peer.p.allowed = [...new Set([...peer.p.allowed, ...ips])];
         } else return fail(`Line unrecognized: ${k}`, 1);
@@ -335,7 +337,7 @@ export class FakeHost implements Exec {
         peer.p.keepalive = v === "off" ? 0 : Number(v);
       } else if (word === "allowed-ips") {
         const v = value();
-        const ips = v === "" ? [] : v.split(",").map((x) => networkOf(x));
+        const ips = v === "" ? [] : v.split(",").map((x) => observedNetwork(x));
         takeIps(peer.key, ips);
         peer.p.allowed = ips;
       } else return null;
