@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { CLIENT_IP, Cluster, INTERNET_IP, startDeno } from "../support/cluster.ts";
 import { skipUnlessRoot, withWorld } from "../support/netns.ts";
-import { waitFor, withDeadline } from "../support/programs.ts";
+import { withDeadline } from "../support/programs.ts";
+import { waitFor } from "../support/wait.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -63,7 +64,10 @@ Deno.test({
             n.status === "online" && n.interfaces[0]?.public_key
           );
         };
-        await waitFor("both nodes online with their keys reported", allOnline, 60_000, 250);
+        await waitFor("both nodes online with their keys reported", allOnline, {
+          timeoutMs: 60_000,
+          intervalMs: 250,
+        });
         for (const n of [fra, tyo]) {
           const out = n.proc!.output();
           assert.match(out, /NODE_DAEMON starting enrollment with master/);
@@ -86,14 +90,13 @@ Deno.test({
           "frankfurt to serve the peer",
           async () =>
             (await fra.host.exec.run(["wg", "show", "wg0", "peers"])).stdout.includes(peer.public_key),
-          20_000,
+          { timeoutMs: 20_000 },
         );
         await c.clientUp(conf1.body);
         await waitFor(
           "the client to ping the internet through frankfurt",
           () => c.client.ping(INTERNET_IP),
-          30_000,
-          200,
+          { timeoutMs: 30_000, intervalMs: 200 },
         );
         const fraKey = (await fra.host.run(["wg", "show", "wg0", "public-key"])).stdout.trim();
         assert.ok((await c.handshakeAge(c.client, fraKey)) !== null, "handshake with frankfurt");
@@ -110,8 +113,7 @@ Deno.test({
             const s = await q.status;
             return s.code === 0 ? q.output().trim() : null;
           },
-          30_000,
-          500,
+          { timeoutMs: 30_000, intervalMs: 500 },
         );
         assert.equal(answer, "192.0.2.53");
         assert.ok(c.dns!.output().includes(`"from":"${peer.ipv4.replace("/32", "")}"`), c.dns!.output());
@@ -124,7 +126,7 @@ Deno.test({
           "frankfurt to drop the peer",
           async () =>
             !(await fra.host.exec.run(["wg", "show", "wg0", "peers"])).stdout.includes(peer.public_key),
-          20_000,
+          { timeoutMs: 20_000 },
         );
         const conf2 = (await c.api("GET", `/peers/${peer.id}/config`)).body;
         assert.match(conf2, new RegExp(`Endpoint = ${tyo.ip}:51820`));
@@ -132,8 +134,7 @@ Deno.test({
         await waitFor(
           "the client to ping the internet through tokyo",
           () => c.client.ping(INTERNET_IP),
-          30_000,
-          200,
+          { timeoutMs: 30_000, intervalMs: 200 },
         );
         const tyoKey = (await tyo.host.run(["wg", "show", "wg0", "public-key"])).stdout.trim();
         assert.ok((await c.handshakeAge(c.client, tyoKey)) !== null, "handshake with tokyo");
@@ -154,16 +155,21 @@ Deno.test({
         await waitFor(
           "traffic back from tokyo's last good config",
           () => c.client.ping(INTERNET_IP),
-          30_000,
-          250,
+          { timeoutMs: 30_000, intervalMs: 250 },
         );
         assert.match(tyo.proc!.output(), /applied the last good config/);
         assert.match(tyo.proc!.output(), /master unreachable/);
 
         // Metrics queue up while the master is down; after its restart every sample arrives exactly once.
-        await waitFor("tokyo to queue samples", () => queuedSeq(tyo.dataDir) > 5, 20_000, 250);
+        await waitFor("tokyo to queue samples", () => queuedSeq(tyo.dataDir) > 5, {
+          timeoutMs: 20_000,
+          intervalMs: 250,
+        });
         await c.startMaster();
-        await waitFor("tokyo's queue to drain", () => queueSize(tyo.dataDir) === 0, 30_000, 250);
+        await waitFor("tokyo's queue to drain", () => queueSize(tyo.dataDir) === 0, {
+          timeoutMs: 30_000,
+          intervalMs: 250,
+        });
         const lastSeq = queuedSeq(tyo.dataDir);
         const db = new DatabaseSync(`${c.dir}/master/wirebuddy.db`, { readOnly: true });
         try {
@@ -192,8 +198,7 @@ Deno.test({
             const list = (await c.api("GET", "/nodes")).body.nodes as { name: string; status: string }[];
             return list.find((n) => n.name === "frankfurt")?.status === "offline";
           },
-          15_000,
-          250,
+          { timeoutMs: 15_000, intervalMs: 250 },
         );
 
         // An old token, after a new one was made, is refused by a real node process.

@@ -14,7 +14,8 @@
 import assert from "node:assert/strict";
 import { parseClientConf } from "../../src/core/client_conf.ts";
 import { startDeno } from "../support/cluster.ts";
-import { type Host, skipUnlessRoot, waitFor, withWorld } from "../support/netns.ts";
+import { type Host, skipUnlessRoot, withWorld } from "../support/netns.ts";
+import { waitFor } from "../support/wait.ts";
 import { ensureRootfs, Lab, type Vps } from "../support/vps.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;

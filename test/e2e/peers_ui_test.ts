@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import jsQRModule from "jsqr";
 import type { Page } from "playwright-core";
 import { ADMIN_PW, flash, login, watchCsp, withBrowserMaster } from "../support/browser.ts";
-import { waitFor } from "../support/programs.ts";
+import { waitFor } from "../support/wait.ts";
 
 // jsqr is CommonJS: its function is the module's default export.
 const jsQR = jsQRModule.default;
@@ -34,6 +34,7 @@ async function decodeQrImage(page: Page): Promise<string> {
   await waitFor(
     "the QR image to load",
     () => img.evaluate((el: QrImg) => el.complete && el.naturalWidth > 0),
+    { timeoutMs: 15_000 },
   );
   const { width, height, pixels } = await img.evaluate((el: QrImg) => {
     const width = 640;

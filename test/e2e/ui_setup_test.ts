@@ -2,7 +2,8 @@
 // viewer cannot change anything.
 import assert from "node:assert/strict";
 import { launchBrowser } from "../support/browser.ts";
-import { freePort, startProgram, waitFor } from "../support/programs.ts";
+import { freePort, startProgram } from "../support/programs.ts";
+import { waitFor } from "../support/wait.ts";
 
 Deno.test({
   name:
@@ -22,6 +23,7 @@ Deno.test({
       const link = await waitFor(
         "the setup link",
         () => master.output().match(/(https:\/\/\S+\/setup\?token=[\w-]+)/)?.[1],
+        { timeoutMs: 15_000 },
       );
       const context = await browser.newContext({ ignoreHTTPSErrors: true });
       const page = await context.newPage();

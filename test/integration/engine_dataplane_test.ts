@@ -5,7 +5,8 @@ import { realFs } from "../../src/core/ports/real.ts";
 import { createEngine, type Engine } from "../../src/node/reconcile/engine.ts";
 import type { HostState } from "../../src/core/host_state.ts";
 import { parseWgDump } from "../../src/node/drivers/wg.ts";
-import { type Host, skipUnlessRoot, waitFor, withWorld } from "../support/netns.ts";
+import { type Host, skipUnlessRoot, withWorld } from "../support/netns.ts";
+import { waitFor } from "../support/wait.ts";
 import {
   buildVpnWorld,
   clientState,

@@ -1,7 +1,8 @@
 // The real wirebuddy-master program: configuration errors, the key check, the admin CLI, TLS.
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { freePort, runProgram, startProgram, tlsClient, waitFor } from "../support/programs.ts";
+import { freePort, runProgram, startProgram, tlsClient } from "../support/programs.ts";
+import { waitFor } from "../support/wait.ts";
 
 const SECRET = "integration-secret-0123456789-abcdefghijkl";
 
@@ -124,6 +125,7 @@ Deno.test("serve answers over HTTPS with its self-signed certificate and prints 
       const link = await waitFor(
         "the setup link",
         () => master.output().match(/(https:\/\/127\.0\.0\.1:\d+\/setup\?token=[\w-]+)/)?.[1],
+        { timeoutMs: 15_000 },
       );
       const cert = await Deno.readTextFile(`${dir}/tls/cert.pem`);
       assert.equal((await Deno.stat(`${dir}/tls/key.pem`)).mode! & 0o777, 0o600);

@@ -1,7 +1,8 @@
 // Chromium through playwright-core, launched from Debian's /usr/bin/chromium with flags that keep it off
 // the network (this machine has none) and inside a fresh profile.
 import { type Browser, chromium, type Page } from "playwright-core";
-import { freePort, type Running, runProgram, startProgram, waitFor } from "./programs.ts";
+import { freePort, type Running, runProgram, startProgram } from "./programs.ts";
+import { waitFor } from "./wait.ts";
 
 export const CHROMIUM = "/usr/bin/chromium";
 
@@ -57,7 +58,9 @@ export async function withBrowserMaster(
   const master = await startProgram("master", ["serve"], env);
   const browser = await launchBrowser();
   try {
-    await waitFor("the master to listen", () => master.output().includes("WireBuddy master listening"));
+    await waitFor("the master to listen", () => master.output().includes("WireBuddy master listening"), {
+      timeoutMs: 15_000,
+    });
     await fn({ dir, base: `https://127.0.0.1:${port}`, env, master, browser });
   } finally {
     await browser.close();

@@ -7,7 +7,8 @@
 //   the internet host has no route to the tunnel range: a client reaches it only through a node's NAT
 import { parseClientConf } from "../../src/core/client_conf.ts";
 import type { Host, World } from "./netns.ts";
-import { type Running, startProgram, waitFor } from "./programs.ts";
+import { type Running, startProgram } from "./programs.ts";
+import { waitFor } from "./wait.ts";
 
 export const MASTER_IP = "198.51.100.1";
 export const CLIENT_IP = "198.51.100.10";
@@ -88,7 +89,7 @@ export class Cluster {
     await waitFor(
       "the master to listen",
       () => this.masterProc!.output().includes("WireBuddy master listening"),
-      20_000,
+      { timeoutMs: 20_000 },
     );
   }
 
@@ -158,7 +159,9 @@ export class Cluster {
   async startDns(): Promise<void> {
     this.dns = await startDeno(this.master, [`${ROOT}test/support/dns_responder.ts`]);
     this.procs.push(this.dns);
-    await waitFor("the DNS responder", () => this.dns!.output().includes('"listening"'));
+    await waitFor("the DNS responder", () => this.dns!.output().includes('"listening"'), {
+      timeoutMs: 15_000,
+    });
   }
 
   /** Brings up a downloaded client config the way wg-quick would (minus DNS): wireguard-go, addresses, routes. */

@@ -6,6 +6,7 @@
 // whatever runs in its private mount namespace, i.e. wireguard-go), then deletes the namespaces.
 import type { Exec, ExecOptions, ExecResult } from "../../src/core/ports/types.ts";
 import { realExec } from "../../src/core/ports/real.ts";
+import { waitFor } from "./wait.ts";
 
 export const isRoot = (): boolean => Deno.uid() === 0;
 
@@ -19,29 +20,6 @@ export function skipUnlessRoot(what: string): boolean {
   // deno-lint-ignore no-console
   console.warn(`skipping ${what}: needs root for network namespaces (runs in CI)`);
   return true;
-}
-
-/** Polls `check` until it returns a truthy value or the deadline passes; then throws naming `what`. */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | null | undefined | false> | T | null | undefined | false,
-  { timeoutMs = 10_000, intervalMs = 50 } = {},
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (true) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      const why = lastError instanceof Error ? `: ${lastError.message}` : "";
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${why}`);
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
 }
 
 async function must(exec: Exec, argv: string[], options?: ExecOptions): Promise<ExecResult> {

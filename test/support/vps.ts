@@ -9,7 +9,8 @@
 // lab namespace to serve install.sh and a release directory to the containers.
 import { realExec } from "../../src/core/ports/real.ts";
 import type { ExecOptions, ExecResult } from "../../src/core/ports/types.ts";
-import { type Host, waitFor } from "./netns.ts";
+import type { Host } from "./netns.ts";
+import { waitFor } from "./wait.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 export const ROOTFS_TAR = `${ROOT}.tools/vps-rootfs.tar`;

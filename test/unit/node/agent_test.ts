@@ -14,6 +14,7 @@ import type { FetchFactory } from "../../../src/node/sync_client.ts";
 import { Secret } from "../../../src/core/secret.ts";
 import { MemFs, ScriptedExec } from "../../support/fakes.ts";
 import { type TestMaster, testMaster } from "../../support/master.ts";
+import { waitFor as poll } from "../../support/wait.ts";
 
 /** The master's (fake) time, with real sleeps: the agent's loops run, and signatures fall in the window. */
 const clockOf = (m: TestMaster) => ({
@@ -63,15 +64,9 @@ function agentConfig(token: string | null, overrides: Partial<NodeDaemonConfig> 
   };
 }
 
-async function waitFor<T>(what: string, fn: () => T | Promise<T>, ms = 5000): Promise<NonNullable<T>> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+/** The agent's loops tick every 20–100 ms here: check every 10 ms, give up after 5 s. */
+const waitFor = <T>(what: string, check: () => T | Promise<T>, timeoutMs = 5000) =>
+  poll(what, check, { timeoutMs, intervalMs: 10 });
 
 async function world() {
   const m = await testMaster();
