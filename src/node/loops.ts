@@ -30,7 +30,7 @@ type Backoffs = Pick<NodeDaemonConfig, "backoffMinMs" | "backoffMaxMs">;
 export const secs = (ms: number) => `${Math.round(ms / 1000)}s`;
 
 /** One line per failed exchange with the master, worded by what went wrong. */
-export function logSyncFailure(log: Logger, what: string, err: unknown, wait: number): void {
+function logSyncFailure(log: Logger, what: string, err: unknown, wait: number): void {
   if (err instanceof SyncError && err.unreachable) {
     log.warn(`${what}: master unreachable; retrying in ${secs(wait)} (serving the last good config)`);
   } else if (err instanceof SyncError && (err.status === 401 || err.status === 403 || err.status === 404)) {

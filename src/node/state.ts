@@ -9,7 +9,7 @@ import { generateKeyPair, publicKeyFromPrivate } from "../core/wg_keys.ts";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 
-export const EnrollmentSchema = z.object({
+const EnrollmentSchema = z.object({
   node_id: z.number().int().positive(),
   name: z.string(),
   node_secret: z.string(),
@@ -19,7 +19,7 @@ export const EnrollmentSchema = z.object({
 });
 export type Enrollment = z.infer<typeof EnrollmentSchema>;
 
-export const SavedConfigSchema = z.object({
+const SavedConfigSchema = z.object({
   body: z.string(),
   signature: z.string(),
   nonce: z.string(),

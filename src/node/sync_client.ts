@@ -146,7 +146,7 @@ export class SyncClient {
   constructor(
     fetchFor: FetchFactory,
     private readonly clock: Clock,
-    private readonly enrollment: Enrollment,
+    enrollment: Enrollment,
     key: CryptoKey,
     private readonly base: string,
   ) {
@@ -159,10 +159,6 @@ export class SyncClient {
     }));
   }
 
-  get nodeId(): number {
-    return this.enrollment.node_id;
-  }
-
   async post<T>(path: string, body: unknown, schema: z.ZodType<T>, signal?: AbortSignal): Promise<T> {
     return await exchange(
       this.#fetch,
@@ -172,20 +168,6 @@ export class SyncClient {
       "POST",
       path,
       body,
-      schema,
-      signal,
-    );
-  }
-
-  async get<T>(path: string, schema: z.ZodType<T>, signal?: AbortSignal): Promise<T> {
-    return await exchange(
-      this.#fetch,
-      this.clock,
-      this.base,
-      await this.#signer,
-      "GET",
-      path,
-      null,
       schema,
       signal,
     );

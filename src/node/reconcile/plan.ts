@@ -19,7 +19,7 @@ import {
 } from "./steps.ts";
 
 /** WireGuard's usual MTU (1500 minus its IPv6 overhead), used when the desired state names none. */
-export const DEFAULT_MTU = 1420;
+const DEFAULT_MTU = 1420;
 
 const EMPTY_DEVICE: WgDevice = {
   name: "",
