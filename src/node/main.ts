@@ -67,7 +67,7 @@ async function main(): Promise<number> {
   if (!(await realFs.exists(queuePath))) await realFs.writeTextAtomic(queuePath, "", 0o600);
   const queue = new MetricsQueue(queuePath, config.queueMax);
   const engine = createEngine(
-    { exec: realExec, fs: realFs, log: log.child("NODE_DAEMON"), clock: realClock },
+    { exec: realExec, fs: realFs, log: log.child("NODE_DAEMON") },
     { statePath: `${config.dataDir}/dataplane.json`, wgImpl: config.wgImpl },
   );
 

@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import { HostStateSchema } from "../../src/core/host_state.ts";
 import { createLogger } from "../../src/core/logger.ts";
 import type { Exec } from "../../src/core/ports/types.ts";
-import { realClock, realExec, realFs, stderrSink } from "../../src/core/ports/real.ts";
+import { realExec, realFs, stderrSink } from "../../src/core/ports/real.ts";
 import { createEngine } from "../../src/node/reconcile/engine.ts";
 import type { WgImpl } from "../../src/node/reconcile/steps.ts";
 
@@ -25,7 +25,7 @@ const exec: Exec = { run: (argv, options) => realExec.run([...prefix, ...argv], 
 const desired = HostStateSchema.parse(JSON.parse(await Deno.readTextFile(values.desired)));
 const log = createLogger({ sink: stderrSink, format: "journald", level: "info" });
 const engine = createEngine(
-  { exec, fs: realFs, log, clock: realClock },
+  { exec, fs: realFs, log },
   { statePath: values.state, wgImpl: values.impl as WgImpl },
 );
 const result = await engine.reconcileOnce(desired);

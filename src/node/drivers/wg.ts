@@ -1,5 +1,5 @@
-// wireguard-tools (`wg`) and wireguard-go: argv for the commands we run, the config text we pipe in, and
-// the parser for `wg show all dump`. Keys never go into argv: `wg` reads them from /dev/stdin.
+// wireguard-tools (`wg`) and wireguard-go: argv for the commands we run, the whole config text we pipe
+// in, and the parser for `wg show … dump`. Keys never go into argv: `wg` reads them from /dev/stdin.
 import { observedNetwork } from "../../core/cidr.ts";
 
 export type WgPeer = {
@@ -32,19 +32,14 @@ export type WgPeerConfig = {
   persistentKeepalive?: number;
 };
 
-export const STDIN = "/dev/stdin";
+const STDIN = "/dev/stdin";
 
 export const wgArgv = {
   showAllDump: () => ["wg", "show", "all", "dump"],
+  showInterfaces: () => ["wg", "show", "interfaces"],
+  /** One device's dump: like `all dump` without the interface column. */
+  showDump: (name: string) => ["wg", "show", name, "dump"],
   userspaceAdd: (name: string) => ["wireguard-go", name],
-  /** `wg set IF [listen-port N] [private-key /dev/stdin]`. */
-  setInterface: (name: string, opts: { listenPort?: number; privateKeyFromStdin?: boolean }) => [
-    "wg",
-    "set",
-    name,
-    ...(opts.listenPort !== undefined ? ["listen-port", String(opts.listenPort)] : []),
-    ...(opts.privateKeyFromStdin ? ["private-key", STDIN] : []),
-  ],
   /** Sets only the given fields of one peer; `presharedKey: "stdin"` reads it from stdin, "none" removes it. */
   setPeer: (name: string, publicKey: string, fields: {
     presharedKey?: "stdin" | "none";
@@ -72,6 +67,25 @@ export const wgArgv = {
   /** Adds (or updates) the peers of the config read from stdin, leaving every other peer untouched. */
   addconf: (name: string) => ["wg", "addconf", name, STDIN],
 };
+
+/** What `wg addconf` sets on an interface: its key and port when given, and peers to add or update. */
+export type WgConfig = { privateKey?: string; listenPort?: number; peers: readonly WgPeerConfig[] };
+
+/**
+ * The config text `wg addconf IF /dev/stdin` reads: an `[Interface]` section when there is a key or a
+ * port to set, then the `[Peer]` sections. Contains keys: stdin only.
+ */
+export function renderWgConfig(config: WgConfig): string {
+  const head = config.privateKey || config.listenPort !== undefined
+    ? [
+      "[Interface]",
+      ...(config.privateKey ? [`PrivateKey = ${config.privateKey}`] : []),
+      ...(config.listenPort !== undefined ? [`ListenPort = ${config.listenPort}`] : []),
+      "",
+    ].join("\n") + "\n"
+    : "";
+  return head + renderPeersConfig(config.peers);
+}
 
 /** The `[Peer]` sections of a wg config file, for `wg addconf … /dev/stdin`. Contains keys: stdin only. */
 export function renderPeersConfig(peers: readonly WgPeerConfig[]): string {

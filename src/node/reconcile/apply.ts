@@ -5,10 +5,11 @@ import { AppError } from "../../core/errors.ts";
 import type { Logger } from "../../core/logger.ts";
 import type { Exec } from "../../core/ports/types.ts";
 import type { Secret } from "../../core/secret.ts";
+import { displayArgv } from "../drivers/exec.ts";
 import { ipArgv } from "../drivers/ip.ts";
 import { iptablesArgv } from "../drivers/iptables.ts";
 import { sysctlArgv } from "../drivers/sysctl.ts";
-import { renderPeersConfig, wgArgv } from "../drivers/wg.ts";
+import { renderWgConfig, wgArgv } from "../drivers/wg.ts";
 import type { OwnershipStore } from "./ownership.ts";
 import { type Ownership, STATE_ONLY, type Step, type WgImpl } from "./steps.ts";
 
@@ -22,14 +23,7 @@ export type ApplyContext = {
   wg: { impl: WgImpl; kernelAvailable?: boolean };
 };
 
-export type ApplyResult = { commands: number; stepsDone: number; error?: AppError };
-
-const SAFE_ARG = /^[A-Za-z0-9_./:,=+@%^\-\[\]]+$/;
-
-/** argv as a line you could paste into a shell. */
-export function displayArgv(argv: readonly string[]): string {
-  return argv.map((a) => (SAFE_ARG.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(" ");
-}
+export type ApplyResult = { commands: number; error?: AppError };
 
 class CommandFailed extends Error {}
 
@@ -38,7 +32,6 @@ const NO_KERNEL_WG = /unknown device type|not supported|no such device|protocol 
 
 export async function apply(steps: readonly Step[], ctx: ApplyContext): Promise<ApplyResult> {
   let commands = 0;
-  let stepsDone = 0;
 
   /** For removals: stderr that says the thing is already gone counts as success. */
   const run = async (
@@ -114,29 +107,22 @@ export async function apply(steps: readonly Step[], ctx: ApplyContext): Promise<
       case "link-delete":
         return void await run(ipArgv.linkDelete(step.iface), { alreadyDone: /cannot find device/i });
       case "wg-addconf": {
-        const head = step.privateKey || step.listenPort !== undefined
-          ? [
-            "[Interface]",
-            ...(step.privateKey ? [`PrivateKey = ${step.privateKey.reveal()}`] : []),
-            ...(step.listenPort !== undefined ? [`ListenPort = ${step.listenPort}`] : []),
-            "",
-          ].join("\n") + "\n"
-          : "";
-        const peers = step.peers.map((p) => ({
-          publicKey: p.publicKey,
-          allowedIps: p.allowedIps,
-          ...(p.presharedKey ? { presharedKey: p.presharedKey.reveal() } : {}),
-          ...(p.endpoint ? { endpoint: p.endpoint } : {}),
-          ...(p.persistentKeepalive ? { persistentKeepalive: p.persistentKeepalive } : {}),
-        }));
+        const stdin = renderWgConfig({
+          ...(step.privateKey ? { privateKey: step.privateKey.reveal() } : {}),
+          ...(step.listenPort !== undefined ? { listenPort: step.listenPort } : {}),
+          peers: step.peers.map((p) => ({
+            publicKey: p.publicKey,
+            allowedIps: p.allowedIps,
+            ...(p.presharedKey ? { presharedKey: p.presharedKey.reveal() } : {}),
+            ...(p.endpoint ? { endpoint: p.endpoint } : {}),
+            ...(p.persistentKeepalive ? { persistentKeepalive: p.persistentKeepalive } : {}),
+          })),
+        });
         const secrets = [
           ...(step.privateKey ? [step.privateKey] : []),
           ...step.peers.flatMap((p) => (p.presharedKey ? [p.presharedKey] : [])),
         ];
-        return void await run(wgArgv.addconf(step.iface), {
-          stdin: head + renderPeersConfig(peers),
-          secrets,
-        });
+        return void await run(wgArgv.addconf(step.iface), { stdin, secrets });
       }
       case "peer-set": {
         const { presharedKey, ...rest } = step.fields;
@@ -189,9 +175,8 @@ export async function apply(steps: readonly Step[], ctx: ApplyContext): Promise<
         }`;
       const error = new AppError("unavailable", `Apply stopped: ${message}`, { cause: err });
       ctx.log.error("Apply stopped at the first failure", { step: step.kind, error: message });
-      return { commands, stepsDone, error };
+      return { commands, error };
     }
-    stepsDone++;
   }
-  return { commands, stepsDone };
+  return { commands };
 }

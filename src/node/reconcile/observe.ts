@@ -3,11 +3,11 @@
 // firewalls and the forwarding sysctls.
 import { AppError } from "../../core/errors.ts";
 import type { Exec, ExecResult } from "../../core/ports/types.ts";
+import { displayArgv } from "../drivers/exec.ts";
 import { defaultEgress, ipArgv, parseIpAddress, parseIpRoutes } from "../drivers/ip.ts";
 import { iptablesArgv, parseIptablesSave, type SavedTables } from "../drivers/iptables.ts";
 import { parseSysctl, sysctlArgv } from "../drivers/sysctl.ts";
-import { parseWgDump, wgArgv } from "../drivers/wg.ts";
-import { displayArgv } from "./apply.ts";
+import { parseWgDump, wgArgv, type WgDevice } from "../drivers/wg.ts";
 import type { Observed } from "./steps.ts";
 
 async function read(exec: Exec, argv: string[]): Promise<ExecResult> {
@@ -35,11 +35,11 @@ function must(argv: string[], result: ExecResult): string {
  * interface was just deleted. Then read device by device and skip those whose link is already gone.
  */
 async function wgOneByOne(exec: Exec, links: Map<string, unknown>) {
-  const listArgv = ["wg", "show", "interfaces"];
+  const listArgv = wgArgv.showInterfaces();
   const names = must(listArgv, await read(exec, listArgv)).split(/\s+/).filter(Boolean);
-  const devices = new Map<string, ReturnType<typeof parseWgDump> extends Map<string, infer D> ? D : never>();
+  const devices = new Map<string, WgDevice>();
   for (const name of names) {
-    const argv = ["wg", "show", name, "dump"];
+    const argv = wgArgv.showDump(name);
     const r = await read(exec, argv);
     if (r.code !== 0 && !links.has(name)) continue;
     // Per-device dumps lack the interface column; add it so one parser reads both.

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import type { HostState, PeerSpec } from "../../../src/core/host_state.ts";
 import { memoryLogger } from "../../../src/core/logger.ts";
+import type { ExecOptions } from "../../../src/core/ports/types.ts";
 import { createEngine } from "../../../src/node/reconcile/engine.ts";
 import type { WgImpl } from "../../../src/node/reconcile/steps.ts";
 import { MemFs } from "../../support/fakes.ts";
@@ -211,4 +212,39 @@ Deno.test("a duplicated jump or a hand-edited chain of ours is repaired in one r
   assert.equal(save.match(/-A FORWARD -j WIREBUDDY-FWD/g)!.length, 1);
   assert.doesNotMatch(save, /eth9/);
   assert.match(save, /-A FORWARD -j WIREBUDDY-FWD\n-A FORWARD -s 192.0.2.66\/32 -j DROP/);
+});
+
+Deno.test("every command the engine runs gets LC_ALL=C, so the stderr it matches is English", async () => {
+  const host = foreignHost();
+  const envs: { line: string; env: ExecOptions["env"] }[] = [];
+  const recording = {
+    run: (argv: readonly string[], options: ExecOptions = {}) => {
+      envs.push({ line: argv.join(" "), env: options.env });
+      return host.run(argv, options);
+    },
+  };
+  const engine = createEngine({ exec: recording, fs: new MemFs(), log: memoryLogger() }, {
+    statePath: STATE,
+    wgImpl: "auto",
+  });
+  assert.ok((await engine.reconcileOnce(server([peerA, peerB]))).ok);
+  assert.ok(envs.some((e) => e.line.startsWith("ip -j")), "reads");
+  assert.ok(envs.some((e) => e.line.startsWith("wg addconf")), "and writes");
+  for (const e of envs) assert.deepEqual(e.env, { LC_ALL: "C" }, e.line);
+});
+
+Deno.test("an IPv4-mapped IPv6 address on a foreign interface does not stop the engine", async () => {
+  const host = foreignHost();
+  host.links.set("tun9", {
+    name: "tun9",
+    kind: "tun",
+    up: true,
+    mtu: 1500,
+    addresses: ["::ffff:192.0.2.9/128"],
+  });
+  const { engine } = setup(host);
+  const r = await engine.reconcileOnce(server([peerA]));
+  assert.ok(r.ok, r.error?.message ?? "");
+  assert.deepEqual(host.links.get("tun9")!.addresses, ["::ffff:192.0.2.9/128"], "left alone");
+  assert.equal((await engine.reconcileOnce(server([peerA]))).planned, 0);
 });

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { defaultEgress, parseIpAddress, parseIpRoutes } from "../../../src/node/drivers/ip.ts";
 import { chainRules, parseIptablesSave } from "../../../src/node/drivers/iptables.ts";
 import { parseSysctl } from "../../../src/node/drivers/sysctl.ts";
-import { parseWgDump, renderPeersConfig } from "../../../src/node/drivers/wg.ts";
+import { displayArgv } from "../../../src/node/drivers/exec.ts";
+import { parseWgDump, renderPeersConfig, renderWgConfig } from "../../../src/node/drivers/wg.ts";
 
 Deno.test("parseWgDump() reads interfaces and peers of `wg show all dump`", () => {
   const text = [
@@ -144,5 +145,26 @@ Deno.test("renderPeersConfig() writes the [Peer] sections wg addconf reads", () 
     ]),
     "[Peer]\nPublicKey = K\nPresharedKey = P\nEndpoint = 192.0.2.1:51820\nAllowedIPs = 10.0.0.2/32, fd00::2/128\n" +
       "PersistentKeepalive = 25\n\n[Peer]\nPublicKey = L\n",
+  );
+});
+
+Deno.test("renderWgConfig() writes the whole config wg addconf reads: [Interface] only when there is something to set", () => {
+  const peers = [{ publicKey: "K", allowedIps: ["10.0.0.2/32"] }];
+  assert.equal(
+    renderWgConfig({ privateKey: "S", listenPort: 51820, peers }),
+    "[Interface]\nPrivateKey = S\nListenPort = 51820\n\n[Peer]\nPublicKey = K\nAllowedIPs = 10.0.0.2/32\n",
+  );
+  assert.equal(renderWgConfig({ listenPort: 51821, peers: [] }), "[Interface]\nListenPort = 51821\n\n");
+  assert.equal(renderWgConfig({ peers }), renderPeersConfig(peers));
+});
+
+Deno.test("displayArgv() quotes only what a shell would misread", () => {
+  assert.equal(
+    displayArgv(["ip", "link", "add", "dev", "wg0", "type", "wireguard"]),
+    "ip link add dev wg0 type wireguard",
+  );
+  assert.equal(
+    displayArgv(["iptables", "-A", "X", "-m", "comment", "--comment", "it's ours", ""]),
+    `iptables -A X -m comment --comment 'it'\\''s ours' ''`,
   );
 });
