@@ -8,7 +8,8 @@ import { memoryLogger } from "../src/core/logger.ts";
 import { realFs } from "../src/core/ports/real.ts";
 import { createEngine } from "../src/node/reconcile/engine.ts";
 import { renderPeersConfig } from "../src/node/drivers/wg.ts";
-import { type Host, waitFor, withWorld } from "../test/support/netns.ts";
+import { type Host, withWorld } from "../test/support/netns.ts";
+import { waitFor } from "../test/support/wait.ts";
 import { keyPair } from "../test/support/netns_vpn.ts";
 
 const PEERS = Number(Deno.env.get("BENCH_PEERS") ?? 10_000);
