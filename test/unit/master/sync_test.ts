@@ -9,77 +9,13 @@ import {
   importPublicKey,
   newNonce,
   readToken,
-  requestSigningText,
   responseSigningText,
-  signText,
   verifyText,
 } from "../../../src/core/sync.ts";
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
-import { type TestMaster, testMaster } from "../../support/master.ts";
+import { testMaster } from "../../support/master.ts";
 import { withDeadline } from "../../support/programs.ts";
-
-async function makeNodeKey() {
-  const keys = await generateSigningKeys();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: "01",
-    name: "CN=node",
-    notBefore: new Date(Date.UTC(2026, 0, 1)),
-    notAfter: new Date(Date.UTC(2036, 0, 1)),
-    keys,
-    signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
-  });
-  return { keys, certPem: cert.toString("pem") };
-}
-
-type Signed = { nodeId: number; key: CryptoKey; bearer?: string; timestamp?: number; nonce?: string };
-
-async function signedRequest(m: TestMaster, method: "GET" | "POST", path: string, body: unknown, s: Signed) {
-  const text = body === null ? "" : JSON.stringify(body);
-  const nonce = s.nonce ?? newNonce();
-  const timestamp = s.timestamp ?? m.clock.now();
-  const signature = await signText(
-    s.key,
-    await requestSigningText({ method, path, timestamp, nonce, nodeId: s.nodeId, body: text }),
-  );
-  const headers: Record<string, string> = {
-    [HEADERS.node]: String(s.nodeId),
-    [HEADERS.timestamp]: String(timestamp),
-    [HEADERS.nonce]: nonce,
-    [HEADERS.signature]: signature,
-    ...(s.bearer ? { authorization: `Bearer ${s.bearer}` } : {}),
-    ...(body !== null ? { "content-type": "application/json" } : {}),
-  };
-  const res = await m.app.request(`https://wb.test:8443${path}`, {
-    method,
-    headers,
-    ...(body !== null ? { body: text } : {}),
-  }, {
-    remoteAddr: "198.51.100.30",
-  });
-  return { res, nonce, text: await res.text() };
-}
-
-async function enrolled(m: TestMaster, name: string) {
-  const token = await m.token("write");
-  const node =
-    await (await m.api("/nodes", { method: "POST", token, json: { name, fqdn: `${name}.example.com` } }))
-      .json();
-  const id = await makeNodeKey();
-  const { res, text } = await signedRequest(m, "POST", "/api/sync/enroll", {
-    token: node.enrollment_token,
-    cert: id.certPem,
-    hostname: name,
-    version: "t",
-  }, { nodeId: node.id, key: id.keys.privateKey });
-  assert.equal(res.status, 200, text);
-  return {
-    node,
-    key: id.keys.privateKey,
-    secret: JSON.parse(text).node_secret as string,
-    token: node.enrollment_token as string,
-  };
-}
+import { enrolled, signedRequest } from "../../support/signed_node.ts";
+import { waitFor } from "../../support/wait.ts";
 
 const heartbeat = { status: "online", applied_version: 0, interfaces: [], metrics: [] };
 
@@ -370,7 +306,10 @@ Deno.test("shutdown answers waiting long-polls at once, so the master can stop",
     key: a.key,
     bearer: a.secret,
   });
-  await waitUntil(() => m.services.nodes.pendingLongPolls === 1, "the long-poll to wait");
+  await waitFor("the long-poll to wait", () => m.services.nodes.pendingLongPolls === 1, {
+    timeoutMs: 5000,
+    intervalMs: 5,
+  });
   m.services.nodes.shutdown();
   // Without shutdown the poll would wait its 50 s; a 5 s deadline tells the two apart.
   const r = await withDeadline(poll, 5000, "the long-poll after shutdown");
@@ -379,11 +318,3 @@ Deno.test("shutdown answers waiting long-polls at once, so the master can stop",
   assert.equal(m.services.nodes.pendingLongPolls, 0);
   m.close();
 });
-
-async function waitUntil(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { parseClientConf } from "../../../src/core/client_conf.ts";
 import { publicKeyFromPrivate } from "../../../src/core/wg_keys.ts";
 import { testMaster } from "../../support/master.ts";
+import { enroll, sendHeartbeat } from "../../support/signed_node.ts";
 
 async function withInterface() {
   const m = await testMaster();
@@ -240,7 +241,11 @@ Deno.test("QR codes come as SVG and PNG, no-store, and only a node's peer gets a
   assert.equal(early.status, 409, "no config before the node reported its key");
   assert.match((await early.json()).error.message, /has not reported its WireGuard key/);
   const nodeKey = "gN65BkIKy1eCE9pP1wdc8ROUtkHLF2PfAqYdyYBz6EA=";
-  m.db.run("UPDATE node_interfaces SET public_key = :k WHERE node_id = :n", { k: nodeKey, n: node.id });
+  // The node enrolls and reports its wg0 key in a signed heartbeat, as the real node does.
+  const reported = await sendHeartbeat(m, await enroll(m, node, "fra-1"), {
+    interfaces: [{ name: "wg0", public_key: nodeKey, listen_port: 51821, peers: 1 }],
+  });
+  assert.equal(reported.res.status, 200, reported.text);
   const svgLocal = await m.api(`/peers/${local.id}/qr.svg`, { token });
   assert.equal(svgLocal.headers.get("cache-control"), "no-store");
   assert.match(svgLocal.headers.get("content-type") ?? "", /image\/svg\+xml/);
