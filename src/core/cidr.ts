@@ -325,11 +325,9 @@ export function overlaps(a: Cidr | string, b: Cidr | string): boolean {
   return ra.first <= rb.last && rb.first <= ra.last;
 }
 
-// --- Text the kernel's tools print ---------------------------------------------------------------------
-// `ip -j`, `wg show … dump` and `iptables-save` print addresses we never wrote: a foreign interface may
-// carry an IPv4-mapped IPv6 address (`::ffff:192.0.2.1`), a host route has no prefix length. Reading
-// them must not fail a whole observe, so this entry is lenient where the strict parser above is not.
-// It is for what a node reads from its host, never for user input.
+// --- Text the kernel's tools print: what a node reads from its host, never user input -------------------
+// A foreign interface may carry an IPv4-mapped IPv6 address (`::ffff:192.0.2.1`), a host route has no
+// prefix length: reading them must not fail a whole observe, so this entry is lenient.
 
 const UP_TO_3_DIGITS = /^\d{1,3}$/;
 
@@ -347,9 +345,8 @@ function strictSpelling(addr: string): string | null {
 }
 
 /**
- * Parses an address or prefix as a tool printed it: surrounding whitespace, a bare address (a host
- * prefix), IPv4 octets and prefix lengths with leading zeros, and IPv6 ending in dotted IPv4 are all
- * read. Returns null when the text is no address at all.
+ * Parses an address or prefix as a tool printed it, reading surrounding whitespace, a bare address (a
+ * host prefix), leading zeros and IPv6 ending in dotted IPv4. Null when the text is no address at all.
  */
 export function parseObservedCidr(text: string): Cidr | null {
   const [addr = "", len, extra] = text.trim().split("/");
