@@ -1,8 +1,13 @@
 // plan() as a table (STYLE.md §2): desired states with the host they must produce, replayed in random
 // order against a fake host that rejects unexpected commands. After every apply, planning again gives [].
+// Every engine bug found so far, and each promise of issue 3's notes (endpoints, NAT scope, sysctls,
+// foreign interfaces), has a row named after it, with the commit of the fix where there was one. Some
+// rows start from an earlier desired state; some need the host to change behind the engine's back or
+// to answer differently, and those run on their own; every other row is also in the random replay.
 import assert from "node:assert/strict";
-import type { HostState } from "../../../src/core/host_state.ts";
+import type { HostState, InterfaceSpec } from "../../../src/core/host_state.ts";
 import { memoryLogger } from "../../../src/core/logger.ts";
+import type { Exec, ExecOptions, ExecResult } from "../../../src/core/ports/types.ts";
 import { createEngine } from "../../../src/node/reconcile/engine.ts";
 import { MemFs } from "../../support/fakes.ts";
 import { FakeHost } from "./fake_host.ts";
@@ -16,7 +21,52 @@ const FOREIGN = [
   "fw6 filter FORWARD: -s 2001:db8:66::/48 -j DROP",
 ];
 
-type Row = { name: string; desired: HostState; host: string };
+const NO_FORWARDING = { ipv4: false, ipv6: false };
+
+/** A bare wg0: one address, no peers, nothing forwarded or masqueraded. */
+const WG0: InterfaceSpec = {
+  name: "wg0",
+  privateKey: S,
+  addresses: ["10.0.0.1/24"],
+  listenPort: 51820,
+  peers: [],
+  routes: [],
+  forward: false,
+  masquerade: false,
+};
+const WG1: InterfaceSpec = {
+  ...WG0,
+  name: "wg1",
+  privateKey: T,
+  addresses: ["10.1.0.1/24"],
+  listenPort: 51822,
+};
+
+/** Our chains and jumps when we manage interfaces that forward and masquerade nothing. */
+const EMPTY_CHAINS = `fw4 filter FORWARD: -j WIREBUDDY-FWD | -s 192.0.2.66/32 -j DROP
+fw4 filter WIREBUDDY-FWD:
+fw4 nat POSTROUTING: -j WIREBUDDY-NAT | -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+fw4 nat WIREBUDDY-NAT:
+fw6 filter FORWARD: -j WIREBUDDY-FWD | -s 2001:db8:66::/48 -j DROP
+fw6 filter WIREBUDDY-FWD:
+fw6 nat POSTROUTING: -j WIREBUDDY-NAT
+fw6 nat WIREBUDDY-NAT:`;
+
+type Row = {
+  name: string;
+  /** Applied first, when the bug needs an earlier state of ours. */
+  from?: HostState;
+  /** What happens on the host behind the engine's back after `from` (rows with it are not replayed). */
+  meanwhile?: (host: FakeHost) => void;
+  /** The host as the engine's Exec sees it, when it must answer differently (rows with it are not replayed). */
+  exec?: (host: FakeHost) => Exec;
+  desired: HostState;
+  host: string;
+  /** The forwarding sysctls afterwards, for rows about them (the replay leaves them on). */
+  sysctl?: string;
+  /** A warning the tick must give. */
+  warning?: RegExp;
+};
 
 const ROWS: Row[] = [
   {
@@ -152,10 +202,387 @@ fw6 filter WIREBUDDY-FWD: -i wg1 -j ACCEPT | -o wg1 -j ACCEPT
 fw6 nat POSTROUTING: -j WIREBUDDY-NAT
 fw6 nat WIREBUDDY-NAT:`,
   },
+  // --- one row per engine bug found so far ------------------------------------------------------------
+  {
+    name: "an MTU set earlier goes back to 1420 when none is wanted (7007d25)",
+    from: { interfaces: [{ ...WG0, mtu: 1380 }], forwarding: NO_FORWARDING },
+    desired: { interfaces: [WG0], forwarding: NO_FORWARDING },
+    host: `
+link docker0 bridge down mtu 1500
+link eth0 veth up mtu 1500 198.51.100.1/24
+link wg0 tun up mtu 1420 10.0.0.1/24
+  wg key S port 51820
+${EMPTY_CHAINS}`,
+  },
+  {
+    name: "a wanted route the kernel drops with the interface's last IPv4 address is added again (ab818c5)",
+    from: { interfaces: [{ ...WG0, routes: ["192.0.2.128/25"] }], forwarding: NO_FORWARDING },
+    desired: {
+      interfaces: [{ ...WG0, addresses: ["10.0.5.1/24"], routes: ["192.0.2.128/25"] }],
+      forwarding: NO_FORWARDING,
+    },
+    host: `
+link docker0 bridge down mtu 1500
+link eth0 veth up mtu 1500 198.51.100.1/24
+link wg0 tun up mtu 1420 10.0.5.1/24
+  wg key S port 51820
+route 192.0.2.128/25 dev wg0
+${EMPTY_CHAINS}`,
+  },
+  {
+    name:
+      "a route no longer wanted, dropped by the kernel with its address, is removed without an error (7007d25)",
+    from: { interfaces: [{ ...WG0, routes: ["192.0.2.128/25"] }], forwarding: NO_FORWARDING },
+    desired: { interfaces: [{ ...WG0, addresses: ["10.0.5.1/24"] }], forwarding: NO_FORWARDING },
+    host: `
+link docker0 bridge down mtu 1500
+link eth0 veth up mtu 1500 198.51.100.1/24
+link wg0 tun up mtu 1420 10.0.5.1/24
+  wg key S port 51820
+${EMPTY_CHAINS}`,
+  },
+  {
+    name: "a link or an address already gone when we delete it counts as deleted (ab818c5)",
+    exec: deletedFirst,
+    from: { interfaces: [WG0, WG1], forwarding: NO_FORWARDING },
+    desired: { interfaces: [{ ...WG0, addresses: ["10.0.5.1/24"] }], forwarding: NO_FORWARDING },
+    host: `
+link docker0 bridge down mtu 1500
+link eth0 veth up mtu 1500 198.51.100.1/24
+link wg0 tun up mtu 1420 10.0.5.1/24
+  wg key S port 51820
+${EMPTY_CHAINS}`,
+  },
+  {
+    name:
+      "`wg show all dump` fails while a userspace device is torn down: devices are read one by one (5e29d9e)",
+    exec: wgDumpFails,
+    from: {
+      interfaces: [{
+        ...WG0,
+        peers: [
+          { publicKey: A, presharedKey: P, allowedIps: ["10.0.0.2/32"] },
+          { publicKey: B, allowedIps: ["10.0.0.3/32"] },
+        ],
+      }],
+      forwarding: NO_FORWARDING,
+    },
+    desired: {
+      interfaces: [
+        {
+          ...WG0,
+          peers: [
+            { publicKey: A, allowedIps: ["10.0.0.2/32", "10.9.0.0/24"] },
+            { publicKey: C, allowedIps: ["10.0.0.4/32"] },
+          ],
+        },
+        WG1,
+      ],
+      forwarding: NO_FORWARDING,
+    },
+    host: `
+link docker0 bridge down mtu 1500
+link eth0 veth up mtu 1500 198.51.100.1/24
+link wg0 tun up mtu 1420 10.0.0.1/24
+  wg key S port 51820
+  peer A 10.0.0.2/32,10.9.0.0/24 psk - endpoint - keepalive 0
+  peer C 10.0.0.4/32 psk - endpoint - keepalive 0
+link wg1 tun up mtu 1420 10.1.0.1/24
+  wg key T port 51822
+${EMPTY_CHAINS}`,
+  },
+  {
+    name:
+      "IPv6 as the kernel prints it: the longest zero run as ::, the first of equal runs, no :: for one zero (c84fb98)",
+    desired: {
+      interfaces: [{
+        ...WG0,
+        addresses: ["10.0.0.1/24", "2001:DB8:0:0:1:0:0:1/64"],
+        peers: [{
+          publicKey: A,
+          allowedIps: ["2001:db8:0:0:1:0:0:2/128", "2001:0db8:1:2:3:4:0:6/128", "2001:db8:0:0:5:0:0:0/96"],
+        }],
+        routes: ["2001:db8:7:0:0:0:0:0/48"],
+        forward: true,
+        masquerade: true,
+      }],
+      forwarding: { ipv4: true, ipv6: true },
+    },
+    host: `
+link docker0 bridge down mtu 1500
+link eth0 veth up mtu 1500 198.51.100.1/24
+link wg0 tun up mtu 1420 10.0.0.1/24 2001:db8::1:0:0:1/64
+  wg key S port 51820
+  peer A 2001:db8::1:0:0:2/128,2001:db8:1:2:3:4:0:6/128,2001:db8:0:0:5::/96 psk - endpoint - keepalive 0
+route 2001:db8:7::/48 dev wg0
+fw4 filter FORWARD: -j WIREBUDDY-FWD | -s 192.0.2.66/32 -j DROP
+fw4 filter WIREBUDDY-FWD: -i wg0 -j ACCEPT | -o wg0 -j ACCEPT
+fw4 nat POSTROUTING: -j WIREBUDDY-NAT | -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+fw4 nat WIREBUDDY-NAT: -s 10.0.0.0/24 -o eth0 -j MASQUERADE
+fw6 filter FORWARD: -j WIREBUDDY-FWD | -s 2001:db8:66::/48 -j DROP
+fw6 filter WIREBUDDY-FWD: -i wg0 -j ACCEPT | -o wg0 -j ACCEPT
+fw6 nat POSTROUTING: -j WIREBUDDY-NAT
+fw6 nat WIREBUDDY-NAT: -s 2001:db8::/64 -o eth0 -j MASQUERADE`,
+  },
+  {
+    name:
+      "canonical IPv4 hosts take the fast path next to a prefix with host bits, and match what wg prints (33163af)",
+    desired: {
+      interfaces: [{
+        ...WG0,
+        peers: [{ publicKey: A, allowedIps: ["10.0.0.2/32", "10.0.0.255/32", "10.0.0.7/30", "10.0.1.0/32"] }],
+      }],
+      forwarding: NO_FORWARDING,
+    },
+    host: `
+link docker0 bridge down mtu 1500
+link eth0 veth up mtu 1500 198.51.100.1/24
+link wg0 tun up mtu 1420 10.0.0.1/24
+  wg key S port 51820
+  peer A 10.0.0.2/32,10.0.0.255/32,10.0.0.4/30,10.0.1.0/32 psk - endpoint - keepalive 0
+${EMPTY_CHAINS}`,
+  },
+  {
+    name:
+      "foreign interfaces are read and left alone: an IPv4-mapped IPv6 address core input refuses, an admin's WireGuard",
+    meanwhile: (host) => {
+      host.links.set("eth1", {
+        name: "eth1",
+        kind: "dummy",
+        up: true,
+        mtu: 1500,
+        addresses: ["192.0.2.5/32", "::ffff:192.0.2.5/128"],
+      });
+      host.links.set("wgadmin", {
+        name: "wgadmin",
+        kind: "wireguard",
+        up: true,
+        mtu: 1420,
+        addresses: ["10.99.0.1/24"],
+        wg: {
+          privateKey: T,
+          port: 51999,
+          peers: new Map([[B, {
+            psk: null,
+            endpoint: "198.51.100.77:51820",
+            allowed: ["0.0.0.0/0"],
+            keepalive: 0,
+            handshake: 0,
+          }]]),
+        },
+      });
+    },
+    desired: {
+      interfaces: [{
+        ...WG0,
+        peers: [{ publicKey: A, allowedIps: ["10.0.0.2/32"] }],
+        forward: true,
+        masquerade: true,
+      }],
+      forwarding: { ipv4: true, ipv6: false },
+    },
+    host: `
+link docker0 bridge down mtu 1500
+link eth0 veth up mtu 1500 198.51.100.1/24
+link eth1 dummy up mtu 1500 192.0.2.5/32 ::ffff:192.0.2.5/128
+link wg0 tun up mtu 1420 10.0.0.1/24
+  wg key S port 51820
+  peer A 10.0.0.2/32 psk - endpoint - keepalive 0
+link wgadmin wireguard up mtu 1420 10.99.0.1/24
+  wg key T port 51999
+  peer B 0.0.0.0/0 psk - endpoint 198.51.100.77:51820 keepalive 0
+fw4 filter FORWARD: -j WIREBUDDY-FWD | -s 192.0.2.66/32 -j DROP
+fw4 filter WIREBUDDY-FWD: -i wg0 -j ACCEPT | -o wg0 -j ACCEPT
+fw4 nat POSTROUTING: -j WIREBUDDY-NAT | -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+fw4 nat WIREBUDDY-NAT: -s 10.0.0.0/24 -o eth0 -j MASQUERADE
+fw6 filter FORWARD: -j WIREBUDDY-FWD | -s 2001:db8:66::/48 -j DROP
+fw6 filter WIREBUDDY-FWD: -i wg0 -j ACCEPT | -o wg0 -j ACCEPT
+fw6 nat POSTROUTING: -j WIREBUDDY-NAT
+fw6 nat WIREBUDDY-NAT:`,
+  },
+  {
+    name: "a peer's roamed endpoint is left alone while the desired endpoint is unchanged",
+    from: {
+      interfaces: [{
+        ...WG0,
+        peers: [{
+          publicKey: C,
+          allowedIps: ["10.0.0.4/32"],
+          endpoint: "192.0.2.7:51820",
+          persistentKeepalive: 25,
+        }],
+      }],
+      forwarding: NO_FORWARDING,
+    },
+    meanwhile: (host) => host.connect("wg0", C, "203.0.113.9:40000"),
+    desired: {
+      interfaces: [{
+        ...WG0,
+        peers: [{
+          publicKey: C,
+          allowedIps: ["10.0.0.4/32"],
+          endpoint: "192.0.2.7:51820",
+          persistentKeepalive: 25,
+        }],
+      }],
+      forwarding: NO_FORWARDING,
+    },
+    host: `
+link docker0 bridge down mtu 1500
+link eth0 veth up mtu 1500 198.51.100.1/24
+link wg0 tun up mtu 1420 10.0.0.1/24
+  wg key S port 51820
+  peer C 10.0.0.4/32 psk - endpoint 203.0.113.9:40000 keepalive 25
+${EMPTY_CHAINS}`,
+  },
+  {
+    name: "a changed desired endpoint replaces the one the peer roamed to",
+    from: {
+      interfaces: [{
+        ...WG0,
+        peers: [{
+          publicKey: C,
+          allowedIps: ["10.0.0.4/32"],
+          endpoint: "192.0.2.7:51820",
+          persistentKeepalive: 25,
+        }],
+      }],
+      forwarding: NO_FORWARDING,
+    },
+    meanwhile: (host) => host.connect("wg0", C, "203.0.113.9:40000"),
+    desired: {
+      interfaces: [{
+        ...WG0,
+        peers: [{
+          publicKey: C,
+          allowedIps: ["10.0.0.4/32"],
+          endpoint: "192.0.2.8:51820",
+          persistentKeepalive: 25,
+        }],
+      }],
+      forwarding: NO_FORWARDING,
+    },
+    host: `
+link docker0 bridge down mtu 1500
+link eth0 veth up mtu 1500 198.51.100.1/24
+link wg0 tun up mtu 1420 10.0.0.1/24
+  wg key S port 51820
+  peer C 10.0.0.4/32 psk - endpoint 192.0.2.8:51820 keepalive 25
+${EMPTY_CHAINS}`,
+  },
+  {
+    name:
+      "NAT covers only the masqueraded interfaces' own subnets: not routes, not peers, not other interfaces",
+    desired: {
+      interfaces: [
+        {
+          ...WG0,
+          addresses: ["10.0.0.1/24", "fd00::1/64"],
+          peers: [{ publicKey: A, allowedIps: ["10.0.0.2/32", "10.9.0.0/24"] }],
+          routes: ["192.0.2.128/25"],
+          forward: true,
+          masquerade: true,
+        },
+        { ...WG1, addresses: ["10.1.0.1/24", "fd01::1/64"], forward: true },
+      ],
+      forwarding: { ipv4: true, ipv6: true },
+    },
+    host: `
+link docker0 bridge down mtu 1500
+link eth0 veth up mtu 1500 198.51.100.1/24
+link wg0 tun up mtu 1420 10.0.0.1/24 fd00::1/64
+  wg key S port 51820
+  peer A 10.0.0.2/32,10.9.0.0/24 psk - endpoint - keepalive 0
+link wg1 tun up mtu 1420 10.1.0.1/24 fd01::1/64
+  wg key T port 51822
+route 192.0.2.128/25 dev wg0
+fw4 filter FORWARD: -j WIREBUDDY-FWD | -s 192.0.2.66/32 -j DROP
+fw4 filter WIREBUDDY-FWD: -i wg0 -j ACCEPT | -o wg0 -j ACCEPT | -i wg1 -j ACCEPT | -o wg1 -j ACCEPT
+fw4 nat POSTROUTING: -j WIREBUDDY-NAT | -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+fw4 nat WIREBUDDY-NAT: -s 10.0.0.0/24 -o eth0 -j MASQUERADE
+fw6 filter FORWARD: -j WIREBUDDY-FWD | -s 2001:db8:66::/48 -j DROP
+fw6 filter WIREBUDDY-FWD: -i wg0 -j ACCEPT | -o wg0 -j ACCEPT | -i wg1 -j ACCEPT | -o wg1 -j ACCEPT
+fw6 nat POSTROUTING: -j WIREBUDDY-NAT
+fw6 nat WIREBUDDY-NAT: -s fd00::/64 -o eth0 -j MASQUERADE`,
+  },
+  {
+    name: "NAT leaves through each family's default-route interface, and a family without one gets none",
+    meanwhile: (host) => host.defaults = { 4: "ppp0", 6: null },
+    desired: {
+      interfaces: [{ ...WG0, addresses: ["10.0.0.1/24", "fd00::1/64"], masquerade: true }],
+      forwarding: NO_FORWARDING,
+    },
+    host: `
+link docker0 bridge down mtu 1500
+link eth0 veth up mtu 1500 198.51.100.1/24
+link wg0 tun up mtu 1420 10.0.0.1/24 fd00::1/64
+  wg key S port 51820
+fw4 filter FORWARD: -j WIREBUDDY-FWD | -s 192.0.2.66/32 -j DROP
+fw4 filter WIREBUDDY-FWD:
+fw4 nat POSTROUTING: -j WIREBUDDY-NAT | -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+fw4 nat WIREBUDDY-NAT: -s 10.0.0.0/24 -o ppp0 -j MASQUERADE
+fw6 filter FORWARD: -j WIREBUDDY-FWD | -s 2001:db8:66::/48 -j DROP
+fw6 filter WIREBUDDY-FWD:
+fw6 nat POSTROUTING: -j WIREBUDDY-NAT
+fw6 nat WIREBUDDY-NAT:`,
+    warning: /No IPv6 default route: traffic from fd00::\/64 is not masqueraded/,
+  },
+  {
+    name: "forwarding once turned on is never turned off (other software relies on it)",
+    from: { interfaces: [WG0], forwarding: { ipv4: true, ipv6: true } },
+    desired: { interfaces: [], forwarding: NO_FORWARDING },
+    host: `
+link docker0 bridge down mtu 1500
+link eth0 veth up mtu 1500 198.51.100.1/24
+${FOREIGN.join("\n")}`,
+    sysctl: `
+sysctl net.ipv4.ip_forward=1
+sysctl net.ipv6.conf.all.forwarding=1`,
+  },
 ];
 
 function render(host: FakeHost): string {
   return host.render(KEY_NAMES, { sysctl: false });
+}
+
+function sysctlOf(host: FakeHost): string {
+  return host.render(KEY_NAMES).split("\n").filter((l) => l.startsWith("sysctl ")).join("\n");
+}
+
+/** A host where `wg show all dump` fails, as it does while a userspace device is being torn down. */
+function wgDumpFails(host: FakeHost): Exec {
+  const dying = "wg9"; // its UAPI socket is still listed; its link is gone
+  return {
+    async run(argv: readonly string[], options?: ExecOptions): Promise<ExecResult> {
+      const line = argv.join(" ");
+      const fail = (stderr: string): ExecResult => ({ code: 1, stdout: "", stderr });
+      if (line === "wg show all dump") {
+        return fail(`Unable to access interface ${dying}: No such file or directory`);
+      }
+      if (line === "wg show interfaces") {
+        const names = [...host.links.values()].filter((l) => l.wg).map((l) => l.name);
+        return { code: 0, stdout: [...names, dying].join(" ") + "\n", stderr: "" };
+      }
+      const one = line.match(/^wg show (\S+) dump$/);
+      if (one) {
+        if (!host.links.get(one[1]!)?.wg) return fail("Unable to access interface: No such device");
+        const all = await host.run(["wg", "show", "all", "dump"]);
+        const mine = all.stdout.split("\n").filter((l) => l.startsWith(`${one[1]}\t`));
+        return { code: 0, stdout: mine.map((l) => l.slice(one[1]!.length + 1) + "\n").join(""), stderr: "" };
+      }
+      return host.run(argv, options);
+    },
+  };
+}
+
+/** A host where somebody else deletes a link or an address just before the engine does. */
+function deletedFirst(host: FakeHost): Exec {
+  return {
+    async run(argv: readonly string[], options?: ExecOptions): Promise<ExecResult> {
+      if (/^ip (link delete|address del) /.test(argv.join(" "))) await host.run(argv, options);
+      return host.run(argv, options);
+    },
+  };
 }
 
 /** A small seeded PRNG, so a failing order can be replayed from the seed in the message. */
@@ -171,21 +598,30 @@ function prng(seed: number) {
 }
 
 for (const row of ROWS) {
-  Deno.test(`plan() from an empty host: ${row.name}`, async () => {
+  const start = row.from || row.meanwhile || row.exec ? "" : "from an empty host: ";
+  Deno.test(`plan() ${start}${row.name}`, async () => {
     const host = foreignHost();
-    const engine = createEngine({ exec: host, fs: new MemFs(), log: memoryLogger() }, {
+    const engine = createEngine({ exec: row.exec?.(host) ?? host, fs: new MemFs(), log: memoryLogger() }, {
       statePath: "/var/lib/wb/state.json",
       wgImpl: "auto",
     });
+    if (row.from) {
+      const before = await engine.reconcileOnce(row.from);
+      assert.ok(before.ok, `the earlier state: ${before.error?.message}`);
+    }
+    row.meanwhile?.(host);
     const r = await engine.reconcileOnce(row.desired);
     assert.ok(r.ok, r.error?.message ?? "");
     assert.equal(render(host), row.host.trim());
+    if (row.sysctl !== undefined) assert.equal(sysctlOf(host), row.sysctl.trim());
+    if (row.warning) assert.ok(r.warnings.some((w) => row.warning!.test(w)), r.warnings.join("; "));
     const again = await engine.reconcileOnce(row.desired);
     assert.deepEqual([again.planned, again.commands], [0, 0], "planning after applying gives []");
   });
 }
 
 Deno.test("plan() converges from any earlier state: the table replayed in random order", async () => {
+  const rows = ROWS.filter((r) => !r.meanwhile && !r.exec);
   for (let seed = 1; seed <= 25; seed++) {
     const random = prng(seed);
     const host = foreignHost();
@@ -194,8 +630,8 @@ Deno.test("plan() converges from any earlier state: the table replayed in random
       wgImpl: "auto",
     });
     const order: string[] = [];
-    for (let i = 0; i < 8; i++) {
-      const row = ROWS[Math.floor(random() * ROWS.length)]!;
+    for (let i = 0; i < 12; i++) {
+      const row = rows[Math.floor(random() * rows.length)]!;
       order.push(row.name);
       const r = await engine.reconcileOnce(row.desired);
       const where = `seed ${seed}, order: ${order.join(" → ")}`;
