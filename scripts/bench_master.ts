@@ -7,6 +7,7 @@ import { createApp } from "../src/master/app.tsx";
 import { openDb } from "../src/master/db/db.ts";
 import { initSecrets } from "../src/master/service/secrets.ts";
 import { createServices } from "../src/master/service/services.ts";
+import { hostStateFromNodeConfig } from "../src/core/node_config.ts";
 import { createLogger } from "../src/core/logger.ts";
 import { realClock } from "../src/core/ports/real.ts";
 import { seal } from "../src/core/seal.ts";
@@ -35,19 +36,18 @@ async function time(fn: () => unknown, runs = 7): Promise<{ first: number; media
 try {
   const db = openDb(`${dir}/bench.db`, Date.now());
   const keys = await initSecrets(db, "bench-secret-0123456789-abcdefghijklmnop");
-  const s = createServices(db, realClock, keys, log, {
+  const s = await createServices(db, realClock, keys, log, {
     sessionTtlMs: 3_600_000,
     publicHost: "vpn.example.com",
     publicUrl: new URL("https://vpn.example.com:8443"),
   });
-  await s.nodes.init(null);
   const system = { kind: "system" as const, name: "bench" };
-  const wg0 = await s.wg.createInterface(system, null, {
+  const wg0 = await s.interfaces.create(system, null, {
     name: "wg0",
     ipv4_pool: "10.0.0.0/16",
     listen_port: 51820,
   });
-  const wg1 = await s.wg.createInterface(system, null, {
+  const wg1 = await s.interfaces.create(system, null, {
     name: "wg1",
     ipv4_pool: "10.2.0.0/15",
     listen_port: 51821,
@@ -153,8 +153,10 @@ try {
     await time(plainPage),
     100,
   ]);
-  const host = await time(() => s.wg.hostState());
-  const state = await s.wg.hostState();
+  const localId = s.nodes.list().find((n) => n.isLocal)!.id;
+  const hostState = async () => hostStateFromNodeConfig(await s.sync.config(localId), {});
+  const host = await time(hostState);
+  const state = await hostState();
   results.push([
     `desired state: ${state.interfaces[0]!.peers.length} peers`,
     host,

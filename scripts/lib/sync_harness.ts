@@ -81,12 +81,12 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
   }, (req, info) => app.fetch(req, { remoteAddr: (info.remoteAddr as Deno.NetAddr).hostname }));
   while (port === 0) await new Promise((r) => setTimeout(r, 5));
   publicUrl.port = String(port);
-  const services = createServices(db, realClock, keys, quiet, {
+  const services = await createServices(db, realClock, keys, quiet, {
     sessionTtlMs: 3_600_000,
     publicHost: "127.0.0.1",
     publicUrl,
+    tls: { cert: cert.certPem, fingerprint: cert.fingerprint },
   });
-  await services.nodes.init({ cert: cert.certPem, fingerprint: cert.fingerprint });
   const app = createApp(services, { publicUrl, trustProxy: false });
 
   const system = { kind: "system" as const, name: "bench" };

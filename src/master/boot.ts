@@ -34,7 +34,7 @@ export async function resolveSecretKey(config: MasterConfig, ports: MasterPorts)
 export async function bootMaster(
   config: MasterConfig,
   ports: MasterPorts,
-): Promise<{ services: Services; tls: TlsMaterial }> {
+): Promise<{ services: Services; tls: TlsMaterial; close: () => void }> {
   await ports.fs.mkdir(config.dataDir, 0o700);
   const secret = await resolveSecretKey(config, ports);
   const dbPath = `${config.dataDir}/wirebuddy.db`;
@@ -52,19 +52,19 @@ export async function bootMaster(
   }
   try {
     const keys = await initSecrets(db, secret);
-    const services = createServices(db, ports.clock, keys, ports.log, {
+    const tls = await loadTls(config, ports.fs, ports.log, new Date(ports.clock.now()));
+    const services = await createServices(db, ports.clock, keys, ports.log, {
       sessionTtlMs: config.sessionTtlMs,
       publicHost: config.publicUrl.hostname.replace(/^\[|\]$/g, ""),
       publicUrl: config.publicUrl,
+      tls,
       nodes: {
         staleAfterMs: config.nodeStaleAfterMs,
         tokenTtlMs: config.enrollmentTokenTtlMs,
         syncRatePerMinute: config.syncRatePerMinute,
       },
     });
-    const tls = await loadTls(config, ports.fs, ports.log, new Date(ports.clock.now()));
-    await services.nodes.init(tls);
-    return { services, tls };
+    return { services, tls, close: () => db.close() };
   } catch (err) {
     db.close();
     throw err;

@@ -55,7 +55,7 @@ async function readPasswordFromStdin(): Promise<string> {
 
 async function serve(config: MasterConfig, log: Logger): Promise<void> {
   const ports = { fs: realFs, clock: realClock, log };
-  const { services, tls } = await bootMaster(config, ports);
+  const { services, tls, close } = await bootMaster(config, ports);
   const secs = (ms: number) => `${Math.round(ms / 1000)} s`;
   const settings = [
     { label: "Public URL", value: config.publicUrl.href, env: "WIREBUDDY_PUBLIC_URL" },
@@ -92,7 +92,7 @@ async function serve(config: MasterConfig, log: Logger): Promise<void> {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     Deno.addSignalListener(signal, () => {
       log.info("shutting down", { signal });
-      services.nodes.shutdown(); // answer waiting long-polls now: Deno.serve waits for open requests
+      services.configVersions.shutdown(); // answer waiting long-polls now: Deno.serve waits for open requests
       stop.abort();
     });
   }
@@ -114,20 +114,20 @@ async function serve(config: MasterConfig, log: Logger): Promise<void> {
 
   const jobs = runScheduler(
     [
-      { name: "expire peers", everyMs: 60_000, run: () => services.wg.expireDue() },
+      { name: "expire peers", everyMs: 60_000, run: () => services.peers.expireDue() },
       { name: "purge sessions", everyMs: 10 * 60_000, run: () => services.accounts.purgeExpiredSessions() },
       {
         name: "mark stale nodes",
         everyMs: config.nodeCheckIntervalMs,
-        run: () => services.nodes.markStale(),
+        run: () => services.liveness.markStale(),
       },
-      { name: "metrics housekeeping", everyMs: 10 * 60_000, run: () => services.nodes.housekeeping() },
+      { name: "metrics housekeeping", everyMs: 10 * 60_000, run: () => services.liveness.housekeeping() },
     ],
     { clock: realClock, log },
     stop.signal,
   );
 
-  services.wg.warmSecrets().then(
+  services.sync.warmSecrets().then(
     (n) => log.debug("opened sealed keys ahead of the first sync", { count: n }),
     (err) => log.error("cannot open sealed keys", { err: err instanceof Error ? err.message : String(err) }),
   );
@@ -141,7 +141,7 @@ async function serve(config: MasterConfig, log: Logger): Promise<void> {
   }
   await server.finished;
   await jobs;
-  services.db.close();
+  close();
   log.info("stopped");
 }
 
@@ -184,7 +184,7 @@ async function main(): Promise<void> {
     if (command === "admin" && (sub === "create" || sub === "reset-password")) {
       if (!values.username) throw new AppError("bad_request", "--username is required");
       const password = await readPasswordFromStdin();
-      const { services } = await bootMaster(config, { fs: realFs, clock: realClock, log });
+      const { services, close } = await bootMaster(config, { fs: realFs, clock: realClock, log });
       try {
         const user = await services.accounts.cliUpsertAdmin(
           values.username,
@@ -195,14 +195,14 @@ async function main(): Promise<void> {
           username: user.username,
         });
       } finally {
-        services.db.close();
+        close();
       }
       return;
     }
     if (command === "admin" && sub === "token") {
       // An API token for automation (install scripts, tests): printed once on stdout, audited as "cli".
       if (!values.username) throw new AppError("bad_request", "--username is required");
-      const { services } = await bootMaster(config, { fs: realFs, clock: realClock, log });
+      const { services, close } = await bootMaster(config, { fs: realFs, clock: realClock, log });
       try {
         const user = services.accounts.list().find((u) =>
           u.username.toLowerCase() === values.username!.toLowerCase()
@@ -222,19 +222,19 @@ async function main(): Promise<void> {
         });
         print(token);
       } finally {
-        services.db.close();
+        close();
       }
       return;
     }
     if (command === "node" && sub === "local-token") {
       // The master host's own data plane (wirebuddy-node beside the master) enrolls with this; install.sh
       // runs it at first install, before any admin exists. Printed once on stdout, audited as "installer".
-      const { services } = await bootMaster(config, { fs: realFs, clock: realClock, log });
+      const { services, close } = await bootMaster(config, { fs: realFs, clock: realClock, log });
       try {
         const local = services.nodes.list().find((n) => n.isLocal)!;
         print(await services.nodes.regenerateToken({ kind: "system", name: "installer" }, null, local.id));
       } finally {
-        services.db.close();
+        close();
       }
       return;
     }

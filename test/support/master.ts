@@ -4,6 +4,9 @@ import { createApp } from "../../src/master/app.tsx";
 import { openDb } from "../../src/master/db/db.ts";
 import { initSecrets } from "../../src/master/service/secrets.ts";
 import { createServices, type Services } from "../../src/master/service/services.ts";
+import { metaRepo } from "../../src/master/db/audit_repo.ts";
+import type { HostState } from "../../src/core/host_state.ts";
+import { hostStateFromNodeConfig } from "../../src/core/node_config.ts";
 import { memoryLogger } from "../../src/core/logger.ts";
 import { FakeClock } from "./fakes.ts";
 
@@ -20,13 +23,13 @@ export async function testMaster(
   const log = memoryLogger();
   const db = openDb(":memory:", clock.now());
   const keys = await initSecrets(db, TEST_SECRET);
-  const services: Services = createServices(db, clock, keys, log, {
+  const services: Services = await createServices(db, clock, keys, log, {
     sessionTtlMs: opts.sessionTtlMs ?? 12 * 3_600_000,
     scryptCost: { N: 1024, r: 8, p: 1 },
     publicHost: "vpn.example.com",
     publicUrl: new URL(ORIGIN),
+    tls: null,
   });
-  await services.nodes.init(null);
   const app = createApp(services, {
     publicUrl: new URL(ORIGIN),
     trustProxy: false,
@@ -99,6 +102,16 @@ export async function testMaster(
     return created.token;
   }
 
+  /** The desired data plane of the master's own host (its `local` node), as the engine takes it. */
+  async function hostState(): Promise<HostState> {
+    const local = services.nodes.list().find((n) => n.isLocal);
+    if (!local) throw new Error("the local node does not exist yet");
+    return hostStateFromNodeConfig(await services.sync.config(local.id), {});
+  }
+
+  /** The key nodes verify the master's signed answers with (SPKI, base64). */
+  const verifyKey = () => metaRepo.get(db, "sync_verify_key");
+
   return {
     app,
     services,
@@ -111,6 +124,8 @@ export async function testMaster(
     addUser,
     login,
     token,
+    hostState,
+    verifyKey,
     close: () => db.close(),
   };
 }

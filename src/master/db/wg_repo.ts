@@ -1,4 +1,4 @@
-// SQL for WireGuard interfaces, peers and (minimal) nodes.
+// SQL for WireGuard interfaces and peers.
 import type { Db } from "./db.ts";
 
 export type InterfaceRow = {
@@ -36,6 +36,8 @@ export type PeerRow = {
 };
 
 export type PeerListRow = PeerRow & { interface_name: string; node_name: string | null };
+
+export type ActivePeerRow = Pick<PeerRow, "id" | "node_id" | "public_key" | "psk_sealed" | "ipv4" | "ipv6">;
 
 export type PeerQuery = {
   q: string;
@@ -90,6 +92,7 @@ export const interfacesRepo = {
       },
     ),
   delete: (db: Db, id: number) => db.run("DELETE FROM interfaces WHERE id = :id", { id }).changes,
+  count: (db: Db) => db.get<{ n: number }>("SELECT count(*) AS n FROM interfaces")!.n,
   peerCounts: (db: Db) =>
     new Map(
       db.all<{ interface_id: number; n: number }>(
@@ -137,6 +140,34 @@ export const peersRepo = {
       `SELECT ipv4, ipv6 FROM peers WHERE interface_id = :interfaceId
        UNION ALL SELECT address4, address6 FROM node_interfaces WHERE interface_id = :interfaceId`,
       { interfaceId },
+    ),
+  /** Nodes serving peers of an interface. */
+  nodesOn: (db: Db, interfaceId: number) =>
+    db.all<{ node_id: number }>(
+      "SELECT DISTINCT node_id FROM peers WHERE interface_id = :interfaceId AND node_id IS NOT NULL",
+      { interfaceId },
+    ).map((r) => r.node_id),
+  /** The master's own peers (those no node serves). */
+  countOnMaster: (db: Db) =>
+    db.get<{ n: number }>("SELECT count(*) AS n FROM peers WHERE node_id IS NULL")!.n,
+  /** The sealed PSKs of an interface's peers. */
+  sealedPsks: (db: Db, interfaceId: number) =>
+    db.all<{ public_key: string; psk_sealed: string }>(
+      "SELECT public_key, psk_sealed FROM peers WHERE interface_id = :id AND psk_sealed IS NOT NULL",
+      { id: interfaceId },
+    ),
+  /** An interface's enabled, unexpired peers, as a host's desired state needs them. */
+  activeOn: (db: Db, interfaceId: number, now: number) =>
+    db.all<ActivePeerRow>(
+      `SELECT id, node_id, public_key, psk_sealed, ipv4, ipv6 FROM peers
+     WHERE interface_id = :interfaceId AND enabled = 1 AND (expires_at IS NULL OR expires_at > :now) ORDER BY id`,
+      { interfaceId, now },
+    ),
+  /** The addresses of a node's enabled, unexpired peers (its clients, routed through its tunnel). */
+  activeAddressesOf: (db: Db, nodeId: number, now: number) =>
+    db.all<{ ipv4: string; ipv6: string | null }>(
+      "SELECT ipv4, ipv6 FROM peers WHERE node_id = :id AND enabled = 1 AND (expires_at IS NULL OR expires_at > :now) ORDER BY id",
+      { id: nodeId, now },
     ),
   insert: (db: Db, r: Omit<PeerRow, "id">) =>
     db.run(

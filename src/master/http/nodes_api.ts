@@ -1,6 +1,6 @@
 // JSON API for nodes (admin): create (token shown once), list, read, edit, delete, new token.
 import { Hono } from "hono";
-import type { NodeView } from "../service/nodes.ts";
+import type { NodeView } from "../service/node_admin.ts";
 import type { Services } from "../service/services.ts";
 import type { AppEnv } from "./env.ts";
 import { iso, jsonBody } from "./json.ts";

@@ -18,7 +18,7 @@ import {
   NodeTokenPage,
 } from "../../../ui/views/nodes.tsx";
 import { canWrite } from "../service/context.ts";
-import type { NodeView } from "../service/nodes.ts";
+import type { NodeView } from "../service/node_admin.ts";
 import type { Services } from "../service/services.ts";
 import {
   parseRange,
@@ -161,7 +161,7 @@ export function nodesUiRoutes(s: Services): Hono<AppEnv> {
     const n = s.nodes.get(idParam(c));
     const range = parseRange(c.req.query("range"));
     const interfaces = n.isLocal
-      ? s.wg.listInterfaces().map((i) => ({ name: i.name, address: i.address4, publicKey: i.publicKey }))
+      ? s.interfaces.list().map((i) => ({ name: i.name, address: i.address4, publicKey: i.publicKey }))
       : n.interfaces;
     const series = traffic.forHost(n.isLocal ? null : n.id, range);
     return html(
@@ -242,7 +242,7 @@ export function nodesUiRoutes(s: Services): Hono<AppEnv> {
 
   // --- a peer's traffic -----------------------------------------------------------------------------
   ui.get("/ui/peers/:id/traffic", (c) => {
-    const p = s.wg.getPeer(idParam(c));
+    const p = s.peers.get(idParam(c));
     const range = parseRange(c.req.query("range"));
     return html(
       c,

@@ -3,7 +3,7 @@
 import { z } from "zod";
 import { NewUserSchema, PasswordSchema, RoleSchema } from "../service/accounts.ts";
 import { NewTokenSchema } from "../service/api_tokens.ts";
-import { NodeInputSchema, NodePatchSchema } from "../service/nodes.ts";
+import { NodeInputSchema, NodePatchSchema } from "../service/node_admin.ts";
 import { EnrollRequestSchema, HeartbeatRequestSchema } from "../../core/sync.ts";
 import {
   InterfaceInputSchema,

@@ -1,5 +1,5 @@
 // The sync API nodes talk to (/api/sync/*): enrollment, heartbeat with metrics, long-polled config.
-// Requests are authenticated by NodeService (bearer secret + ECDSA signature + clock window + nonce);
+// Requests are authenticated by SyncService (bearer secret + ECDSA signature + clock window + nonce);
 // every answer to an authenticated node is signed over its node id, the request nonce, status and body.
 import { type Context, Hono } from "hono";
 import { AppError } from "../../core/errors.ts";
@@ -57,7 +57,7 @@ export function syncRoutes(s: Services): Hono<AppEnv> {
     payload: unknown,
   ) => {
     const body = JSON.stringify(payload);
-    c.header(HEADERS.signature, await s.nodes.signAnswer(nodeId, nonce, status, body));
+    c.header(HEADERS.signature, await s.sync.signAnswer(nodeId, nonce, status, body));
     c.header("Content-Type", "application/json");
     c.header("Cache-Control", "no-store");
     return c.body(body, status as 200);
@@ -66,13 +66,13 @@ export function syncRoutes(s: Services): Hono<AppEnv> {
   sync.post("/enroll", async (c) => {
     const raw = await rawBody(c);
     const body = parseInput(EnrollRequestSchema, parseJson(raw), "enrollment");
-    const { nodeId, response } = await s.nodes.enroll(c.get("meta").ip, syncHeaders(c), raw, body);
+    const { nodeId, response } = await s.sync.enroll(c.get("meta").ip, syncHeaders(c), raw, body);
     return await signed(c, nodeId, syncHeaders(c).nonce!, 200, response);
   });
 
   sync.post("/heartbeat", async (c) => {
     const raw = await rawBody(c);
-    const auth = await s.nodes.authenticate("POST", pathOf(c), syncHeaders(c), raw);
+    const auth = await s.sync.authenticate("POST", pathOf(c), syncHeaders(c), raw);
     if (auth.kind === "removed") {
       return await signed(
         c,
@@ -83,11 +83,11 @@ export function syncRoutes(s: Services): Hono<AppEnv> {
       );
     }
     const hb = parseInput(HeartbeatRequestSchema, parseJson(raw), "heartbeat");
-    return await signed(c, auth.node.id, auth.nonce, 200, s.nodes.heartbeat(auth.node, hb));
+    return await signed(c, auth.node.id, auth.nonce, 200, s.sync.heartbeat(auth.node, hb));
   });
 
   sync.get("/config", async (c) => {
-    const auth = await s.nodes.authenticate("GET", pathOf(c), syncHeaders(c), "");
+    const auth = await s.sync.authenticate("GET", pathOf(c), syncHeaders(c), "");
     if (auth.kind === "removed") {
       return await signed(
         c,
@@ -103,8 +103,8 @@ export function syncRoutes(s: Services): Hono<AppEnv> {
       throw new AppError("bad_request", "have and wait must be non-negative numbers");
     }
     // A client that goes away leaves a waiter that times out by itself (at most the long-poll maximum).
-    await s.nodes.waitForChange(auth.node.id, have, wait * 1000);
-    const config = await s.nodes.config(auth.node.id);
+    await s.sync.waitForChange(auth.node.id, have, wait * 1000);
+    const config = await s.sync.config(auth.node.id);
     const answer: ConfigResponse = config.config_version > have
       ? { kind: "config", config }
       : { kind: "unchanged", node_id: auth.node.id, config_version: config.config_version };

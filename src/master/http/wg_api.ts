@@ -2,7 +2,8 @@
 import { Hono } from "hono";
 import { qrPng, qrSvg } from "../../core/qr.ts";
 import type { Services } from "../service/services.ts";
-import type { InterfaceView, PeerView } from "../service/wireguard.ts";
+import type { InterfaceView } from "../service/interfaces.ts";
+import type { PeerView } from "../service/peers.ts";
 import type { AppEnv } from "./env.ts";
 import { download, iso, jsonBody } from "./json.ts";
 import { actorOf, idParam } from "./middleware.ts";
@@ -45,25 +46,25 @@ export const peerJson = (p: PeerView) => ({
 export function wgApiRoutes(s: Services): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
 
-  api.get("/interfaces", (c) => c.json({ interfaces: s.wg.listInterfaces().map(interfaceJson) }));
+  api.get("/interfaces", (c) => c.json({ interfaces: s.interfaces.list().map(interfaceJson) }));
   api.post(
     "/interfaces",
     async (c) =>
-      c.json(interfaceJson(await s.wg.createInterface(actorOf(c), c.get("meta"), await jsonBody(c))), 201),
+      c.json(interfaceJson(await s.interfaces.create(actorOf(c), c.get("meta"), await jsonBody(c))), 201),
   );
-  api.get("/interfaces/:id", (c) => c.json(interfaceJson(s.wg.getInterface(idParam(c)))));
+  api.get("/interfaces/:id", (c) => c.json(interfaceJson(s.interfaces.get(idParam(c)))));
   api.patch(
     "/interfaces/:id",
     async (c) =>
-      c.json(interfaceJson(s.wg.updateInterface(actorOf(c), c.get("meta"), idParam(c), await jsonBody(c)))),
+      c.json(interfaceJson(s.interfaces.update(actorOf(c), c.get("meta"), idParam(c), await jsonBody(c)))),
   );
   api.delete("/interfaces/:id", (c) => {
-    s.wg.deleteInterface(actorOf(c), c.get("meta"), idParam(c));
+    s.interfaces.delete(actorOf(c), c.get("meta"), idParam(c));
     return c.body(null, 204);
   });
 
   api.get("/peers", (c) => {
-    const page = s.wg.listPeers(c.req.query());
+    const page = s.peers.list(c.req.query());
     return c.json({
       peers: page.items.map(peerJson),
       total: page.total,
@@ -73,29 +74,29 @@ export function wgApiRoutes(s: Services): Hono<AppEnv> {
   });
   api.post(
     "/peers",
-    async (c) => c.json(peerJson(await s.wg.createPeer(actorOf(c), c.get("meta"), await jsonBody(c))), 201),
+    async (c) => c.json(peerJson(await s.peers.create(actorOf(c), c.get("meta"), await jsonBody(c))), 201),
   );
-  api.get("/peers/:id", (c) => c.json(peerJson(s.wg.getPeer(idParam(c)))));
+  api.get("/peers/:id", (c) => c.json(peerJson(s.peers.get(idParam(c)))));
   api.patch(
     "/peers/:id",
     async (c) =>
-      c.json(peerJson(await s.wg.updatePeer(actorOf(c), c.get("meta"), idParam(c), await jsonBody(c)))),
+      c.json(peerJson(await s.peers.update(actorOf(c), c.get("meta"), idParam(c), await jsonBody(c)))),
   );
   api.delete("/peers/:id", (c) => {
-    s.wg.deletePeer(actorOf(c), c.get("meta"), idParam(c));
+    s.peers.delete(actorOf(c), c.get("meta"), idParam(c));
     return c.body(null, 204);
   });
 
   api.get("/peers/:id/config", async (c) => {
-    const conf = await s.wg.clientConfig(actorOf(c), c.get("meta"), idParam(c), "conf");
+    const conf = await s.clientConfigs.forPeer(actorOf(c), c.get("meta"), idParam(c), "conf");
     return download(c, conf.text, "text/plain; charset=utf-8", conf.filename);
   });
   api.get("/peers/:id/qr.svg", async (c) => {
-    const conf = await s.wg.clientConfig(actorOf(c), c.get("meta"), idParam(c), "qr");
+    const conf = await s.clientConfigs.forPeer(actorOf(c), c.get("meta"), idParam(c), "qr");
     return download(c, await qrSvg(conf.text, conf.badge ? { badge: conf.badge } : {}), "image/svg+xml");
   });
   api.get("/peers/:id/qr.png", async (c) => {
-    const conf = await s.wg.clientConfig(actorOf(c), c.get("meta"), idParam(c), "qr");
+    const conf = await s.clientConfigs.forPeer(actorOf(c), c.get("meta"), idParam(c), "qr");
     return download(c, await qrPng(conf.text, conf.badge ? { badge: conf.badge } : {}), "image/png");
   });
 

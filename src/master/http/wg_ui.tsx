@@ -31,7 +31,7 @@ import { interfacesRepo } from "../db/wg_repo.ts";
 import { nodesFullRepo } from "../db/nodes_repo.ts";
 import { canWrite } from "../service/context.ts";
 import type { Services } from "../service/services.ts";
-import type { PeerView } from "../service/wireguard.ts";
+import type { PeerView } from "../service/peers.ts";
 import type { AppEnv } from "./env.ts";
 import { download } from "./json.ts";
 import { actorOf, idParam } from "./middleware.ts";
@@ -162,7 +162,7 @@ function requireWriter(c: C): void {
 
 /** Counts for the dashboard. */
 export function wireGuardCounts(s: Services): WireGuardCounts {
-  const st = s.wg.stats();
+  const st = s.peers.stats();
   return {
     interfaces: interfacesRepo.list(s.db).length,
     peers: st.total,
@@ -189,7 +189,7 @@ export function wireGuardUiRoutes(s: Services): Hono<AppEnv> {
       flash={flash}
       canEdit={canWrite(actorOf(c))}
       form={form}
-      interfaces={s.wg.listInterfaces() satisfies InterfaceItem[]}
+      interfaces={s.interfaces.list() satisfies InterfaceItem[]}
     />
   );
   const editPage = (c: C, id: number, form: FormState) => (
@@ -200,7 +200,7 @@ export function wireGuardUiRoutes(s: Services): Hono<AppEnv> {
   ui.post("/ui/interfaces", async (c) => {
     const body = await formBody(c);
     return await withForm(c, body, async () => {
-      const i = await s.wg.createInterface(actorOf(c), c.get("meta"), interfaceInput(body, false));
+      const i = await s.interfaces.create(actorOf(c), c.get("meta"), interfaceInput(body, false));
       return redirectWith(c, "/ui/interfaces", {
         kind: "ok",
         text: `Interface ${i.name} created (${i.address4}, port ${i.listenPort}).`,
@@ -209,15 +209,15 @@ export function wireGuardUiRoutes(s: Services): Hono<AppEnv> {
   });
   ui.get("/ui/interfaces/:id/edit", (c) => {
     requireWriter(c);
-    const i = s.wg.getInterface(idParam(c));
+    const i = s.interfaces.get(idParam(c));
     return html(c, editPage(c, i.id, { values: interfaceFormValues(i), errors: {} }));
   });
   ui.post("/ui/interfaces/:id", async (c) => {
     const id = idParam(c);
     const body = await formBody(c);
-    const cur = s.wg.getInterface(id);
+    const cur = s.interfaces.get(id);
     return await withForm(c, { ...body, name: cur.name }, () => {
-      const i = s.wg.updateInterface(actorOf(c), c.get("meta"), id, interfaceInput(body, true));
+      const i = s.interfaces.update(actorOf(c), c.get("meta"), id, interfaceInput(body, true));
       return Promise.resolve(
         redirectWith(c, "/ui/interfaces", { kind: "ok", text: `Interface ${i.name} saved.` }),
       );
@@ -225,9 +225,9 @@ export function wireGuardUiRoutes(s: Services): Hono<AppEnv> {
   });
   ui.post("/ui/interfaces/:id/delete", (c) => {
     const id = idParam(c);
-    const name = s.wg.getInterface(id).name;
+    const name = s.interfaces.get(id).name;
     try {
-      s.wg.deleteInterface(actorOf(c), c.get("meta"), id);
+      s.interfaces.delete(actorOf(c), c.get("meta"), id);
     } catch (err) {
       const e = toAppError(err);
       if (e.code !== "conflict") throw e;
@@ -246,7 +246,7 @@ export function wireGuardUiRoutes(s: Services): Hono<AppEnv> {
       node: q.node === "local" ? "local" : digits(q.node),
     };
     const query = (page: number) =>
-      s.wg.listPeers({
+      s.peers.list({
         q: filter.q,
         ...(filter.interfaceId ? { interface_id: filter.interfaceId } : {}),
         ...(filter.node ? { node: filter.node } : {}),
@@ -299,14 +299,14 @@ export function wireGuardUiRoutes(s: Services): Hono<AppEnv> {
   ui.post("/ui/peers", async (c) => {
     const body = await formBody(c);
     return await withForm(c, body, async () => {
-      const p = await s.wg.createPeer(actorOf(c), c.get("meta"), peerInput(body));
+      const p = await s.peers.create(actorOf(c), c.get("meta"), peerInput(body));
       return done(c, "/ui/peers", { kind: "ok", text: `Peer ${p.name} added (${p.ipv4}).` });
     }, (form) => peerForm(c, { id: null, form }));
   });
 
   ui.get("/ui/peers/:id/edit", (c) => {
     requireWriter(c);
-    const p = s.wg.getPeer(idParam(c));
+    const p = s.peers.get(idParam(c));
     return html(
       c,
       peerForm(c, {
@@ -320,9 +320,9 @@ export function wireGuardUiRoutes(s: Services): Hono<AppEnv> {
   ui.post("/ui/peers/:id", async (c) => {
     const id = idParam(c);
     const body = await formBody(c);
-    const cur = s.wg.getPeer(id);
+    const cur = s.peers.get(id);
     return await withForm(c, body, async () => {
-      const p = await s.wg.updatePeer(actorOf(c), c.get("meta"), id, peerPatch(body, cur));
+      const p = await s.peers.update(actorOf(c), c.get("meta"), id, peerPatch(body, cur));
       return done(c, "/ui/peers", { kind: "ok", text: `Peer ${p.name} saved.` });
     }, (form) => peerForm(c, { id, interfaceName: cur.interfaceName, publicKey: cur.publicKey, form }));
   });
@@ -330,8 +330,8 @@ export function wireGuardUiRoutes(s: Services): Hono<AppEnv> {
   ui.post("/ui/peers/:id/toggle", async (c) => {
     const id = idParam(c);
     const body = await formBody(c);
-    const cur = s.wg.getPeer(id);
-    const p = await s.wg.updatePeer(actorOf(c), c.get("meta"), id, { enabled: !cur.enabled });
+    const cur = s.peers.get(id);
+    const p = await s.peers.update(actorOf(c), c.get("meta"), id, { enabled: !cur.enabled });
     return redirectWith(c, backTo(body.back), {
       kind: "ok",
       text: `Peer ${p.name} ${p.enabled ? "enabled" : "disabled"}.`,
@@ -340,24 +340,24 @@ export function wireGuardUiRoutes(s: Services): Hono<AppEnv> {
   ui.post("/ui/peers/:id/delete", async (c) => {
     const id = idParam(c);
     const body = await formBody(c);
-    const name = s.wg.getPeer(id).name;
-    s.wg.deletePeer(actorOf(c), c.get("meta"), id);
+    const name = s.peers.get(id).name;
+    s.peers.delete(actorOf(c), c.get("meta"), id);
     return redirectWith(c, backTo(body.back), { kind: "ok", text: `Peer ${name} deleted.` });
   });
 
   // --- client config and QR code (audited by the service, never cached) ---------------------------
   ui.get("/ui/peers/:id/qr", (c) => {
-    const p = s.wg.getPeer(idParam(c));
+    const p = s.peers.get(idParam(c));
     const q: QrModel = { id: p.id, name: p.name, nodeName: p.nodeName };
     if (hxTarget(c) === "modal") return html(c, <QrDialog q={q} />);
     return html(c, <QrPage title="QR code" user={currentUser(c)} q={q} />);
   });
   ui.get("/ui/peers/:id/qr.svg", async (c) => {
-    const conf = await s.wg.clientConfig(actorOf(c), c.get("meta"), idParam(c), "qr");
+    const conf = await s.clientConfigs.forPeer(actorOf(c), c.get("meta"), idParam(c), "qr");
     return download(c, await qrSvg(conf.text, conf.badge ? { badge: conf.badge } : {}), "image/svg+xml");
   });
   ui.get("/ui/peers/:id/config", async (c) => {
-    const conf = await s.wg.clientConfig(actorOf(c), c.get("meta"), idParam(c), "conf");
+    const conf = await s.clientConfigs.forPeer(actorOf(c), c.get("meta"), idParam(c), "conf");
     return download(c, conf.text, "text/plain; charset=utf-8", conf.filename);
   });
 

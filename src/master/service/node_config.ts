@@ -11,9 +11,8 @@ import { contains, parseCidr } from "../../core/cidr.ts";
 import type { NodeConfig, NodeInterfaceConfig } from "../../core/sync.ts";
 import type { Db } from "../db/db.ts";
 import { nodeInterfacesRepo, nodesFullRepo } from "../db/nodes_repo.ts";
-import { type InterfaceRow, interfacesRepo } from "../db/wg_repo.ts";
-
-export type SecretOpener = (sealed: string, context: string) => Promise<string>;
+import { type ActivePeerRow, type InterfaceRow, interfacesRepo, peersRepo } from "../db/wg_repo.ts";
+import type { SecretOpener } from "./secret_box.ts";
 
 const prefixOf = (cidr: string) => cidr.slice(cidr.indexOf("/"));
 const hostOf = (cidr: string) => cidr.slice(0, cidr.indexOf("/"));
@@ -24,27 +23,10 @@ export function nodePort(wgPort: number, interfaceIndex: number): number {
   return wgPort + interfaceIndex;
 }
 
-type PeerRow = {
-  id: number;
-  node_id: number | null;
-  public_key: string;
-  psk_sealed: string | null;
-  ipv4: string;
-  ipv6: string | null;
-};
-
-function peersOf(db: Db, interfaceId: number, now: number): PeerRow[] {
-  return db.all<PeerRow>(
-    `SELECT id, node_id, public_key, psk_sealed, ipv4, ipv6 FROM peers
-     WHERE interface_id = :interfaceId AND enabled = 1 AND (expires_at IS NULL OR expires_at > :now) ORDER BY id`,
-    { interfaceId, now },
-  );
-}
-
-async function clientPeers(rows: PeerRow[], open: SecretOpener) {
+async function clientPeers(rows: ActivePeerRow[], secrets: SecretOpener) {
   return await Promise.all(rows.map(async (p) => ({
     public_key: p.public_key,
-    preshared_key: p.psk_sealed ? await open(p.psk_sealed, `peer:${p.public_key}:psk`) : null,
+    preshared_key: p.psk_sealed ? await secrets.open(p.psk_sealed, `peer:${p.public_key}:psk`) : null,
     allowed_ips: p.ipv6 ? [p.ipv4, p.ipv6] : [p.ipv4],
     endpoint: null,
     persistent_keepalive: null,
@@ -66,7 +48,7 @@ export function tunnelAddresses(first: InterfaceRow, interfaces: InterfaceRow[])
 
 export async function renderNodeConfig(
   db: Db,
-  open: SecretOpener,
+  secrets: SecretOpener,
   nodeId: number,
   opts: { now: number; publicHost: string },
 ): Promise<NodeConfig> {
@@ -79,16 +61,13 @@ export async function renderNodeConfig(
   if (node.is_local) {
     const remotes = nodesFullRepo.remote(db);
     for (const iface of interfaces) {
-      const rows = peersOf(db, iface.id, opts.now);
-      const peers = await clientPeers(rows.filter((p) => p.node_id === null), open);
+      const rows = peersRepo.activeOn(db, iface.id, opts.now);
+      const peers = await clientPeers(rows.filter((p) => p.node_id === null), secrets);
       if (iface === first) {
         for (const remote of remotes) {
           const ni = nodeInterfacesRepo.get(db, remote.id, iface.id);
           if (!ni?.public_key) continue; // not enrolled or not reported yet
-          const clients = db.all<{ ipv4: string; ipv6: string | null }>(
-            "SELECT ipv4, ipv6 FROM peers WHERE node_id = :id AND enabled = 1 AND (expires_at IS NULL OR expires_at > :now) ORDER BY id",
-            { id: remote.id, now: opts.now },
-          );
+          const clients = peersRepo.activeAddressesOf(db, remote.id, opts.now);
           peers.push({
             public_key: ni.public_key,
             preshared_key: null,
@@ -107,7 +86,7 @@ export async function renderNodeConfig(
         addresses: iface.address6 ? [iface.address4, iface.address6] : [iface.address4],
         listen_port: iface.listen_port,
         mtu: iface.mtu,
-        private_key: await open(iface.private_key_sealed, `interface:${iface.name}`),
+        private_key: await secrets.open(iface.private_key_sealed, `interface:${iface.name}`),
         peers,
         master_peer: null,
         masquerade: true,
@@ -115,7 +94,7 @@ export async function renderNodeConfig(
     }
   } else {
     for (const [index, iface] of interfaces.entries()) {
-      const rows = peersOf(db, iface.id, opts.now).filter((p) => p.node_id === nodeId);
+      const rows = peersRepo.activeOn(db, iface.id, opts.now).filter((p) => p.node_id === nodeId);
       if (iface !== first && rows.length === 0) continue;
       const ni = nodeInterfacesRepo.get(db, nodeId, iface.id);
       if (!ni) continue;
@@ -128,7 +107,7 @@ export async function renderNodeConfig(
         listen_port: nodePort(node.wg_port, index),
         mtu: iface.mtu,
         private_key: null,
-        peers: await clientPeers(rows, open),
+        peers: await clientPeers(rows, secrets),
         master_peer: iface === first
           ? {
             public_key: iface.public_key,

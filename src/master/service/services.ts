@@ -1,4 +1,7 @@
-// Builds every service from the database, the clock, the keys and the logger. No singletons.
+// Builds every service from the database, the clock, the keys and the logger. No singletons. The
+// wiring is explicit: the interfaces and peers services report changes to ConfigVersions (the
+// HostChanges port), which bumps the hosts' config_version and wakes their long-polls; one SecretBox
+// seals and opens every secret.
 import type { Logger } from "../../core/logger.ts";
 import type { ScryptCost } from "../../core/password.ts";
 import type { Clock } from "../../core/ports/types.ts";
@@ -6,9 +9,16 @@ import type { Db } from "../db/db.ts";
 import { AccountService, type ThrottlePolicy } from "./accounts.ts";
 import { ApiTokenService } from "./api_tokens.ts";
 import { AuditService } from "./audit.ts";
+import { ClientConfigService } from "./client_configs.ts";
+import { ConfigVersions } from "./config_versions.ts";
+import { InterfaceService } from "./interfaces.ts";
+import { LivenessService } from "./liveness.ts";
+import { NodeAdminService } from "./node_admin.ts";
+import { PeerService } from "./peers.ts";
+import { SecretBox } from "./secret_box.ts";
 import type { MasterKeys } from "./secrets.ts";
-import { WireGuardService } from "./wireguard.ts";
-import { DEFAULT_NODE_OPTIONS, type NodeOptions, NodeService } from "./nodes.ts";
+import { SyncService } from "./sync.ts";
+import { SyncKeys, type TlsPin } from "./sync_keys.ts";
 
 export type Services = {
   db: Db;
@@ -18,8 +28,30 @@ export type Services = {
   audit: AuditService;
   accounts: AccountService;
   tokens: ApiTokenService;
-  wg: WireGuardService;
-  nodes: NodeService;
+  interfaces: InterfaceService;
+  peers: PeerService;
+  clientConfigs: ClientConfigService;
+  nodes: NodeAdminService;
+  sync: SyncService;
+  configVersions: ConfigVersions;
+  liveness: LivenessService;
+};
+
+export type NodeOptions = {
+  tokenTtlMs: number;
+  staleAfterMs: number;
+  longPollMaxMs: number;
+  /** Requests per node per minute on the sync endpoints. */
+  syncRatePerMinute: number;
+  metricsRawKeepMs: number;
+};
+
+export const DEFAULT_NODE_OPTIONS: NodeOptions = {
+  tokenTtlMs: 24 * 3_600_000,
+  staleAfterMs: 90_000,
+  longPollMaxMs: 55_000,
+  syncRatePerMinute: 120,
+  metricsRawKeepMs: 24 * 3_600_000,
 };
 
 export type ServiceOptions = {
@@ -27,18 +59,23 @@ export type ServiceOptions = {
   /** The host name clients reach the master's own interfaces at (from WIREBUDDY_PUBLIC_URL). */
   publicHost: string;
   publicUrl: URL;
-  nodes?: Partial<Omit<NodeOptions, "publicUrl" | "publicHost">>;
+  /** The self-signed certificate enrollment tokens pin; null with a publicly trusted one. */
+  tls?: TlsPin | null;
+  nodes?: Partial<NodeOptions>;
   scryptCost?: ScryptCost;
   throttle?: ThrottlePolicy;
 };
 
-export function createServices(
+/** Builds the services, loads the master's sync signing key and makes its `local` node (first start). */
+export async function createServices(
   db: Db,
   clock: Clock,
   keys: MasterKeys,
   log: Logger,
   opts: ServiceOptions,
-): Services {
+): Promise<Services> {
+  const node = { ...DEFAULT_NODE_OPTIONS, ...opts.nodes };
+  const { publicHost, publicUrl } = opts;
   const audit = new AuditService(db, clock);
   const accounts = new AccountService(db, clock, audit, log, {
     sessionTtlMs: opts.sessionTtlMs,
@@ -46,22 +83,37 @@ export function createServices(
     ...(opts.throttle ? { throttle: opts.throttle } : {}),
   });
   const tokens = new ApiTokenService(db, clock, audit);
-  const wg = new WireGuardService(db, clock, audit, keys.sealKey, { publicHost: opts.publicHost });
-  const nodes = new NodeService(
+  const secrets = new SecretBox(keys.sealKey);
+  const syncKeys = new SyncKeys(db, secrets, keys.hmacKey);
+  const configVersions = new ConfigVersions(db, { longPollMaxMs: node.longPollMaxMs });
+  const nodes = new NodeAdminService(db, clock, audit, syncKeys, configVersions, {
+    publicUrl,
+    publicHost,
+    tokenTtlMs: node.tokenTtlMs,
+  });
+  const services: Services = {
     db,
     clock,
-    audit,
-    log,
     keys,
-    (sealed, context) => wg.openSecret(sealed, context),
-    {
-      ...DEFAULT_NODE_OPTIONS,
-      ...opts.nodes,
-      publicUrl: opts.publicUrl,
-      publicHost: opts.publicHost,
-    },
-  );
-  wg.onHostsChanged((hosts) => nodes.hostsChanged(hosts));
-  wg.onInterfaceCreated(() => nodes.interfacesChanged());
-  return { db, clock, keys, log, audit, accounts, tokens, wg, nodes };
+    log,
+    audit,
+    accounts,
+    tokens,
+    interfaces: new InterfaceService(db, clock, audit, secrets, configVersions),
+    peers: new PeerService(db, clock, audit, secrets, configVersions),
+    clientConfigs: new ClientConfigService(db, clock, audit, secrets, { publicHost }),
+    nodes,
+    sync: new SyncService(db, clock, audit, log, syncKeys, configVersions, secrets, {
+      publicHost,
+      syncRatePerMinute: node.syncRatePerMinute,
+    }),
+    configVersions,
+    liveness: new LivenessService(db, clock, audit, log, {
+      staleAfterMs: node.staleAfterMs,
+      metricsRawKeepMs: node.metricsRawKeepMs,
+    }),
+  };
+  await syncKeys.load(opts.tls ?? null);
+  nodes.ensureLocalNode();
+  return services;
 }

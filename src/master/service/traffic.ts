@@ -7,7 +7,7 @@ import type { Clock } from "../../core/ports/types.ts";
 import type { Db } from "../db/db.ts";
 import { trafficRepo, type TrafficScope } from "../db/nodes_repo.ts";
 
-/** How long a downsampled row's bucket is, by resolution (see NodeService.housekeeping). */
+/** How long a downsampled row's bucket is, by resolution (see LivenessService.housekeeping). */
 export const RESOLUTION_MS = [0, 5 * 60_000, 3_600_000] as const;
 
 export type TrafficRange = "24h" | "7d" | "30d";

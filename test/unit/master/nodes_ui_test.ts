@@ -13,7 +13,7 @@ async function setup() {
   await m.addUser("vera", "viewer");
   const admin = await m.login("root");
   const viewer = await m.login("vera");
-  await m.services.wg.createInterface(system, null, {
+  await m.services.interfaces.create(system, null, {
     name: "wg0",
     ipv4_pool: "10.13.13.0/24",
     listen_port: 51820,
@@ -194,7 +194,7 @@ Deno.test("deleting a node warns with its peer count first, then unassigns them 
   const { m, admin } = await setup();
   const { id } = await addNode(m, admin);
   for (const name of ["alice", "bob", "carol"]) {
-    await m.services.wg.createPeer(system, null, {
+    await m.services.peers.create(system, null, {
       interface_id: 1,
       name,
       node_id: name === "carol" ? null : id,
@@ -298,7 +298,7 @@ Deno.test("csrf rejects a cross-site POST to /ui/nodes and its actions", async (
 Deno.test("the dashboard, node and peer pages say honestly when there are no traffic samples", async () => {
   const { m, admin } = await setup();
   const { id } = await addNode(m, admin);
-  const p = await m.services.wg.createPeer(system, null, { interface_id: 1, name: "alice", node_id: id });
+  const p = await m.services.peers.create(system, null, { interface_id: 1, name: "alice", node_id: id });
   for (const path of ["/ui/dashboard", `/ui/nodes/${id}`, `/ui/peers/${p.id}/traffic`]) {
     const res = await m.request(path, { cookie: admin });
     assert.equal(res.status, 200, path);
@@ -318,7 +318,7 @@ Deno.test("the dashboard, node and peer pages say honestly when there are no tra
 Deno.test("traffic charts draw rx and tx from samples; the node page lists interface keys and addresses", async () => {
   const { m, admin, viewer } = await setup();
   const { id } = await addNode(m, admin);
-  const p = await m.services.wg.createPeer(system, null, { interface_id: 1, name: "alice", node_id: id });
+  const p = await m.services.peers.create(system, null, { interface_id: 1, name: "alice", node_id: id });
   const now = m.clock.now();
   for (let k = 0; k <= 120; k++) {
     m.db.run(
@@ -364,7 +364,7 @@ Deno.test("traffic charts draw rx and tx from samples; the node page lists inter
 
 Deno.test("the chart SVG escapes a malicious peer name", async () => {
   const { m, admin } = await setup();
-  const p = await m.services.wg.createPeer(system, null, { interface_id: 1, name: "alice" });
+  const p = await m.services.peers.create(system, null, { interface_id: 1, name: "alice" });
   // The schema refuses such names; a row written by hand (or an older version) must still render safely.
   const evil = `</title><script>alert(1)</script><text x="0">&"'`;
   m.db.run("UPDATE peers SET name = :evil WHERE id = :id", { evil, id: p.id });

@@ -195,9 +195,9 @@ Deno.test("liveness: a node not heard from within the stale window goes offline,
   const a = await enrolled(m, "a");
   assert.equal(m.services.nodes.get(a.node.id).status, "online");
   m.clock.advance(60_000);
-  assert.equal(m.services.nodes.markStale(), 0);
+  assert.equal(m.services.liveness.markStale(), 0);
   m.clock.advance(31_000);
-  assert.equal(m.services.nodes.markStale(), 1);
+  assert.equal(m.services.liveness.markStale(), 1);
   assert.equal(m.services.nodes.get(a.node.id).status, "offline");
   assert.ok(m.services.audit.list({ action: "node.status" }).some((e) => e.detail === "online -> offline"));
   const back = await signedRequest(m, "POST", "/api/sync/heartbeat", heartbeat, {
@@ -268,7 +268,7 @@ Deno.test("an enrollment token carries the master URL, TLS pin and verify key, a
   assert.equal(p.url, "https://wb.test:8443");
   assert.equal(p.node_id, node.id);
   assert.equal(p.exp, m.clock.now() + 24 * 3_600_000);
-  assert.equal(p.verify_key, m.services.nodes.verifyKey);
+  assert.equal(p.verify_key, m.verifyKey());
   const unused = await exportPublicKey((await generateSigningKeys()).publicKey);
   assert.notEqual(p.verify_key, unused);
   m.close();
@@ -285,7 +285,7 @@ Deno.test("housekeeping rolls raw samples into 5-minute buckets, keeping the las
       { k: key, at: base + i * 30_000, rx: i * 100, tx: i * 10 },
     );
   }
-  m.services.nodes.housekeeping();
+  m.services.liveness.housekeeping();
   const rows = m.db.all<{ resolution: number; at: number; rx: number }>(
     "SELECT resolution, at, rx FROM peer_metrics WHERE public_key = :k ORDER BY at",
     { k: key },
@@ -306,15 +306,15 @@ Deno.test("shutdown answers waiting long-polls at once, so the master can stop",
     key: a.key,
     bearer: a.secret,
   });
-  await waitFor("the long-poll to wait", () => m.services.nodes.pendingLongPolls === 1, {
+  await waitFor("the long-poll to wait", () => m.services.configVersions.waiting === 1, {
     timeoutMs: 5000,
     intervalMs: 5,
   });
-  m.services.nodes.shutdown();
+  m.services.configVersions.shutdown();
   // Without shutdown the poll would wait its 50 s; a 5 s deadline tells the two apart.
   const r = await withDeadline(poll, 5000, "the long-poll after shutdown");
   assert.equal(r.res.status, 200);
   assert.equal(JSON.parse(r.text).kind, "unchanged");
-  assert.equal(m.services.nodes.pendingLongPolls, 0);
+  assert.equal(m.services.configVersions.waiting, 0);
   m.close();
 });

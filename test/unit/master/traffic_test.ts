@@ -15,15 +15,15 @@ const system = { kind: "system" as const, name: "test" };
 /** A master with interface wg0 and peers "alice" (on the master) and "bob" (on node "tokyo"). */
 async function setup() {
   const m = await testMaster();
-  await m.services.wg.createInterface(system, null, {
+  await m.services.interfaces.create(system, null, {
     name: "wg0",
     ipv4_pool: "10.13.13.0/24",
     listen_port: 51820,
   });
   const tokyo =
     (await m.services.nodes.create(system, null, { name: "tokyo", fqdn: "tokyo.example.com" })).node;
-  const alice = await m.services.wg.createPeer(system, null, { interface_id: 1, name: "alice" });
-  const bob = await m.services.wg.createPeer(system, null, {
+  const alice = await m.services.peers.create(system, null, { interface_id: 1, name: "alice" });
+  const bob = await m.services.peers.create(system, null, {
     interface_id: 1,
     name: "bob",
     node_id: tokyo.id,

@@ -31,7 +31,7 @@ Deno.test("POST /api/interfaces makes keys in-process and seals the private key"
   assert.match(iface.public_key, /^[A-Za-z0-9+/]{43}=$/);
   const row = m.db.get<{ private_key_sealed: string }>("SELECT private_key_sealed FROM interfaces")!;
   assert.match(row.private_key_sealed, /^v1\./);
-  const state = await m.services.wg.hostState();
+  const state = await m.hostState();
   assert.equal(await publicKeyFromPrivate(state.interfaces[0]!.privateKey), iface.public_key);
   m.close();
 });
@@ -77,7 +77,7 @@ Deno.test("interface input errors name the field; duplicates and overlaps are 40
     json: { name: "wg1", ipv4_pool: "10.20.0.0/24", root: true },
   });
   assert.equal(extra.status, 422);
-  assert.equal(m.services.wg.listInterfaces().length, 1, "nothing changed");
+  assert.equal(m.services.interfaces.list().length, 1, "nothing changed");
   m.close();
 });
 
@@ -148,7 +148,7 @@ Deno.test("peer input errors name the field and change nothing", async () => {
       `${field} in ${JSON.stringify(err.fields)}`,
     );
   }
-  assert.equal(m.services.wg.listPeers({}).total, 1);
+  assert.equal(m.services.peers.list({}).total, 1);
   m.close();
 });
 
@@ -193,7 +193,7 @@ Deno.test("GET /api/peers/{id}/config is the client's .conf: no-store, attachmen
   assert.deepEqual(conf.peer.allowedIps, ["0.0.0.0/0", "::/0"]);
   assert.equal(conf.peer.persistentKeepalive, 25);
   assert.equal(await publicKeyFromPrivate(conf.interface.privateKey), peer.public_key);
-  const state = await m.services.wg.hostState();
+  const state = await m.hostState();
   assert.equal(
     state.interfaces[0]!.peers[0]!.presharedKey,
     conf.peer.presharedKey,
@@ -265,7 +265,7 @@ Deno.test("PATCH /api/peers edits, disables, moves and regenerates keys; the hos
   const peer =
     await (await m.api("/peers", { method: "POST", token, json: { interface_id: iface.id, name: "p" } }))
       .json();
-  assert.equal((await m.services.wg.hostState()).interfaces[0]!.peers.length, 1);
+  assert.equal((await m.hostState()).interfaces[0]!.peers.length, 1);
   const off = await m.api(`/peers/${peer.id}`, {
     method: "PATCH",
     token,
@@ -273,14 +273,14 @@ Deno.test("PATCH /api/peers edits, disables, moves and regenerates keys; the hos
   });
   assert.equal(off.status, 200);
   assert.equal((await off.json()).name, "p2");
-  assert.equal((await m.services.wg.hostState()).interfaces[0]!.peers.length, 0);
+  assert.equal((await m.hostState()).interfaces[0]!.peers.length, 0);
   const re = await (await m.api(`/peers/${peer.id}`, {
     method: "PATCH",
     token,
     json: { enabled: true, regenerate_keys: true },
   })).json();
   assert.notEqual(re.public_key, peer.public_key);
-  assert.equal((await m.services.wg.hostState()).interfaces[0]!.peers[0]!.publicKey, re.public_key);
+  assert.equal((await m.hostState()).interfaces[0]!.peers[0]!.publicKey, re.public_key);
   const noPsk =
     await (await m.api(`/peers/${peer.id}`, { method: "PATCH", token, json: { preshared_key: false } }))
       .json();
@@ -302,10 +302,10 @@ Deno.test("an expired peer leaves the host state and the scheduler disables it",
     token,
     json: { interface_id: iface.id, name: "temp", expires_at: expires },
   })).json();
-  assert.equal((await m.services.wg.hostState()).interfaces[0]!.peers.length, 1);
+  assert.equal((await m.hostState()).interfaces[0]!.peers.length, 1);
   m.clock.advance(3_600_001);
-  assert.equal((await m.services.wg.hostState()).interfaces[0]!.peers.length, 0);
-  assert.equal(m.services.wg.expireDue(), 1);
+  assert.equal((await m.hostState()).interfaces[0]!.peers.length, 0);
+  assert.equal(m.services.peers.expireDue(), 1);
   assert.equal((await (await m.api(`/peers/${peer.id}`, { token })).json()).enabled, false);
   assert.equal(m.services.audit.list({ action: "peer.expire" }).length, 1);
   m.close();

@@ -77,7 +77,7 @@ Deno.test("the interfaces page lists interfaces and an admin creates one through
   assert.match(html, /<tr id="interface-1">/);
   assert.match(html, /10\.13\.13\.1\/24/);
   assert.match(html, /fd42:13::1\/64/);
-  const i = m.services.wg.getInterface(1);
+  const i = m.services.interfaces.get(1);
   assert.equal(i.mtu, 1420);
   assert.equal(i.keepalive, 25);
   assert.deepEqual(i.dns, ["1.1.1.1"]);
@@ -121,13 +121,13 @@ Deno.test("an admin edits an interface; a bad port re-renders the edit form with
   const bad = await m.form("/ui/interfaces/1", { ...IFACE, listen_port: "80a" }, { cookie: admin });
   assert.equal(bad.status, 422);
   assert.match(fieldError(await bad.text(), "listen_port") ?? "", /port/);
-  assert.equal(m.services.wg.getInterface(1).listenPort, 51820);
+  assert.equal(m.services.interfaces.get(1).listenPort, 51820);
 
   const ok = await m.form("/ui/interfaces/1", { ...IFACE, listen_port: "51900", keepalive: "" }, {
     cookie: admin,
   });
   assert.equal(ok.status, 303);
-  const i = m.services.wg.getInterface(1);
+  const i = m.services.interfaces.get(1);
   assert.equal(i.listenPort, 51900);
   assert.equal(i.keepalive, null, "an emptied field clears the value");
   assert.equal(audits(m, "interface.update"), 1);
@@ -159,7 +159,7 @@ Deno.test("an admin adds a peer through the form; form strings become the servic
   assert.equal(res.status, 303);
   assert.equal(res.headers.get("location"), "/ui/peers");
   assert.match(await flashOf(m, res, admin), /Peer alice-phone added \(10\.13\.13\.2\/32\)/);
-  const p = m.services.wg.getPeer(1);
+  const p = m.services.peers.get(1);
   assert.equal(p.interfaceId, 1);
   assert.equal(p.nodeId, null);
   assert.equal(p.enabled, true);
@@ -175,7 +175,7 @@ Deno.test("an admin adds a peer through the form; form strings become the servic
     routing: "custom",
     allowed_ips: "10.13.13.0/24, 192.168.7.0/24",
   });
-  const b = m.services.wg.getPeer(2);
+  const b = m.services.peers.get(2);
   assert.equal(b.publicKey, own.publicKey);
   assert.equal(b.hasPrivateKey, false);
   assert.equal(b.hasPresharedKey, true, "the preshared key is on by default");
@@ -271,7 +271,7 @@ Deno.test("an admin edits a peer; an untouched past expiry does not block a rena
     expires_at: "2026-12-01T00:00",
   }, { cookie: admin });
   assert.equal(res.status, 303, await res.text());
-  let p = m.services.wg.getPeer(1);
+  let p = m.services.peers.get(1);
   assert.equal(p.name, "alice-tablet");
   assert.equal(p.routing, "split");
   assert.equal(p.hasPresharedKey, false);
@@ -286,7 +286,7 @@ Deno.test("an admin edits a peer; an untouched past expiry does not block a rena
     expires_at: "2026-12-01T00:00",
   }, { cookie: admin2 });
   assert.equal(rename.status, 303);
-  p = m.services.wg.getPeer(1);
+  p = m.services.peers.get(1);
   assert.equal(p.name, "alice-old");
   assert.equal(p.expired, true);
   assert.match(await (await m.request("/ui/peers", { cookie: admin2 })).text(), /status-expired/);
@@ -294,7 +294,7 @@ Deno.test("an admin edits a peer; an untouched past expiry does not block a rena
   const bad = await m.form("/ui/peers/1", { ...PEER, name: "ok", public_key: "short" }, { cookie: admin2 });
   assert.equal(bad.status, 422);
   assert.ok(fieldError(await bad.text(), "public_key"));
-  assert.equal(m.services.wg.getPeer(1).name, "alice-old");
+  assert.equal(m.services.peers.get(1).name, "alice-old");
   m.close();
 });
 
@@ -306,11 +306,11 @@ Deno.test("toggle and delete return to the same page of the list and are audited
   assert.equal(off.status, 303);
   assert.equal(off.headers.get("location"), back);
   assert.match(await flashOf(m, off, admin), /Peer alice-phone disabled/);
-  assert.equal(m.services.wg.getPeer(1).enabled, false);
+  assert.equal(m.services.peers.get(1).enabled, false);
   assert.match(await (await m.request("/ui/peers", { cookie: admin })).text(), />Enable</);
   const evil = await m.form("/ui/peers/1/toggle", { back: "https://evil.example/" }, { cookie: admin });
   assert.equal(evil.headers.get("location"), "/ui/peers", "never redirects off the list");
-  assert.equal(m.services.wg.getPeer(1).enabled, true);
+  assert.equal(m.services.peers.get(1).enabled, true);
   const del = await m.form("/ui/peers/1/delete", { back }, { cookie: admin });
   assert.match(await flashOf(m, del, admin), /Peer alice-phone deleted/);
   assert.equal(peerCount(m), 0);
@@ -327,7 +327,7 @@ Deno.test("search, filters and page links work on the server, fragment for htmx"
   });
   const actor = { kind: "system" as const, name: "test" };
   for (let n = 0; n < 120; n++) {
-    await m.services.wg.createPeer(actor, null, {
+    await m.services.peers.create(actor, null, {
       interface_id: n < 100 ? 1 : 2,
       name: `dev-${String(n).padStart(3, "0")}`,
       preshared_key: false,
@@ -434,7 +434,7 @@ Deno.test("a peer served by a node shows the node as a badge in its row, its for
   assert.match(form, new RegExp(`<option value="${node}">edge-fra</option>`));
   assert.equal((await addPeer(m, admin, { node_id: String(node) })).status, 303);
   await addPeer(m, admin, { name: "local-one" });
-  assert.equal(m.services.wg.getPeer(1).nodeId, node);
+  assert.equal(m.services.peers.get(1).nodeId, node);
 
   const list = await (await m.request("/ui/peers", { cookie: admin })).text();
   assert.match(list, /<span class="badge node">edge-fra<\/span>/);
@@ -491,7 +491,7 @@ Deno.test("a viewer sees interfaces and peers but gets no forms, and every mutat
   }
   assert.deepEqual(m.db.all("SELECT * FROM peers"), before);
   assert.equal(ifaceCount(m), 1);
-  assert.equal(m.services.wg.getInterface(1).listenPort, 51820);
+  assert.equal(m.services.interfaces.get(1).listenPort, 51820);
   m.close();
 });
 
@@ -514,7 +514,7 @@ Deno.test("csrf rejects a cross-site POST to /ui/peers and /ui/interfaces and ch
     403,
   );
   assert.equal(peerCount(m), 1);
-  assert.equal(m.services.wg.getPeer(1).enabled, true);
+  assert.equal(m.services.peers.get(1).enabled, true);
   assert.equal(ifaceCount(m), 1);
   m.close();
 });

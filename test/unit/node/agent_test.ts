@@ -154,7 +154,7 @@ Deno.test("the node applies its config with its own keys and reports only public
   const files = [...n.fs.files.keys()].join(" ");
   assert.match(files, /wg-keys\.json/);
   assert.equal(n.fs.files.get("/var/lib/wirebuddy-node/wg-keys.json")!.mode, 0o600);
-  const masterState = await m.services.wg.hostState();
+  const masterState = await m.hostState();
   const nodeAsPeer = masterState.interfaces[0]!.peers.find((p) => p.publicKey === reported)!;
   assert.ok(nodeAsPeer.allowedIps.includes(wg0.addresses[0]!.replace("/24", "/32")));
   // A peer assigned to the node arrives at once (long-poll), and the master routes its address to the node.
@@ -168,7 +168,7 @@ Deno.test("the node applies its config with its own keys and reports only public
     "peer on node",
     () => n.engine.last?.interfaces[0]?.peers.some((p) => p.publicKey === peer.public_key),
   );
-  const hs = await m.services.wg.hostState();
+  const hs = await m.hostState();
   assert.ok(hs.interfaces[0]!.peers.find((p) => p.publicKey === reported)!.allowedIps.includes(peer.ipv4));
   assert.ok(
     !hs.interfaces[0]!.peers.some((p) => p.publicKey === peer.public_key),

@@ -1,0 +1,90 @@
+// Each host's config_version and the node long-polls waiting for it to move. The interfaces and peers
+// services report what they changed through the HostChanges port; this is its implementation: it bumps
+// the versions of the hosts concerned (the master always, as its wg0 carries every node's client
+// addresses) and wakes their long-polls, so the node fetches its new config at once.
+import type { Db } from "../db/db.ts";
+import { nodesFullRepo } from "../db/nodes_repo.ts";
+import { allocateNodeAddresses } from "./node_addresses.ts";
+
+/** What the interfaces and peers services tell the sync side after a change. */
+export interface HostChanges {
+  /** The desired state of these hosts changed (null is the master itself, a number a node). */
+  hostsChanged(hosts: (number | null)[]): void;
+  /** An interface was created; called inside the creating transaction. */
+  interfacesChanged(): void;
+}
+
+export class ConfigVersions implements HostChanges {
+  #waiters = new Map<number, Set<() => void>>();
+  #closing = false;
+
+  constructor(private readonly db: Db, private readonly opts: { longPollMaxMs: number }) {}
+
+  /** Bumps config_version of the hosts a change touched and wakes their long-polls. */
+  hostsChanged(hosts: (number | null)[]): void {
+    const local = nodesFullRepo.local(this.db);
+    const ids = new Set<number>();
+    for (const h of hosts) {
+      if (local) ids.add(local.id); // the master's wg0 carries every node's client addresses
+      if (h !== null) ids.add(h);
+    }
+    if (ids.size === 0) return;
+    this.db.tx(() => this.bumpInTx([...ids]));
+    this.wake([...ids]);
+  }
+
+  /** New interfaces get an address for every remote node. */
+  interfacesChanged(): void {
+    this.db.tx(() => {
+      for (const n of nodesFullRepo.remote(this.db)) allocateNodeAddresses(this.db, n.id);
+    });
+  }
+
+  /** Bumps config_version of these nodes, inside the caller's transaction (wake them after it). */
+  bumpInTx(nodeIds: number[]): void {
+    for (const id of new Set(nodeIds)) nodesFullRepo.bump(this.db, id);
+  }
+
+  /** Bumps the master's own node inside the caller's transaction. */
+  bumpLocalInTx(): void {
+    const local = nodesFullRepo.local(this.db);
+    if (local) nodesFullRepo.bump(this.db, local.id);
+  }
+
+  /** Ends the long-polls of these nodes now. */
+  wake(nodeIds: number[]): void {
+    for (const id of nodeIds) for (const w of [...(this.#waiters.get(id) ?? [])]) w();
+  }
+
+  /** Resolves when the node's config_version exceeds `have`, or after `waitMs` (long-poll). */
+  async waitForChange(nodeId: number, have: number, waitMs: number, signal?: AbortSignal): Promise<void> {
+    const current = () => nodesFullRepo.byId(this.db, nodeId)?.config_version ?? Infinity;
+    if (current() > have || waitMs <= 0 || this.#closing) return;
+    await new Promise<void>((resolve) => {
+      const set = this.#waiters.get(nodeId) ?? new Set();
+      this.#waiters.set(nodeId, set);
+      const done = () => {
+        clearTimeout(timer);
+        set.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.min(waitMs, this.opts.longPollMaxMs));
+      signal?.addEventListener("abort", done, { once: true });
+      set.add(done);
+    });
+  }
+
+  /** How many node long-polls are waiting now. */
+  get waiting(): number {
+    let n = 0;
+    for (const set of this.#waiters.values()) n += set.size;
+    return n;
+  }
+
+  /** Ends every long-poll at once (and every later one without waiting), so a shutdown is not held up. */
+  shutdown(): void {
+    this.#closing = true;
+    for (const set of this.#waiters.values()) for (const w of [...set]) w();
+  }
+}

@@ -1,0 +1,298 @@
+// The signed sync protocol on the master's side: enrollment with a one-time token, authentication of
+// every node request (bearer secret, ECDSA signature, clock window, nonce, rate limit), signed answers,
+// heartbeats with metrics intake, and the node's config (long-polled through ConfigVersions).
+import { timingSafeEqual } from "node:crypto";
+import { AppError } from "../../core/errors.ts";
+import type { Logger } from "../../core/logger.ts";
+import type { Clock } from "../../core/ports/types.ts";
+import { randomToken, sha256Hex } from "../../core/seal.ts";
+import {
+  CLOCK_WINDOW_MS,
+  type EnrollResponse,
+  exportPublicKey,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  importPublicKey,
+  type NodeConfig,
+  requestSigningText,
+  verifyText,
+} from "../../core/sync.ts";
+import { certFingerprint } from "../../core/x509.ts";
+import type { Db } from "../db/db.ts";
+import {
+  metricsRepo,
+  type NodeFullRow,
+  nodeInterfacesRepo,
+  nodesFullRepo,
+  type NodeStatus,
+  noncesRepo,
+  removedNodesRepo,
+} from "../db/nodes_repo.ts";
+import { interfacesRepo, peersRepo } from "../db/wg_repo.ts";
+import type { AuditService } from "./audit.ts";
+import type { ConfigVersions } from "./config_versions.ts";
+import { allocateNodeAddresses } from "./node_addresses.ts";
+import { renderNodeConfig } from "./node_config.ts";
+import type { SecretBox } from "./secret_box.ts";
+import type { SyncKeys } from "./sync_keys.ts";
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+
+export type SyncAuth =
+  | { kind: "node"; node: NodeFullRow; nonce: string }
+  | { kind: "removed"; nodeId: number; nonce: string };
+
+export type SyncHeaders = {
+  nodeId: string | undefined;
+  timestamp: string | undefined;
+  nonce: string | undefined;
+  signature: string | undefined;
+  bearer: string | undefined;
+};
+
+export type SyncOptions = {
+  publicHost: string;
+  /** Requests per node per minute on the sync endpoints. */
+  syncRatePerMinute: number;
+};
+
+/** A token bucket per key. */
+class RateLimiter {
+  #buckets = new Map<string, { tokens: number; at: number }>();
+  constructor(private readonly perMinute: number, private readonly clock: Clock) {}
+  take(key: string): boolean {
+    const now = this.clock.now();
+    const b = this.#buckets.get(key) ?? { tokens: this.perMinute, at: now };
+    b.tokens = Math.min(this.perMinute, b.tokens + ((now - b.at) / 60_000) * this.perMinute);
+    b.at = now;
+    if (b.tokens < 1) {
+      this.#buckets.set(key, b);
+      return false;
+    }
+    b.tokens -= 1;
+    this.#buckets.set(key, b);
+    if (this.#buckets.size > 10_000) this.#buckets.clear();
+    return true;
+  }
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export class SyncService {
+  #nodeRate: RateLimiter;
+  #enrollRate: RateLimiter;
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly audit: AuditService,
+    private readonly log: Logger,
+    private readonly keys: SyncKeys,
+    private readonly versions: ConfigVersions,
+    private readonly secrets: SecretBox,
+    private readonly opts: SyncOptions,
+  ) {
+    this.#nodeRate = new RateLimiter(opts.syncRatePerMinute, clock);
+    this.#enrollRate = new RateLimiter(10, clock);
+  }
+
+  /** Enrolls a node: the token must be genuine, current, unused and unexpired; the request is signed with the certificate's key. */
+  async enroll(
+    ip: string,
+    headers: SyncHeaders,
+    rawBody: string,
+    body: { token: string; cert: string; hostname: string; version: string },
+  ): Promise<{ nodeId: number; response: EnrollResponse }> {
+    if (!this.#enrollRate.take(`ip:${ip}`)) {
+      throw new AppError("rate_limited", "Too many enrollment attempts; wait a minute", { retryAfter: 60 });
+    }
+    const payload = await this.keys.verifyToken(body.token);
+    if (!payload) throw new AppError("unauthorized", "Invalid enrollment token");
+    const node = nodesFullRepo.byId(this.db, payload.node_id);
+    if (!node) throw new AppError("not_found", "Node ID not found");
+    const now = this.clock.now();
+    if (payload.exp <= now) {
+      throw new AppError(
+        "unauthorized",
+        `Invalid enrollment token: expired at ${new Date(payload.exp).toISOString()}`,
+      );
+    }
+    if (!node.enroll_secret_hash || !safeEqual(await sha256Hex(payload.secret), node.enroll_secret_hash)) {
+      throw new AppError("unauthorized", "Invalid enrollment token: already used or replaced by a newer one");
+    }
+    let verifyKey: string;
+    let certSha: string;
+    try {
+      const cert = new x509.X509Certificate(body.cert);
+      verifyKey = await exportPublicKey(
+        await cert.publicKey.export({ name: "ECDSA", namedCurve: "P-256" }, ["verify"]),
+      );
+      certSha = await certFingerprint(body.cert);
+    } catch {
+      throw new AppError("bad_request", "The node certificate is not a valid P-256 certificate");
+    }
+    await this.#checkSignature("POST", "/api/sync/enroll", headers, rawBody, payload.node_id, verifyKey);
+    const secret = randomToken(32);
+    const secretHash = await sha256Hex(secret);
+    this.db.tx(() => {
+      nodesFullRepo.enrolled(this.db, node.id, {
+        secretHash,
+        certSha256: certSha,
+        verifyKey,
+        hostname: body.hostname.slice(0, 253),
+        now,
+      });
+      nodeInterfacesRepo.clearKeys(this.db, node.id);
+      if (!node.is_local) allocateNodeAddresses(this.db, node.id);
+      this.versions.bumpInTx([node.id]);
+      this.audit.record(`node:${node.name}`, { ip, userAgent: "" }, {
+        action: "node.enroll",
+        target: node.name,
+        detail: `cert=${certSha.slice(0, 16)}`,
+      });
+    });
+    this.log.info("node enrolled", { node: node.name, node_id: node.id, cert_sha256: certSha });
+    return { nodeId: node.id, response: { node_id: node.id, name: node.name, node_secret: secret } };
+  }
+
+  async #checkSignature(
+    method: string,
+    path: string,
+    h: SyncHeaders,
+    body: string,
+    nodeId: number,
+    verifyKeySpki: string,
+  ): Promise<string> {
+    const ts = Number(h.timestamp);
+    if (!h.nonce || !/^[A-Za-z0-9_-]{16,64}$/.test(h.nonce) || !Number.isInteger(ts) || !h.signature) {
+      throw new AppError("unauthorized", "Unsigned sync request");
+    }
+    if (Math.abs(this.clock.now() - ts) > CLOCK_WINDOW_MS) {
+      throw new AppError(
+        "unauthorized",
+        "Request timestamp outside the allowed window (check the node's clock)",
+      );
+    }
+    const text = await requestSigningText({ method, path, timestamp: ts, nonce: h.nonce, nodeId, body });
+    if (!(await verifyText(await importPublicKey(verifyKeySpki), h.signature, text))) {
+      throw new AppError("unauthorized", "Bad request signature");
+    }
+    if (!noncesRepo.claim(this.db, h.nonce, ts + CLOCK_WINDOW_MS)) {
+      throw new AppError("unauthorized", "Replayed request");
+    }
+    return h.nonce;
+  }
+
+  /** Authenticates a node request: bearer secret, signature, clock window, nonce, rate limit. */
+  async authenticate(method: string, path: string, h: SyncHeaders, body: string): Promise<SyncAuth> {
+    const nodeId = Number(h.nodeId);
+    if (!Number.isInteger(nodeId) || nodeId <= 0 || !h.bearer) {
+      throw new AppError("unauthorized", "Missing node credentials");
+    }
+    const secretHash = await sha256Hex(h.bearer);
+    const node = nodesFullRepo.byId(this.db, nodeId);
+    if (!node) {
+      const removed = removedNodesRepo.get(this.db, nodeId);
+      if (removed && safeEqual(secretHash, removed.node_secret_hash)) {
+        const nonce = await this.#checkSignature(method, path, h, body, nodeId, removed.verify_key);
+        return { kind: "removed", nodeId, nonce };
+      }
+      throw new AppError("not_found", "Node ID not found");
+    }
+    if (!node.node_secret_hash || !node.verify_key) {
+      throw new AppError("unauthorized", "This node has not enrolled");
+    }
+    if (!safeEqual(secretHash, node.node_secret_hash)) {
+      throw new AppError("unauthorized", "Invalid node credentials");
+    }
+    const nonce = await this.#checkSignature(method, path, h, body, nodeId, node.verify_key);
+    if (!this.#nodeRate.take(`node:${nodeId}`)) {
+      throw new AppError("rate_limited", "Too many sync requests", { retryAfter: 5 });
+    }
+    return { kind: "node", node, nonce };
+  }
+
+  /** Signs an answer for a node: bound to its id, the request's nonce, the status and the body. */
+  async signAnswer(nodeId: number, nonce: string, status: number, body: string): Promise<string> {
+    return await this.keys.signAnswer(nodeId, nonce, status, body);
+  }
+
+  heartbeat(node: NodeFullRow, hb: HeartbeatRequest): HeartbeatResponse {
+    const now = this.clock.now();
+    let changedKeys = false;
+    const acked = this.db.tx(() => {
+      const status: NodeStatus = hb.status === "error" ? "error" : "online";
+      if (status !== node.status) {
+        this.audit.record(`node:${node.name}`, null, {
+          action: "node.status",
+          target: node.name,
+          detail: `${node.status} -> ${status}${hb.error ? `: ${hb.error}` : ""}`,
+        });
+        this.log.info("node status changed", { node: node.name, from: node.status, to: status });
+      }
+      nodesFullRepo.seen(this.db, node.id, { status, error: hb.error, applied: hb.applied_version, now });
+      const ifaces = new Map(interfacesRepo.list(this.db).map((i) => [i.name, i.id]));
+      for (const i of hb.interfaces) {
+        const id = ifaces.get(i.name);
+        if (id === undefined || node.is_local) continue;
+        const cur = nodeInterfacesRepo.get(this.db, node.id, id);
+        if (cur && cur.public_key !== i.public_key) {
+          nodeInterfacesRepo.setKey(this.db, node.id, id, i.public_key);
+          changedKeys = true;
+        }
+      }
+      if (changedKeys) this.versions.bumpLocalInTx();
+      let last = node.last_metric_seq;
+      for (const m of hb.metrics) {
+        if (m.seq <= last) continue; // seen before: at-least-once delivery, exactly-once storage
+        metricsRepo.insertRaw(this.db, {
+          public_key: m.peer,
+          at: m.at,
+          node_id: node.is_local ? null : node.id,
+          rx: m.rx,
+          tx: m.tx,
+          handshake: m.handshake,
+          endpoint: m.endpoint,
+        });
+        last = m.seq;
+      }
+      const maxSeen = hb.metrics.reduce((mx, m) => Math.max(mx, m.seq), node.last_metric_seq);
+      nodesFullRepo.metricSeq(this.db, node.id, maxSeen, hb.dropped);
+      return maxSeen;
+    });
+    if (changedKeys) this.versions.wake([nodesFullRepo.local(this.db)!.id]);
+    return {
+      kind: "ok",
+      acked_seq: acked,
+      config_version: nodesFullRepo.byId(this.db, node.id)!.config_version,
+    };
+  }
+
+  /** Resolves when the node's config_version exceeds `have`, or after `waitMs` (long-poll). */
+  async waitForChange(nodeId: number, have: number, waitMs: number, signal?: AbortSignal): Promise<void> {
+    await this.versions.waitForChange(nodeId, have, waitMs, signal);
+  }
+
+  async config(nodeId: number): Promise<NodeConfig> {
+    return await renderNodeConfig(this.db, this.secrets, nodeId, {
+      now: this.clock.now(),
+      publicHost: this.opts.publicHost,
+    });
+  }
+
+  /** Opens every sealed PSK and interface key once, so the first desired-state render after a start is fast. */
+  async warmSecrets(): Promise<number> {
+    let n = 0;
+    for (const iface of interfacesRepo.list(this.db)) {
+      await this.secrets.open(iface.private_key_sealed, `interface:${iface.name}`);
+      const rows = peersRepo.sealedPsks(this.db, iface.id);
+      await Promise.all(rows.map((r) => this.secrets.open(r.psk_sealed, `peer:${r.public_key}:psk`)));
+      n += rows.length + 1;
+    }
+    return n;
+  }
+}
