@@ -3,7 +3,6 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { AppError } from "../../core/errors.ts";
 import type { Services } from "../service/services.ts";
-import { keysMatch } from "../service/secrets.ts";
 import type { AppEnv } from "./env.ts";
 import { iso, jsonBody } from "./json.ts";
 import { actorOf, idParam, tokenAuth } from "./middleware.ts";
@@ -29,14 +28,7 @@ export function apiRoutes(s: Services): Hono<AppEnv> {
   api.get("/health", (c) => c.json({ status: "healthy", service: "wirebuddy" }));
 
   api.get("/ready", async (c) => {
-    let database = "ok";
-    let secretKey = "ok";
-    try {
-      s.db.get("SELECT 1 AS one");
-    } catch {
-      database = "unavailable";
-    }
-    if (database === "ok" && !(await keysMatch(s.db, s.keys))) secretKey = "mismatch";
+    const { database, secretKey } = await s.readiness.check();
     const ready = database === "ok" && secretKey === "ok";
     return c.json(
       { status: ready ? "ready" : "not ready", checks: { database, secret_key: secretKey } },

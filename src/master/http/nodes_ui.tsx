@@ -20,13 +20,7 @@ import {
 import { canWrite } from "../service/context.ts";
 import type { NodeView } from "../service/node_admin.ts";
 import type { Services } from "../service/services.ts";
-import {
-  parseRange,
-  TRAFFIC_RANGES,
-  type TrafficRange,
-  type TrafficSeries,
-  TrafficService,
-} from "../service/traffic.ts";
+import { parseRange, TRAFFIC_RANGES, type TrafficRange, type TrafficSeries } from "../service/traffic.ts";
 import type { AppEnv } from "./env.ts";
 import { actorOf, idParam } from "./middleware.ts";
 import { currentUser, formBody, html, redirectWith, takeFlash, withForm } from "./ui_routes.tsx";
@@ -105,7 +99,7 @@ export function chartModel(
 
 /** The dashboard's panel: every peer's traffic over the last 24 hours. */
 export function dashboardTraffic(s: Services): TrafficChartModel {
-  return chartModel(new TrafficService(s.db, s.clock).total("24h"), {
+  return chartModel(s.traffic.total("24h"), {
     id: "traffic-total",
     title: "Traffic, last 24 hours (all peers)",
     rxLabel: "received from peers",
@@ -115,7 +109,6 @@ export function dashboardTraffic(s: Services): TrafficChartModel {
 
 export function nodesUiRoutes(s: Services): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
-  const traffic = new TrafficService(s.db, s.clock);
   const empty = (): FormState => ({ values: {}, errors: {} });
 
   const list = (c: C): NodeListModel => ({
@@ -163,7 +156,7 @@ export function nodesUiRoutes(s: Services): Hono<AppEnv> {
     const interfaces = n.isLocal
       ? s.interfaces.list().map((i) => ({ name: i.name, address: i.address4, publicKey: i.publicKey }))
       : n.interfaces;
-    const series = traffic.forHost(n.isLocal ? null : n.id, range);
+    const series = s.traffic.forHost(n.isLocal ? null : n.id, range);
     return html(
       c,
       <NodeDetailPage
@@ -258,8 +251,8 @@ export function nodesUiRoutes(s: Services): Hono<AppEnv> {
           ipv6: p.ipv6,
           publicKey: p.publicKey,
           now: s.clock.now(),
-          latest: traffic.latest(p.publicKey),
-          chart: chartModel(traffic.forPeer(p.publicKey, range), {
+          latest: s.traffic.latest(p.publicKey),
+          chart: chartModel(s.traffic.forPeer(p.publicKey, range), {
             id: "traffic-peer",
             title: `Traffic of ${p.name}, ${TRAFFIC_RANGES[range].label}`,
             rxLabel: "received from the peer",

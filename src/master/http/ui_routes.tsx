@@ -13,7 +13,6 @@ import { TokensPage } from "../../../ui/views/tokens.tsx";
 import { type SettingRow, SettingsPage } from "../../../ui/views/settings.tsx";
 import { AccountPage, UsersPage } from "../../../ui/views/users.tsx";
 import { canWrite } from "../service/context.ts";
-import { metricsRepo } from "../db/nodes_repo.ts";
 import type { Services } from "../service/services.ts";
 import type { AppEnv } from "./env.ts";
 import { actorOf, FLASH_COOKIE, idParam, requireSession, SESSION_COOKIE } from "./middleware.ts";
@@ -195,7 +194,7 @@ export function uiRoutes(s: Services, settings: SettingRow[] = []): Hono<AppEnv>
           })),
           wireguard: wireGuardCounts(s),
           traffic: dashboardTraffic(s),
-          handshakes: metricsRepo.latestHandshakes(s.db, s.clock.now() - 86_400_000, 8).map((h) => ({
+          handshakes: s.traffic.recentHandshakes(s.clock.now() - 86_400_000, 8).map((h) => ({
             id: h.id,
             name: h.name,
             node: h.node_name,

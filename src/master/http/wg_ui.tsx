@@ -27,8 +27,6 @@ import {
   type QrModel,
   QrPage,
 } from "../../../ui/views/peers.tsx";
-import { interfacesRepo } from "../db/wg_repo.ts";
-import { nodesFullRepo } from "../db/nodes_repo.ts";
 import { canWrite } from "../service/context.ts";
 import type { Services } from "../service/services.ts";
 import type { PeerView } from "../service/peers.ts";
@@ -164,7 +162,7 @@ function requireWriter(c: C): void {
 export function wireGuardCounts(s: Services): WireGuardCounts {
   const st = s.peers.stats();
   return {
-    interfaces: interfacesRepo.list(s.db).length,
+    interfaces: s.interfaces.count(),
     peers: st.total,
     enabled: st.enabled,
     expired: st.expired,
@@ -176,10 +174,7 @@ export function wireGuardCounts(s: Services): WireGuardCounts {
 export function wireGuardUiRoutes(s: Services): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
   const empty = (): FormState => ({ values: {}, errors: {} });
-  const choices = () => ({
-    interfaces: interfacesRepo.list(s.db).map((i) => ({ id: i.id, name: i.name })),
-    nodes: nodesFullRepo.remote(s.db).map((n) => ({ id: n.id, name: n.name })),
-  });
+  const choices = () => ({ interfaces: s.interfaces.choices(), nodes: s.nodes.remoteChoices() });
 
   // --- interfaces -------------------------------------------------------------------------------
   const interfacesPage = (c: C, form: FormState, flash: Flash | null = null) => (
@@ -283,7 +278,7 @@ export function wireGuardUiRoutes(s: Services): Hono<AppEnv> {
 
   ui.get("/ui/peers/new", (c) => {
     requireWriter(c);
-    const first = interfacesRepo.list(s.db)[0];
+    const first = s.interfaces.choices()[0];
     const iface = c.req.query("interface_id") ?? (first ? String(first.id) : "");
     return html(
       c,

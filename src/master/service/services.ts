@@ -15,15 +15,15 @@ import { InterfaceService } from "./interfaces.ts";
 import { LivenessService } from "./liveness.ts";
 import { NodeAdminService } from "./node_admin.ts";
 import { PeerService } from "./peers.ts";
+import { ReadinessService } from "./readiness.ts";
 import { SecretBox } from "./secret_box.ts";
 import type { MasterKeys } from "./secrets.ts";
 import { SyncService } from "./sync.ts";
 import { SyncKeys, type TlsPin } from "./sync_keys.ts";
+import { TrafficService } from "./traffic.ts";
 
 export type Services = {
-  db: Db;
   clock: Clock;
-  keys: MasterKeys;
   log: Logger;
   audit: AuditService;
   accounts: AccountService;
@@ -35,6 +35,8 @@ export type Services = {
   sync: SyncService;
   configVersions: ConfigVersions;
   liveness: LivenessService;
+  traffic: TrafficService;
+  readiness: ReadinessService;
 };
 
 export type NodeOptions = {
@@ -92,9 +94,7 @@ export async function createServices(
     tokenTtlMs: node.tokenTtlMs,
   });
   const services: Services = {
-    db,
     clock,
-    keys,
     log,
     audit,
     accounts,
@@ -112,6 +112,8 @@ export async function createServices(
       staleAfterMs: node.staleAfterMs,
       metricsRawKeepMs: node.metricsRawKeepMs,
     }),
+    traffic: new TrafficService(db, clock),
+    readiness: new ReadinessService(db, keys),
   };
   await syncKeys.load(opts.tls ?? null);
   nodes.ensureLocalNode();

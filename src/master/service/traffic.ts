@@ -5,7 +5,7 @@
 // (unknown) rather than invent a flat average.
 import type { Clock } from "../../core/ports/types.ts";
 import type { Db } from "../db/db.ts";
-import { trafficRepo, type TrafficScope } from "../db/nodes_repo.ts";
+import { metricsRepo, trafficRepo, type TrafficScope } from "../db/nodes_repo.ts";
 
 /** How long a downsampled row's bucket is, by resolution (see LivenessService.housekeeping). */
 export const RESOLUTION_MS = [0, 5 * 60_000, 3_600_000] as const;
@@ -157,5 +157,10 @@ export class TrafficService {
     const r = trafficRepo.newest(this.db, publicKey);
     if (!r) return null;
     return { at: r.at, handshakeAt: r.handshake > 0 ? r.handshake * 1000 : null, endpoint: r.endpoint };
+  }
+
+  /** Peers with the most recent handshakes in samples since `since` (ms), newest first, with their names. */
+  recentHandshakes(since: number, limit: number) {
+    return metricsRepo.latestHandshakes(this.db, since, limit);
   }
 }
