@@ -12,7 +12,8 @@ import {
   sessionAuth,
 } from "./http/middleware.ts";
 import { staticRoutes } from "./http/static.ts";
-import { currentUser, uiRoutes } from "./http/ui_routes.tsx";
+import { currentUser } from "./http/ui_kit.tsx";
+import { uiRoutes } from "./http/ui_routes.tsx";
 import type { Services } from "./service/services.ts";
 
 export function createApp(services: Services, options: HttpOptions): Hono<AppEnv> {

@@ -1,11 +1,10 @@
-// The browser UI for nodes (list with a self-polling status table, add with the token shown once, edit,
-// new token, delete after a warning, the node's page) and the traffic pages (dashboard panel, node, peer).
-// Every mutation is a form POST (CSRF-checked by the middleware); viewers get no forms and a 403.
-import { type Context, Hono } from "hono";
-import { AppError } from "../../core/errors.ts";
-import type { FormState } from "../../../ui/views/auth.tsx";
-import { PeerTrafficPage, type TrafficChartModel } from "../../../ui/views/charts.tsx";
-import type { Flash } from "../../../ui/views/layout.tsx";
+// Nodes: the list with a self-polling status table, adding one with the token shown once, editing, a
+// new token, deleting after a warning, and the node's page with its peers' traffic. Every mutation is a
+// form POST (CSRF-checked by the middleware); viewers get no forms and a 403.
+import { Hono } from "hono";
+import { AppError } from "../../../core/errors.ts";
+import type { FormState } from "../../../../ui/views/auth.tsx";
+import type { Flash } from "../../../../ui/views/layout.tsx";
 import {
   NodeDeletePage,
   NodeDetailPage,
@@ -16,18 +15,26 @@ import {
   NodeTable,
   NodeTokenConfirmPage,
   NodeTokenPage,
-} from "../../../ui/views/nodes.tsx";
-import { canWrite } from "../service/context.ts";
-import type { NodeView } from "../service/node_admin.ts";
-import type { Services } from "../service/services.ts";
-import { parseRange, TRAFFIC_RANGES, type TrafficRange, type TrafficSeries } from "../service/traffic.ts";
-import type { AppEnv } from "./env.ts";
-import { actorOf, idParam } from "./middleware.ts";
-import { currentUser, formBody, html, redirectWith, takeFlash, withForm } from "./ui_routes.tsx";
-
-type C = Context<AppEnv>;
-
-const text = (v: string | undefined) => (v ?? "").trim();
+} from "../../../../ui/views/nodes.tsx";
+import { canWrite } from "../../service/context.ts";
+import type { NodeView } from "../../service/node_admin.ts";
+import type { Services } from "../../service/services.ts";
+import { parseRange, TRAFFIC_RANGES } from "../../service/traffic.ts";
+import type { AppEnv } from "../env.ts";
+import { actorOf, idParam } from "../middleware.ts";
+import {
+  type C,
+  currentUser,
+  emptyForm,
+  formBody,
+  html,
+  redirectWith,
+  requireWriter,
+  takeFlash,
+  text,
+  withForm,
+} from "../ui_kit.tsx";
+import { chartModel } from "./traffic_chart.ts";
 
 /** "" → undefined (the default applies); digits → a number; anything else stays, so the schema names it. */
 function port(v: string | undefined): number | string | undefined {
@@ -60,10 +67,6 @@ const nodeItem = (n: NodeView): NodeItem => ({
   droppedMetrics: n.droppedMetrics,
 });
 
-function requireWriter(c: C): void {
-  if (!canWrite(actorOf(c))) throw new AppError("forbidden", "Viewers cannot change nodes");
-}
-
 /** The master's own node is configured through the master: no edit, token or delete here. */
 function remoteNode(s: Services, id: number): NodeView {
   const n = s.nodes.get(id);
@@ -71,45 +74,9 @@ function remoteNode(s: Services, id: number): NodeView {
   return n;
 }
 
-export function chartModel(
-  series: TrafficSeries,
-  m: { id: string; title: string; rxLabel: string; txLabel: string; rangeHref?: (r: TrafficRange) => string },
-  range: TrafficRange = "24h",
-): TrafficChartModel {
-  const { rangeHref, ...rest } = m;
-  return {
-    ...rest,
-    from: series.from,
-    to: series.to,
-    slotMs: series.slotMs,
-    points: series.points,
-    totals: series.totals,
-    samples: series.samples,
-    ...(rangeHref
-      ? {
-        ranges: (Object.keys(TRAFFIC_RANGES) as TrafficRange[]).map((r) => ({
-          href: rangeHref(r),
-          label: r,
-          current: r === range,
-        })),
-      }
-      : {}),
-  };
-}
-
-/** The dashboard's panel: every peer's traffic over the last 24 hours. */
-export function dashboardTraffic(s: Services): TrafficChartModel {
-  return chartModel(s.traffic.total("24h"), {
-    id: "traffic-total",
-    title: "Traffic, last 24 hours (all peers)",
-    rxLabel: "received from peers",
-    txLabel: "sent to peers",
-  });
-}
-
-export function nodesUiRoutes(s: Services): Hono<AppEnv> {
+export function nodesRoutes(s: Services): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
-  const empty = (): FormState => ({ values: {}, errors: {} });
+  const requireNodeWriter = (c: C) => requireWriter(c, "nodes");
 
   const list = (c: C): NodeListModel => ({
     nodes: s.nodes.list().map(nodeItem),
@@ -139,7 +106,7 @@ export function nodesUiRoutes(s: Services): Hono<AppEnv> {
     if (c.req.header("hx-request") && c.req.header("hx-target") === "node-table") {
       return html(c, <NodeTable m={list(c)} />);
     }
-    return html(c, nodesPage(c, empty(), takeFlash(c)));
+    return html(c, nodesPage(c, emptyForm(), takeFlash(c)));
   });
 
   ui.post("/ui/nodes", async (c) => {
@@ -184,7 +151,7 @@ export function nodesUiRoutes(s: Services): Hono<AppEnv> {
     <NodeEditPage title="Edit node" user={currentUser(c)} id={id} form={form} />
   );
   ui.get("/ui/nodes/:id/edit", (c) => {
-    requireWriter(c);
+    requireNodeWriter(c);
     const n = remoteNode(s, idParam(c));
     return html(
       c,
@@ -192,7 +159,7 @@ export function nodesUiRoutes(s: Services): Hono<AppEnv> {
     );
   });
   ui.post("/ui/nodes/:id", async (c) => {
-    requireWriter(c);
+    requireNodeWriter(c);
     const id = idParam(c);
     remoteNode(s, id);
     const body = await formBody(c);
@@ -203,12 +170,12 @@ export function nodesUiRoutes(s: Services): Hono<AppEnv> {
   });
 
   ui.get("/ui/nodes/:id/token", (c) => {
-    requireWriter(c);
+    requireNodeWriter(c);
     const n = remoteNode(s, idParam(c));
     return html(c, <NodeTokenConfirmPage title="New token" user={currentUser(c)} node={nodeItem(n)} />);
   });
   ui.post("/ui/nodes/:id/token", async (c) => {
-    requireWriter(c);
+    requireNodeWriter(c);
     const id = idParam(c);
     remoteNode(s, id);
     const token = await s.nodes.regenerateToken(actorOf(c), c.get("meta"), id);
@@ -216,12 +183,12 @@ export function nodesUiRoutes(s: Services): Hono<AppEnv> {
   });
 
   ui.get("/ui/nodes/:id/delete", (c) => {
-    requireWriter(c);
+    requireNodeWriter(c);
     const n = remoteNode(s, idParam(c));
     return html(c, <NodeDeletePage title="Delete node" user={currentUser(c)} node={nodeItem(n)} />);
   });
   ui.post("/ui/nodes/:id/delete", (c) => {
-    requireWriter(c);
+    requireNodeWriter(c);
     const id = idParam(c);
     const n = remoteNode(s, id);
     const { unassignedPeers } = s.nodes.delete(actorOf(c), c.get("meta"), id);
@@ -231,37 +198,6 @@ export function nodesUiRoutes(s: Services): Hono<AppEnv> {
         unassignedPeers === 1 ? "" : "s"
       } moved to the master (local).`,
     });
-  });
-
-  // --- a peer's traffic -----------------------------------------------------------------------------
-  ui.get("/ui/peers/:id/traffic", (c) => {
-    const p = s.peers.get(idParam(c));
-    const range = parseRange(c.req.query("range"));
-    return html(
-      c,
-      <PeerTrafficPage
-        title="Traffic"
-        user={currentUser(c)}
-        m={{
-          id: p.id,
-          name: p.name,
-          interfaceName: p.interfaceName,
-          nodeName: p.nodeName,
-          ipv4: p.ipv4,
-          ipv6: p.ipv6,
-          publicKey: p.publicKey,
-          now: s.clock.now(),
-          latest: s.traffic.latest(p.publicKey),
-          chart: chartModel(s.traffic.forPeer(p.publicKey, range), {
-            id: "traffic-peer",
-            title: `Traffic of ${p.name}, ${TRAFFIC_RANGES[range].label}`,
-            rxLabel: "received from the peer",
-            txLabel: "sent to the peer",
-            rangeHref: (r) => `/ui/peers/${p.id}/traffic${r === "24h" ? "" : `?range=${r}`}`,
-          }, range),
-        }}
-      />,
-    );
   });
 
   return ui;

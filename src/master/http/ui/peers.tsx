@@ -1,19 +1,10 @@
-// The browser UI for WireGuard interfaces and peers. Forms post strings; this file maps them onto the
-// service's JSON types (numbers stay strings when they are not numbers, so the schema still names the
-// field) and renders the page or, for htmx, the fragment that changed (the peer table, or the dialog).
-import { type Context, Hono } from "hono";
+// Peers: the searchable, paged list (htmx swaps just the table), adding and editing in a dialog (a page
+// without JavaScript), enabling, deleting, the client config and QR code (audited by the service, never
+// cached), and a peer's traffic.
+import { Hono } from "hono";
 import type { JSX } from "hono/jsx/jsx-runtime";
-import { qrSvg } from "../../core/qr.ts";
-import { AppError, toAppError } from "../../core/errors.ts";
-import type { FormState } from "../../../ui/views/auth.tsx";
-import type { WireGuardCounts } from "../../../ui/views/dashboard.tsx";
-import {
-  InterfaceEditPage,
-  interfaceFormValues,
-  type InterfaceItem,
-  InterfacesPage,
-} from "../../../ui/views/interfaces.tsx";
-import type { Flash } from "../../../ui/views/layout.tsx";
+import { qrSvg } from "../../../core/qr.ts";
+import { PeerTrafficPage } from "../../../../ui/views/charts.tsx";
 import {
   type PeerFilter,
   PeerFormDialog,
@@ -26,35 +17,35 @@ import {
   QrDialog,
   type QrModel,
   QrPage,
-} from "../../../ui/views/peers.tsx";
-import { canWrite } from "../service/context.ts";
-import type { Services } from "../service/services.ts";
-import type { PeerView } from "../service/peers.ts";
-import type { AppEnv } from "./env.ts";
-import { download } from "./json.ts";
-import { actorOf, idParam } from "./middleware.ts";
-import { currentUser, formBody, html, redirectWith, setFlash, takeFlash, withForm } from "./ui_routes.tsx";
-
-type C = Context<AppEnv>;
+} from "../../../../ui/views/peers.tsx";
+import { canWrite } from "../../service/context.ts";
+import type { PeerView } from "../../service/peers.ts";
+import type { Services } from "../../service/services.ts";
+import { parseRange, TRAFFIC_RANGES } from "../../service/traffic.ts";
+import type { AppEnv } from "../env.ts";
+import { download } from "../json.ts";
+import { actorOf, idParam } from "../middleware.ts";
+import {
+  type C,
+  checkbox,
+  currentUser,
+  defined,
+  done,
+  formBody,
+  html,
+  hxTarget,
+  num,
+  redirectWith,
+  requireWriter,
+  takeFlash,
+  text,
+  withForm,
+} from "../ui_kit.tsx";
+import { chartModel } from "./traffic_chart.ts";
 
 const PER_PAGE = 50;
 
 // --- form strings → service input -----------------------------------------------------------------
-
-const text = (v: string | undefined) => (v ?? "").trim();
-
-/** "" → undefined; an integer → number; anything else stays a string, so the schema names the field. */
-function num(v: string | undefined): number | string | undefined {
-  const t = text(v);
-  if (t === "") return undefined;
-  return /^-?\d{1,15}$/.test(t) ? Number(t) : t;
-}
-
-/** A checkbox: absent or "" → false, "on"/"true" → true; anything else is left for the schema to refuse. */
-function checkbox(v: string | undefined): boolean | string {
-  if (v === undefined || v === "") return false;
-  return v === "on" || v === "true" ? true : v;
-}
 
 /** datetime-local ("2026-05-01T10:00", read as UTC) → ISO; "" → null; anything else is left as typed. */
 function expiry(v: string | undefined): string | null {
@@ -69,22 +60,6 @@ function expiry(v: string | undefined): string | null {
 
 /** The value a datetime-local input shows for a stored expiry (UTC). */
 const localInput = (ms: number | null) => (ms === null ? "" : new Date(ms).toISOString().slice(0, 16));
-
-const defined = (o: Record<string, unknown>) =>
-  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-
-function interfaceInput(b: Record<string, string>, editing: boolean): Record<string, unknown> {
-  return defined({
-    ...(editing ? {} : { name: text(b.name) }),
-    ipv4_pool: text(b.ipv4_pool),
-    ipv6_pool: text(b.ipv6_pool) || null,
-    listen_port: num(b.listen_port),
-    mtu: num(b.mtu) ?? null,
-    dns: text(b.dns),
-    keepalive: num(b.keepalive) ?? null,
-    endpoint_host: text(b.endpoint_host) || null,
-  });
-}
 
 function peerInput(b: Record<string, string>): Record<string, unknown> {
   const routing = b.routing || "full";
@@ -130,108 +105,15 @@ function peerFormValues(p: PeerView): Record<string, string> {
   };
 }
 
-// --- responses ------------------------------------------------------------------------------------
-
-const hxTarget = (c: C) => (c.req.header("hx-request") ? c.req.header("hx-target") ?? "" : "");
-
-/**
- * After a successful mutation: a redirect with a flash, or, for a form posted from the dialog, an
- * HX-Location that makes htmx load the page (the dialog goes with the old page).
- */
-function done(c: C, to: string, flash: Flash): Response {
-  if (hxTarget(c) === "modal") {
-    setFlash(c, flash);
-    c.header("HX-Location", JSON.stringify({ path: to, target: "body" }));
-    return c.body(null, 200);
-  }
-  return redirectWith(c, to, flash);
-}
-
 /** Where a row action returns to: the peers list with its search and page, never anywhere else. */
 function backTo(v: string | undefined): string {
   return v && /^\/ui\/peers(\?[A-Za-z0-9_=&%.+~-]{0,300})?$/.test(v) ? v : "/ui/peers";
 }
 
-function requireWriter(c: C): void {
-  if (!canWrite(actorOf(c))) {
-    throw new AppError("forbidden", "Viewers cannot change interfaces or peers");
-  }
-}
-
-/** Counts for the dashboard. */
-export function wireGuardCounts(s: Services): WireGuardCounts {
-  const st = s.peers.stats();
-  return {
-    interfaces: s.interfaces.count(),
-    peers: st.total,
-    enabled: st.enabled,
-    expired: st.expired,
-    local: st.local,
-    onNodes: st.total - st.local,
-  };
-}
-
-export function wireGuardUiRoutes(s: Services): Hono<AppEnv> {
+export function peersRoutes(s: Services): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
-  const empty = (): FormState => ({ values: {}, errors: {} });
   const choices = () => ({ interfaces: s.interfaces.choices(), nodes: s.nodes.remoteChoices() });
 
-  // --- interfaces -------------------------------------------------------------------------------
-  const interfacesPage = (c: C, form: FormState, flash: Flash | null = null) => (
-    <InterfacesPage
-      title="Interfaces"
-      user={currentUser(c)}
-      flash={flash}
-      canEdit={canWrite(actorOf(c))}
-      form={form}
-      interfaces={s.interfaces.list() satisfies InterfaceItem[]}
-    />
-  );
-  const editPage = (c: C, id: number, form: FormState) => (
-    <InterfaceEditPage title="Edit interface" user={currentUser(c)} id={id} form={form} />
-  );
-
-  ui.get("/ui/interfaces", (c) => html(c, interfacesPage(c, empty(), takeFlash(c))));
-  ui.post("/ui/interfaces", async (c) => {
-    const body = await formBody(c);
-    return await withForm(c, body, async () => {
-      const i = await s.interfaces.create(actorOf(c), c.get("meta"), interfaceInput(body, false));
-      return redirectWith(c, "/ui/interfaces", {
-        kind: "ok",
-        text: `Interface ${i.name} created (${i.address4}, port ${i.listenPort}).`,
-      });
-    }, (form) => interfacesPage(c, form));
-  });
-  ui.get("/ui/interfaces/:id/edit", (c) => {
-    requireWriter(c);
-    const i = s.interfaces.get(idParam(c));
-    return html(c, editPage(c, i.id, { values: interfaceFormValues(i), errors: {} }));
-  });
-  ui.post("/ui/interfaces/:id", async (c) => {
-    const id = idParam(c);
-    const body = await formBody(c);
-    const cur = s.interfaces.get(id);
-    return await withForm(c, { ...body, name: cur.name }, () => {
-      const i = s.interfaces.update(actorOf(c), c.get("meta"), id, interfaceInput(body, true));
-      return Promise.resolve(
-        redirectWith(c, "/ui/interfaces", { kind: "ok", text: `Interface ${i.name} saved.` }),
-      );
-    }, (form) => editPage(c, id, form));
-  });
-  ui.post("/ui/interfaces/:id/delete", (c) => {
-    const id = idParam(c);
-    const name = s.interfaces.get(id).name;
-    try {
-      s.interfaces.delete(actorOf(c), c.get("meta"), id);
-    } catch (err) {
-      const e = toAppError(err);
-      if (e.code !== "conflict") throw e;
-      return redirectWith(c, "/ui/interfaces", { kind: "error", text: e.publicMessage });
-    }
-    return redirectWith(c, "/ui/interfaces", { kind: "ok", text: `Interface ${name} deleted.` });
-  });
-
-  // --- peers ------------------------------------------------------------------------------------
   const peerList = (c: C): PeerListModel => {
     const q = c.req.query();
     const digits = (v: string | undefined) => (v && /^\d{1,9}$/.test(v) && Number(v) > 0 ? v : "");
@@ -277,7 +159,7 @@ export function wireGuardUiRoutes(s: Services): Hono<AppEnv> {
   };
 
   ui.get("/ui/peers/new", (c) => {
-    requireWriter(c);
+    requireWriter(c, "interfaces or peers");
     const first = s.interfaces.choices()[0];
     const iface = c.req.query("interface_id") ?? (first ? String(first.id) : "");
     return html(
@@ -300,7 +182,7 @@ export function wireGuardUiRoutes(s: Services): Hono<AppEnv> {
   });
 
   ui.get("/ui/peers/:id/edit", (c) => {
-    requireWriter(c);
+    requireWriter(c, "interfaces or peers");
     const p = s.peers.get(idParam(c));
     return html(
       c,
@@ -354,6 +236,37 @@ export function wireGuardUiRoutes(s: Services): Hono<AppEnv> {
   ui.get("/ui/peers/:id/config", async (c) => {
     const conf = await s.clientConfigs.forPeer(actorOf(c), c.get("meta"), idParam(c), "conf");
     return download(c, conf.text, "text/plain; charset=utf-8", conf.filename);
+  });
+
+  // --- a peer's traffic -----------------------------------------------------------------------------
+  ui.get("/ui/peers/:id/traffic", (c) => {
+    const p = s.peers.get(idParam(c));
+    const range = parseRange(c.req.query("range"));
+    return html(
+      c,
+      <PeerTrafficPage
+        title="Traffic"
+        user={currentUser(c)}
+        m={{
+          id: p.id,
+          name: p.name,
+          interfaceName: p.interfaceName,
+          nodeName: p.nodeName,
+          ipv4: p.ipv4,
+          ipv6: p.ipv6,
+          publicKey: p.publicKey,
+          now: s.clock.now(),
+          latest: s.traffic.latest(p.publicKey),
+          chart: chartModel(s.traffic.forPeer(p.publicKey, range), {
+            id: "traffic-peer",
+            title: `Traffic of ${p.name}, ${TRAFFIC_RANGES[range].label}`,
+            rxLabel: "received from the peer",
+            txLabel: "sent to the peer",
+            rangeHref: (r) => `/ui/peers/${p.id}/traffic${r === "24h" ? "" : `?range=${r}`}`,
+          }, range),
+        }}
+      />,
+    );
   });
 
   return ui;

@@ -1,0 +1,44 @@
+// API tokens: the list, creating one (shown once, in that response only), revoking.
+import { Hono } from "hono";
+import type { FormState } from "../../../../ui/views/auth.tsx";
+import type { Flash } from "../../../../ui/views/layout.tsx";
+import { TokensPage } from "../../../../ui/views/tokens.tsx";
+import { canWrite } from "../../service/context.ts";
+import type { Services } from "../../service/services.ts";
+import type { AppEnv } from "../env.ts";
+import { actorOf, idParam } from "../middleware.ts";
+import { type C, currentUser, formBody, html, redirectWith, takeFlash, withForm } from "../ui_kit.tsx";
+
+export function tokensRoutes(s: Services): Hono<AppEnv> {
+  const ui = new Hono<AppEnv>();
+  const tokensPage = (
+    c: C,
+    form: FormState,
+    created: { name: string; token: string } | null = null,
+    flash: Flash | null = null,
+  ) => (
+    <TokensPage
+      title="API tokens"
+      user={currentUser(c)}
+      flash={flash}
+      canEdit={canWrite(actorOf(c))}
+      form={form}
+      created={created}
+      tokens={s.tokens.list()}
+    />
+  );
+  ui.get("/ui/tokens", (c) => html(c, tokensPage(c, { values: {}, errors: {} }, null, takeFlash(c))));
+  ui.post("/ui/tokens", async (c) => {
+    const body = await formBody(c);
+    return await withForm(c, body, async () => {
+      const { token, view } = await s.tokens.create(actorOf(c), c.get("meta"), body);
+      // Shown once, in this response only (never in a redirect, URL or cookie).
+      return html(c, tokensPage(c, { values: {}, errors: {} }, { name: view.name, token }), 201);
+    }, (form) => tokensPage(c, form));
+  });
+  ui.post("/ui/tokens/:id/revoke", (c) => {
+    const t = s.tokens.revoke(actorOf(c), c.get("meta"), idParam(c));
+    return redirectWith(c, "/ui/tokens", { kind: "ok", text: `Token "${t.name}" revoked.` });
+  });
+  return ui;
+}

@@ -1,0 +1,52 @@
+// Users: the list, adding one (admins only), changing a role, deleting.
+import { Hono } from "hono";
+import type { FormState } from "../../../../ui/views/auth.tsx";
+import type { Flash } from "../../../../ui/views/layout.tsx";
+import { UsersPage } from "../../../../ui/views/users.tsx";
+import { canWrite } from "../../service/context.ts";
+import type { Services } from "../../service/services.ts";
+import type { AppEnv } from "../env.ts";
+import { actorOf, idParam } from "../middleware.ts";
+import { type C, currentUser, formBody, html, redirectWith, takeFlash, withForm } from "../ui_kit.tsx";
+
+export function usersRoutes(s: Services): Hono<AppEnv> {
+  const ui = new Hono<AppEnv>();
+  const usersPage = (c: C, form: FormState, flash: Flash | null = null) => {
+    const actor = actorOf(c);
+    const selfId = actor.kind === "user" ? actor.userId : -1;
+    return (
+      <UsersPage
+        title="Users"
+        user={currentUser(c)}
+        flash={flash}
+        canEdit={canWrite(actor)}
+        form={form}
+        users={s.accounts.list().map((u) => ({ ...u, isSelf: u.id === selfId }))}
+      />
+    );
+  };
+  ui.get("/ui/users", (c) => html(c, usersPage(c, { values: {}, errors: {} }, takeFlash(c))));
+  ui.post("/ui/users", async (c) => {
+    const body = await formBody(c);
+    return await withForm(c, body, async () => {
+      const u = await s.accounts.create(actorOf(c), c.get("meta"), {
+        username: body.username,
+        password: body.password,
+        role: body.role,
+      });
+      return redirectWith(c, "/ui/users", { kind: "ok", text: `User "${u.username}" created as ${u.role}.` });
+    }, (form) => usersPage(c, form));
+  });
+  ui.post("/ui/users/:id/role", async (c) => {
+    const body = await formBody(c);
+    const u = s.accounts.setRole(actorOf(c), c.get("meta"), idParam(c), body.role);
+    return redirectWith(c, "/ui/users", { kind: "ok", text: `"${u.username}" is now ${u.role}.` });
+  });
+  ui.post("/ui/users/:id/delete", (c) => {
+    const id = idParam(c);
+    const name = s.accounts.get(id).username;
+    s.accounts.delete(actorOf(c), c.get("meta"), id);
+    return redirectWith(c, "/ui/users", { kind: "ok", text: `User "${name}" deleted.` });
+  });
+  return ui;
+}

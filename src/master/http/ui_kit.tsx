@@ -1,0 +1,149 @@
+// What every screen of the browser UI shares: the session's user, full-page responses that are never
+// cached, flash messages through a short-lived cookie, form bodies and their coercion into service
+// input, the 422 re-render of a form, and the answers to htmx (dialog or page).
+import type { Context } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import type { JSX } from "hono/jsx/jsx-runtime";
+import { AppError, toAppError } from "../../core/errors.ts";
+import type { FormState } from "../../../ui/views/auth.tsx";
+import type { CurrentUser, Flash } from "../../../ui/views/layout.tsx";
+import { canWrite } from "../service/context.ts";
+import type { AppEnv } from "./env.ts";
+import { actorOf, FLASH_COOKIE } from "./middleware.ts";
+
+export type C = Context<AppEnv>;
+
+export const cookieBase = { path: "/", secure: true, httpOnly: true, sameSite: "Lax" as const };
+
+export const emptyForm = (): FormState => ({ values: {}, errors: {} });
+
+export function currentUser(c: C): CurrentUser | null {
+  const a = c.get("actor");
+  return a && a.kind === "user" ? { username: a.username, role: a.role } : null;
+}
+
+export function html(c: C, page: JSX.Element, status = 200) {
+  c.header("Cache-Control", "no-store");
+  return c.html(page, status as 200);
+}
+
+/** Refuses viewers (403) before a form or an action that changes `what`. */
+export function requireWriter(c: C, what: string): void {
+  if (!canWrite(actorOf(c))) throw new AppError("forbidden", `Viewers cannot change ${what}`);
+}
+
+// --- flash messages -------------------------------------------------------------------------------
+
+export function setFlash(c: C, flash: Flash): void {
+  setCookie(c, FLASH_COOKIE, encodeURIComponent(JSON.stringify(flash)), { ...cookieBase, maxAge: 60 });
+}
+
+export function takeFlash(c: C): Flash | null {
+  const raw = getCookie(c, FLASH_COOKIE);
+  if (!raw) return null;
+  deleteCookie(c, FLASH_COOKIE, cookieBase);
+  try {
+    const f = JSON.parse(decodeURIComponent(raw));
+    if ((f.kind === "ok" || f.kind === "error") && typeof f.text === "string") {
+      return { kind: f.kind, text: f.text.slice(0, 300) };
+    }
+  } catch {
+    // ignore a malformed flash cookie
+  }
+  return null;
+}
+
+export function redirectWith(c: C, to: string, flash?: Flash) {
+  if (flash) setFlash(c, flash);
+  return c.redirect(to, 303);
+}
+
+// --- htmx -----------------------------------------------------------------------------------------
+
+/** The element an htmx request will swap ("" for a plain browser request). */
+export const hxTarget = (c: C) => (c.req.header("hx-request") ? c.req.header("hx-target") ?? "" : "");
+
+/**
+ * After a successful mutation: a redirect with a flash, or, for a form posted from the dialog, an
+ * HX-Location that makes htmx load the page (the dialog goes with the old page).
+ */
+export function done(c: C, to: string, flash: Flash): Response {
+  if (hxTarget(c) === "modal") {
+    setFlash(c, flash);
+    c.header("HX-Location", JSON.stringify({ path: to, target: "body" }));
+    return c.body(null, 200);
+  }
+  return redirectWith(c, to, flash);
+}
+
+// --- forms ----------------------------------------------------------------------------------------
+
+/** Form fields as strings (files and repeated fields are refused), size-limited. */
+export async function formBody(c: C): Promise<Record<string, string>> {
+  const type = c.req.header("content-type") ?? "";
+  if (!type.includes("application/x-www-form-urlencoded") && !type.includes("multipart/form-data")) {
+    throw new AppError("bad_request", "Send the form as application/x-www-form-urlencoded");
+  }
+  const body = await c.req.parseBody();
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(body)) {
+    if (typeof v !== "string") throw new AppError("bad_request", `Field ${k} must be text`);
+    if (v.length > 10_000) {
+      throw new AppError("validation", `${k} is too long`, {
+        fields: [{ field: k, message: "is too long" }],
+      });
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+/** Runs a form action; validation and conflict errors re-render the form with the fields named. */
+export async function withForm(
+  c: C,
+  values: Record<string, string>,
+  action: () => Promise<Response>,
+  rerender: (form: FormState) => JSX.Element,
+): Promise<Response> {
+  try {
+    return await action();
+  } catch (err) {
+    const e = toAppError(err);
+    if (!["validation", "conflict", "unauthorized", "rate_limited"].includes(e.code)) throw e;
+    const errors: Record<string, string> = {};
+    for (const f of e.fields) errors[f.field] = f.message;
+    const safeValues = Object.fromEntries(Object.entries(values).filter(([k]) => !/password|token/.test(k)));
+    if (e.retryAfter) c.header("Retry-After", String(e.retryAfter));
+    return html(c, rerender({ values: safeValues, errors, message: e.publicMessage }), e.status);
+  }
+}
+
+// Forms post strings; these map them onto the services' JSON types. A value that is not what the field
+// takes stays a string, so the service's schema names the field.
+
+export const text = (v: string | undefined) => (v ?? "").trim();
+
+/** "" → undefined; an integer → number; anything else stays a string. */
+export function num(v: string | undefined): number | string | undefined {
+  const t = text(v);
+  if (t === "") return undefined;
+  return /^-?\d{1,15}$/.test(t) ? Number(t) : t;
+}
+
+/** A checkbox: absent or "" → false, "on"/"true" → true; anything else is left for the schema to refuse. */
+export function checkbox(v: string | undefined): boolean | string {
+  if (v === undefined || v === "") return false;
+  return v === "on" || v === "true" ? true : v;
+}
+
+/** The object without its undefined fields (a field left out keeps its current value or default). */
+export const defined = (o: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+
+/** "just now", "5 min ago", "3 h ago", "2 days ago". */
+export function agoText(ms: number): string {
+  if (ms < 60_000) return "just now";
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)} min ago`;
+  if (ms < 86_400_000) return `${Math.floor(ms / 3_600_000)} h ago`;
+  return `${Math.floor(ms / 86_400_000)} days ago`;
+}
