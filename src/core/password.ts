@@ -1,5 +1,7 @@
-// Password hashing with scrypt (node:crypto) and constant-time verification.
+// Password hashing with scrypt (node:crypto), constant-time verification, and a bounded pool that keeps
+// parallel hashes (64 MiB each at the default cost) from exhausting memory.
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import { AppError } from "./errors.ts";
 
 export type ScryptCost = { N: number; r: number; p: number };
 /** ~64 MiB and ~100 ms per hash on a small VPS: expensive for an attacker, fine for a login. */
@@ -44,3 +46,49 @@ export async function verifyPassword(password: string, stored: string): Promise<
 
 /** A hash of a random password, to spend the same time on an unknown username as on a known one. */
 export const DUMMY_HASH_COST: ScryptCost = DEFAULT_COST;
+
+export type HashLimits = {
+  /** Hashes running at once (each holds 128 * N * r bytes: 64 MiB at the default cost). */
+  concurrency: number;
+  /** Hashes waiting for a slot; one more is refused with 503. */
+  queue: number;
+};
+/** Two hashes at once (~128 MiB at the default cost), 16 waiting: about 1 s of queue on a small VPS. */
+export const DEFAULT_HASH_LIMITS: HashLimits = { concurrency: 2, queue: 16 };
+
+/**
+ * Runs password hashes through at most `concurrency` slots with a bounded FIFO queue. Beyond the queue
+ * `run()` throws `unavailable` (503, Retry-After 1) at once, before any memory is spent.
+ */
+export class HashPool {
+  #active = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(private readonly limits: HashLimits = DEFAULT_HASH_LIMITS) {}
+
+  /** Hashes running and waiting now. */
+  get load(): { active: number; waiting: number } {
+    return { active: this.#active, waiting: this.#waiting.length };
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#active < this.limits.concurrency) this.#active++;
+    else if (this.#waiting.length < this.limits.queue) {
+      // The finishing hash hands its slot over: #active stays the same.
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    } else {
+      throw new AppError(
+        "unavailable",
+        `Password hashing is saturated (${this.limits.concurrency} running, ${this.limits.queue} waiting)`,
+        { retryAfter: 1, publicMessage: "The server is busy checking passwords. Try again in a moment." },
+      );
+    }
+    try {
+      return await fn();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#active--;
+    }
+  }
+}

