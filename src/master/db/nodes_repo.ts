@@ -60,18 +60,29 @@ export const nodesFullRepo = {
       hash,
       expiresAt,
     }),
+  /**
+   * Consumes the enrollment token `tokenHash` and records the node's identity, in one statement: true only
+   * when the token was still this node's, unused and unexpired (of racing enrollments, exactly one wins).
+   */
   enrolled: (
     db: Db,
     id: number,
-    r: { secretHash: string; certSha256: string; verifyKey: string; hostname: string; now: number },
+    r: {
+      tokenHash: string;
+      secretHash: string;
+      certSha256: string;
+      verifyKey: string;
+      hostname: string;
+      now: number;
+    },
   ) =>
     db.run(
       `UPDATE nodes SET node_secret_hash = :secretHash, cert_sha256 = :certSha256, verify_key = :verifyKey, hostname = :hostname,
          enrolled_at = :now, enroll_secret_hash = NULL, enroll_expires_at = NULL, status = 'online', last_seen_at = :now,
          last_error = NULL, last_metric_seq = 0, applied_version = 0
-       WHERE id = :id`,
+       WHERE id = :id AND enroll_secret_hash = :tokenHash AND enroll_expires_at > :now`,
       { id, ...r },
-    ),
+    ).changes === 1,
   seen: (db: Db, id: number, r: { status: NodeStatus; error: string | null; applied: number; now: number }) =>
     db.run(
       "UPDATE nodes SET status = :status, last_error = :error, applied_version = :applied, last_seen_at = :now WHERE id = :id",

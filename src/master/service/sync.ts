@@ -76,6 +76,9 @@ class RateLimiter {
   }
 }
 
+const tokenUsed = () =>
+  new AppError("unauthorized", "Invalid enrollment token: already used or replaced by a newer one");
+
 function safeEqual(a: string, b: string): boolean {
   const x = new TextEncoder().encode(a);
   const y = new TextEncoder().encode(b);
@@ -121,9 +124,8 @@ export class SyncService {
         `Invalid enrollment token: expired at ${new Date(payload.exp).toISOString()}`,
       );
     }
-    if (!node.enroll_secret_hash || !safeEqual(await sha256Hex(payload.secret), node.enroll_secret_hash)) {
-      throw new AppError("unauthorized", "Invalid enrollment token: already used or replaced by a newer one");
-    }
+    const tokenHash = await sha256Hex(payload.secret);
+    if (!node.enroll_secret_hash || !safeEqual(tokenHash, node.enroll_secret_hash)) throw tokenUsed();
     let verifyKey: string;
     let certSha: string;
     try {
@@ -138,14 +140,17 @@ export class SyncService {
     await this.#checkSignature("POST", "/api/sync/enroll", headers, rawBody, payload.node_id, verifyKey);
     const secret = randomToken(32);
     const secretHash = await sha256Hex(secret);
+    // The checks above ran before awaits: the token is consumed (or found gone) here, atomically.
     this.db.tx(() => {
-      nodesFullRepo.enrolled(this.db, node.id, {
+      const won = nodesFullRepo.enrolled(this.db, node.id, {
+        tokenHash,
         secretHash,
         certSha256: certSha,
         verifyKey,
         hostname: body.hostname.slice(0, 253),
         now,
       });
+      if (!won) throw tokenUsed();
       nodeInterfacesRepo.clearKeys(this.db, node.id);
       if (!node.is_local) allocateNodeAddresses(this.db, node.id);
       this.versions.bumpInTx([node.id]);
