@@ -36,28 +36,34 @@ const hostName = z.string().trim().min(1).max(253).regex(
   "must be a host name or an IP address",
 );
 
-export const InterfaceInputSchema = z.object({
+const port = z.number({ error: "must be a port number" }).int("must be a whole number").min(
+  1,
+  "must be 1-65535",
+)
+  .max(65535, "must be 1-65535");
+
+/** An interface's fields with no defaults: a patch names what changes, an absent field stays as it is. */
+const interfaceFields = z.object({
   name: IfNameSchema,
   ipv4_pool: pool(4, 8, 30),
   ipv6_pool: pool(6, 48, 126).nullish(),
-  listen_port: z.number({ error: "must be a port number" }).int("must be a whole number").min(
-    1,
-    "must be 1-65535",
-  ).max(
-    65535,
-    "must be 1-65535",
-  ).default(51820),
+  listen_port: port,
   mtu: z.number({ error: "must be a number" }).int().min(1280, "must be 1280-9000").max(
     9000,
     "must be 1280-9000",
   ).nullish(),
-  dns: IpListSchema.default([]),
+  dns: IpListSchema,
   keepalive: z.number({ error: "must be a number of seconds" }).int().min(0).max(65535, "must be 0-65535")
     .nullish(),
   endpoint_host: hostName.nullish(),
+});
+
+export const InterfaceInputSchema = interfaceFields.extend({
+  listen_port: port.default(51820),
+  dns: IpListSchema.default([]),
 }).strict();
 export type InterfaceInput = z.infer<typeof InterfaceInputSchema>;
-export const InterfacePatchSchema = InterfaceInputSchema.partial().strict();
+export const InterfacePatchSchema = interfaceFields.partial().strict();
 
 export const PeerNameSchema = z.string().trim().min(1, "is required").max(64, "must be at most 64 characters")
   .regex(

