@@ -1,5 +1,7 @@
 // SQLite through node:sqlite: WAL, foreign keys, a busy timeout, append-only migrations recorded in
-// schema_migrations, and a BEGIN IMMEDIATE transaction helper. Refuses a database from a newer schema.
+// schema_migrations, and a BEGIN IMMEDIATE transaction helper. Refuses a database from a newer schema
+// and a read-only one; a full or failing disk becomes a 503 "storage full" instead of a generic 500.
+import { closeSync, existsSync, openSync, unlinkSync } from "node:fs";
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { AppError } from "../../core/errors.ts";
 import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.ts";
@@ -7,10 +9,45 @@ import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.ts";
 export type Row = Record<string, SQLInputValue>;
 export type Params = Record<string, SQLInputValue>;
 
+/** SQLite result codes that mean the storage, not the statement, is at fault. */
+const STORAGE_FAULTS: { code: number; pattern: RegExp; what: string }[] = [
+  { code: 13, pattern: /database or disk is full/, what: "full" },
+  { code: 8, pattern: /attempt to write a readonly database/, what: "read-only" },
+  { code: 10, pattern: /disk I\/O error/, what: "failing (I/O error)" },
+];
+
+/** What is wrong with the storage when `err` is an SQLite storage fault (full, read-only, I/O), else null. */
+export function storageFault(err: unknown): string | null {
+  if (!(err instanceof Error)) return null;
+  // Prepared statements carry the primary result code in `errcode`; exec() errors only the message.
+  const errcode = (err as { errcode?: number }).errcode;
+  const hit = STORAGE_FAULTS.find((f) =>
+    (typeof errcode === "number" && (errcode & 0xff) === f.code) || f.pattern.test(err.message)
+  );
+  return hit?.what ?? null;
+}
+
+/** A storage fault as the one 503 clients see; other errors unchanged. */
+function asStorageError(err: unknown): unknown {
+  const what = storageFault(err);
+  if (!what || err instanceof AppError) return err;
+  return new AppError("unavailable", `The database storage is ${what}: ${(err as Error).message}`, {
+    cause: err,
+    retryAfter: 30,
+    publicMessage: what === "full"
+      ? "Storage full: the server cannot save changes right now. Try again later."
+      : "Storage unavailable: the server cannot save changes right now. Try again later.",
+  });
+}
+
 export class Db {
   readonly raw: DatabaseSync;
   #statements = new Map<string, StatementSync>();
   #depth = 0;
+  /** The last write's storage fault, until a write succeeds again (read by /api/ready). */
+  #fault: string | null = null;
+  /** Whether the open transaction changed a row (only a committed change proves writes work). */
+  #wrote = false;
 
   constructor(path: string) {
     this.raw = new DatabaseSync(path);
@@ -38,8 +75,47 @@ export class Db {
   }
 
   run(sql: string, params: Params = {}): { changes: number; lastInsertRowid: number } {
-    const r = this.#prepare(sql).run(params);
+    let r;
+    try {
+      r = this.#prepare(sql).run(params);
+    } catch (err) {
+      throw this.#failed(err);
+    }
+    if (r.changes > 0) {
+      if (this.#depth === 0) this.#fault = null;
+      else this.#wrote = true;
+    }
     return { changes: Number(r.changes), lastInsertRowid: Number(r.lastInsertRowid) };
+  }
+
+  /** Remembers a storage fault (for readiness) and turns it into the 503 clients see. */
+  #failed(err: unknown): unknown {
+    if (err instanceof AppError) return err;
+    const what = storageFault(err);
+    if (what) this.#fault = `${what}: ${err instanceof Error ? err.message : String(err)}`;
+    return asStorageError(err);
+  }
+
+  /** The storage fault of the last write ("full: database or disk is full"), or null when writes work. */
+  get storageFault(): string | null {
+    return this.#fault;
+  }
+
+  /**
+   * Whether writes work: true unless the last write hit a storage fault and a probe write (a committed
+   * row of about two pages, deleted again) still fails. Cheap when nothing is wrong.
+   */
+  checkWritable(): boolean {
+    if (this.#fault === null) return true;
+    try {
+      this.tx(() => {
+        this.run("INSERT OR REPLACE INTO meta (key, value) VALUES ('storage_probe', hex(randomblob(4096)))");
+      });
+      this.tx(() => this.run("DELETE FROM meta WHERE key = 'storage_probe'"));
+    } catch {
+      return false;
+    }
+    return this.#fault === null;
   }
 
   /** Runs `fn` in a BEGIN IMMEDIATE transaction (a savepoint when nested); rolls back on throw. */
@@ -53,24 +129,44 @@ export class Db {
         this.raw.exec(`RELEASE ${name}`);
         return result;
       } catch (err) {
-        this.raw.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+        this.#rollback(`ROLLBACK TO ${name}; RELEASE ${name}`);
         throw err;
       } finally {
         this.#depth--;
       }
     }
-    this.raw.exec("BEGIN IMMEDIATE");
+    try {
+      this.raw.exec("BEGIN IMMEDIATE");
+    } catch (err) {
+      throw this.#failed(err);
+    }
     this.#depth++;
+    this.#wrote = false;
     try {
       const result = fn();
       if (result instanceof Promise) throw new Error("Db.tx() takes a synchronous function");
       this.raw.exec("COMMIT");
+      if (this.#wrote) this.#fault = null;
       return result;
     } catch (err) {
-      this.raw.exec("ROLLBACK");
-      throw err;
+      this.#rollback("ROLLBACK");
+      throw this.#failed(err);
     } finally {
       this.#depth--;
+    }
+  }
+
+  /**
+   * Rolls back what is still open. SQLite may already have rolled the transaction back itself (it does
+   * on SQLITE_FULL and I/O errors): the caller's original error is what matters, so a failing ROLLBACK
+   * never replaces it.
+   */
+  #rollback(sql: string): void {
+    if (!this.raw.isTransaction) return;
+    try {
+      this.raw.exec(sql);
+    } catch {
+      // the original error is rethrown by the caller
     }
   }
 
@@ -114,10 +210,62 @@ export function migrate(db: Db, now: number, migrations = MIGRATIONS): number[] 
   return applied;
 }
 
+/**
+ * Refuses a database this process cannot write, before SQLite opens it: SQLite would silently open it
+ * read-only (then fail every write) and create its -wal and -shm files read-only too.
+ */
+function assertWritable(path: string): void {
+  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
+  const problems: string[] = [];
+  const check = (file: string, attempt: () => void) => {
+    try {
+      attempt();
+    } catch (err) {
+      problems.push(`${file} (${(err as { code?: string }).code ?? (err as Error).message})`);
+    }
+  };
+  const probe = `${dir}/.wirebuddy-write-test`;
+  check(dir, () => {
+    closeSync(openSync(probe, "w"));
+    unlinkSync(probe);
+  });
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    if (existsSync(file)) check(file, () => closeSync(openSync(file, "r+")));
+  }
+  if (problems.length > 0) {
+    throw new AppError(
+      "config",
+      `The database ${path} is read-only for this process: cannot write ${
+        problems.join(", ")
+      }. Fix its ownership and permissions (and those of its -wal and -shm files), or the mount.`,
+    );
+  }
+}
+
+/** A write that is rolled back: fails on a database SQLite could only open read-only. */
+function probeWrite(db: Db, path: string): void {
+  try {
+    db.raw.exec("BEGIN IMMEDIATE");
+    try {
+      db.raw.exec(
+        `PRAGMA user_version = ${db.get<{ user_version: number }>("PRAGMA user_version")!.user_version}`,
+      );
+    } finally {
+      if (db.raw.isTransaction) db.raw.exec("ROLLBACK");
+    }
+  } catch (err) {
+    throw new AppError("config", `The database ${path} is read-only: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
 /** Opens (creating if needed) and migrates the database at `path` (":memory:" for tests). */
 export function openDb(path: string, now: number): Db {
+  if (path !== ":memory:") assertWritable(path);
   const db = new Db(path);
   try {
+    if (path !== ":memory:") probeWrite(db, path);
     migrate(db, now);
   } catch (err) {
     db.close();

@@ -4,7 +4,7 @@ import type { Db } from "../db/db.ts";
 import { healthRepo } from "../db/health_repo.ts";
 import { keysMatch, type MasterKeys } from "./secrets.ts";
 
-export type Readiness = { database: "ok" | "unavailable"; secretKey: "ok" | "mismatch" };
+export type Readiness = { database: "ok" | "unavailable" | "storage full"; secretKey: "ok" | "mismatch" };
 
 export class ReadinessService {
   constructor(private readonly db: Db, private readonly keys: MasterKeys) {}
@@ -14,6 +14,8 @@ export class ReadinessService {
     let secretKey: Readiness["secretKey"] = "ok";
     try {
       healthRepo.ping(this.db);
+      // Not ready while writes fail on a full, read-only or failing disk.
+      if (!this.db.checkWritable()) database = "storage full";
     } catch {
       database = "unavailable";
     }

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { AppError } from "../../../src/core/errors.ts";
 import { HashPool } from "../../../src/core/password.ts";
+import { openDb } from "../../../src/master/db/db.ts";
 import { PASSWORD, testMaster } from "../../support/master.ts";
 
 const deferred = () => {
@@ -90,5 +91,83 @@ Deno.test("a refused login is audited once per lock, not once per request", asyn
   for (let i = 0; i < 5; i++) await m.form("/login", { username: "root", password: `wrong ${i}` });
   for (let i = 0; i < 10; i++) await m.form("/login", { username: "root", password: "again" });
   assert.equal(m.services.audit.list({ action: "login.blocked" }).length, 2);
+  m.close();
+});
+
+Deno.test("Db.tx keeps the original error when SQLite already rolled back (disk full)", () => {
+  const db = openDb(":memory:", 0);
+  db.raw.exec("CREATE TABLE filler (x BLOB)");
+  const pages = db.get<{ page_count: number }>("PRAGMA page_count")!.page_count;
+  db.raw.exec(`PRAGMA max_page_count = ${pages + 2}`);
+  assert.throws(
+    () => db.tx(() => db.run("INSERT INTO filler (x) VALUES (randomblob(100000))")),
+    (err: Error) => {
+      assert.doesNotMatch(err.message, /cannot rollback/);
+      assert.match(err.message, /database or disk is full/);
+      assert.ok(err instanceof AppError && err.status === 503, `status ${(err as AppError).status}`);
+      return true;
+    },
+  );
+  assert.equal(db.raw.isTransaction, false);
+  db.close();
+});
+
+Deno.test("a full disk answers 503 'storage full', logs the cause, and /api/ready is 503 until writes work", async () => {
+  const m = await testMaster();
+  const token = await m.token("write");
+  // A disk with no room left: the database may not grow by a single page.
+  const pages = m.db.get<{ page_count: number }>("PRAGMA page_count")!.page_count;
+  m.db.raw.exec(`PRAGMA max_page_count = ${pages}`);
+  let res: Response | null = null;
+  for (let i = 0; i < 500; i++) {
+    res = await m.api("/tokens", {
+      method: "POST",
+      token,
+      json: { name: `t${i}`.padEnd(60, "x"), scope: "read" },
+    });
+    if (res.status !== 201) break;
+    await res.body?.cancel();
+  }
+  assert.equal(res!.status, 503);
+  const body = await res!.json();
+  assert.match(body.error.message, /^Storage full/);
+  assert.ok(res!.headers.get("retry-after"));
+  const logged = m.log.lines.join("\n");
+  assert.match(logged, /database or disk is full/);
+  assert.doesNotMatch(logged, /cannot rollback/);
+
+  const ready = await m.api("/ready");
+  assert.equal(ready.status, 503);
+  assert.notEqual((await ready.json()).checks.database, "ok");
+
+  m.db.raw.exec("PRAGMA max_page_count = 1073741823");
+  const again = await m.api("/ready");
+  assert.equal(again.status, 200, JSON.stringify(await again.clone().json()));
+  await again.body?.cancel();
+  const created = await m.api("/tokens", { method: "POST", token, json: { name: "after", scope: "read" } });
+  assert.equal(created.status, 201);
+  await created.body?.cancel();
+  m.close();
+});
+
+Deno.test("a form post on a full disk shows the storage-full page with 503", async () => {
+  const m = await testMaster();
+  await m.addUser("root", "admin");
+  const cookie = await m.login("root");
+  const pages = m.db.get<{ page_count: number }>("PRAGMA page_count")!.page_count;
+  m.db.raw.exec(`PRAGMA max_page_count = ${pages + 1}`);
+  let status = 0;
+  let text = "";
+  for (let i = 0; i < 200 && status !== 503; i++) {
+    const res = await m.form("/ui/users", {
+      username: `user${i}`.padEnd(60, "x"),
+      password: PASSWORD,
+      role: "viewer",
+    }, { cookie });
+    status = res.status;
+    text = await res.text();
+  }
+  assert.equal(status, 503);
+  assert.match(text, /Storage full/);
   m.close();
 });
