@@ -1,8 +1,6 @@
 // Nodes as the admin sees them: list, create (with a one-time enrollment token), edit, delete, new
 // token. The master's own `local` node is made at the first start and cannot be edited or deleted here.
 import { z } from "zod";
-import { isValidIp } from "../../core/cidr.ts";
-import { isHostname } from "../../core/client_conf.ts";
 import { AppError } from "../../core/errors.ts";
 import type { Clock } from "../../core/ports/types.ts";
 import { randomToken, sha256Hex } from "../../core/seal.ts";
@@ -22,16 +20,13 @@ import type { Actor, RequestMeta } from "./context.ts";
 import { allocateNodeAddresses } from "./node_addresses.ts";
 import type { SyncKeys } from "./sync_keys.ts";
 import { parseInput } from "./validate.ts";
+import { HostSchema } from "./wg_schemas.ts";
 
 export const LOCAL_NODE_NAME = "local";
 
 const NodeNameSchema = z.string().trim().min(1, "is required").max(64, "must be at most 64 characters").regex(
   /^[\p{L}\p{N} ._-]+$/u,
   "may contain letters, digits, spaces and . _ - only",
-);
-const FqdnSchema = z.string().trim().min(1, "is required").max(253).refine(
-  (v) => isHostname(v) || isValidIp(v),
-  "must be a host name or an IP address",
 );
 const PortSchema = z.number({ error: "must be a port number" }).int("must be a whole number").min(
   1,
@@ -42,10 +37,10 @@ const PortSchema = z.number({ error: "must be a port number" }).int("must be a w
 );
 export const NodeInputSchema = z.object({
   name: NodeNameSchema,
-  fqdn: FqdnSchema,
+  fqdn: HostSchema,
   wg_port: PortSchema.default(51820),
 }).strict();
-export const NodePatchSchema = z.object({ name: NodeNameSchema, fqdn: FqdnSchema, wg_port: PortSchema })
+export const NodePatchSchema = z.object({ name: NodeNameSchema, fqdn: HostSchema, wg_port: PortSchema })
   .partial().strict();
 
 export type NodeView = {

@@ -1,6 +1,7 @@
 // Input schemas for interfaces and peers (JSON API; the UI maps its form fields onto them).
 import { z } from "zod";
 import { isValidCidr, isValidIp, parseCidr } from "../../core/cidr.ts";
+import { isHostname } from "../../core/client_conf.ts";
 import { IfNameSchema, WgKeySchema } from "../../core/host_state.ts";
 
 const listOf = (item: z.ZodType<string, string>, what: string) =>
@@ -31,8 +32,9 @@ const pool = (version: 4 | 6, minPrefix: number, maxPrefix: number) =>
     } (prefix /${minPrefix}-/${maxPrefix})`,
   );
 
-const hostName = z.string().trim().min(1).max(253).regex(
-  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$|^[0-9a-fA-F:.]+$/,
+/** A host name or an IP address, as clients and nodes dial it (the same rule a client config is held to). */
+export const HostSchema = z.string().trim().min(1, "is required").max(253).refine(
+  (v) => isHostname(v) || isValidIp(v),
   "must be a host name or an IP address",
 );
 
@@ -55,7 +57,7 @@ const interfaceFields = z.object({
   dns: IpListSchema,
   keepalive: z.number({ error: "must be a number of seconds" }).int().min(0).max(65535, "must be 0-65535")
     .nullish(),
-  endpoint_host: hostName.nullish(),
+  endpoint_host: HostSchema.nullish(),
 });
 
 export const InterfaceInputSchema = interfaceFields.extend({

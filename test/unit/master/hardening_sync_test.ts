@@ -135,3 +135,33 @@ Deno.test("PATCH /api/users/{id} with a role keeps the password; with a password
   assert.equal(renewed.role, "admin");
   m.close();
 });
+
+// --- item 7: endpoint_host is a host --------------------------------------------------------------
+
+Deno.test("endpoint_host must be a host name or an IP address: ':::' and '1.2.3.4.5' are refused with 422 naming the field", async () => {
+  const m = await testMaster();
+  const token = await m.token("write");
+  const iface = await customInterface(m, token);
+  for (const bad of [":::", "1.2.3.4.5", "1.2.3", "host_name.example", "-a.example.com", "[2001:db8::1]"]) {
+    for (
+      const res of [
+        await m.api("/interfaces", {
+          method: "POST",
+          token,
+          json: { name: "wg9", ipv4_pool: "10.99.0.0/24", endpoint_host: bad },
+        }),
+        await m.api(`/interfaces/${iface.id}`, { method: "PATCH", token, json: { endpoint_host: bad } }),
+      ]
+    ) {
+      assert.equal(res.status, 422, bad);
+      assert.deepEqual((await res.json()).error.fields.map((f: { field: string }) => f.field), [
+        "endpoint_host",
+      ]);
+    }
+  }
+  for (const good of ["vpn.example.com", "203.0.113.5", "2001:db8::1", "localhost"]) {
+    const after = await patch(m, token, `/interfaces/${iface.id}`, { endpoint_host: good });
+    assert.equal(after.endpoint_host, good);
+  }
+  m.close();
+});
