@@ -5,6 +5,7 @@ import { ErrorPage } from "../../ui/views/layout.tsx";
 import { apiRoutes } from "./http/api_routes.ts";
 import type { AppEnv } from "./http/env.ts";
 import {
+  bodyLimits,
   clientAddress,
   csrfOrigin,
   type HttpOptions,
@@ -20,6 +21,7 @@ export function createApp(services: Services, options: HttpOptions): Hono<AppEnv
   const app = new Hono<AppEnv>();
   app.use("*", clientAddress(options));
   app.use("*", securityHeaders(options));
+  app.use("*", bodyLimits(options.bodies));
 
   app.route("/api", apiRoutes(services));
   app.route("/static", staticRoutes);

@@ -1,4 +1,5 @@
-// Request plumbing: client address, security headers, CSRF origin checks, sessions and API tokens.
+// Request plumbing: client address, body limits, security headers, CSRF origin checks, sessions and API
+// tokens.
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import { AppError } from "../../core/errors.ts";
@@ -9,9 +10,21 @@ export const SESSION_COOKIE = "__Host-wb_session";
 export const FLASH_COOKIE = "__Host-wb_flash";
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
+/** Request body limits per part of the app, enforced while the body streams in. */
+export type BodyLimits = { formBytes: number; apiBytes: number; syncBytes: number; timeoutMs: number };
+export const DEFAULT_BODY_LIMITS: BodyLimits = {
+  formBytes: 64 * 1024,
+  apiBytes: 256 * 1024,
+  syncBytes: 512 * 1024,
+  timeoutMs: 30_000,
+};
+
 export type HttpOptions = {
   publicUrl: URL;
   trustProxy: boolean;
+  /** Origins besides the public URL's that browsers may post from (the listen addresses). */
+  origins?: string[];
+  bodies?: BodyLimits;
   /** The effective configuration for the Settings page (never a secret). */
   settings?: { label: string; value: string; env: string }[];
 };
@@ -26,6 +39,70 @@ export function clientAddress(options: HttpOptions): MiddlewareHandler<AppEnv> {
     }
     c.set("meta", { ip, userAgent: c.req.header("user-agent") ?? "" });
     c.set("actor", null);
+    await next();
+  };
+}
+
+const kib = (n: number) => `${Math.round(n / 1024)} KiB`;
+
+/**
+ * Every request body is read here, before any route parses it: a declared length over the limit is
+ * refused at once, a streamed one as soon as it crosses the limit, and a body that does not arrive within
+ * the timeout is refused too. Routes then read the buffered copy.
+ */
+export function bodyLimits(limits: BodyLimits = DEFAULT_BODY_LIMITS): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const body = c.req.raw.body;
+    if (!body) return await next();
+    const path = c.req.path;
+    const max = path.startsWith("/api/sync/")
+      ? limits.syncBytes
+      : path.startsWith("/api/")
+      ? limits.apiBytes
+      : limits.formBytes;
+    const tooLarge = () =>
+      new AppError("payload_too_large", `The request body is larger than ${kib(max)}`, {
+        publicMessage: `The request is too large (at most ${kib(max)}).`,
+      });
+    const declared = c.req.header("content-length");
+    if (declared !== undefined && Number(declared) > max) {
+      await body.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    const reader = body.getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new AppError("bad_request", `The request body did not arrive within ${limits.timeoutMs} ms`),
+          ),
+        limits.timeoutMs,
+      );
+    });
+    try {
+      for (;;) {
+        const { done, value } = await Promise.race([reader.read(), late]);
+        if (done) break;
+        size += value.length;
+        if (size > max) throw tooLarge();
+        chunks.push(value);
+      }
+    } catch (err) {
+      await reader.cancel().catch(() => {});
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    const buffered = new Uint8Array(size);
+    let offset = 0;
+    for (const chunk of chunks) {
+      buffered.set(chunk, offset);
+      offset += chunk.length;
+    }
+    c.req.raw = new Request(c.req.raw, { body: buffered });
     await next();
   };
 }
@@ -48,23 +125,27 @@ export function securityHeaders(options: HttpOptions): MiddlewareHandler<AppEnv>
 }
 
 /**
- * CSRF: a state-changing request from a browser must come from our own origin. Browsers always send
- * Origin on cross-site POSTs; without Origin we accept only Sec-Fetch-Site same-origin.
+ * CSRF: a state-changing request from a browser must come from our own origin: the public URL's or a
+ * listen address's, never one derived from the request's Host header (a DNS-rebinding page controls that).
+ * Browsers always send Origin on cross-site POSTs; without Origin we accept only Sec-Fetch-Site
+ * same-origin.
  */
 export function csrfOrigin(options: HttpOptions): MiddlewareHandler<AppEnv> {
+  const own = new Set([options.publicUrl.origin, ...(options.origins ?? [])]);
   return async (c, next) => {
     if (!SAFE_METHODS.has(c.req.method)) {
       const origin = c.req.header("origin");
-      const own = new Set([options.publicUrl.origin, new URL(c.req.url).origin]);
-      const host = c.req.header("host");
-      if (host) { for (const scheme of ["https", "http"]) own.add(`${scheme}://${host}`); }
       const fetchSite = c.req.header("sec-fetch-site");
       const ok = origin ? own.has(origin) : fetchSite === "same-origin";
       if (!ok) {
-        throw new AppError("forbidden", `Cross-site request refused (origin ${origin ?? "missing"})`, {
-          publicMessage:
-            "This request did not come from this site, so it was refused (CSRF protection). Reload the page and try again.",
-        });
+        throw new AppError(
+          "forbidden",
+          `Cross-site request refused (origin ${origin ?? "missing"}; allowed: ${[...own].join(", ")})`,
+          {
+            publicMessage:
+              `This request did not come from this site, so it was refused (CSRF protection). Open the UI at ${options.publicUrl.origin} (or set WIREBUDDY_PUBLIC_URL to the address you use), reload the page and try again.`,
+          },
+        );
       }
     }
     await next();

@@ -5,8 +5,9 @@
 import assert from "node:assert/strict";
 import { AppError } from "../../../src/core/errors.ts";
 import { HashPool } from "../../../src/core/password.ts";
+import { createApp } from "../../../src/master/app.tsx";
 import { openDb } from "../../../src/master/db/db.ts";
-import { PASSWORD, testMaster } from "../../support/master.ts";
+import { ORIGIN, PASSWORD, testMaster } from "../../support/master.ts";
 
 const deferred = () => {
   let resolve!: () => void;
@@ -91,6 +92,131 @@ Deno.test("a refused login is audited once per lock, not once per request", asyn
   for (let i = 0; i < 5; i++) await m.form("/login", { username: "root", password: `wrong ${i}` });
   for (let i = 0; i < 10; i++) await m.form("/login", { username: "root", password: "again" });
   assert.equal(m.services.audit.list({ action: "login.blocked" }).length, 2);
+  m.close();
+});
+
+/** A body of `total` bytes in 16 KiB chunks that records how much of it was pulled. */
+function countingBody(total: number) {
+  const chunk = new Uint8Array(16 * 1024).fill(0x61);
+  const seen = { pulled: 0 };
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (seen.pulled >= total) return controller.close();
+      seen.pulled += chunk.length;
+      controller.enqueue(chunk);
+    },
+  });
+  return { stream, seen };
+}
+
+Deno.test("unauthenticated routes stop reading a body as soon as it crosses its limit (413)", async () => {
+  const m = await testMaster();
+  const cases = [
+    { path: "/login", limit: 64 * 1024, type: "application/x-www-form-urlencoded" },
+    { path: "/setup", limit: 64 * 1024, type: "application/x-www-form-urlencoded" },
+    { path: "/api/sync/enroll", limit: 512 * 1024, type: "application/json" },
+    { path: "/api/sync/heartbeat", limit: 512 * 1024, type: "application/json" },
+    { path: "/api/users", limit: 256 * 1024, type: "application/json" },
+  ];
+  for (const c of cases) {
+    const { stream, seen } = countingBody(8 << 20);
+    const res = await m.request(c.path, {
+      method: "POST",
+      body: stream,
+      headers: { "content-type": c.type },
+    });
+    assert.equal(res.status, 413, `${c.path}: ${res.status}`);
+    await res.body?.cancel();
+    // A little read-ahead by the stream is fine; reading the whole 8 MiB is not.
+    assert.ok(seen.pulled <= c.limit + 64 * 1024, `${c.path} pulled ${seen.pulled} bytes`);
+  }
+  m.close();
+});
+
+Deno.test("a declared Content-Length over the limit is refused without reading the body", async () => {
+  const m = await testMaster();
+  const { stream, seen } = countingBody(1 << 20);
+  const res = await m.request("/login", {
+    method: "POST",
+    body: stream,
+    headers: { "content-type": "application/x-www-form-urlencoded", "content-length": String(1 << 20) },
+  });
+  assert.equal(res.status, 413);
+  assert.match(await res.text(), /too large/);
+  assert.ok(seen.pulled <= 32 * 1024, `pulled ${seen.pulled} bytes`);
+  m.close();
+});
+
+Deno.test("bodies under the limits pass: a 60 KiB form, a 300 KiB sync request", async () => {
+  const m = await testMaster();
+  await m.addUser("root", "admin");
+  const form = await m.form("/login", { username: "root", password: PASSWORD, pad: "x".repeat(9_000) });
+  assert.equal(form.status, 303);
+  const sync = await m.request("/api/sync/heartbeat", {
+    method: "POST",
+    body: JSON.stringify({ pad: "x".repeat(300 * 1024) }),
+    headers: { "content-type": "application/json" },
+  });
+  assert.notEqual(sync.status, 413);
+  await sync.body?.cancel();
+  m.close();
+});
+
+Deno.test("a body that stops arriving is refused after the body timeout", async () => {
+  const m = await testMaster();
+  const app = createApp(m.services, {
+    publicUrl: new URL(ORIGIN),
+    trustProxy: false,
+    bodies: { formBytes: 64 * 1024, apiBytes: 256 * 1024, syncBytes: 512 * 1024, timeoutMs: 100 },
+  });
+  let cancelled = false;
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode("username=root&pass"));
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+  const res = await app.request(`${ORIGIN}/login`, {
+    method: "POST",
+    body: stream,
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: ORIGIN },
+  }, { remoteAddr: "198.51.100.7" });
+  assert.equal(res.status, 400);
+  assert.match(await res.text(), /did not arrive within 100 ms/);
+  assert.ok(cancelled, "the stalled body is cancelled");
+  m.close();
+});
+
+Deno.test("csrf refuses an origin that only matches the request's Host header (DNS rebinding)", async () => {
+  const m = await testMaster();
+  await m.addUser("root", "admin");
+  const res = await m.form("/login", { username: "root", password: PASSWORD }, {
+    origin: "https://rebound.example:8443",
+    headers: { host: "rebound.example:8443" },
+  });
+  assert.equal(res.status, 403);
+  assert.match(await res.text(), /CSRF protection/);
+  m.close();
+});
+
+Deno.test("csrf accepts the public URL's origin and the listen addresses' origins", async () => {
+  const m = await testMaster();
+  await m.addUser("root", "admin");
+  const app = createApp(m.services, {
+    publicUrl: new URL(ORIGIN),
+    trustProxy: false,
+    origins: ["https://127.0.0.1:8443"],
+  });
+  for (const origin of [ORIGIN, "https://127.0.0.1:8443"]) {
+    const res = await app.request(`${ORIGIN}/login`, {
+      method: "POST",
+      body: new URLSearchParams({ username: "root", password: PASSWORD }),
+      headers: { "content-type": "application/x-www-form-urlencoded", origin },
+    }, { remoteAddr: "198.51.100.7" });
+    assert.equal(res.status, 303, origin);
+  }
   m.close();
 });
 
