@@ -76,6 +76,9 @@ class RateLimiter {
   }
 }
 
+/** Compared with when there is no secret to compare with: no SHA-256 hex digest equals it. */
+const NO_SECRET = "-".repeat(64);
+const badCredentials = () => new AppError("unauthorized", "Invalid node credentials");
 const tokenUsed = () =>
   new AppError("unauthorized", "Invalid enrollment token: already used or replaced by a newer one");
 
@@ -116,7 +119,7 @@ export class SyncService {
     const payload = await this.keys.verifyToken(body.token);
     if (!payload) throw new AppError("unauthorized", "Invalid enrollment token");
     const node = nodesFullRepo.byId(this.db, payload.node_id);
-    if (!node) throw new AppError("not_found", "Node ID not found");
+    if (!node) throw new AppError("unauthorized", "Invalid enrollment token: its node was deleted");
     const now = this.clock.now();
     if (payload.exp <= now) {
       throw new AppError(
@@ -200,19 +203,18 @@ export class SyncService {
     }
     const secretHash = await sha256Hex(h.bearer);
     const node = nodesFullRepo.byId(this.db, nodeId);
+    // An unknown id, a node that has not enrolled and a wrong secret get the same answer after the same
+    // work (one hash, one constant-time comparison): the API is no oracle for which node ids exist.
     if (!node) {
       const removed = removedNodesRepo.get(this.db, nodeId);
-      if (removed && safeEqual(secretHash, removed.node_secret_hash)) {
+      if (safeEqual(secretHash, removed?.node_secret_hash ?? NO_SECRET) && removed) {
         const nonce = await this.#checkSignature(method, path, h, body, nodeId, removed.verify_key);
         return { kind: "removed", nodeId, nonce };
       }
-      throw new AppError("not_found", "Node ID not found");
+      throw badCredentials();
     }
-    if (!node.node_secret_hash || !node.verify_key) {
-      throw new AppError("unauthorized", "This node has not enrolled");
-    }
-    if (!safeEqual(secretHash, node.node_secret_hash)) {
-      throw new AppError("unauthorized", "Invalid node credentials");
+    if (!safeEqual(secretHash, node.node_secret_hash ?? NO_SECRET) || !node.verify_key) {
+      throw badCredentials();
     }
     const nonce = await this.#checkSignature(method, path, h, body, nodeId, node.verify_key);
     if (!this.#nodeRate.take(`node:${nodeId}`)) {

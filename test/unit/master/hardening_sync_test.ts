@@ -6,8 +6,10 @@ import assert from "node:assert/strict";
 import { NodePatchSchema } from "../../../src/master/service/node_admin.ts";
 import { InterfacePatchSchema, PeerPatchSchema } from "../../../src/master/service/wg_schemas.ts";
 import { PASSWORD, type TestMaster, testMaster } from "../../support/master.ts";
+import { enrolled, signedRequest } from "../../support/signed_node.ts";
 
 const system = { kind: "system" as const, name: "test" };
+const heartbeat = { status: "online", applied_version: 0, interfaces: [], metrics: [] };
 
 type Json = Record<string, unknown>;
 
@@ -163,5 +165,34 @@ Deno.test("endpoint_host must be a host name or an IP address: ':::' and '1.2.3.
     const after = await patch(m, token, `/interfaces/${iface.id}`, { endpoint_host: good });
     assert.equal(after.endpoint_host, good);
   }
+  m.close();
+});
+
+// --- item 9: unknown ids look like wrong credentials ------------------------------------------------
+
+Deno.test("sync answers an unknown node id, a pending node and a wrong secret the same (401, same body)", async () => {
+  const m = await testMaster();
+  const a = await enrolled(m, "a");
+  const pending = (await m.services.nodes.create(system, null, { name: "p", fqdn: "p.example.com" })).node;
+  const answers = [];
+  for (
+    const s of [{ nodeId: 4242, bearer: a.secret }, { nodeId: pending.id, bearer: a.secret }, {
+      nodeId: a.node.id,
+      bearer: "wrong-secret",
+    }]
+  ) {
+    for (
+      const [method, path, body] of [["POST", "/api/sync/heartbeat", heartbeat], [
+        "GET",
+        "/api/sync/config",
+        null,
+      ]] as const
+    ) {
+      const r = await signedRequest(m, method, path, body, { ...s, key: a.key });
+      answers.push({ status: r.res.status, body: r.text });
+    }
+  }
+  for (const answer of answers) assert.deepEqual(answer, answers[0]);
+  assert.equal(answers[0]!.status, 401);
   m.close();
 });

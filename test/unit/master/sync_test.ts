@@ -145,7 +145,7 @@ Deno.test("sync: a config is signed for one node only; another node rejects it",
   m.close();
 });
 
-Deno.test("sync: a deleted node is told 'removed' in a signed answer; an unknown id gets 'Node ID not found'", async () => {
+Deno.test("sync: a deleted node is told 'removed' in a signed answer; an unknown id gets 401 like wrong credentials", async () => {
   const m = await testMaster();
   const a = await enrolled(m, "a");
   const token = await m.token("write");
@@ -162,14 +162,14 @@ Deno.test("sync: a deleted node is told 'removed' in a signed answer; an unknown
     key: a.key,
     bearer: a.secret,
   });
-  assert.equal(ghost.res.status, 404);
-  assert.match(ghost.text, /Node ID not found/);
+  assert.equal(ghost.res.status, 401);
+  assert.match(ghost.text, /Invalid node credentials/);
   const enroll = await signedRequest(m, "POST", "/api/sync/enroll", { token: a.token, cert: "x" }, {
     nodeId: a.node.id,
     key: a.key,
   });
-  assert.equal(enroll.res.status, 404);
-  assert.match(enroll.text, /Node ID not found/);
+  assert.equal(enroll.res.status, 401);
+  assert.match(enroll.text, /Invalid enrollment token: its node was deleted/);
   m.close();
 });
 
