@@ -28,12 +28,23 @@ export async function nodeIdentity(): Promise<{ keys: CryptoKeyPair; certPem: st
   return { keys, certPem: cert.toString("pem") };
 }
 
-/** Who signs, and (to test the refusals) the timestamp and nonce to sign with. */
-export type Signer = { nodeId: number; key: CryptoKey; bearer?: string; timestamp?: number; nonce?: string };
+/**
+ * Who signs, and (to test the refusals) the timestamp and nonce to sign with, the socket address the
+ * request comes from (default 198.51.100.30) and extra headers (e.g. X-Forwarded-For).
+ */
+export type Signer = {
+  nodeId: number;
+  key: CryptoKey;
+  bearer?: string;
+  timestamp?: number;
+  nonce?: string;
+  remoteAddr?: string;
+  headers?: Record<string, string>;
+};
 
 /** A request signed as node `nodeId` (timestamp from the master's clock unless given); `body` null: none. */
 export async function signedRequest(
-  m: TestMaster,
+  m: Pick<TestMaster, "app" | "clock">,
   method: "GET" | "POST",
   path: string,
   body: unknown,
@@ -53,13 +64,14 @@ export async function signedRequest(
     [HEADERS.signature]: signature,
     ...(s.bearer ? { authorization: `Bearer ${s.bearer}` } : {}),
     ...(body !== null ? { "content-type": "application/json" } : {}),
+    ...s.headers,
   };
   const res = await m.app.request(`https://wb.test:8443${path}`, {
     method,
     headers,
     ...(body !== null ? { body: text } : {}),
   }, {
-    remoteAddr: "198.51.100.30",
+    remoteAddr: s.remoteAddr ?? "198.51.100.30",
   });
   return { res, nonce, text: await res.text() };
 }

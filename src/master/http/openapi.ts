@@ -133,7 +133,8 @@ const OPS: Record<string, Record<string, Op>> = {
   },
   "/api/sync/enroll": {
     post: {
-      summary: "Node enrollment (signed with the node certificate's key)",
+      summary:
+        "Node enrollment (signed with the node certificate's key); the master's own `local` node enrolls and syncs over loopback only (403 otherwise)",
       body: EnrollRequestSchema,
       ok: 200,
       public: true,

@@ -11,6 +11,7 @@ import {
   type HeartbeatResponse,
 } from "../../core/sync.ts";
 import type { Services } from "../service/services.ts";
+import type { SyncOrigin } from "../service/sync.ts";
 import { parseInput } from "../service/validate.ts";
 import type { AppEnv } from "./env.ts";
 
@@ -25,6 +26,20 @@ function syncHeaders(c: Context<AppEnv>) {
     signature: c.req.header(HEADERS.signature),
     bearer: auth.match(/^Bearer\s+(\S+)$/i)?.[1],
   };
+}
+
+const LOOPBACK = /^(?:127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
+const FORWARDING_HEADERS = ["x-forwarded-for", "forwarded", "x-real-ip"];
+
+/**
+ * The client address (as the clientAddress middleware derived it) and whether the request came over
+ * loopback: the socket peer itself, not a forwarded header, and not relayed by a proxy (a proxy on
+ * loopback carries the whole internet, so a forwarded request never counts as loopback).
+ */
+function originOf(c: Context<AppEnv>): SyncOrigin {
+  const peer = c.env?.remoteAddr ?? "";
+  const forwarded = FORWARDING_HEADERS.some((h) => c.req.header(h) !== undefined);
+  return { ip: c.get("meta").ip, loopback: LOOPBACK.test(peer) && !forwarded };
 }
 
 function pathOf(c: Context<AppEnv>): string {
@@ -66,13 +81,13 @@ export function syncRoutes(s: Services): Hono<AppEnv> {
   sync.post("/enroll", async (c) => {
     const raw = await rawBody(c);
     const body = parseInput(EnrollRequestSchema, parseJson(raw), "enrollment");
-    const { nodeId, response } = await s.sync.enroll(c.get("meta").ip, syncHeaders(c), raw, body);
+    const { nodeId, response } = await s.sync.enroll(originOf(c), syncHeaders(c), raw, body);
     return await signed(c, nodeId, syncHeaders(c).nonce!, 200, response);
   });
 
   sync.post("/heartbeat", async (c) => {
     const raw = await rawBody(c);
-    const auth = await s.sync.authenticate("POST", pathOf(c), syncHeaders(c), raw);
+    const auth = await s.sync.authenticate(originOf(c), "POST", pathOf(c), syncHeaders(c), raw);
     if (auth.kind === "removed") {
       return await signed(
         c,
@@ -87,7 +102,7 @@ export function syncRoutes(s: Services): Hono<AppEnv> {
   });
 
   sync.get("/config", async (c) => {
-    const auth = await s.sync.authenticate("GET", pathOf(c), syncHeaders(c), "");
+    const auth = await s.sync.authenticate(originOf(c), "GET", pathOf(c), syncHeaders(c), "");
     if (auth.kind === "removed") {
       return await signed(
         c,

@@ -50,6 +50,12 @@ export type SyncHeaders = {
   bearer: string | undefined;
 };
 
+/**
+ * Where a sync request comes from: the client address (for limits and logs), and whether it reached the
+ * master over loopback without a proxy (only then can it be the master's own `local` node).
+ */
+export type SyncOrigin = { ip: string; loopback: boolean };
+
 export type SyncOptions = {
   publicHost: string;
   /** Requests per node per minute on the sync endpoints. */
@@ -108,11 +114,12 @@ export class SyncService {
 
   /** Enrolls a node: the token must be genuine, current, unused and unexpired; the request is signed with the certificate's key. */
   async enroll(
-    ip: string,
+    from: SyncOrigin,
     headers: SyncHeaders,
     rawBody: string,
     body: { token: string; cert: string; hostname: string; version: string },
   ): Promise<{ nodeId: number; response: EnrollResponse }> {
+    const { ip } = from;
     if (!this.#enrollRate.take(`ip:${ip}`)) {
       throw new AppError("rate_limited", "Too many enrollment attempts; wait a minute", { retryAfter: 60 });
     }
@@ -120,6 +127,7 @@ export class SyncService {
     if (!payload) throw new AppError("unauthorized", "Invalid enrollment token");
     const node = nodesFullRepo.byId(this.db, payload.node_id);
     if (!node) throw new AppError("unauthorized", "Invalid enrollment token: its node was deleted");
+    if (node.is_local && !from.loopback) throw this.#notLoopback("enrollment", from);
     const now = this.clock.now();
     if (payload.exp <= now) {
       throw new AppError(
@@ -196,7 +204,13 @@ export class SyncService {
   }
 
   /** Authenticates a node request: bearer secret, signature, clock window, nonce, rate limit. */
-  async authenticate(method: string, path: string, h: SyncHeaders, body: string): Promise<SyncAuth> {
+  async authenticate(
+    from: SyncOrigin,
+    method: string,
+    path: string,
+    h: SyncHeaders,
+    body: string,
+  ): Promise<SyncAuth> {
     const nodeId = Number(h.nodeId);
     if (!Number.isInteger(nodeId) || nodeId <= 0 || !h.bearer) {
       throw new AppError("unauthorized", "Missing node credentials");
@@ -217,10 +231,27 @@ export class SyncService {
       throw badCredentials();
     }
     const nonce = await this.#checkSignature(method, path, h, body, nodeId, node.verify_key);
+    if (node.is_local && !from.loopback) throw this.#notLoopback(`${method} ${path}`, from);
     if (!this.#nodeRate.take(`node:${nodeId}`)) {
       throw new AppError("rate_limited", "Too many sync requests", { retryAfter: 5 });
     }
     return { kind: "node", node, nonce };
+  }
+
+  /**
+   * The `local` node receives every interface's private key: it enrolls and syncs over loopback only. A
+   * request for it from anywhere else (or through a proxy) is refused and logged (it took a genuine token
+   * or the node's own secret and key to get here).
+   */
+  #notLoopback(what: string, from: SyncOrigin): AppError {
+    this.log.warn("local node request refused: it enrolls and syncs over loopback only", {
+      request: what,
+      ip: from.ip,
+    });
+    return new AppError(
+      "forbidden",
+      `The master's own local node enrolls and syncs over loopback only (this ${what} came from ${from.ip})`,
+    );
   }
 
   /** Signs an answer for a node: bound to its id, the request's nonce, the status and the body. */

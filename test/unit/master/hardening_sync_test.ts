@@ -3,10 +3,11 @@
 // like wrong credentials, and the master's own `local` node talks over loopback only.
 // (The enrollment race against the real server: test/integration/enroll_race_test.ts.)
 import assert from "node:assert/strict";
+import { createApp } from "../../../src/master/app.tsx";
 import { NodePatchSchema } from "../../../src/master/service/node_admin.ts";
 import { InterfacePatchSchema, PeerPatchSchema } from "../../../src/master/service/wg_schemas.ts";
-import { PASSWORD, type TestMaster, testMaster } from "../../support/master.ts";
-import { enrolled, signedRequest } from "../../support/signed_node.ts";
+import { ORIGIN, PASSWORD, type TestMaster, testMaster } from "../../support/master.ts";
+import { enrolled, nodeIdentity, signedRequest } from "../../support/signed_node.ts";
 
 const system = { kind: "system" as const, name: "test" };
 const heartbeat = { status: "online", applied_version: 0, interfaces: [], metrics: [] };
@@ -194,5 +195,106 @@ Deno.test("sync answers an unknown node id, a pending node and a wrong secret th
   }
   for (const answer of answers) assert.deepEqual(answer, answers[0]);
   assert.equal(answers[0]!.status, 401);
+  m.close();
+});
+
+// --- item 13: the local node over loopback only -----------------------------------------------------
+
+async function localToken(m: TestMaster): Promise<{ id: number; token: string }> {
+  const local = m.services.nodes.list().find((n) => n.isLocal)!;
+  return { id: local.id, token: await m.services.nodes.regenerateToken(system, null, local.id) };
+}
+
+/** Enrolls the local node over loopback; its signer (id, key, secret). */
+async function enrollLocal(m: TestMaster) {
+  const { id, token } = await localToken(m);
+  const identity = await nodeIdentity();
+  const body = { token, cert: identity.certPem, hostname: "master", version: "t" };
+  const r = await signedRequest(m, "POST", "/api/sync/enroll", body, {
+    nodeId: id,
+    key: identity.keys.privateKey,
+    remoteAddr: "127.0.0.1",
+  });
+  assert.equal(r.res.status, 200, r.text);
+  return { nodeId: id, key: identity.keys.privateKey, bearer: JSON.parse(r.text).node_secret as string };
+}
+
+Deno.test("the local node's token is refused (403, logged) from a non-loopback address and still enrolls over loopback", async () => {
+  const m = await testMaster();
+  const { id, token } = await localToken(m);
+  const identity = await nodeIdentity();
+  const body = { token, cert: identity.certPem, hostname: "master", version: "t" };
+  const signer = { nodeId: id, key: identity.keys.privateKey };
+  for (
+    const via of [
+      { remoteAddr: "198.51.100.30" },
+      { remoteAddr: "198.51.100.30", headers: { "x-forwarded-for": "127.0.0.1" } },
+      { remoteAddr: "2001:db8::5" },
+    ]
+  ) {
+    const r = await signedRequest(m, "POST", "/api/sync/enroll", body, { ...signer, ...via });
+    assert.equal(r.res.status, 403, JSON.stringify(via));
+    assert.match(r.text, /loopback/);
+  }
+  assert.ok(m.log.lines.some((l) => /local node .*loopback/.test(l) && l.includes("ip=198.51.100.30")));
+  const ok = await signedRequest(m, "POST", "/api/sync/enroll", body, { ...signer, remoteAddr: "127.0.0.1" });
+  assert.equal(ok.res.status, 200, ok.text);
+  m.close();
+});
+
+Deno.test("the local node's sync requests are refused (403) from a non-loopback address", async () => {
+  const m = await testMaster();
+  const local = await enrollLocal(m);
+  for (
+    const [method, path, body] of [["POST", "/api/sync/heartbeat", heartbeat], [
+      "GET",
+      "/api/sync/config",
+      null,
+    ]] as const
+  ) {
+    const outside = await signedRequest(m, method, path, body, local);
+    assert.equal(outside.res.status, 403, path);
+    assert.match(outside.text, /loopback/);
+    const faked = await signedRequest(m, method, path, body, {
+      ...local,
+      headers: { "x-forwarded-for": "127.0.0.1" },
+    });
+    assert.equal(faked.res.status, 403, `${path} with X-Forwarded-For`);
+    const inside = await signedRequest(m, method, path, body, { ...local, remoteAddr: "::1" });
+    assert.equal(inside.res.status, 200, inside.text);
+  }
+  m.close();
+});
+
+Deno.test("behind a trusted proxy on loopback, a forwarded request is never the local node's (even 'from' 127.0.0.1)", async () => {
+  const m = await testMaster();
+  const proxied = {
+    app: createApp(m.services, { publicUrl: new URL(ORIGIN), trustProxy: true }),
+    clock: m.clock,
+  };
+  const local = await enrollLocal(m);
+  for (const xff of ["127.0.0.1", "203.0.113.9", "127.0.0.1, 127.0.0.1"]) {
+    const r = await signedRequest(proxied, "POST", "/api/sync/heartbeat", heartbeat, {
+      ...local,
+      remoteAddr: "127.0.0.1",
+      headers: { "x-forwarded-for": xff },
+    });
+    assert.equal(r.res.status, 403, xff);
+  }
+  const direct = await signedRequest(proxied, "POST", "/api/sync/heartbeat", heartbeat, {
+    ...local,
+    remoteAddr: "127.0.0.1",
+  });
+  assert.equal(direct.res.status, 200, direct.text);
+  // A remote node behind the same proxy is unaffected.
+  const node = await enrolled(m, "a");
+  const remote = await signedRequest(proxied, "POST", "/api/sync/heartbeat", heartbeat, {
+    nodeId: node.node.id,
+    key: node.key,
+    bearer: node.secret,
+    remoteAddr: "127.0.0.1",
+    headers: { "x-forwarded-for": "203.0.113.9" },
+  });
+  assert.equal(remote.res.status, 200, remote.text);
   m.close();
 });
