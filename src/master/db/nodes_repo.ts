@@ -184,6 +184,19 @@ export type MetricRow = {
 };
 
 export const metricsRepo = {
+  /**
+   * The public keys host `nodeId` (null: the master's own) may report traffic for: its own peers and its
+   * tunnel on the first interface (a node's: the master's key; the master's: the nodes' keys).
+   */
+  reportableKeys: (db: Db, nodeId: number | null, firstInterfaceId: number) =>
+    db.all<{ key: string }>(
+      nodeId === null
+        ? `SELECT public_key AS key FROM peers WHERE node_id IS NULL
+           UNION SELECT public_key FROM node_interfaces WHERE interface_id = :iface AND public_key IS NOT NULL`
+        : `SELECT public_key AS key FROM peers WHERE node_id = :nodeId
+           UNION SELECT public_key FROM interfaces WHERE id = :iface`,
+      { iface: firstInterfaceId, ...(nodeId === null ? {} : { nodeId }) },
+    ).map((r) => r.key),
   /** Peers with the most recent handshakes seen in samples since `since`, with their names. */
   latestHandshakes: (db: Db, since: number, limit: number) =>
     db.all<

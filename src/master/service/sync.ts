@@ -97,6 +97,7 @@ function safeEqual(a: string, b: string): boolean {
 export class SyncService {
   #nodeRate: RateLimiter;
   #enrollRate: RateLimiter;
+  #foreign = new Map<number, { loggedAt: number; dropped: number }>();
 
   constructor(
     private readonly db: Db,
@@ -254,6 +255,22 @@ export class SyncService {
     );
   }
 
+  /** Logs dropped foreign samples at most once a minute per node, with the count since the last line. */
+  #foreignSamples(node: NodeFullRow, n: number, now: number): void {
+    const seen = this.#foreign.get(node.id) ?? { loggedAt: -Infinity, dropped: 0 };
+    seen.dropped += n;
+    if (now - seen.loggedAt >= 60_000) {
+      this.log.warn("dropped foreign traffic samples: a node reports only its own peers and tunnel", {
+        node: node.name,
+        node_id: node.id,
+        dropped: seen.dropped,
+      });
+      seen.loggedAt = now;
+      seen.dropped = 0;
+    }
+    this.#foreign.set(node.id, seen);
+  }
+
   /** Signs an answer for a node: bound to its id, the request's nonce, the status and the body. */
   async signAnswer(nodeId: number, nonce: string, status: number, body: string): Promise<string> {
     return await this.keys.signAnswer(nodeId, nonce, status, body);
@@ -273,7 +290,8 @@ export class SyncService {
         this.log.info("node status changed", { node: node.name, from: node.status, to: status });
       }
       nodesFullRepo.seen(this.db, node.id, { status, error: hb.error, applied: hb.applied_version, now });
-      const ifaces = new Map(interfacesRepo.list(this.db).map((i) => [i.name, i.id]));
+      const interfaces = interfacesRepo.list(this.db);
+      const ifaces = new Map(interfaces.map((i) => [i.name, i.id]));
       for (const i of hb.interfaces) {
         const id = ifaces.get(i.name);
         if (id === undefined || node.is_local) continue;
@@ -284,20 +302,31 @@ export class SyncService {
         }
       }
       if (changedKeys) this.versions.bumpLocalInTx();
+      const host = node.is_local ? null : node.id;
+      const own = hb.metrics.length > 0 && interfaces[0]
+        ? new Set(metricsRepo.reportableKeys(this.db, host, interfaces[0].id))
+        : new Set<string>();
       let last = node.last_metric_seq;
+      let foreign = 0;
       for (const m of hb.metrics) {
         if (m.seq <= last) continue; // seen before: at-least-once delivery, exactly-once storage
+        last = m.seq;
+        // Another host's peer (or no peer at all): dropped, but acked below so the node does not resend it.
+        if (!own.has(m.peer)) {
+          foreign++;
+          continue;
+        }
         metricsRepo.insertRaw(this.db, {
           public_key: m.peer,
           at: m.at,
-          node_id: node.is_local ? null : node.id,
+          node_id: host,
           rx: m.rx,
           tx: m.tx,
           handshake: m.handshake,
           endpoint: m.endpoint,
         });
-        last = m.seq;
       }
+      if (foreign > 0) this.#foreignSamples(node, foreign, now);
       const maxSeen = hb.metrics.reduce((mx, m) => Math.max(mx, m.seq), node.last_metric_seq);
       nodesFullRepo.metricSeq(this.db, node.id, maxSeen, hb.dropped);
       return maxSeen;

@@ -7,7 +7,7 @@ import { createApp } from "../../../src/master/app.tsx";
 import { NodePatchSchema } from "../../../src/master/service/node_admin.ts";
 import { InterfacePatchSchema, PeerPatchSchema } from "../../../src/master/service/wg_schemas.ts";
 import { ORIGIN, PASSWORD, type TestMaster, testMaster } from "../../support/master.ts";
-import { enrolled, nodeIdentity, signedRequest } from "../../support/signed_node.ts";
+import { enrolled, nodeIdentity, sendHeartbeat, signedRequest } from "../../support/signed_node.ts";
 
 const system = { kind: "system" as const, name: "test" };
 const heartbeat = { status: "online", applied_version: 0, interfaces: [], metrics: [] };
@@ -296,5 +296,99 @@ Deno.test("behind a trusted proxy on loopback, a forwarded request is never the 
     headers: { "x-forwarded-for": "203.0.113.9" },
   });
   assert.equal(remote.res.status, 200, remote.text);
+  m.close();
+});
+
+// --- item 8: a node's samples are its own -----------------------------------------------------------
+
+Deno.test("heartbeat stores samples only for the node's own peers and tunnel; foreign samples are dropped, their seq still acked, logged once a minute", async () => {
+  const m = await testMaster();
+  const iface = await m.services.interfaces.create(system, null, { name: "wg0", ipv4_pool: "10.13.13.0/24" });
+  const a = await enrolled(m, "a");
+  const b = await enrolled(m, "b");
+  const own = await m.services.peers.create(system, null, {
+    interface_id: iface.id,
+    name: "own",
+    node_id: a.node.id,
+  });
+  const other = await m.services.peers.create(system, null, {
+    interface_id: iface.id,
+    name: "bs",
+    node_id: b.node.id,
+  });
+  const onMaster = await m.services.peers.create(system, null, { interface_id: iface.id, name: "master" });
+  const stranger = "x".repeat(42) + "A=";
+  const at = m.clock.now();
+  const sample = (seq: number, peer: string) => ({
+    seq,
+    at: at + seq,
+    peer,
+    rx: 10 * seq,
+    tx: 20 * seq,
+    handshake: 1,
+    endpoint: "203.0.113.66:4000",
+  });
+  const keys = [own.publicKey, iface.publicKey, other.publicKey, onMaster.publicKey, stranger];
+  const r = await sendHeartbeat(m, a, { metrics: keys.map((k, i) => sample(i + 1, k)) });
+  assert.equal(r.res.status, 200, r.text);
+  assert.equal(
+    JSON.parse(r.text).acked_seq,
+    5,
+    "foreign samples are acked too, so the node does not resend them",
+  );
+  const stored = () =>
+    m.db.all<{ public_key: string }>("SELECT public_key FROM peer_metrics ORDER BY at").map((x) =>
+      x.public_key
+    );
+  assert.deepEqual(stored(), [own.publicKey, iface.publicKey]);
+  const logged = () => m.log.lines.filter((l) => l.includes("foreign traffic samples")).length;
+  assert.equal(logged(), 1);
+  assert.match(m.log.lines.find((l) => l.includes("foreign traffic samples"))!, /node=a .*dropped=3/);
+
+  await sendHeartbeat(m, a, { metrics: [sample(6, other.publicKey)] });
+  assert.equal(logged(), 1, "at most one line a minute per node");
+  m.clock.advance(61_000);
+  const late = await sendHeartbeat(m, a, { metrics: [sample(7, stranger)] });
+  assert.equal(JSON.parse(late.text).acked_seq, 7);
+  assert.equal(logged(), 2);
+  assert.deepEqual(stored(), [own.publicKey, iface.publicKey]);
+  m.close();
+});
+
+Deno.test("the local node's samples cover the master's own peers and the nodes' tunnels, not the nodes' peers", async () => {
+  const m = await testMaster();
+  const iface = await m.services.interfaces.create(system, null, { name: "wg0", ipv4_pool: "10.13.13.0/24" });
+  const a = await enrolled(m, "a");
+  const local = await enrollLocal(m);
+  const nodeKey = "n".repeat(42) + "A=";
+  await sendHeartbeat(m, a, {
+    interfaces: [{ name: "wg0", public_key: nodeKey, listen_port: 51820, peers: 0 }],
+  });
+  const onMaster = await m.services.peers.create(system, null, { interface_id: iface.id, name: "m" });
+  const onNode = await m.services.peers.create(system, null, {
+    interface_id: iface.id,
+    name: "n",
+    node_id: a.node.id,
+  });
+  const metrics = [onMaster.publicKey, nodeKey, onNode.publicKey].map((peer, i) => ({
+    seq: i + 1,
+    at: m.clock.now() + i,
+    peer,
+    rx: 1,
+    tx: 1,
+    handshake: 1,
+    endpoint: null,
+  }));
+  const r = await signedRequest(m, "POST", "/api/sync/heartbeat", { ...heartbeat, metrics }, {
+    ...local,
+    remoteAddr: "127.0.0.1",
+  });
+  assert.equal(JSON.parse(r.text).acked_seq, 3, r.text);
+  assert.deepEqual(
+    m.db.all<{ public_key: string }>("SELECT public_key FROM peer_metrics ORDER BY at").map((x) =>
+      x.public_key
+    ),
+    [onMaster.publicKey, nodeKey],
+  );
   m.close();
 });
