@@ -58,6 +58,7 @@ export async function bootMaster(
       publicHost: config.publicUrl.hostname.replace(/^\[|\]$/g, ""),
       publicUrl: config.publicUrl,
       tls,
+      hashing: config.hashing,
       nodes: {
         staleAfterMs: config.nodeStaleAfterMs,
         tokenTtlMs: config.enrollmentTokenTtlMs,

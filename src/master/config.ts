@@ -10,7 +10,22 @@ import {
   parseEnv,
 } from "../core/env.ts";
 import type { LogLevel } from "../core/logger.ts";
+import type { HashLimits } from "../core/password.ts";
 import { Secret } from "../core/secret.ts";
+import type { GuardLimits } from "./http/conn_guard.ts";
+import type { BodyLimits } from "./http/middleware.ts";
+
+/** A size like `64KiB`, `1MiB` or plain bytes, in bytes. */
+const sizeText = z.string().regex(/^\d+(KiB|MiB)?$/, "must be a size like 65536, 64KiB or 1MiB")
+  .transform((v) => {
+    const m = v.match(/^(\d+)(KiB|MiB)?$/)!;
+    return Number(m[1]) * (m[2] === "MiB" ? 1 << 20 : m[2] === "KiB" ? 1024 : 1);
+  })
+  .refine((n) => n >= 1024 && n <= 64 << 20, "must be between 1KiB and 64MiB");
+const timeout = (dflt: number) =>
+  durationText.refine((ms) => ms >= 100, "must be at least 100ms").default(dflt);
+const count = (min: number, max: number, dflt: number) =>
+  z.coerce.number().int().min(min).max(max).default(dflt);
 
 export const MASTER_ENV: readonly EnvVar[] = [
   {
@@ -93,6 +108,77 @@ export const MASTER_ENV: readonly EnvVar[] = [
     description: "Sync requests allowed per node per minute (429 beyond).",
   },
   {
+    name: "WIREBUDDY_PASSWORD_HASH_CONCURRENCY",
+    schema: count(1, 64, 2),
+    default: "2",
+    description:
+      "Password hashes (logins, password changes) computed at once; each takes 64 MiB for about 100 ms.",
+  },
+  {
+    name: "WIREBUDDY_PASSWORD_HASH_QUEUE",
+    schema: count(0, 10_000, 16),
+    default: "16",
+    description: "Password hashes that may wait for a free slot; beyond them a login is answered 503.",
+  },
+  {
+    name: "WIREBUDDY_MAX_FORM_BODY",
+    schema: sizeText.default(64 * 1024),
+    default: "64KiB",
+    description: "Largest request body of the web UI's forms (login, setup, every page); 413 beyond.",
+  },
+  {
+    name: "WIREBUDDY_MAX_API_BODY",
+    schema: sizeText.default(256 * 1024),
+    default: "256KiB",
+    description: "Largest request body of the JSON API; 413 beyond.",
+  },
+  {
+    name: "WIREBUDDY_MAX_SYNC_BODY",
+    schema: sizeText.default(512 * 1024),
+    default: "512KiB",
+    description: "Largest request body of the node sync API (a heartbeat with its metrics); 413 beyond.",
+  },
+  {
+    name: "WIREBUDDY_BODY_TIMEOUT",
+    schema: timeout(30_000),
+    default: "30s",
+    description: "A request body must arrive completely within this, or the request is refused (400).",
+  },
+  {
+    name: "WIREBUDDY_HANDSHAKE_TIMEOUT",
+    schema: timeout(10_000),
+    default: "10s",
+    description: "A new connection must finish its TLS handshake within this, or it is closed.",
+  },
+  {
+    name: "WIREBUDDY_HEADER_TIMEOUT",
+    schema: timeout(15_000),
+    default: "15s",
+    description:
+      "A request's headers must arrive completely within this after its first byte, or the connection is closed.",
+  },
+  {
+    name: "WIREBUDDY_IDLE_TIMEOUT",
+    schema: timeout(60_000),
+    default: "60s",
+    description:
+      "A connection with no request in progress and no bytes moving for this long is closed (a node's long-poll is a request in progress).",
+  },
+  {
+    name: "WIREBUDDY_MAX_CONNECTIONS",
+    schema: count(16, 1_000_000, 4096),
+    default: "4096",
+    description:
+      "Open connections in all; more are closed at once. Each takes up to five file descriptors (three without TLS): the unit's `LimitNOFILE=32768` matches the default.",
+  },
+  {
+    name: "WIREBUDDY_MAX_CONNECTIONS_PER_ADDRESS",
+    schema: count(1, 1_000_000, 64),
+    default: "64",
+    description:
+      "Open connections from one client address; more are closed at once (not applied to a trusted proxy on loopback).",
+  },
+  {
     name: "WIREBUDDY_LOG_LEVEL",
     schema: z.enum(["debug", "info", "warn", "error"]).default("info"),
     default: "info",
@@ -126,7 +212,24 @@ export type MasterConfig = {
   nodeCheckIntervalMs: number;
   enrollmentTokenTtlMs: number;
   syncRatePerMinute: number;
+  hashing: HashLimits;
+  bodies: BodyLimits;
+  connections: GuardLimits;
 };
+
+/**
+ * The origins a browser may post from: the public URL's, and the listen address's (loopback when
+ * listening on every address). Never the request's own Host header, which an attacker's DNS controls.
+ */
+export function trustedOrigins(config: Pick<MasterConfig, "publicUrl" | "listen" | "tls">): string[] {
+  const scheme = config.tls.mode === "off" ? "http" : "https";
+  const { hostname, port } = config.listen;
+  const hosts = ["0.0.0.0", "::"].includes(hostname)
+    ? ["127.0.0.1", "[::1]", "localhost"]
+    : [hostname.includes(":") ? `[${hostname}]` : hostname];
+  const origins = hosts.map((h) => new URL(`${scheme}://${h}:${port}`).origin);
+  return [...new Set([config.publicUrl.origin, ...origins])];
+}
 
 export function parseMasterEnv(env: Record<string, string | undefined>): EnvResult<MasterConfig> {
   return parseEnv(MASTER_ENV, env, (raw) => {
@@ -179,6 +282,23 @@ export function parseMasterEnv(env: Record<string, string | undefined>): EnvResu
         nodeCheckIntervalMs: raw.WIREBUDDY_NODE_CHECK_INTERVAL as number,
         enrollmentTokenTtlMs: raw.WIREBUDDY_ENROLLMENT_TOKEN_TTL as number,
         syncRatePerMinute: raw.WIREBUDDY_SYNC_RATE_LIMIT as number,
+        hashing: {
+          concurrency: raw.WIREBUDDY_PASSWORD_HASH_CONCURRENCY as number,
+          queue: raw.WIREBUDDY_PASSWORD_HASH_QUEUE as number,
+        },
+        bodies: {
+          formBytes: raw.WIREBUDDY_MAX_FORM_BODY as number,
+          apiBytes: raw.WIREBUDDY_MAX_API_BODY as number,
+          syncBytes: raw.WIREBUDDY_MAX_SYNC_BODY as number,
+          timeoutMs: raw.WIREBUDDY_BODY_TIMEOUT as number,
+        },
+        connections: {
+          handshakeTimeoutMs: raw.WIREBUDDY_HANDSHAKE_TIMEOUT as number,
+          headerTimeoutMs: raw.WIREBUDDY_HEADER_TIMEOUT as number,
+          idleTimeoutMs: raw.WIREBUDDY_IDLE_TIMEOUT as number,
+          maxTotal: raw.WIREBUDDY_MAX_CONNECTIONS as number,
+          maxPerAddress: raw.WIREBUDDY_MAX_CONNECTIONS_PER_ADDRESS as number,
+        },
       },
     };
   });

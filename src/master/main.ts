@@ -9,7 +9,8 @@ import { realClock, realFs, stderrSink } from "../core/ports/real.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import { createApp } from "./app.tsx";
 import { bootMaster } from "./boot.ts";
-import { type MasterConfig, parseMasterEnv } from "./config.ts";
+import { type MasterConfig, parseMasterEnv, trustedOrigins } from "./config.ts";
+import { serveGuarded } from "./http/conn_guard.ts";
 import { SCHEMA_VERSION } from "./db/db.ts";
 import { runScheduler } from "./scheduler.ts";
 
@@ -86,7 +87,13 @@ async function serve(config: MasterConfig, log: Logger): Promise<void> {
     { label: "Log level", value: config.logLevel, env: "WIREBUDDY_LOG_LEVEL" },
     { label: "Version", value: `${VERSION} (schema v${SCHEMA_VERSION})`, env: "" },
   ];
-  const app = createApp(services, { publicUrl: config.publicUrl, trustProxy: config.trustProxy, settings });
+  const app = createApp(services, {
+    publicUrl: config.publicUrl,
+    trustProxy: config.trustProxy,
+    origins: trustedOrigins(config),
+    bodies: config.bodies,
+    settings,
+  });
 
   const stop = new AbortController();
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
@@ -96,11 +103,16 @@ async function serve(config: MasterConfig, log: Logger): Promise<void> {
       stop.abort();
     });
   }
-  const server = Deno.serve({
+  // Deno.serve behind a relay that enforces handshake, header and idle timeouts and connection caps.
+  const net = { listen: Deno.listen, listenTls: Deno.listenTls, connect: Deno.connect, serve: Deno.serve };
+  const server = serveGuarded(net, {
     hostname: config.listen.hostname,
     port: config.listen.port,
+    tls: tls ? { cert: tls.cert, key: tls.key } : null,
+    limits: config.connections,
+    trustLoopback: config.trustProxy,
     signal: stop.signal,
-    ...(tls ? { cert: tls.cert, key: tls.key } : {}),
+    warn: (message, fields) => log.warn(message, fields),
     onListen: () => {
       log.info("WireBuddy master listening", {
         url: config.publicUrl.href,
@@ -110,7 +122,7 @@ async function serve(config: MasterConfig, log: Logger): Promise<void> {
         version: VERSION,
       });
     },
-  }, (req, info) => app.fetch(req, { remoteAddr: (info.remoteAddr as Deno.NetAddr).hostname }));
+  }, (req, info) => app.fetch(req, { remoteAddr: info.remoteAddr.hostname }));
 
   const jobs = runScheduler(
     [

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { AppError } from "../../../src/core/errors.ts";
 import { HashPool } from "../../../src/core/password.ts";
 import { createApp } from "../../../src/master/app.tsx";
+import { parseMasterEnv, trustedOrigins } from "../../../src/master/config.ts";
 import { openDb } from "../../../src/master/db/db.ts";
 import { ORIGIN, PASSWORD, testMaster } from "../../support/master.ts";
 
@@ -218,6 +219,56 @@ Deno.test("csrf accepts the public URL's origin and the listen addresses' origin
     assert.equal(res.status, 303, origin);
   }
   m.close();
+});
+
+Deno.test("trustedOrigins: the public URL and the listen address, loopback for a wildcard listen", () => {
+  const env = { WIREBUDDY_SECRET_KEY: "x".repeat(40) };
+  const wildcard = parseMasterEnv({ ...env, WIREBUDDY_PUBLIC_URL: "https://vpn.example.com" });
+  assert.ok(wildcard.ok);
+  assert.deepEqual(trustedOrigins(wildcard.value), [
+    "https://vpn.example.com",
+    "https://127.0.0.1:8443",
+    "https://[::1]:8443",
+    "https://localhost:8443",
+  ]);
+  const plain = parseMasterEnv({ ...env, WIREBUDDY_LISTEN: "[::1]:8080", WIREBUDDY_TLS: "off" });
+  assert.ok(plain.ok);
+  assert.deepEqual(trustedOrigins(plain.value), ["http://[::1]:8080"]);
+});
+
+Deno.test("the connection, body and hashing limits are configurable, with defaults", () => {
+  const env = { WIREBUDDY_SECRET_KEY: "x".repeat(40) };
+  const d = parseMasterEnv(env);
+  assert.ok(d.ok);
+  assert.deepEqual(d.value.hashing, { concurrency: 2, queue: 16 });
+  assert.deepEqual(d.value.bodies, {
+    formBytes: 65536,
+    apiBytes: 262144,
+    syncBytes: 524288,
+    timeoutMs: 30_000,
+  });
+  assert.deepEqual(d.value.connections, {
+    handshakeTimeoutMs: 10_000,
+    headerTimeoutMs: 15_000,
+    idleTimeoutMs: 60_000,
+    maxTotal: 4096,
+    maxPerAddress: 64,
+  });
+  const set = parseMasterEnv({
+    ...env,
+    WIREBUDDY_MAX_FORM_BODY: "32KiB",
+    WIREBUDDY_MAX_SYNC_BODY: "1MiB",
+    WIREBUDDY_IDLE_TIMEOUT: "2s",
+    WIREBUDDY_MAX_CONNECTIONS_PER_ADDRESS: "8",
+  });
+  assert.ok(set.ok);
+  assert.equal(set.value.bodies.formBytes, 32 * 1024);
+  assert.equal(set.value.bodies.syncBytes, 1 << 20);
+  assert.equal(set.value.connections.idleTimeoutMs, 2000);
+  assert.equal(set.value.connections.maxPerAddress, 8);
+  const bad = parseMasterEnv({ ...env, WIREBUDDY_MAX_API_BODY: "lots", WIREBUDDY_HEADER_TIMEOUT: "0s" });
+  assert.equal(bad.ok, false);
+  if (!bad.ok) assert.equal(bad.problems.length, 2, bad.problems.join("\n"));
 });
 
 Deno.test("Db.tx keeps the original error when SQLite already rolled back (disk full)", () => {
