@@ -180,10 +180,10 @@ Deno.test("the node applies its config with its own keys and reports only public
 });
 
 Deno.test("metrics are delivered exactly once and deleted only after the ack", async () => {
-  const { m, node } = await world();
+  const { m, iface, node } = await world();
   const n = startNode(m, node.enrollment_token);
   await waitFor("enrolled", () => m.services.nodes.get(node.id).status === "online");
-  const key = "gN65BkIKy1eCE9pP1wdc8ROUtkHLF2PfAqYdyYBz6EA=";
+  const key = iface.public_key; // the node's tunnel to the master: a key it may report (not another node's peer)
   const samples = Array.from(
     { length: 1200 },
     (_, i) => ({ at: 1_000_000 + i, peer: key, rx: i, tx: 2 * i, handshake: 0, endpoint: null }),
