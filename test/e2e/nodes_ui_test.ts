@@ -4,6 +4,7 @@
 // and peer charts. Screenshots of the nodes page and the dashboard go to WB_SCREENSHOT_DIR (or the temp dir).
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
+import type { Page } from "playwright-core";
 import { ADMIN_PW, flash, login, watchCsp, withBrowserMaster } from "../support/browser.ts";
 
 /** 24 hours of a peer's counters every 5 minutes, a daily curve, with one counter reset. */
@@ -28,6 +29,64 @@ function seedTraffic(dbPath: string, publicKey: string, nodeId: number | null) {
   }
   db.exec("COMMIT");
   db.close();
+}
+
+// Just enough of the DOM for the browser-side functions below (the test is checked without DOM types).
+type Win = {
+  navigator: { clipboard: { readText(): Promise<string>; writeText(t: string): Promise<void> } };
+  document: { execCommand: unknown; getElementById(id: string): { removeAttribute(n: string): void } };
+  getSelection(): { toString(): string; removeAllRanges(): void };
+};
+const clipboardText = (page: Page) =>
+  page.evaluate(() => (globalThis as unknown as Win).navigator.clipboard.readText());
+const resetCopy = (page: Page, id: string) =>
+  page.evaluate(async (id) => {
+    const w = globalThis as unknown as Win;
+    w.document.getElementById(id).removeAttribute("data-copied");
+    w.getSelection().removeAllRanges();
+    await w.navigator.clipboard.writeText("(empty)");
+  }, id);
+
+/**
+ * The copy buttons, each of their three paths, with no timing in any of them: the synchronous copy inside
+ * the click, the Clipboard API when that is refused, and a selected text to copy by hand when both are.
+ */
+async function checkCopyButtons(page: Page, token: string) {
+  const command = (await page.textContent("#install-command"))!.trim();
+  // 1. The normal path: the outcome is set before the click handler returns.
+  await resetCopy(page, "copy-token");
+  await page.click("#copy-token");
+  assert.equal(await page.getAttribute("#copy-token", "data-copied"), "yes");
+  assert.equal(await page.textContent("#copy-token"), "Copied");
+  assert.equal(await clipboardText(page), token, "the clipboard holds the token");
+
+  // 2. A browser that refuses the synchronous copy: the Clipboard API does it.
+  await page.evaluate(() => {
+    (globalThis as unknown as Win).document.execCommand = () => false;
+  });
+  await resetCopy(page, "copy-command");
+  await page.click("#copy-command");
+  await page.waitForSelector('#copy-command[data-copied="yes"]');
+  assert.equal(await clipboardText(page), command, "the clipboard holds the command");
+
+  // 3. Neither works: the button says so and the token is selected for a manual copy.
+  await page.evaluate(() => {
+    Object.defineProperty((globalThis as unknown as Win).navigator.clipboard, "writeText", {
+      value: () => Promise.reject(new Error("denied")),
+      configurable: true,
+    });
+  });
+  await page.evaluate(() =>
+    (globalThis as unknown as Win).document.getElementById("copy-token").removeAttribute("data-copied")
+  );
+  await page.click("#copy-token");
+  await page.waitForSelector('#copy-token[data-copied="no"]');
+  assert.equal(await page.textContent("#copy-token"), "Select and copy by hand");
+  assert.equal(
+    await page.evaluate(() => (globalThis as unknown as Win).getSelection().toString()),
+    token,
+    "the token is selected",
+  );
 }
 
 Deno.test({
@@ -67,17 +126,7 @@ Deno.test({
         `WIREBUDDY_ENROLLMENT_TOKEN=${token} wirebuddy-node`,
       );
       assert.ok(!page.url().includes(token), "the token is not in the URL");
-      await page.click("#copy-token");
-      // The label says "Copied" for 2 s; the button keeps the outcome in data-copied.
-      await page.waitForSelector('#copy-token[data-copied="yes"]');
-      assert.equal(
-        await page.evaluate(() =>
-          (globalThis.navigator as unknown as { clipboard: { readText(): Promise<string> } }).clipboard
-            .readText()
-        ),
-        token,
-        "the clipboard holds the token",
-      );
+      await checkCopyButtons(page, token);
       const cookies = await context.cookies();
       assert.ok(cookies.every((c) => !c.value.includes(token.slice(5, 40))), "no cookie carries the token");
 

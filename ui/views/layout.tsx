@@ -42,6 +42,7 @@ export const Layout: FC<PageModel & { children?: Child }> = (props) => (
       <title>{props.title} · WireBuddy</title>
       <link rel="stylesheet" href="/static/app.css" />
       <script src="/static/htmx.min.js" defer></script>
+      <script src="/static/app.js" defer></script>
     </head>
     <body hx-boost="true">
       <header class="topbar">

@@ -371,6 +371,5 @@ export const NodeTokenPage: FC<
         <a href={`/ui/nodes/${p.node.id}`}>View the node</a>
       </p>
     </section>
-    <script src="/static/copy.js"></script>
   </Layout>
 );

@@ -243,7 +243,6 @@ export const PeersPage: FC<
       </form>
       <PeerTable m={p.list} />
       <dialog id="modal" class="modal" aria-label="Peer"></dialog>
-      <script src="/static/dialog.js"></script>
     </Layout>
   );
 };

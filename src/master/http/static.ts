@@ -2,15 +2,13 @@
 import { Hono } from "hono";
 import htmx from "htmx.org/dist/htmx.min.js" with { type: "text" };
 import css from "../../../ui/static/app.css" with { type: "text" };
-import dialog from "../../../ui/static/dialog.js" with { type: "text" };
-import copy from "../../../ui/static/copy.js" with { type: "text" };
+import app from "../../../ui/static/app.js" with { type: "text" };
 import type { AppEnv } from "./env.ts";
 
 const ASSETS: Record<string, { body: string; type: string }> = {
   "htmx.min.js": { body: htmx, type: "text/javascript; charset=utf-8" },
   "app.css": { body: css, type: "text/css; charset=utf-8" },
-  "dialog.js": { body: dialog, type: "text/javascript; charset=utf-8" },
-  "copy.js": { body: copy, type: "text/javascript; charset=utf-8" },
+  "app.js": { body: app, type: "text/javascript; charset=utf-8" },
 };
 
 export const staticRoutes = new Hono<AppEnv>().get("/:file", (c) => {

@@ -187,7 +187,7 @@ Deno.test("an admin adds a peer through the form; form strings become the servic
   assert.match(html, /bob laptop/);
   assert.match(html, /<span class="badge local">Master<\/span>/);
   assert.match(html, /<dialog id="modal"/);
-  assert.match(html, /<script src="\/static\/dialog.js"><\/script>/);
+  assert.match(html, /<head>[\s\S]*<script src="\/static\/app.js" defer=""><\/script>[\s\S]*<\/head>/);
   assert.match(html, /hx-trigger="input changed delay:300ms, search"/);
   m.close();
 });
@@ -557,7 +557,7 @@ Deno.test("the dashboard counts interfaces and peers and is honest about handsha
 
 Deno.test("the dialog script is served as a static file (no inline script under the CSP)", async () => {
   const m = await testMaster();
-  const res = await m.request("/static/dialog.js");
+  const res = await m.request("/static/app.js");
   assert.equal(res.status, 200);
   assert.match(res.headers.get("content-type") ?? "", /javascript/);
   assert.match(await res.text(), /showModal\(\)/);
