@@ -168,10 +168,24 @@ export const EnrollResponseSchema = z.object({
 }).strict();
 export type EnrollResponse = z.infer<typeof EnrollResponseSchema>;
 
+// --- limits: sized for the fleets we promise (10,000 peers per node), with room to spare ---------
+
+/** Peers on one interface of one host. */
+export const MAX_PEERS = 200_000;
+/**
+ * Allowed IPs of one peer. On the master's own `local` node, each remote node is one peer whose allowed
+ * IPs are every client address of that node (IPv4 and IPv6), plus its own tunnel addresses.
+ */
+export const MAX_ALLOWED_IPS = 2 * MAX_PEERS + 2;
+/** WireGuard interfaces of one host (the master has no lower limit of its own). */
+export const MAX_INTERFACES = 1024;
+/** An error a node reports in its heartbeat (the node shortens longer ones). */
+export const MAX_ERROR_LENGTH = 500;
+
 export const MasterPeerSchema = z.object({
   public_key: WgKeySchema,
   endpoint: z.string().max(300),
-  allowed_ips: z.array(CidrTextSchema).max(16),
+  allowed_ips: z.array(CidrTextSchema).max(MAX_ALLOWED_IPS),
   persistent_keepalive: z.number().int().min(0).max(65535),
 });
 
@@ -186,10 +200,10 @@ export const NodeInterfaceConfigSchema = z.object({
   peers: z.array(z.object({
     public_key: WgKeySchema,
     preshared_key: WgKeySchema.nullable(),
-    allowed_ips: z.array(CidrTextSchema).min(1).max(16),
+    allowed_ips: z.array(CidrTextSchema).min(1).max(MAX_ALLOWED_IPS),
     endpoint: z.string().max(300).nullable().default(null),
     persistent_keepalive: z.number().int().min(0).max(65535).nullable().default(null),
-  })).max(200_000),
+  })).max(MAX_PEERS),
   /** The master as a peer (DNS path through the tunnel); null on the master itself and non-first interfaces. */
   master_peer: MasterPeerSchema.nullable(),
   masquerade: z.boolean(),
@@ -200,7 +214,7 @@ export const NodeConfigSchema = z.object({
   node_id: z.number().int().positive(),
   config_version: z.number().int().nonnegative(),
   issued_at: z.number().int(),
-  interfaces: z.array(NodeInterfaceConfigSchema).max(64),
+  interfaces: z.array(NodeInterfaceConfigSchema).max(MAX_INTERFACES),
 });
 export type NodeConfig = z.infer<typeof NodeConfigSchema>;
 
@@ -227,14 +241,14 @@ export type MetricSample = z.infer<typeof MetricSampleSchema>;
 export const HeartbeatRequestSchema = z.object({
   status: z.enum(["online", "error"]),
   applied_version: z.number().int().nonnegative(),
-  error: z.string().max(500).nullable().default(null),
+  error: z.string().max(MAX_ERROR_LENGTH).nullable().default(null),
   /** Sent when they change; absent means "as last reported". */
   interfaces: z.array(z.object({
     name: IfNameSchema,
     public_key: WgKeySchema,
     listen_port: z.number().int().min(0).max(65535),
     peers: z.number().int().nonnegative(),
-  })).max(64).default([]),
+  })).max(MAX_INTERFACES).default([]),
   metrics: z.array(MetricSampleSchema).max(500).default([]),
   /** Samples dropped on the node since it started because its queue was full. */
   dropped: z.number().int().nonnegative().default(0),

@@ -1,7 +1,8 @@
 // What the agent's loops share, in one place: the config it serves, the version that last applied
-// cleanly, the last apply error and whether the master removed this node, with the transitions that
-// change them. No I/O and no timers: the loops do the work and tell the state what came of it.
-import type { HeartbeatRequest, NodeConfig } from "../core/sync.ts";
+// cleanly, what is wrong (the last apply error, a config it refused, a disk it cannot write) and whether
+// the master removed this node, with the transitions that change them. No I/O and no timers: the loops
+// do the work and tell the state what came of it.
+import { type HeartbeatRequest, MAX_ERROR_LENGTH, type NodeConfig } from "../core/sync.ts";
 
 /** What came of one engine tick (the fields of ReconcileResult the agent looks at). */
 export type ApplyOutcome = { ok: boolean; error?: { message: string } };
@@ -10,6 +11,8 @@ export class AgentState {
   #current: NodeConfig | null = null;
   #applied = 0;
   #lastError: string | null = null;
+  #rejected: string | null = null;
+  #storage: string | null = null;
   #removed = false;
 
   /** The config being served (the newest accepted, applied cleanly or not); null before the first. */
@@ -51,8 +54,23 @@ export class AgentState {
       this.#applied === current.config_version;
   }
 
+  /** A config from the master was refused (unsigned, malformed, another node's): reported until one is taken. */
+  configRejected(version: number | null, reason: string): void {
+    this.#rejected = `config ${version === null ? "" : `v${version} `}rejected: ${reason}`;
+  }
+
+  /** Saving to the data directory failed (a full disk, say): reported until a save works. */
+  storageFailed(message: string): void {
+    this.#storage = message;
+  }
+
+  storageOk(): void {
+    this.#storage = null;
+  }
+
   /** A config from the master was applied (cleanly or not): it is served from now on. */
   configApplied(config: NodeConfig, outcome: ApplyOutcome): void {
+    this.#rejected = null;
     this.#current = config;
     if (outcome.ok) {
       this.#applied = config.config_version;
@@ -78,12 +96,23 @@ export class AgentState {
     return true;
   }
 
-  /** The status part of a heartbeat. */
+  /** Everything wrong now, in one line (null: nothing). */
+  get problem(): string | null {
+    const all = [this.#lastError, this.#rejected, this.#storage].filter((p): p is string => p !== null);
+    return all.length > 0 ? all.join("; ") : null;
+  }
+
+  /** The status part of a heartbeat; a long error is shortened to what the protocol carries. */
   status(): { status: HeartbeatRequest["status"]; applied_version: number; error?: string } {
+    const problem = this.problem;
     return {
-      status: this.#lastError ? "error" : "online",
+      status: problem ? "error" : "online",
       applied_version: this.#applied,
-      ...(this.#lastError ? { error: this.#lastError } : {}),
+      ...(problem
+        ? {
+          error: problem.length > MAX_ERROR_LENGTH ? problem.slice(0, MAX_ERROR_LENGTH - 1) + "…" : problem,
+        }
+        : {}),
     };
   }
 }

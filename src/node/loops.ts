@@ -17,7 +17,7 @@ import type { DataPlane } from "./dataplane.ts";
 import type { MetricsQueue } from "./metrics/queue.ts";
 import { pause, type Wakeable } from "./sleep.ts";
 import type { NodeState } from "./state.ts";
-import { type SyncClient, SyncError } from "./sync_client.ts";
+import { RejectedAnswer, type SyncClient, SyncError } from "./sync_client.ts";
 
 /** The master as the loops see it: signed requests, verified answers. */
 export type MasterLink = Pick<SyncClient, "post" | "getSigned">;
@@ -80,6 +80,13 @@ export type ConfigLoopDeps = LoopBase & {
   timing: Backoffs & Pick<NodeDaemonConfig, "configWaitMs">;
 };
 
+/** A config the node will not take: logged, and reported (the heartbeat goes out at once) until one is taken. */
+function refuse(d: ConfigLoopDeps, version: number | null, reason: string): void {
+  d.log.error(`refusing config ${version === null ? "" : `v${version} `}from the master: ${reason}`);
+  d.state.configRejected(version, reason);
+  d.heartbeatNow.wake();
+}
+
 /** Long-polls the master for a newer config, verifies it is this node's and newer, applies and saves it. */
 export async function configLoop(d: ConfigLoopDeps): Promise<void> {
   const { log, state, stop } = d;
@@ -95,7 +102,11 @@ export async function configLoop(d: ConfigLoopDeps): Promise<void> {
     } catch (err) {
       if (stop.aborted) return;
       const wait = retryDelay(err, backoff);
-      logSyncFailure(log, "config pull", err, wait);
+      if (err instanceof RejectedAnswer) {
+        refuse(d, err.version, err.message);
+      } else {
+        logSyncFailure(log, "config pull", err, wait);
+      }
       await pause(d.clock, wait, stop);
       continue;
     }
@@ -105,6 +116,7 @@ export async function configLoop(d: ConfigLoopDeps): Promise<void> {
     if (v.kind === "unchanged") continue;
     if (v.config.node_id !== d.nodeId) {
       log.error("refusing a config meant for another node", { node_id: v.config.node_id });
+      refuse(d, v.config.config_version, `meant for node ${v.config.node_id}, not this node (${d.nodeId})`);
       await pause(d.clock, backoff.next(), stop);
       continue;
     }

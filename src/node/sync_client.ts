@@ -31,6 +31,26 @@ export class SyncError extends Error {
   }
 }
 
+/**
+ * An answer the node refuses (not signed by its master, not JSON, or not what the protocol allows):
+ * `version` is the config version it claimed, when it named one.
+ */
+export class RejectedAnswer extends SyncError {
+  constructor(message: string, readonly version: number | null) {
+    super(502, message);
+  }
+}
+
+/** The config version an answer claims, read without trusting it (for the report of a refusal). */
+function claimedVersion(text: string): number | null {
+  try {
+    const v = JSON.parse(text)?.config?.config_version;
+    return Number.isInteger(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
 type Signer = { nodeId: number; key: CryptoKey; bearer: string | null; verifyKey: CryptoKey };
 
 async function exchange<T>(
@@ -85,17 +105,22 @@ async function exchange<T>(
   const sig = res.headers.get(HEADERS.signature) ?? "";
   const expected = await responseSigningText(signer.nodeId, nonce, 200, answer);
   if (!(await verifyText(signer.verifyKey, sig, expected))) {
-    throw new SyncError(502, "the answer is not signed by the master this node enrolled with; ignoring it");
+    throw new RejectedAnswer(
+      "the answer is not signed by the master this node enrolled with",
+      claimedVersion(answer),
+    );
   }
   let json: unknown;
   try {
     json = JSON.parse(answer);
   } catch {
-    throw new SyncError(502, "the master's answer is not JSON");
+    throw new RejectedAnswer("the master's answer is not JSON", null);
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
-    throw new SyncError(502, `the master's answer is malformed: ${parsed.error.issues[0]?.message}`);
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
+    throw new RejectedAnswer(`malformed answer: ${where}${issue?.message}`, claimedVersion(answer));
   }
   return parsed.data;
 }

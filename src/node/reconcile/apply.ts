@@ -9,7 +9,7 @@ import { displayArgv } from "../drivers/exec.ts";
 import { ipArgv } from "../drivers/ip.ts";
 import { iptablesArgv } from "../drivers/iptables.ts";
 import { sysctlArgv } from "../drivers/sysctl.ts";
-import { renderWgConfig, wgArgv } from "../drivers/wg.ts";
+import { renderPeersConfig, renderWgConfig, wgArgv } from "../drivers/wg.ts";
 import type { OwnershipStore } from "./ownership.ts";
 import { type Ownership, STATE_ONLY, type Step, type WgImpl } from "./steps.ts";
 
@@ -26,6 +26,12 @@ export type ApplyContext = {
 export type ApplyResult = { commands: number; error?: AppError };
 
 class CommandFailed extends Error {}
+
+/**
+ * Allowed IPs longer than this (as `a,b,c` text) go through stdin: Linux refuses one argument over
+ * 128 KiB (E2BIG), and a command line that long would not be a line you could read in the log either.
+ */
+export const ARGV_ALLOWED_IPS_MAX = 4096;
 
 /** The kernel lacks WireGuard: `ip link add … type wireguard` fails with one of these. */
 const NO_KERNEL_WG = /unknown device type|not supported|no such device|protocol not available/i;
@@ -125,15 +131,26 @@ export async function apply(steps: readonly Step[], ctx: ApplyContext): Promise<
         return void await run(wgArgv.addconf(step.iface), { stdin, secrets });
       }
       case "peer-set": {
-        const { presharedKey, ...rest } = step.fields;
-        const argv = wgArgv.setPeer(step.iface, step.publicKey, {
-          ...rest,
-          ...(presharedKey === undefined ? {} : { presharedKey: presharedKey === null ? "none" : "stdin" }),
-        });
-        return void await run(
-          argv,
-          presharedKey ? { stdin: presharedKey.reveal() + "\n", secrets: [presharedKey] } : {},
-        );
+        const { presharedKey, allowedIps, ...rest } = step.fields;
+        // A node peer on the master carries every client address of that node: a list that long goes
+        // through stdin (`wg addconf`, which replaces only this peer's allowed IPs), never into argv.
+        const longList = allowedIps !== undefined && allowedIps.join(",").length > ARGV_ALLOWED_IPS_MAX;
+        const fields = { ...rest, ...(allowedIps !== undefined && !longList ? { allowedIps } : {}) };
+        if (Object.keys(fields).length > 0 || presharedKey !== undefined || !longList) {
+          const argv = wgArgv.setPeer(step.iface, step.publicKey, {
+            ...fields,
+            ...(presharedKey === undefined ? {} : { presharedKey: presharedKey === null ? "none" : "stdin" }),
+          });
+          await run(
+            argv,
+            presharedKey ? { stdin: presharedKey.reveal() + "\n", secrets: [presharedKey] } : {},
+          );
+        }
+        if (longList) {
+          const stdin = renderPeersConfig([{ publicKey: step.publicKey, allowedIps }]);
+          await run(wgArgv.addconf(step.iface), { stdin });
+        }
+        return;
       }
       case "peer-remove":
         return void await run(wgArgv.removePeer(step.iface, step.publicKey));

@@ -57,6 +57,10 @@ export class FakeHost implements Exec {
   }
 
   run(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+    // Linux refuses to start a program with one argument longer than 128 KiB (MAX_ARG_STRLEN).
+    if (argv.some((a) => new TextEncoder().encode(a).length > 128 * 1024)) {
+      return Promise.reject(new Error("Argument list too long (os error 7)"));
+    }
     for (const a of argv) {
       for (const s of this.secrets) {
         if (a.includes(s)) throw new Error(`a key was passed in argv: ${argv[0]}`);
@@ -280,7 +284,7 @@ export class FakeHost implements Exec {
       for (const [k, p] of dev.peers) if (k !== key) p.allowed = p.allowed.filter((x) => !ips.includes(x));
     };
     if (verb === "addconf" && rest.join(" ") === "/dev/stdin") {
-      let peer: { key: string; p: Peer } | null = null;
+      let peer: { key: string; p: Peer; fresh?: boolean } | null = null;
       for (const raw of (stdin ?? "").split("\n")) {
         const line = raw.trim();
         if (line === "" || line === "[Interface]") continue;
@@ -301,9 +305,11 @@ export class FakeHost implements Exec {
         else if (k === "Endpoint") peer.p.endpoint = v;
         else if (k === "PersistentKeepalive") peer.p.keepalive = Number(v);
         else if (k === "AllowedIPs") {
+          // Like wg: an AllowedIPs line replaces the peer's list (several lines add up).
           const ips = v.split(",").map((x) => observedNetwork(x.trim()));
           takeIps(peer.key, ips);
-          peer.p.allowed = [...new Set([...peer.p.allowed, ...ips])];
+          peer.p.allowed = peer.fresh ? [...new Set([...peer.p.allowed, ...ips])] : ips;
+          peer.fresh = true;
         } else return fail(`Line unrecognized: ${k}`, 1);
       }
       return ok();
