@@ -289,6 +289,9 @@ export class SyncService {
         });
         this.log.info("node status changed", { node: node.name, from: node.status, to: status });
       }
+      if (hb.error && hb.error !== node.last_error) {
+        this.log.warn("node reports an error", { node: node.name, node_id: node.id, error: hb.error });
+      }
       nodesFullRepo.seen(this.db, node.id, { status, error: hb.error, applied: hb.applied_version, now });
       const interfaces = interfacesRepo.list(this.db);
       const ifaces = new Map(interfaces.map((i) => [i.name, i.id]));
