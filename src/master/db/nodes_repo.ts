@@ -172,6 +172,9 @@ export const noncesRepo = {
       expiresAt,
     }).changes === 1,
   purge: (db: Db, now: number) => db.run("DELETE FROM sync_nonces WHERE expires_at < :now", { now }).changes,
+  /** The earliest expiry held (null when none). */
+  oldest: (db: Db) =>
+    db.get<{ at: number | null }>("SELECT min(expires_at) AS at FROM sync_nonces")?.at ?? null,
 };
 
 export type MetricRow = {
@@ -226,6 +229,11 @@ export const metricsRepo = {
     return db.run("DELETE FROM peer_metrics WHERE resolution = :from AND at < :before", { from, before })
       .changes;
   },
+  /** The time of the oldest sample at a resolution (null when none). */
+  oldest: (db: Db, resolution: number) =>
+    db.get<{ at: number | null }>("SELECT min(at) AS at FROM peer_metrics WHERE resolution = :resolution", {
+      resolution,
+    })?.at ?? null,
   prune: (db: Db, resolution: number, before: number) =>
     db.run("DELETE FROM peer_metrics WHERE resolution = :resolution AND at < :before", { resolution, before })
       .changes,

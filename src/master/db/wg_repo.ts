@@ -163,6 +163,14 @@ export const peersRepo = {
      WHERE interface_id = :interfaceId AND enabled = 1 AND (expires_at IS NULL OR expires_at > :now) ORDER BY id`,
       { interfaceId, now },
     ),
+  /** A node's enabled, unexpired peers on one interface (what that node serves there). */
+  activeOfNodeOn: (db: Db, nodeId: number, interfaceId: number, now: number) =>
+    db.all<ActivePeerRow>(
+      `SELECT id, node_id, public_key, psk_sealed, ipv4, ipv6 FROM peers
+     WHERE node_id = :nodeId AND interface_id = :interfaceId AND enabled = 1 AND (expires_at IS NULL OR expires_at > :now)
+     ORDER BY id`,
+      { nodeId, interfaceId, now },
+    ),
   /** The addresses of a node's enabled, unexpired peers (its clients, routed through its tunnel). */
   activeAddressesOf: (db: Db, nodeId: number, now: number) =>
     db.all<{ ipv4: string; ipv6: string | null }>(

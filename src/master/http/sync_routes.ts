@@ -69,9 +69,10 @@ export function syncRoutes(s: Services): Hono<AppEnv> {
     nodeId: number,
     nonce: string,
     status: number,
+    /** A JSON-serialisable answer, or its JSON text. */
     payload: unknown,
   ) => {
-    const body = JSON.stringify(payload);
+    const body = typeof payload === "string" ? payload : JSON.stringify(payload);
     c.header(HEADERS.signature, await s.sync.signAnswer(nodeId, nonce, status, body));
     c.header("Content-Type", "application/json");
     c.header("Cache-Control", "no-store");
@@ -118,11 +119,9 @@ export function syncRoutes(s: Services): Hono<AppEnv> {
       throw new AppError("bad_request", "have and wait must be non-negative numbers");
     }
     // A client that goes away leaves a waiter that times out by itself (at most the long-poll maximum).
-    await s.sync.waitForChange(auth.node.id, have, wait * 1000);
-    const config = await s.sync.config(auth.node.id);
-    const answer: ConfigResponse = config.config_version > have
-      ? { kind: "config", config }
-      : { kind: "unchanged", node_id: auth.node.id, config_version: config.config_version };
+    const end = await s.sync.waitForChange(auth.node.id, have, wait * 1000, c.req.raw.signal);
+    // A ConfigResponse as JSON text: the config rendered once per version, "unchanged" without rendering.
+    const answer = await s.sync.configAnswer(auth.node.id, have, end);
     return await signed(c, auth.node.id, auth.nonce, 200, answer);
   });
 

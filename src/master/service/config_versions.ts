@@ -1,7 +1,9 @@
 // Each host's config_version and the node long-polls waiting for it to move. The interfaces and peers
 // services report what they changed through the HostChanges port; this is its implementation: it bumps
 // the versions of the hosts concerned (the master always, as its wg0 carries every node's client
-// addresses) and wakes their long-polls, so the node fetches its new config at once.
+// addresses) and wakes their long-polls, so the node fetches its new config at once. Long-polls are
+// woken after the change's own request has been answered, a batch per event-loop turn, so a
+// fleet-wide change neither delays the admin's answer nor starves heartbeats.
 import type { Db } from "../db/db.ts";
 import { nodesFullRepo } from "../db/nodes_repo.ts";
 import { allocateNodeAddresses } from "./node_addresses.ts";
@@ -14,8 +16,16 @@ export interface HostChanges {
   interfacesChanged(): void;
 }
 
+/** Why a long-poll ended: the version moved, its time ran out, or the master is stopping. */
+export type WaitEnd = "changed" | "timeout" | "closing";
+
+/** Long-polls woken per event-loop turn. */
+const WAKE_BATCH = 256;
+
 export class ConfigVersions implements HostChanges {
-  #waiters = new Map<number, Set<() => void>>();
+  #waiters = new Map<number, Set<(end: WaitEnd) => void>>();
+  #pending = new Set<number>();
+  #flushing: ReturnType<typeof setTimeout> | null = null;
   #closing = false;
 
   constructor(private readonly db: Db, private readonly opts: { longPollMaxMs: number }) {}
@@ -51,26 +61,41 @@ export class ConfigVersions implements HostChanges {
     if (local) nodesFullRepo.bump(this.db, local.id);
   }
 
-  /** Ends the long-polls of these nodes now. */
+  /** Ends the long-polls of these nodes soon: after the current request, WAKE_BATCH per turn. */
   wake(nodeIds: number[]): void {
-    for (const id of nodeIds) for (const w of [...(this.#waiters.get(id) ?? [])]) w();
+    for (const id of nodeIds) if (this.#waiters.get(id)?.size) this.#pending.add(id);
+    if (this.#pending.size > 0 && this.#flushing === null) this.#flushing = setTimeout(this.#flush, 0);
   }
 
+  #flush = (): void => {
+    this.#flushing = null;
+    let n = 0;
+    for (const id of this.#pending) {
+      this.#pending.delete(id);
+      for (const w of [...(this.#waiters.get(id) ?? [])]) w("changed");
+      if (++n >= WAKE_BATCH) break;
+    }
+    if (this.#pending.size > 0) this.#flushing = setTimeout(this.#flush, 0);
+  };
+
   /** Resolves when the node's config_version exceeds `have`, or after `waitMs` (long-poll). */
-  async waitForChange(nodeId: number, have: number, waitMs: number, signal?: AbortSignal): Promise<void> {
-    const current = () => nodesFullRepo.byId(this.db, nodeId)?.config_version ?? Infinity;
-    if (current() > have || waitMs <= 0 || this.#closing) return;
-    await new Promise<void>((resolve) => {
+  async waitForChange(nodeId: number, have: number, waitMs: number, signal?: AbortSignal): Promise<WaitEnd> {
+    if (this.#closing) return "closing";
+    if ((nodesFullRepo.byId(this.db, nodeId)?.config_version ?? Infinity) > have) return "changed";
+    if (waitMs <= 0) return "timeout";
+    return await new Promise<WaitEnd>((resolve) => {
       const set = this.#waiters.get(nodeId) ?? new Set();
       this.#waiters.set(nodeId, set);
-      const done = () => {
+      const done = (end: WaitEnd) => {
         clearTimeout(timer);
         set.delete(done);
-        signal?.removeEventListener("abort", done);
-        resolve();
+        if (set.size === 0) this.#waiters.delete(nodeId);
+        signal?.removeEventListener("abort", aborted);
+        resolve(end);
       };
-      const timer = setTimeout(done, Math.min(waitMs, this.opts.longPollMaxMs));
-      signal?.addEventListener("abort", done, { once: true });
+      const aborted = () => done("timeout");
+      const timer = setTimeout(() => done("timeout"), Math.min(waitMs, this.opts.longPollMaxMs));
+      signal?.addEventListener("abort", aborted, { once: true });
       set.add(done);
     });
   }
@@ -85,6 +110,9 @@ export class ConfigVersions implements HostChanges {
   /** Ends every long-poll at once (and every later one without waiting), so a shutdown is not held up. */
   shutdown(): void {
     this.#closing = true;
-    for (const set of this.#waiters.values()) for (const w of [...set]) w();
+    if (this.#flushing !== null) clearTimeout(this.#flushing);
+    this.#flushing = null;
+    this.#pending.clear();
+    for (const set of [...this.#waiters.values()]) for (const w of [...set]) w("closing");
   }
 }

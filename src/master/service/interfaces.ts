@@ -6,10 +6,11 @@ import { AppError } from "../../core/errors.ts";
 import type { Clock } from "../../core/ports/types.ts";
 import { generateKeyPair } from "../../core/wg_keys.ts";
 import type { Db } from "../db/db.ts";
-import { type InterfaceRow, interfacesRepo, peersRepo } from "../db/wg_repo.ts";
+import { type InterfaceRow, interfacesRepo } from "../db/wg_repo.ts";
 import { requireAdmin } from "./accounts.ts";
 import type { AuditService } from "./audit.ts";
 import type { HostChanges } from "./config_versions.ts";
+import { nodesCarrying } from "./node_config.ts";
 import type { Actor, RequestMeta } from "./context.ts";
 import type { SecretBox } from "./secret_box.ts";
 import { parseInput } from "./validate.ts";
@@ -48,9 +49,9 @@ export class InterfaceService {
     private readonly hosts: HostChanges,
   ) {}
 
-  /** Every host that serves peers of this interface (the master, and nodes with peers on it). */
-  #hostsOf(interfaceId: number): (number | null)[] {
-    return [null, ...peersRepo.nodesOn(this.db, interfaceId)];
+  /** Every host whose config carries this interface (the master, and the nodes nodesCarrying names). */
+  #hostsOf(interfaceId: number, dnsChanged: boolean): (number | null)[] {
+    return [null, ...nodesCarrying(this.db, interfaceId, { dnsChanged })];
   }
 
   #view(r: InterfaceRow, counts?: Map<number, number>): InterfaceView {
@@ -153,7 +154,7 @@ export class InterfaceService {
   update(actor: Actor, meta: RequestMeta | null, id: number, input: unknown): InterfaceView {
     requireAdmin(actor);
     const patch = parseInput(InterfacePatchSchema, input, "interface");
-    this.db.tx(() => {
+    const dnsChanged = this.db.tx(() => {
       const cur = interfacesRepo.byId(this.db, id);
       if (!cur) throw new AppError("not_found", `Interface ${id} not found`);
       if (patch.name !== undefined && patch.name !== cur.name) {
@@ -190,14 +191,15 @@ export class InterfaceService {
       this.#checkConflicts(next, id);
       interfacesRepo.update(this.db, next);
       this.audit.record(actor, meta, { action: "interface.update", target: cur.name });
+      return next.dns !== cur.dns;
     });
-    this.hosts.hostsChanged(this.#hostsOf(id));
+    this.hosts.hostsChanged(this.#hostsOf(id, dnsChanged));
     return this.get(id);
   }
 
   delete(actor: Actor, meta: RequestMeta | null, id: number): void {
     requireAdmin(actor);
-    const hosts = this.#hostsOf(id);
+    const hosts = this.#hostsOf(id, true);
     this.db.tx(() => {
       const cur = interfacesRepo.byId(this.db, id);
       if (!cur) throw new AppError("not_found", `Interface ${id} not found`);

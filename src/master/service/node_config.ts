@@ -46,6 +46,17 @@ export function tunnelAddresses(first: InterfaceRow, interfaces: InterfaceRow[])
   return [...out];
 }
 
+/**
+ * The remote nodes whose config carries an interface's settings (MTU, port, DNS): every node for the
+ * first interface (each node's tunnel to the master) and after a DNS change (each node's tunnel allows
+ * the master's resolver addresses), else the nodes with a peer on it.
+ */
+export function nodesCarrying(db: Db, interfaceId: number, opts: { dnsChanged: boolean }): number[] {
+  const first = interfacesRepo.list(db)[0];
+  if (opts.dnsChanged || first?.id === interfaceId) return nodesFullRepo.remote(db).map((n) => n.id);
+  return peersRepo.nodesOn(db, interfaceId);
+}
+
 export async function renderNodeConfig(
   db: Db,
   secrets: SecretOpener,
@@ -94,7 +105,7 @@ export async function renderNodeConfig(
     }
   } else {
     for (const [index, iface] of interfaces.entries()) {
-      const rows = peersRepo.activeOn(db, iface.id, opts.now).filter((p) => p.node_id === nodeId);
+      const rows = peersRepo.activeOfNodeOn(db, nodeId, iface.id, opts.now);
       if (iface !== first && rows.length === 0) continue;
       const ni = nodeInterfacesRepo.get(db, nodeId, iface.id);
       if (!ni) continue;
@@ -123,4 +134,41 @@ export async function renderNodeConfig(
     }
   }
   return { node_id: nodeId, config_version: node.config_version, issued_at: opts.now, interfaces: out };
+}
+
+/**
+ * Each node's rendered config, as JSON text, for its current version only: rendered when a node lacks
+ * that version, then shared by every fetch until the version moves (a bump is the only way a node's
+ * desired state changes). Concurrent fetches of one version share one render.
+ */
+export class NodeConfigCache {
+  #byNode = new Map<number, { version: number; json: Promise<string> }>();
+  #renders = 0;
+
+  constructor(private readonly render: (nodeId: number) => Promise<NodeConfig>) {}
+
+  /** Renders so far (what the cache saved is measured against this). */
+  get renders(): number {
+    return this.#renders;
+  }
+
+  /** The config of `nodeId` at `version` (its current one), as JSON text, rendered at most once. */
+  async json(nodeId: number, version: number): Promise<string> {
+    const hit = this.#byNode.get(nodeId);
+    if (hit && hit.version === version) return await hit.json;
+    this.#renders++;
+    const json = this.render(nodeId).then((c) => JSON.stringify(c));
+    this.#byNode.set(nodeId, { version, json });
+    try {
+      return await json;
+    } catch (err) {
+      if (this.#byNode.get(nodeId)?.json === json) this.#byNode.delete(nodeId);
+      throw err;
+    }
+  }
+
+  /** Forgets a node (deleted, or its config must be rendered afresh). */
+  forget(nodeId: number): void {
+    this.#byNode.delete(nodeId);
+  }
 }

@@ -30,9 +30,10 @@ import {
 } from "../db/nodes_repo.ts";
 import { interfacesRepo, peersRepo } from "../db/wg_repo.ts";
 import type { AuditService } from "./audit.ts";
-import type { ConfigVersions } from "./config_versions.ts";
+import type { ConfigVersions, WaitEnd } from "./config_versions.ts";
 import { allocateNodeAddresses } from "./node_addresses.ts";
-import { renderNodeConfig } from "./node_config.ts";
+import { NodeConfigCache, renderNodeConfig } from "./node_config.ts";
+import { RateLimiter } from "./rate_limiter.ts";
 import type { SecretBox } from "./secret_box.ts";
 import type { SyncKeys } from "./sync_keys.ts";
 import "reflect-metadata";
@@ -62,26 +63,6 @@ export type SyncOptions = {
   syncRatePerMinute: number;
 };
 
-/** A token bucket per key. */
-class RateLimiter {
-  #buckets = new Map<string, { tokens: number; at: number }>();
-  constructor(private readonly perMinute: number, private readonly clock: Clock) {}
-  take(key: string): boolean {
-    const now = this.clock.now();
-    const b = this.#buckets.get(key) ?? { tokens: this.perMinute, at: now };
-    b.tokens = Math.min(this.perMinute, b.tokens + ((now - b.at) / 60_000) * this.perMinute);
-    b.at = now;
-    if (b.tokens < 1) {
-      this.#buckets.set(key, b);
-      return false;
-    }
-    b.tokens -= 1;
-    this.#buckets.set(key, b);
-    if (this.#buckets.size > 10_000) this.#buckets.clear();
-    return true;
-  }
-}
-
 /** Compared with when there is no secret to compare with: no SHA-256 hex digest equals it. */
 const NO_SECRET = "-".repeat(64);
 const badCredentials = () => new AppError("unauthorized", "Invalid node credentials");
@@ -96,7 +77,10 @@ function safeEqual(a: string, b: string): boolean {
 
 export class SyncService {
   #nodeRate: RateLimiter;
+  /** Enrollment attempts per token (per node id), and answers to invalid tokens per address. */
   #enrollRate: RateLimiter;
+  #badTokenRate: RateLimiter;
+  #configs: NodeConfigCache;
   #foreign = new Map<number, { loggedAt: number; dropped: number }>();
 
   constructor(
@@ -111,6 +95,13 @@ export class SyncService {
   ) {
     this.#nodeRate = new RateLimiter(opts.syncRatePerMinute, clock);
     this.#enrollRate = new RateLimiter(10, clock);
+    this.#badTokenRate = new RateLimiter(10, clock);
+    this.#configs = new NodeConfigCache((nodeId) =>
+      renderNodeConfig(this.db, this.secrets, nodeId, {
+        now: this.clock.now(),
+        publicHost: this.opts.publicHost,
+      })
+    );
   }
 
   /** Enrolls a node: the token must be genuine, current, unused and unexpired; the request is signed with the certificate's key. */
@@ -121,11 +112,16 @@ export class SyncService {
     body: { token: string; cert: string; hostname: string; version: string },
   ): Promise<{ nodeId: number; response: EnrollResponse }> {
     const { ip } = from;
-    if (!this.#enrollRate.take(`ip:${ip}`)) {
-      throw new AppError("rate_limited", "Too many enrollment attempts; wait a minute", { retryAfter: 60 });
-    }
+    const tooMany = () =>
+      new AppError("rate_limited", "Too many enrollment attempts; wait a minute", { retryAfter: 60 });
+    // One HMAC tells a genuine token: limits apply per token (its node), so a fleet enrolling from one
+    // address is not held back; invalid tokens are limited per address.
     const payload = await this.keys.verifyToken(body.token);
-    if (!payload) throw new AppError("unauthorized", "Invalid enrollment token");
+    if (!payload) {
+      if (!this.#badTokenRate.take(`ip:${ip}`)) throw tooMany();
+      throw new AppError("unauthorized", "Invalid enrollment token");
+    }
+    if (!this.#enrollRate.take(`token:${payload.node_id}`)) throw tooMany();
     const node = nodesFullRepo.byId(this.db, payload.node_id);
     if (!node) throw new AppError("unauthorized", "Invalid enrollment token: its node was deleted");
     if (node.is_local && !from.loopback) throw this.#notLoopback("enrollment", from);
@@ -343,8 +339,26 @@ export class SyncService {
   }
 
   /** Resolves when the node's config_version exceeds `have`, or after `waitMs` (long-poll). */
-  async waitForChange(nodeId: number, have: number, waitMs: number, signal?: AbortSignal): Promise<void> {
-    await this.versions.waitForChange(nodeId, have, waitMs, signal);
+  async waitForChange(nodeId: number, have: number, waitMs: number, signal?: AbortSignal): Promise<WaitEnd> {
+    return await this.versions.waitForChange(nodeId, have, waitMs, signal);
+  }
+
+  /**
+   * The answer to a config fetch by a node that has version `have`, as JSON text: its config when it
+   * lacks the current version (rendered once per version), else "unchanged" (no rendering). While the
+   * master stops, "unchanged" at `have` (the node asks again once the master is back).
+   */
+  async configAnswer(nodeId: number, have: number, end: WaitEnd): Promise<string> {
+    const current = end === "closing" ? have : nodesFullRepo.byId(this.db, nodeId)?.config_version ?? have;
+    if (current <= have) {
+      return JSON.stringify({ kind: "unchanged", node_id: nodeId, config_version: current });
+    }
+    return `{"kind":"config","config":${await this.#configs.json(nodeId, current)}}`;
+  }
+
+  /** Config renders so far (each node's config is rendered once per version). */
+  get renders(): number {
+    return this.#configs.renders;
   }
 
   async config(nodeId: number): Promise<NodeConfig> {

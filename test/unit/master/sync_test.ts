@@ -285,7 +285,7 @@ Deno.test("housekeeping rolls raw samples into 5-minute buckets, keeping the las
       { k: key, at: base + i * 30_000, rx: i * 100, tx: i * 10 },
     );
   }
-  m.services.liveness.housekeeping();
+  await m.services.liveness.housekeeping();
   const rows = m.db.all<{ resolution: number; at: number; rx: number }>(
     "SELECT resolution, at, rx FROM peer_metrics WHERE public_key = :k ORDER BY at",
     { k: key },
