@@ -38,11 +38,18 @@ async function restoreLastGood(
   d: { log: Logger; disk: Pick<NodeState, "lastConfig">; dataplane: DataPlane; state: AgentState },
   me: Enrollment,
 ): Promise<void> {
-  const saved = await d.disk.lastConfig();
-  if (!saved) return;
-  const ok = saved.node_id === me.node_id &&
-    await verifySaved(me.verify_key, me.node_id, saved.nonce, saved.body, saved.signature);
-  const parsed = ok ? ConfigResponseSchema.safeParse(JSON.parse(saved.body)) : null;
+  let parsed = null;
+  try {
+    const saved = await d.disk.lastConfig();
+    if (!saved) return;
+    const ok = saved.node_id === me.node_id &&
+      await verifySaved(me.verify_key, me.node_id, saved.nonce, saved.body, saved.signature);
+    parsed = ok ? ConfigResponseSchema.safeParse(JSON.parse(saved.body)) : null;
+  } catch (err) {
+    // A damaged file must not stop the daemon: the master sends the config again.
+    d.log.error("ignoring the saved config: it cannot be read", { error: (err as Error).message });
+    return;
+  }
   if (parsed?.success && parsed.data.kind === "config") {
     const config = parsed.data.config;
     const result = await d.dataplane.apply(config);

@@ -4,6 +4,14 @@
 // do the work and tell the state what came of it.
 import { type HeartbeatRequest, MAX_ERROR_LENGTH, type NodeConfig } from "../core/sync.ts";
 
+const DISK_FULL = /no space left on device|database or disk is full|SQLITE_FULL|ENOSPC|quota exceeded/i;
+
+/** A failed save as the operator should read it: `disk full: cannot save the config: No space left …`. */
+export function storageProblem(what: string, err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return `${DISK_FULL.test(message) ? "disk full: " : ""}${what}: ${message}`;
+}
+
 /** What came of one engine tick (the fields of ReconcileResult the agent looks at). */
 export type ApplyOutcome = { ok: boolean; error?: { message: string } };
 
@@ -12,7 +20,8 @@ export class AgentState {
   #applied = 0;
   #lastError: string | null = null;
   #rejected: string | null = null;
-  #storage: string | null = null;
+  /** What cannot be saved now, by what it is (the config, metrics …). */
+  #storage = new Map<string, string>();
   #removed = false;
 
   /** The config being served (the newest accepted, applied cleanly or not); null before the first. */
@@ -59,13 +68,13 @@ export class AgentState {
     this.#rejected = `config ${version === null ? "" : `v${version} `}rejected: ${reason}`;
   }
 
-  /** Saving to the data directory failed (a full disk, say): reported until a save works. */
-  storageFailed(message: string): void {
-    this.#storage = message;
+  /** Saving something (`key`: the config, samples …) failed, a full disk say: reported until it works again. */
+  storageFailed(key: string, message: string): void {
+    this.#storage.set(key, message);
   }
 
-  storageOk(): void {
-    this.#storage = null;
+  storageOk(key: string): void {
+    this.#storage.delete(key);
   }
 
   /** A config from the master was applied (cleanly or not): it is served from now on. */
@@ -98,7 +107,9 @@ export class AgentState {
 
   /** Everything wrong now, in one line (null: nothing). */
   get problem(): string | null {
-    const all = [this.#lastError, this.#rejected, this.#storage].filter((p): p is string => p !== null);
+    const all = [this.#lastError, this.#rejected, ...this.#storage.values()].filter((p): p is string =>
+      p !== null
+    );
     return all.length > 0 ? all.join("; ") : null;
   }
 

@@ -1,8 +1,10 @@
 // The engine as the agent's loops use it: fed from a signed NodeConfig plus this node's own WireGuard
 // keys, one tick at a time whichever loop asks (the engine must never run two at once).
+import { AppError } from "../core/errors.ts";
 import type { HostState } from "../core/host_state.ts";
 import { hostStateFromNodeConfig } from "../core/node_config.ts";
 import type { NodeConfig } from "../core/sync.ts";
+import { storageProblem } from "./agent_state.ts";
 import type { Engine, ReconcileResult } from "./reconcile/engine.ts";
 import type { NodeState } from "./state.ts";
 
@@ -13,10 +15,25 @@ export class DataPlane {
 
   constructor(private readonly engine: Engine, private readonly keys: Pick<NodeState, "wgKeys">) {}
 
-  /** Brings the host to `config`; interfaces without a key from the master use (or get) this node's own. */
+  /**
+   * Brings the host to `config`; interfaces without a key from the master use (or get) this node's own.
+   * Never throws: a key that cannot be made or saved (a full disk) is a failed apply, like the engine's.
+   */
   async apply(config: NodeConfig): Promise<ReconcileResult> {
-    const keys = await this.keys.wgKeys(config.interfaces.filter((i) => !i.private_key).map((i) => i.name));
-    const desired = hostStateFromNodeConfig(config, keys);
+    let desired: HostState;
+    try {
+      const keys = await this.keys.wgKeys(config.interfaces.filter((i) => !i.private_key).map((i) => i.name));
+      desired = hostStateFromNodeConfig(config, keys);
+    } catch (err) {
+      const message = storageProblem("cannot prepare the interface keys", err);
+      return {
+        ok: false,
+        planned: 0,
+        commands: 0,
+        warnings: [],
+        error: new AppError("unavailable", message),
+      };
+    }
     return await this.#serial(() => this.engine.reconcileOnce(desired));
   }
 

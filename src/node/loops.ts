@@ -10,13 +10,13 @@ import {
   type HeartbeatRequest,
   HeartbeatResponseSchema,
 } from "../core/sync.ts";
-import type { AgentState } from "./agent_state.ts";
+import { type AgentState, storageProblem } from "./agent_state.ts";
 import { Backoff } from "./backoff.ts";
 import type { NodeDaemonConfig } from "./config.ts";
 import type { DataPlane } from "./dataplane.ts";
 import type { MetricsQueue } from "./metrics/queue.ts";
 import { pause, type Wakeable } from "./sleep.ts";
-import type { NodeState } from "./state.ts";
+import type { NodeState, SavedConfig } from "./state.ts";
 import { RejectedAnswer, type SyncClient, SyncError } from "./sync_client.ts";
 
 /** The master as the loops see it: signed requests, verified answers. */
@@ -87,10 +87,36 @@ function refuse(d: ConfigLoopDeps, version: number | null, reason: string): void
   d.heartbeatNow.wake();
 }
 
+type Unsaved = { version: number; config: SavedConfig };
+
+/**
+ * Saves the applied config as the last good one. On a full disk the node keeps serving it and reports
+ * "disk full" instead (a crash here would restart the daemon into its older saved config, again and
+ * again); returns what is still unsaved.
+ */
+async function saveServed(d: ConfigLoopDeps, u: Unsaved): Promise<Unsaved | null> {
+  try {
+    await d.disk.saveConfig(u.config);
+  } catch (err) {
+    const problem = storageProblem(`cannot save the config (version ${u.version})`, err);
+    if (!d.state.problem?.includes(problem)) {
+      d.log.error(`${problem}; serving it anyway, and trying again`);
+      d.heartbeatNow.wake();
+    }
+    d.state.storageFailed("config", problem);
+    return u;
+  }
+  if (d.state.problem) d.heartbeatNow.wake();
+  d.state.storageOk("config");
+  return null;
+}
+
 /** Long-polls the master for a newer config, verifies it is this node's and newer, applies and saves it. */
 export async function configLoop(d: ConfigLoopDeps): Promise<void> {
   const { log, state, stop } = d;
   const backoff = new Backoff(d.timing.backoffMinMs, d.timing.backoffMaxMs);
+  /** The applied config when it could not be saved yet (a full disk): saved again at every answer. */
+  let unsaved: Unsaved | null = null;
   while (!stop.aborted) {
     let answer: { value: ConfigResponse; raw: string; signature: string; nonce: string };
     try {
@@ -111,6 +137,7 @@ export async function configLoop(d: ConfigLoopDeps): Promise<void> {
       continue;
     }
     backoff.reset();
+    if (unsaved) unsaved = await saveServed(d, unsaved);
     const v = answer.value;
     if (v.kind === "removed") return await d.removed();
     if (v.kind === "unchanged") continue;
@@ -127,12 +154,11 @@ export async function configLoop(d: ConfigLoopDeps): Promise<void> {
     const result = await d.dataplane.apply(v.config);
     state.configApplied(v.config, result);
     if (result.ok) {
-      await d.disk.saveConfig({
-        body: answer.raw,
-        signature: answer.signature,
-        nonce: answer.nonce,
-        node_id: d.nodeId,
-      });
+      unsaved = {
+        version: v.config.config_version,
+        config: { body: answer.raw, signature: answer.signature, nonce: answer.nonce, node_id: d.nodeId },
+      };
+      unsaved = await saveServed(d, unsaved);
       const peers = v.config.interfaces.reduce((n, i) => n + i.peers.length, 0);
       log.info(
         `config applied (version=${state.applied}, interfaces=${v.config.interfaces.length}, peers=${peers}, commands=${result.commands})`,
@@ -156,6 +182,24 @@ export type HeartbeatLoopDeps = LoopBase & {
   removed: () => Promise<void>;
   timing: Backoffs & Pick<NodeDaemonConfig, "heartbeatMs">;
 };
+
+/**
+ * Deletes the samples the master acknowledged. A failure (a full disk) does not make the delivered
+ * heartbeat a failed one: the samples go again with the next beat, and the master skips them by seq.
+ */
+function acknowledge(d: HeartbeatLoopDeps, seq: number): void {
+  try {
+    const deleted = d.queue.ack(seq);
+    d.state.storageOk(ACK);
+    d.log.info(`ACK received: deleted ${deleted} metrics (up to seq ${seq})`);
+  } catch (err) {
+    const problem = storageProblem(`cannot ${ACK}`, err);
+    d.state.storageFailed(ACK, problem);
+    d.log.warn(`${problem} (they are sent again, and skipped)`);
+  }
+}
+
+const ACK = "delete acknowledged samples";
 
 /** Reports status, interface public keys and up to 500 queued samples; deletes samples once acked. */
 export async function heartbeatLoop(d: HeartbeatLoopDeps): Promise<void> {
@@ -191,10 +235,7 @@ export async function heartbeatLoop(d: HeartbeatLoopDeps): Promise<void> {
       if (r.kind === "removed") return await d.removed();
       if (report) reported = reportKey;
       beats++;
-      if (batch.length > 0) {
-        const deleted = d.queue.ack(r.acked_seq);
-        log.info(`ACK received: deleted ${deleted} metrics (up to seq ${r.acked_seq})`);
-      }
+      if (batch.length > 0) acknowledge(d, r.acked_seq);
       const line = `heartbeat sent (status=${body.status})`;
       if (line !== lastStatus) log.info(line);
       else log.debug(line);

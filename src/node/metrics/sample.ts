@@ -3,6 +3,7 @@
 import type { Logger } from "../../core/logger.ts";
 import type { Clock, Exec } from "../../core/ports/types.ts";
 import { parseWgDump, wgArgv } from "../drivers/wg.ts";
+import { type AgentState, storageProblem } from "../agent_state.ts";
 import { pause } from "../sleep.ts";
 import type { MetricsQueue, NewSample } from "./queue.ts";
 
@@ -31,20 +32,34 @@ export type SampleDeps = {
   queue: Pick<MetricsQueue, "enqueue">;
   /** WIREBUDDY_METRICS_QUEUE_MAX, for the log line when the queue drops samples. */
   queueMax: number;
+  /** Told when samples cannot be stored (a full disk), and when they can again. */
+  health?: Pick<AgentState, "storageFailed" | "storageOk">;
 };
+
+const STORE = "store traffic samples";
 
 /** Samples once into the queue. Never throws: a failure is logged and the next interval tries again. */
 export async function sampleOnce(d: SampleDeps): Promise<void> {
+  let samples: NewSample[];
   try {
     const r = await d.exec.run(wgArgv.showAllDump());
-    if (r.code === 0) {
-      const dropped = d.queue.enqueue(samplesFromDump(r.stdout, d.clock.now()));
-      if (dropped > 0) {
-        d.log.warn("metrics queue full: dropped the oldest samples", { dropped, cap: d.queueMax });
-      }
-    }
+    if (r.code !== 0) return;
+    samples = samplesFromDump(r.stdout, d.clock.now());
   } catch (err) {
     d.log.warn("metrics sample failed", { error: err instanceof Error ? err.message : String(err) });
+    return;
+  }
+  try {
+    const dropped = d.queue.enqueue(samples);
+    d.health?.storageOk(STORE);
+    if (dropped > 0) {
+      d.log.warn("metrics queue full: dropped the oldest samples", { dropped, cap: d.queueMax });
+    }
+  } catch (err) {
+    // The queue counted them as dropped; the master hears of it with the next heartbeat.
+    const problem = storageProblem(`cannot ${STORE}`, err);
+    d.health?.storageFailed(STORE, problem);
+    d.log.warn(`metrics sample lost: ${problem}`, { samples: samples.length });
   }
 }
 
