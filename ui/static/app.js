@@ -58,4 +58,84 @@
     const target = event.detail && event.detail.target;
     if (target instanceof HTMLDialogElement && !target.open) target.showModal();
   });
+
+  // --- theme: light, dark or auto, remembered per browser (boot.js applies it before the first paint) --
+  const root = document.documentElement;
+  const storedTheme = () => {
+    try {
+      return localStorage.getItem("wb-theme") || "auto";
+    } catch {
+      return "auto";
+    }
+  };
+  const showTheme = () => {
+    const current = storedTheme();
+    for (const input of document.querySelectorAll('input[name="wb-theme"]')) {
+      input.checked = input.value === current;
+    }
+  };
+  document.addEventListener("change", (event) => {
+    const input = event.target;
+    if (!(input instanceof HTMLInputElement) || input.name !== "wb-theme") return;
+    try {
+      if (input.value === "auto") localStorage.removeItem("wb-theme");
+      else localStorage.setItem("wb-theme", input.value);
+    } catch {
+      // storage disabled: the choice lasts for this page only
+    }
+    if (input.value === "auto") delete root.dataset.theme;
+    else root.dataset.theme = input.value;
+  });
+
+  // --- the phone menu: a drawer opened by the Menu button, closed by Escape or a tap outside ---------
+  const setNav = (open) => {
+    const nav = document.getElementById("sidenav");
+    const button = document.querySelector(".menu-button");
+    const scrim = document.querySelector(".scrim");
+    if (!nav || !button) return;
+    nav.classList.toggle("open", open);
+    button.setAttribute("aria-expanded", String(open));
+    if (scrim) scrim.hidden = !open;
+    if (open) {
+      const first = nav.querySelector("a");
+      if (first) first.focus();
+    }
+  };
+  document.addEventListener("click", (event) => {
+    const el = event.target instanceof Element ? event.target : null;
+    if (!el) return;
+    const button = el.closest(".menu-button");
+    if (button) return setNav(button.getAttribute("aria-expanded") !== "true");
+    if (el.closest(".scrim")) setNav(false);
+  });
+  document.addEventListener("keydown", (event) => {
+    const nav = document.getElementById("sidenav");
+    if (event.key !== "Escape" || !nav || !nav.classList.contains("open")) return;
+    setNav(false);
+    const button = document.querySelector(".menu-button");
+    if (button) button.focus();
+  });
+
+  // --- a loading bar while any htmx request runs (pollers marked data-quiet do not count) ------------
+  const running = new WeakSet();
+  let pending = 0;
+  const busy = (delta) => {
+    pending = Math.max(0, pending + delta);
+    root.classList.toggle("busy", pending > 0);
+  };
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const d = event.detail;
+    if (!d || !d.xhr || (d.elt instanceof Element && d.elt.closest("[data-quiet]"))) return;
+    running.add(d.xhr);
+    busy(1);
+  });
+  for (const name of ["htmx:afterRequest", "htmx:sendError", "htmx:timeout", "htmx:sendAbort"]) {
+    document.addEventListener(name, (event) => {
+      const d = event.detail;
+      if (d && d.xhr && running.delete(d.xhr)) busy(-1);
+    });
+  }
+
+  showTheme();
+  document.addEventListener("htmx:afterSettle", showTheme);
 })();

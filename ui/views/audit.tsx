@@ -33,14 +33,14 @@ export const AuditTable: FC<{ entries: AuditItem[] }> = ({ entries }) => (
       )}
       {entries.map((e) => (
         <tr>
-          <td>{formatTime(e.at)}</td>
-          <td>{e.actor}</td>
-          <td>
+          <td class="primary">{formatTime(e.at)}</td>
+          <td data-label="Actor">{e.actor}</td>
+          <td data-label="Action">
             <code>{e.action}</code>
           </td>
-          <td>{e.target}</td>
-          <td>{e.detail}</td>
-          <td>{e.ip}</td>
+          <td data-label="Target">{e.target}</td>
+          <td data-label="Detail">{e.detail}</td>
+          <td data-label="Source">{e.ip}</td>
         </tr>
       ))}
     </tbody>

@@ -33,10 +33,10 @@ export function interfaceFormValues(i: InterfaceItem): Record<string, string> {
 
 export const InterfaceRow: FC<{ i: InterfaceItem; canEdit: boolean }> = ({ i, canEdit }) => (
   <tr id={`interface-${i.id}`}>
-    <td>
+    <td class="primary">
       <strong>{i.name}</strong>
     </td>
-    <td>
+    <td data-label="Addresses">
       <code>{i.address4}</code>
       {i.address6 && (
         <>
@@ -45,11 +45,11 @@ export const InterfaceRow: FC<{ i: InterfaceItem; canEdit: boolean }> = ({ i, ca
         </>
       )}
     </td>
-    <td>{i.listenPort}</td>
-    <td>
+    <td data-label="Port">{i.listenPort}</td>
+    <td data-label="Public key">
       <code class="key" title={i.publicKey}>{i.publicKey}</code>
     </td>
-    <td>
+    <td data-label="Peers">
       <a href={`/ui/peers?interface_id=${i.id}`}>{i.peerCount}</a>
     </td>
     <td class="actions">

@@ -33,25 +33,51 @@ export const FlashMessage: FC<{ flash?: Flash | null | undefined }> = ({ flash }
     )
     : <div id="flash" hidden></div>;
 
+/** Light, dark, or auto (the system's); remembered per browser (localStorage) by app.js. */
+const ThemePicker: FC = () => (
+  <fieldset class="theme-picker">
+    <legend>Theme</legend>
+    {(["light", "dark", "auto"] as const).map((t) => (
+      <label>
+        <input type="radio" name="wb-theme" value={t} checked={t === "auto"} />
+        {t === "light" ? "Light" : t === "dark" ? "Dark" : "Auto"}
+      </label>
+    ))}
+  </fieldset>
+);
+
 export const Layout: FC<PageModel & { children?: Child }> = (props) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
       <meta name="viewport" content="width=device-width, initial-scale=1" />
+      <meta name="color-scheme" content="light dark" />
       <meta name="htmx-config" content={HTMX_CONFIG} />
       <title>{props.title} · WireBuddy</title>
+      <link rel="icon" href="/static/favicon.svg" type="image/svg+xml" />
       <link rel="stylesheet" href="/static/app.css" />
+      {/* Sets the remembered theme before the first paint (no flash of the wrong theme). */}
+      <script src="/static/boot.js"></script>
       <script src="/static/htmx.min.js" defer></script>
       <script src="/static/app.js" defer></script>
     </head>
     <body hx-boost="true">
+      <a class="skip" href="#main">Skip to content</a>
+      <div class="busy-bar" aria-hidden="true"></div>
       <header class="topbar">
-        <a class="brand" href="/">WireBuddy</a>
+        {props.user && (
+          <button type="button" class="menu-button" aria-controls="sidenav" aria-expanded="false">
+            <span class="menu-icon" aria-hidden="true"></span>Menu
+          </button>
+        )}
+        <a class="brand" href="/">
+          <img src="/static/favicon.svg" alt="" width="22" height="22" />WireBuddy
+        </a>
         {props.user && (
           <div class="whoami">
-            <a href="/ui/account">{props.user.username}</a>
+            <a href="/ui/account" class="who">{props.user.username}</a>
             <span class={`badge role-${props.user.role}`}>{props.user.role}</span>
-            <form method="post" action="/logout" class="inline">
+            <form method="post" action="/logout" class="logout">
               <button type="submit" class="link">Log out</button>
             </form>
           </div>
@@ -59,25 +85,48 @@ export const Layout: FC<PageModel & { children?: Child }> = (props) => (
       </header>
       <div class="shell">
         {props.user && (
-          <nav class="sidenav" aria-label="Main">
-            {NAV.map((n) => (
-              <a
-                href={n.href}
-                class={n.key === props.active ? "active" : ""}
-                aria-current={n.key === props.active ? "page" : undefined}
-              >
-                {n.label}
+          <nav class="sidenav" id="sidenav" aria-label="Main">
+            <ul>
+              {NAV.map((n) => (
+                <li>
+                  <a
+                    href={n.href}
+                    class={n.key === props.active ? "active" : undefined}
+                    aria-current={n.key === props.active ? "page" : undefined}
+                  >
+                    {n.label}
+                  </a>
+                </li>
+              ))}
+            </ul>
+            <div class="nav-foot">
+              <a href="/ui/account" class={props.active === "account" ? "active" : undefined}>
+                Your account ({props.user.username})
               </a>
-            ))}
+              <ThemePicker />
+            </div>
           </nav>
         )}
-        <main>
+        {props.user && <div class="scrim" hidden></div>}
+        <main id="main" tabindex={-1}>
           <FlashMessage flash={props.flash} />
           {props.children}
         </main>
       </div>
+      {/* Forms, QR codes and confirmations load into this dialog through htmx (pages of their own without). */}
+      <dialog id="modal" class="modal" aria-labelledby="modal-title"></dialog>
     </body>
   </html>
+);
+
+/** The heading of the page's dialog (its accessible name) with a Close button. */
+export const DialogHead: FC<{ title: string }> = ({ title }) => (
+  <header class="dialog-head">
+    <h2 id="modal-title">{title}</h2>
+    <form method="dialog">
+      <button type="submit" class="close">Close</button>
+    </form>
+  </header>
 );
 
 export type FieldProps = {

@@ -6,7 +6,7 @@ import type { FormState } from "./auth.tsx";
 import { TrafficChart, type TrafficChartModel, When } from "./charts.tsx";
 import { Field, type Flash, formatTime, FormErrors, Layout, type PageModel } from "./layout.tsx";
 
-export type NodeStatus = "pending" | "online" | "offline" | "error";
+export type NodeStatus = "pending" | "online" | "offline" | "unreachable" | "error";
 
 export type NodeItem = {
   id: number;
@@ -49,30 +49,32 @@ const peersHref = (n: NodeItem) => `/ui/peers?node=${n.isLocal ? "local" : n.id}
 
 export const NodeRow: FC<{ n: NodeItem; canEdit: boolean; now: number }> = ({ n, canEdit, now }) => (
   <tr id={`node-${n.id}`} class={n.isLocal ? "local-node" : undefined}>
-    <td>
+    <td class="primary">
       <a href={`/ui/nodes/${n.id}`}>
         <strong>{nodeLabel(n)}</strong>
       </a>
     </td>
-    <td>
+    <td data-label="Status">
       <StatusBadge n={n} />
       {n.status === "error" && n.lastError && <small class="error node-error">{n.lastError}</small>}
       {n.status === "pending" && n.tokenExpiresAt && (
         <small class="muted expiry">token valid until {formatTime(n.tokenExpiresAt)}</small>
       )}
     </td>
-    <td class="seen">
+    <td data-label="Last seen" class="seen">
       <When at={n.lastSeenAt} now={now} />
     </td>
-    <td>
+    <td data-label="FQDN / IP">
       <code>{n.fqdn}</code>
     </td>
-    <td>{n.isLocal ? <span class="muted">per interface</span> : n.wgPort}</td>
-    <td>
+    <td data-label="WireGuard port">{n.isLocal ? <span class="muted">per interface</span> : n.wgPort}</td>
+    <td data-label="Peers">
       <a href={peersHref(n)} class="peer-count">{n.peerCount}</a>
     </td>
-    <td>{n.hostname ? <code>{n.hostname}</code> : <span class="muted">—</span>}</td>
-    <td>
+    <td data-label="Enrolled host">
+      {n.hostname ? <code>{n.hostname}</code> : <span class="muted">—</span>}
+    </td>
+    <td data-label="Config">
       <ConfigVersion n={n} />
     </td>
     <td class="actions">
@@ -255,11 +257,11 @@ export const NodeDetailPage: FC<PageModel & { m: NodeDetailModel }> = (p) => {
             <tbody>
               {p.m.interfaces.map((i) => (
                 <tr>
-                  <td>{i.name}</td>
-                  <td>
+                  <td class="primary">{i.name}</td>
+                  <td data-label="Address">
                     <code>{i.address}</code>
                   </td>
-                  <td>
+                  <td data-label="Public key">
                     {i.publicKey
                       ? <code>{i.publicKey}</code>
                       : <span class="muted">not reported yet (the node makes its own key)</span>}

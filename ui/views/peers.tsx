@@ -3,7 +3,7 @@
 // without JavaScript; htmx loads the same fragments into the page's <dialog>.
 import type { FC } from "hono/jsx";
 import type { FormState } from "./auth.tsx";
-import { Field, type Flash, formatTime, FormErrors, Layout, type PageModel } from "./layout.tsx";
+import { DialogHead, Field, type Flash, formatTime, FormErrors, Layout, type PageModel } from "./layout.tsx";
 
 export type PeerItem = {
   id: number;
@@ -57,16 +57,16 @@ const intoDialog = (url: string) => ({ "hx-get": url, "hx-target": "#modal", "hx
 
 export const PeerRow: FC<{ p: PeerItem; canEdit: boolean; back: string }> = ({ p, canEdit, back }) => (
   <tr id={`peer-${p.id}`}>
-    <td>
+    <td class="primary">
       <a href={`/ui/peers/${p.id}/traffic`} title={`Traffic of ${p.name}`}>
         <strong>{p.name}</strong>
       </a>
     </td>
-    <td>{p.interfaceName}</td>
-    <td>
+    <td data-label="Interface">{p.interfaceName}</td>
+    <td data-label="Node">
       <NodeBadge nodeName={p.nodeName} />
     </td>
-    <td>
+    <td data-label="Addresses">
       <code>{p.ipv4}</code>
       {p.ipv6 && (
         <>
@@ -75,7 +75,7 @@ export const PeerRow: FC<{ p: PeerItem; canEdit: boolean; back: string }> = ({ p
         </>
       )}
     </td>
-    <td>
+    <td data-label="State">
       <StateBadge p={p} />
       {p.expiresAt && !p.expired && <small class="muted expiry">until {formatTime(p.expiresAt)}</small>}
     </td>
@@ -83,7 +83,9 @@ export const PeerRow: FC<{ p: PeerItem; canEdit: boolean; back: string }> = ({ p
       {canEdit && (
         <>
           {/* Configs hold private keys: admins only. */}
-          <a class="button" href={`/ui/peers/${p.id}/qr`} {...intoDialog(`/ui/peers/${p.id}/qr`)}>QR</a>
+          <a class="button qr-button" href={`/ui/peers/${p.id}/qr`} {...intoDialog(`/ui/peers/${p.id}/qr`)}>
+            QR
+          </a>
           <a class="button" href={`/ui/peers/${p.id}/config`} hx-boost="false" download>.conf</a>
           <a class="button" href={`/ui/peers/${p.id}/edit`} {...intoDialog(`/ui/peers/${p.id}/edit`)}>Edit</a>
           <form method="post" action={`/ui/peers/${p.id}/toggle`} class="inline">
@@ -242,7 +244,6 @@ export const PeersPage: FC<
         <button type="submit">Search</button>
       </form>
       <PeerTable m={p.list} />
-      <dialog id="modal" class="modal" aria-label="Peer"></dialog>
     </Layout>
   );
 };
@@ -366,15 +367,6 @@ export const PeerForm: FC<{ m: PeerFormModel }> = ({ m }) => {
     </form>
   );
 };
-
-const DialogHead: FC<{ title: string }> = ({ title }) => (
-  <header class="dialog-head">
-    <h2>{title}</h2>
-    <form method="dialog">
-      <button type="submit" class="link" aria-label="Close">Close</button>
-    </form>
-  </header>
-);
 
 const formTitle = (m: PeerFormModel) =>
   m.id === null ? "Add a peer" : `Edit peer ${m.form.values.name ?? ""}`;

@@ -24,11 +24,11 @@ export const SettingsPage: FC<PageModel & { rows: SettingRow[] }> = (p) => (
         <tbody>
           {p.rows.map((r) => (
             <tr>
-              <td>{r.label}</td>
-              <td>
+              <td class="primary">{r.label}</td>
+              <td data-label="Value">
                 <code>{r.value}</code>
               </td>
-              <td>
+              <td data-label="Variable">
                 <code>{r.env}</code>
               </td>
             </tr>

@@ -37,15 +37,15 @@ export const TokenTable: FC<{ tokens: TokenItem[]; canEdit: boolean }> = ({ toke
       )}
       {tokens.map((t) => (
         <tr id={`token-${t.id}`}>
-          <td>{t.name}</td>
-          <td>
+          <td class="primary">{t.name}</td>
+          <td data-label="Token">
             <code>{t.prefix}…</code>
           </td>
-          <td>{t.scope}</td>
-          <td>{t.owner}</td>
-          <td>{t.expiresAt ? formatTime(t.expiresAt) : "never"}</td>
-          <td>{formatTime(t.lastUsedAt)}</td>
-          <td>
+          <td data-label="Scope">{t.scope}</td>
+          <td data-label="Owner">{t.owner}</td>
+          <td data-label="Expires">{t.expiresAt ? formatTime(t.expiresAt) : "never"}</td>
+          <td data-label="Last used">{formatTime(t.lastUsedAt)}</td>
+          <td data-label="Status">
             <span class={`badge status-${t.status}`}>{t.status}</span>
           </td>
           <td class="actions">

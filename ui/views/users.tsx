@@ -13,11 +13,11 @@ export type UserItem = {
 
 export const UserRow: FC<{ u: UserItem; canEdit: boolean }> = ({ u, canEdit }) => (
   <tr id={`user-${u.id}`}>
-    <td>{u.username}{u.isSelf && <span class="muted you">(you)</span>}</td>
-    <td>
+    <td class="primary">{u.username}{u.isSelf && <span class="muted you">(you)</span>}</td>
+    <td data-label="Role">
       <span class={`badge role-${u.role}`}>{u.role}</span>
     </td>
-    <td>{formatTime(u.createdAt)}</td>
+    <td data-label="Created">{formatTime(u.createdAt)}</td>
     <td class="actions">
       {canEdit && (
         <>

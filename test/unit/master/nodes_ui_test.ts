@@ -88,7 +88,7 @@ Deno.test("adding a node shows its token once, never cached, and the row is pend
   assert.match(row, /frankfurt/);
   assert.match(row, /class="badge status-pending">pending</);
   assert.match(row, /fra\.example\.com/);
-  assert.match(row, /<td>51820<\/td>/);
+  assert.match(row, /<td data-label="WireGuard port">51820<\/td>/);
   assert.match(row, /never/);
   assert.ok(!(await (await m.request(`/ui/nodes/${id}`, { cookie: admin })).text()).includes(token));
 
@@ -189,7 +189,7 @@ Deno.test("the master's own node can be neither edited, given a token here, nor 
   assert.equal(page.status, 200);
   const html = await page.text();
   assert.match(html, /<h1>Master \(local\)/);
-  assert.match(html, /<td>wg0<\/td>/, "the master's interfaces with their keys");
+  assert.match(html, /<td class="primary">wg0<\/td>/, "the master's interfaces with their keys");
   assert.match(html, /10\.13\.13\.1\/24/);
   m.close();
 });
@@ -361,7 +361,7 @@ Deno.test("traffic charts draw rx and tx from samples; the node page lists inter
   const node = await (await m.request(`/ui/nodes/${id}`, { cookie: viewer })).text();
   assert.match(
     node,
-    /<td>wg0<\/td>\s*<td><code>10\.13\.13\.\d+\/32<\/code><\/td>\s*<td><span class="muted">not reported yet/,
+    /<td class="primary">wg0<\/td>\s*<td data-label="Address"><code>10\.13\.13\.\d+\/32<\/code><\/td>\s*<td data-label="Public key"><span class="muted">not reported yet/,
   );
   m.close();
 });
