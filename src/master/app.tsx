@@ -13,6 +13,7 @@ import {
   sessionAuth,
 } from "./http/middleware.ts";
 import { staticRoutes } from "./http/static.ts";
+import { metricsRoutes } from "./http/metrics_routes.ts";
 import { currentUser } from "./http/ui_kit.tsx";
 import { uiRoutes } from "./http/ui_routes.tsx";
 import type { Services } from "./service/services.ts";
@@ -24,6 +25,7 @@ export function createApp(services: Services, options: HttpOptions): Hono<AppEnv
   app.use("*", bodyLimits(options.bodies));
 
   app.route("/api", apiRoutes(services));
+  app.route("/", metricsRoutes(services));
   app.route("/static", staticRoutes);
 
   app.use("*", csrfOrigin(options));

@@ -7,10 +7,11 @@ import { randomToken } from "../core/seal.ts";
 import type { MasterConfig } from "./config.ts";
 import { type Db, openDb } from "./db/db.ts";
 import { initSecrets } from "./service/secrets.ts";
-import { createServices, type Services } from "./service/services.ts";
+import { createServices, type FleetPorts, type Services } from "./service/services.ts";
 import { loadTls, type TlsMaterial } from "./tls.ts";
 
-export type MasterPorts = { fs: Fs; clock: Clock; log: Logger };
+/** `fleet`: the tunnel probe, fetch for webhooks and process stats (main.ts passes the real ones). */
+export type MasterPorts = { fs: Fs; clock: Clock; log: Logger; fleet?: FleetPorts };
 
 /** The secret key from the environment, or in dev mode one kept in the data dir (with a loud warning). */
 export async function resolveSecretKey(config: MasterConfig, ports: MasterPorts): Promise<string> {
@@ -64,6 +65,14 @@ export async function bootMaster(
         tokenTtlMs: config.enrollmentTokenTtlMs,
         syncRatePerMinute: config.syncRatePerMinute,
       },
+      fleet: {
+        intervals: config.health.intervals,
+        timeoutMs: config.health.timeoutMs,
+        port: config.health.port,
+        notAppliedAfterMs: config.health.notAppliedAfterMs,
+        webhooks: config.webhookRetry,
+      },
+      ...(ports.fleet ? { ports: ports.fleet } : {}),
     });
     return { services, tls, close: () => db.close() };
   } catch (err) {

@@ -14,6 +14,7 @@ import type { HashLimits } from "../core/password.ts";
 import { Secret } from "../core/secret.ts";
 import type { GuardLimits } from "./http/conn_guard.ts";
 import type { BodyLimits } from "./http/middleware.ts";
+import type { HealthIntervals } from "./service/health.ts";
 
 /** A size like `64KiB`, `1MiB` or plain bytes, in bytes. */
 const sizeText = z.string().regex(/^\d+(KiB|MiB)?$/, "must be a size like 65536, 64KiB or 1MiB")
@@ -94,6 +95,55 @@ export const MASTER_ENV: readonly EnvVar[] = [
     schema: durationText.default(60_000),
     default: "60s",
     description: "How often the master looks for stale nodes.",
+  },
+  {
+    name: "WIREBUDDY_HEALTH_INTERVALS",
+    schema: z.string().regex(
+      /^\d+(ms|s|m|h)?(,\d+(ms|s|m|h)?){4}$/,
+      "must be five durations like 30s,2m,5m,15m,30m",
+    )
+      .transform((v) => v.split(",").map((d) => durationText.parse(d)) as unknown as HealthIntervals)
+      .default([30_000, 120_000, 300_000, 900_000, 1_800_000]),
+    default: "30s,2m,5m,15m,30m",
+    description:
+      "Tunnel health check intervals after 0–2, 3–5, 6–10, 11–20 and 21+ consecutive failures (the node is offline from 3 failures, unreachable from 11).",
+  },
+  {
+    name: "WIREBUDDY_HEALTH_TIMEOUT",
+    schema: timeout(3_000),
+    default: "3s",
+    description: "A tunnel health check that gets no signed answer within this fails.",
+  },
+  {
+    name: "WIREBUDDY_HEALTH_PORT",
+    schema: count(1, 65535, 51821),
+    default: "51821",
+    description:
+      "TCP port of the nodes' health responders (on their tunnel addresses only; set the same on the nodes).",
+  },
+  {
+    name: "WIREBUDDY_CONFIG_APPLY_DEADLINE",
+    schema: durationText.default(5 * 60_000),
+    default: "5m",
+    description:
+      "A live node that has not applied its current config after this gets one `config.not_applied` event.",
+  },
+  {
+    name: "WIREBUDDY_WEBHOOK_RETRY_MIN",
+    schema: timeout(10_000),
+    default: "10s",
+    description: "Delay before a failed webhook delivery is retried; doubles with each failure.",
+  },
+  {
+    name: "WIREBUDDY_WEBHOOK_RETRY_MAX",
+    schema: timeout(3_600_000),
+    default: "1h",
+    description: "Longest delay between two attempts of a webhook delivery (15 attempts in all).",
+  },
+  {
+    name: "WIREBUDDY_METRICS_TOKEN",
+    schema: z.string().min(16, "must be at least 16 characters").optional(),
+    description: "A scrape token for `GET /metrics` (Prometheus `bearer_token`); a read API token works too.",
   },
   {
     name: "WIREBUDDY_ENROLLMENT_TOKEN_TTL",
@@ -212,6 +262,9 @@ export type MasterConfig = {
   nodeCheckIntervalMs: number;
   enrollmentTokenTtlMs: number;
   syncRatePerMinute: number;
+  health: { intervals: HealthIntervals; timeoutMs: number; port: number; notAppliedAfterMs: number };
+  webhookRetry: { baseDelayMs: number; maxDelayMs: number };
+  metricsToken: Secret | null;
   hashing: HashLimits;
   bodies: BodyLimits;
   connections: GuardLimits;
@@ -282,6 +335,17 @@ export function parseMasterEnv(env: Record<string, string | undefined>): EnvResu
         nodeCheckIntervalMs: raw.WIREBUDDY_NODE_CHECK_INTERVAL as number,
         enrollmentTokenTtlMs: raw.WIREBUDDY_ENROLLMENT_TOKEN_TTL as number,
         syncRatePerMinute: raw.WIREBUDDY_SYNC_RATE_LIMIT as number,
+        health: {
+          intervals: raw.WIREBUDDY_HEALTH_INTERVALS as HealthIntervals,
+          timeoutMs: raw.WIREBUDDY_HEALTH_TIMEOUT as number,
+          port: raw.WIREBUDDY_HEALTH_PORT as number,
+          notAppliedAfterMs: raw.WIREBUDDY_CONFIG_APPLY_DEADLINE as number,
+        },
+        webhookRetry: {
+          baseDelayMs: raw.WIREBUDDY_WEBHOOK_RETRY_MIN as number,
+          maxDelayMs: raw.WIREBUDDY_WEBHOOK_RETRY_MAX as number,
+        },
+        metricsToken: raw.WIREBUDDY_METRICS_TOKEN ? new Secret(raw.WIREBUDDY_METRICS_TOKEN as string) : null,
         hashing: {
           concurrency: raw.WIREBUDDY_PASSWORD_HASH_CONCURRENCY as number,
           queue: raw.WIREBUDDY_PASSWORD_HASH_QUEUE as number,

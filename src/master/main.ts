@@ -12,7 +12,8 @@ import { bootMaster } from "./boot.ts";
 import { type MasterConfig, parseMasterEnv, trustedOrigins } from "./config.ts";
 import { serveGuarded } from "./http/conn_guard.ts";
 import { SCHEMA_VERSION } from "./db/db.ts";
-import { runScheduler } from "./scheduler.ts";
+import { masterJobs, runScheduler } from "./scheduler.ts";
+import { tcpProbe } from "./health_probe.ts";
 
 const VERSION = denoJson.version;
 const print = (text: string) =>
@@ -55,7 +56,17 @@ async function readPasswordFromStdin(): Promise<string> {
 }
 
 async function serve(config: MasterConfig, log: Logger): Promise<void> {
-  const ports = { fs: realFs, clock: realClock, log };
+  const fleet = {
+    probe: tcpProbe((o) => Deno.connect(o)),
+    fetch: globalThis.fetch,
+    processStats: () => {
+      const m = Deno.memoryUsage();
+      return { rssBytes: m.rss, heapUsedBytes: m.heapUsed };
+    },
+    version: VERSION,
+    metricsToken: config.metricsToken,
+  };
+  const ports = { fs: realFs, clock: realClock, log, fleet };
   const { services, tls, close } = await bootMaster(config, ports);
   const secs = (ms: number) => `${Math.round(ms / 1000)} s`;
   const settings = [
@@ -125,16 +136,7 @@ async function serve(config: MasterConfig, log: Logger): Promise<void> {
   }, (req, info) => app.fetch(req, { remoteAddr: info.remoteAddr.hostname }));
 
   const jobs = runScheduler(
-    [
-      { name: "expire peers", everyMs: 60_000, run: () => services.peers.expireDue() },
-      { name: "purge sessions", everyMs: 10 * 60_000, run: () => services.accounts.purgeExpiredSessions() },
-      {
-        name: "mark stale nodes",
-        everyMs: config.nodeCheckIntervalMs,
-        run: () => services.liveness.markStale(),
-      },
-      { name: "metrics housekeeping", everyMs: 10 * 60_000, run: () => services.liveness.housekeeping() },
-    ],
+    masterJobs(services, { staleCheckMs: config.nodeCheckIntervalMs }),
     { clock: realClock, log },
     stop.signal,
   );

@@ -3,6 +3,7 @@
 // logged and retried on its next tick, never taking the others down.
 import type { Logger } from "../core/logger.ts";
 import type { Clock } from "../core/ports/types.ts";
+import type { Services } from "./service/services.ts";
 
 export type Job = { name: string; everyMs: number; run: () => unknown | Promise<unknown> };
 
@@ -29,4 +30,29 @@ export async function runScheduler(
     }
   });
   await Promise.all(loops);
+}
+
+/** The master's periodic jobs, on their intervals (main.ts runs them; the health ones tick every second). */
+export function masterJobs(s: Services, o: { staleCheckMs: number }): Job[] {
+  return [
+    {
+      name: "expire peers",
+      everyMs: 60_000,
+      run: () => {
+        s.watch.peersExpiring(); // the events first: a crash between the two repeats neither
+        return s.peers.expireDue();
+      },
+    },
+    { name: "purge sessions", everyMs: 10 * 60_000, run: () => s.accounts.purgeExpiredSessions() },
+    { name: "mark stale nodes", everyMs: o.staleCheckMs, run: () => s.liveness.markStale() },
+    { name: "metrics housekeeping", everyMs: 10 * 60_000, run: () => s.liveness.housekeeping() },
+    { name: "node health checks", everyMs: 1_000, run: () => s.health.checkDue() },
+    { name: "webhook deliveries", everyMs: 1_000, run: () => s.webhooks.deliverDue() },
+    {
+      name: "configs not applied",
+      everyMs: Math.min(10_000, o.staleCheckMs),
+      run: () => s.watch.notApplied(),
+    },
+    { name: "prune events", everyMs: 3_600_000, run: () => s.events.prune() },
+  ];
 }

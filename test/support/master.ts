@@ -3,7 +3,7 @@
 import { createApp } from "../../src/master/app.tsx";
 import { openDb } from "../../src/master/db/db.ts";
 import { initSecrets } from "../../src/master/service/secrets.ts";
-import { createServices, type Services } from "../../src/master/service/services.ts";
+import { createServices, type ServiceOptions, type Services } from "../../src/master/service/services.ts";
 import { metaRepo } from "../../src/master/db/audit_repo.ts";
 import type { HostState } from "../../src/core/host_state.ts";
 import { hostStateFromNodeConfig } from "../../src/core/node_config.ts";
@@ -17,7 +17,12 @@ export const PASSWORD = "correct horse battery";
 export type TestMaster = Awaited<ReturnType<typeof testMaster>>;
 
 export async function testMaster(
-  opts: { sessionTtlMs?: number; settings?: { label: string; value: string; env: string }[] } = {},
+  opts: {
+    sessionTtlMs?: number;
+    settings?: { label: string; value: string; env: string }[];
+    /** Fleet health: options, and the probe and fetch the services reach the world with. */
+    services?: Pick<ServiceOptions, "fleet" | "ports" | "nodes">;
+  } = {},
 ) {
   const clock = new FakeClock();
   const log = memoryLogger();
@@ -29,6 +34,7 @@ export async function testMaster(
     publicHost: "vpn.example.com",
     publicUrl: new URL(ORIGIN),
     tls: null,
+    ...opts.services,
   });
   const app = createApp(services, {
     publicUrl: new URL(ORIGIN),

@@ -1,7 +1,7 @@
 // SQL for nodes, their interface addresses and keys, sync nonces and peer metrics.
 import type { Db } from "./db.ts";
 
-export type NodeStatus = "pending" | "online" | "offline" | "error";
+export type NodeStatus = "pending" | "online" | "offline" | "unreachable" | "error";
 
 export type NodeFullRow = {
   id: number;

@@ -8,6 +8,8 @@ import { iso, jsonBody } from "./json.ts";
 import { actorOf, idParam, tokenAuth } from "./middleware.ts";
 import { wgApiRoutes } from "./wg_api.ts";
 import { nodesApiRoutes } from "./nodes_api.ts";
+import { healthApiRoutes } from "./health_api.ts";
+import { webhooksApiRoutes } from "./webhooks_api.ts";
 import { syncRoutes } from "./sync_routes.ts";
 import { openApiDocument } from "./openapi.ts";
 import denoJson from "../../../deno.json" with { type: "json" };
@@ -133,6 +135,8 @@ export function apiRoutes(s: Services): Hono<AppEnv> {
 
   api.route("/", wgApiRoutes(s));
   api.route("/", nodesApiRoutes(s));
+  api.route("/", healthApiRoutes(s));
+  api.route("/", webhooksApiRoutes(s));
 
   api.all("*", () => {
     throw new AppError("not_found", "No such API endpoint");

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { NewUserSchema, PasswordSchema, RoleSchema } from "../service/accounts.ts";
 import { NewTokenSchema } from "../service/api_tokens.ts";
 import { NodeInputSchema, NodePatchSchema } from "../service/node_admin.ts";
+import { WebhookInputSchema, WebhookPatchSchema } from "../service/webhooks.ts";
 import { EnrollRequestSchema, HeartbeatRequestSchema } from "../../core/sync.ts";
 import {
   InterfaceInputSchema,
@@ -131,6 +132,35 @@ const OPS: Record<string, Record<string, Op>> = {
   "/api/nodes/{id}/token": {
     post: { summary: "A new enrollment token; the old one stops working", ok: 200 },
   },
+  "/api/nodes/{id}/check": {
+    post: {
+      summary:
+        "Run the node's tunnel health check now (bypasses the backoff); answers the result and its latency",
+      ok: 200,
+    },
+  },
+  "/api/nodes/{id}/health": {
+    get: {
+      summary: "The node's check state, its last checks and latencies, and its last apply report",
+      ok: 200,
+    },
+  },
+  "/api/events": {
+    get: { summary: "Recent fleet events (webhook payloads), newest first", query: ["limit"], ok: 200 },
+  },
+  "/api/webhooks": {
+    get: { summary: "List webhooks (never their secrets)", ok: 200 },
+    post: { summary: "Add a webhook", body: WebhookInputSchema, ok: 201 },
+  },
+  "/api/webhooks/{id}": {
+    get: { summary: "One webhook", ok: 200 },
+    patch: { summary: "Change a webhook (a null secret removes it)", body: WebhookPatchSchema, ok: 200 },
+    delete: { summary: "Delete a webhook and its queued deliveries", ok: 200 },
+  },
+  "/api/webhooks/{id}/test": {
+    post: { summary: "Send a webhook.test event to this webhook now; answers the delivery", ok: 200 },
+  },
+  "/api/webhooks/{id}/deliveries": { get: { summary: "The webhook's delivery log, newest first", ok: 200 } },
   "/api/sync/enroll": {
     post: {
       summary:

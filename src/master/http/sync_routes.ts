@@ -79,6 +79,19 @@ export function syncRoutes(s: Services): Hono<AppEnv> {
     return c.body(body, status as 200);
   };
 
+  /** Authenticates a node request; a failure is counted (logged, audited, a burst announced). */
+  const authenticate = async (c: Context<AppEnv>, method: string, body: string) => {
+    const h = syncHeaders(c);
+    try {
+      return await s.sync.authenticate(originOf(c), method, pathOf(c), h, body);
+    } catch (err) {
+      if (err instanceof AppError && err.code === "unauthorized") {
+        s.watch.authFailed(originOf(c).ip, h.nodeId, err.message);
+      }
+      throw err;
+    }
+  };
+
   sync.post("/enroll", async (c) => {
     const raw = await rawBody(c);
     const body = parseInput(EnrollRequestSchema, parseJson(raw), "enrollment");
@@ -88,7 +101,7 @@ export function syncRoutes(s: Services): Hono<AppEnv> {
 
   sync.post("/heartbeat", async (c) => {
     const raw = await rawBody(c);
-    const auth = await s.sync.authenticate(originOf(c), "POST", pathOf(c), syncHeaders(c), raw);
+    const auth = await authenticate(c, "POST", raw);
     if (auth.kind === "removed") {
       return await signed(
         c,
@@ -103,7 +116,7 @@ export function syncRoutes(s: Services): Hono<AppEnv> {
   });
 
   sync.get("/config", async (c) => {
-    const auth = await s.sync.authenticate(originOf(c), "GET", pathOf(c), syncHeaders(c), "");
+    const auth = await authenticate(c, "GET", "");
     if (auth.kind === "removed") {
       return await signed(
         c,

@@ -5,8 +5,9 @@
 import type { Logger } from "../../core/logger.ts";
 import type { Clock } from "../../core/ports/types.ts";
 import type { Db } from "../db/db.ts";
-import { metricsRepo, nodesFullRepo, noncesRepo } from "../db/nodes_repo.ts";
+import { metricsRepo, noncesRepo } from "../db/nodes_repo.ts";
 import type { AuditService } from "./audit.ts";
+import type { HealthService } from "./health.ts";
 
 export type LivenessOptions = {
   staleAfterMs: number;
@@ -19,7 +20,6 @@ export type LivenessOptions = {
 const BUCKETS_PER_SLICE = 1;
 const nextTurn = () => new Promise<void>((r) => setTimeout(r, 0));
 
-
 export class LivenessService {
   constructor(
     private readonly db: Db,
@@ -27,30 +27,12 @@ export class LivenessService {
     private readonly audit: AuditService,
     private readonly log: Logger,
     private readonly opts: LivenessOptions,
+    private readonly health?: Pick<HealthService, "markStale">,
   ) {}
 
-  /** The liveness job: nodes not seen for `staleAfterMs` go offline (audited). */
+  /** The liveness job: nodes not seen for `staleAfterMs` go offline (through the health rule, audited). */
   markStale(): number {
-    const before = this.clock.now() - this.opts.staleAfterMs;
-    const stale = nodesFullRepo.staleOnline(this.db, before);
-    if (stale.length === 0) return 0;
-    this.db.tx(() => {
-      for (const n of stale) {
-        nodesFullRepo.setStatus(this.db, n.id, "offline");
-        this.audit.record("scheduler", null, {
-          action: "node.status",
-          target: n.name,
-          detail: `${n.status} -> offline`,
-        });
-      }
-    });
-    for (const n of stale) {
-      this.log.warn("node offline", {
-        node: n.name,
-        last_seen: n.last_seen_at ? new Date(n.last_seen_at) : "never",
-      });
-    }
-    return stale.length;
+    return this.health?.markStale() ?? 0;
   }
 
   /** Downsamples and prunes metrics, and forgets old nonces, a slice at a time. */

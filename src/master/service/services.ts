@@ -11,6 +11,14 @@ import { ApiTokenService } from "./api_tokens.ts";
 import { AuditService } from "./audit.ts";
 import { ClientConfigService } from "./client_configs.ts";
 import { ConfigVersions } from "./config_versions.ts";
+import { FleetEvents } from "./events.ts";
+import { DEFAULT_WATCH_OPTIONS, FleetWatch, type WatchOptions } from "./fleet_watch.ts";
+import { DEFAULT_HEALTH_INTERVALS, type HealthOptions, HealthService } from "./health.ts";
+import type { Probe } from "../health_probe.ts";
+import type { Secret } from "../../core/secret.ts";
+import { DEFAULT_HEALTH_PORT } from "../../core/health.ts";
+import { type ProcessStats, PromService } from "./prom.ts";
+import { DEFAULT_WEBHOOK_OPTIONS, type WebhookOptions, WebhookService } from "./webhooks.ts";
 import { InterfaceService } from "./interfaces.ts";
 import { LivenessService } from "./liveness.ts";
 import { NodeAdminService } from "./node_admin.ts";
@@ -37,7 +45,31 @@ export type Services = {
   liveness: LivenessService;
   traffic: TrafficService;
   readiness: ReadinessService;
+  events: FleetEvents;
+  health: HealthService;
+  watch: FleetWatch;
+  webhooks: WebhookService;
+  prom: PromService;
 };
+
+/** The world the fleet-health services reach (real ones from main.ts; tests pass fakes). */
+export type FleetPorts = {
+  /** The tunnel health check (default: every check fails, naming the missing probe). */
+  probe?: Probe;
+  /** Webhook deliveries (default: the global fetch). */
+  fetch?: typeof fetch;
+  processStats?: ProcessStats;
+  version?: string;
+  /** A scrape token GET /metrics accepts besides read API tokens. */
+  metricsToken?: Secret | null;
+};
+
+export type FleetOptions = Partial<Omit<HealthOptions, "staleAfterMs">> & Partial<WatchOptions> & {
+  webhooks?: Partial<WebhookOptions>;
+};
+
+const NO_PROBE: Probe = () =>
+  Promise.resolve({ ok: false, latencyMs: 0, error: "no health probe configured", applied: null });
 
 export type NodeOptions = {
   tokenTtlMs: number;
@@ -68,6 +100,8 @@ export type ServiceOptions = {
   throttle?: ThrottlePolicy;
   /** Bounds on concurrent password hashing (default DEFAULT_HASH_LIMITS). */
   hashing?: HashLimits;
+  fleet?: FleetOptions;
+  ports?: FleetPorts;
 };
 
 /** Builds the services, loads the master's sync signing key and makes its `local` node (first start). */
@@ -91,6 +125,22 @@ export async function createServices(
   const secrets = new SecretBox(keys.sealKey);
   const syncKeys = new SyncKeys(db, secrets, keys.hmacKey);
   const configVersions = new ConfigVersions(db, { longPollMaxMs: node.longPollMaxMs });
+  const fleet = opts.fleet ?? {};
+  const ports = opts.ports ?? {};
+  const events = new FleetEvents(db, clock, audit, log);
+  const health = new HealthService(db, clock, log, events, ports.probe ?? NO_PROBE, {
+    intervals: fleet.intervals ?? DEFAULT_HEALTH_INTERVALS,
+    staleAfterMs: node.staleAfterMs,
+    timeoutMs: fleet.timeoutMs ?? 3_000,
+    port: fleet.port ?? DEFAULT_HEALTH_PORT,
+  });
+  const { webhooks: hookOpts, ...watchOpts } = fleet;
+  const watch = new FleetWatch(db, clock, audit, log, events, {
+    ...DEFAULT_WATCH_OPTIONS,
+    ...Object.fromEntries(
+      Object.entries(watchOpts).filter(([k, v]) => k in DEFAULT_WATCH_OPTIONS && v !== undefined),
+    ),
+  });
   const nodes = new NodeAdminService(db, clock, audit, syncKeys, configVersions, {
     publicUrl,
     publicHost,
@@ -109,15 +159,40 @@ export async function createServices(
     sync: new SyncService(db, clock, audit, log, syncKeys, configVersions, secrets, {
       publicHost,
       syncRatePerMinute: node.syncRatePerMinute,
+      observer: {
+        heartbeatInTx: (before, hb, now) => {
+          watch.heartbeatInTx(before, hb, now);
+          health.heartbeatInTx(before, hb, now);
+        },
+      },
     }),
     configVersions,
     liveness: new LivenessService(db, clock, audit, log, {
       staleAfterMs: node.staleAfterMs,
       metricsRawKeepMs: node.metricsRawKeepMs,
-    }),
+    }, health),
     traffic: new TrafficService(db, clock),
     readiness: new ReadinessService(db, keys),
+    events,
+    health,
+    watch,
+    webhooks: new WebhookService(
+      db,
+      clock,
+      audit,
+      log,
+      secrets,
+      ports.fetch ?? fetch,
+      { ...DEFAULT_WEBHOOK_OPTIONS, ...hookOpts },
+      ports.version ?? "dev",
+    ),
+    prom: new PromService(db, clock, {
+      processStats: ports.processStats ?? (() => ({ rssBytes: 0, heapUsedBytes: 0 })),
+      version: ports.version ?? "dev",
+      scrapeToken: ports.metricsToken ?? null,
+    }),
   };
+  events.onQueued = () => void services.webhooks.deliverDue();
   await syncKeys.load(opts.tls ?? null);
   nodes.ensureLocalNode();
   return services;

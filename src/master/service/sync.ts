@@ -24,7 +24,6 @@ import {
   type NodeFullRow,
   nodeInterfacesRepo,
   nodesFullRepo,
-  type NodeStatus,
   noncesRepo,
   removedNodesRepo,
 } from "../db/nodes_repo.ts";
@@ -61,6 +60,8 @@ export type SyncOptions = {
   publicHost: string;
   /** Requests per node per minute on the sync endpoints. */
   syncRatePerMinute: number;
+  /** Derives the status and fleet events from a heartbeat, in its transaction, after `seen` (health.ts). */
+  observer: { heartbeatInTx(before: NodeFullRow, hb: HeartbeatRequest, now: number): void };
 };
 
 /** Compared with when there is no secret to compare with: no SHA-256 hex digest equals it. */
@@ -276,19 +277,13 @@ export class SyncService {
     const now = this.clock.now();
     let changedKeys = false;
     const acked = this.db.tx(() => {
-      const status: NodeStatus = hb.status === "error" ? "error" : "online";
-      if (status !== node.status) {
-        this.audit.record(`node:${node.name}`, null, {
-          action: "node.status",
-          target: node.name,
-          detail: `${node.status} -> ${status}${hb.error ? `: ${hb.error}` : ""}`,
-        });
-        this.log.info("node status changed", { node: node.name, from: node.status, to: status });
-      }
       if (hb.error && hb.error !== node.last_error) {
         this.log.warn("node reports an error", { node: node.name, node_id: node.id, error: hb.error });
       }
-      nodesFullRepo.seen(this.db, node.id, { status, error: hb.error, applied: hb.applied_version, now });
+      // The status follows from heartbeats AND tunnel checks: the observer derives (and announces) it.
+      const seen = { status: node.status, error: hb.error, applied: hb.applied_version, now };
+      nodesFullRepo.seen(this.db, node.id, seen);
+      this.opts.observer.heartbeatInTx(node, hb, now);
       const interfaces = interfacesRepo.list(this.db);
       const ifaces = new Map(interfaces.map((i) => [i.name, i.id]));
       for (const i of hb.interfaces) {
