@@ -68,7 +68,15 @@ async function serve(config: MasterConfig, log: Logger): Promise<void> {
   };
   const ports = { fs: realFs, clock: realClock, log, fleet };
   const { services, tls, close } = await bootMaster(config, ports);
-  const secs = (ms: number) => `${Math.round(ms / 1000)} s`;
+  // A duration as its variable takes it: 12h, 90s, 5m (the largest unit that divides it exactly).
+  const secs = (ms: number) =>
+    ms % 3_600_000 === 0
+      ? `${ms / 3_600_000}h`
+      : ms % 60_000 === 0
+      ? `${ms / 60_000}m`
+      : ms % 1000 === 0
+      ? `${ms / 1000}s`
+      : `${ms}ms`;
   const settings = [
     { label: "Public URL", value: config.publicUrl.href, env: "WIREBUDDY_PUBLIC_URL" },
     { label: "Listen", value: `${config.listen.hostname}:${config.listen.port}`, env: "WIREBUDDY_LISTEN" },
