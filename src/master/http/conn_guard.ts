@@ -23,8 +23,8 @@
 export interface GuardConn {
   readonly remoteAddr: { hostname: string; port: number };
   readonly localAddr: { hostname: string; port: number };
-  readonly readable: ReadableStream<Uint8Array>;
-  readonly writable: WritableStream<Uint8Array>;
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
   /** Ends the sending side (FIN, or close_notify for TLS) and keeps receiving. */
   closeWrite(): Promise<void>;
   close(): void;
@@ -386,42 +386,51 @@ export function serveGuarded(
   return { finished };
 }
 
-/** How long a finished connection keeps reading (and discarding) before it closes. */
+/** How long, and how much, a finished connection keeps reading (and discarding) before it closes. */
 const LINGER_MS = 2_000;
+const LINGER_BYTES = 1 << 20;
+
+/**
+ * Read buffers start small and grow while reads fill them: a pending read holds its buffer, and an idle
+ * connection has four of them pending (two relays, two directions). Streams would hold 64 KiB each.
+ */
+const MIN_BUFFER = 2 * 1024;
+const MAX_BUFFER = 64 * 1024;
 
 /**
  * Copies what `from` receives to `to`, calling `seen` for each chunk first; half-closes `to` when `from`
- * ends, and `wrote` after each chunk `to` took. With `sink.discard` set it only reads and drops, as it
- * does after a failed write with `onWriteError` "discard" (the server went away first: the client's rest
- * is drained, not refused).
+ * ends, and `wrote` after each chunk `to` took. With `sink.discard` set it only reads and drops (up to
+ * LINGER_BYTES), as it does after a failed write with `onWriteError` "discard" (the server went away
+ * first: the client's rest is drained, not refused). One buffer per direction, reused.
  */
 async function pump(
   from: GuardConn,
   to: GuardConn,
-  sink: { discard: boolean },
+  sink: { discard: boolean; dropped?: number },
   onWriteError: "discard" | "throw",
   seen: (chunk: Uint8Array) => void,
   wrote: () => void = () => {},
 ): Promise<void> {
-  const reader = from.readable.getReader();
-  const writer = to.writable.getWriter();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      seen(value);
-      if (sink.discard) continue;
-      try {
-        await writer.write(value);
-        wrote();
-      } catch (err) {
-        if (onWriteError === "throw") throw err;
-        sink.discard = true;
-      }
+  let buf = new Uint8Array(MIN_BUFFER);
+  for (;;) {
+    const n = await from.read(buf);
+    if (n === null) break;
+    const chunk = buf.subarray(0, n);
+    seen(chunk);
+    if (sink.discard) {
+      sink.dropped = (sink.dropped ?? 0) + n;
+      if (sink.dropped > LINGER_BYTES) return;
+      continue;
     }
-    if (!sink.discard) await to.closeWrite().catch(() => {});
-  } finally {
-    reader.releaseLock();
-    writer.releaseLock();
+    try {
+      for (let off = 0; off < n;) off += await to.write(chunk.subarray(off));
+      wrote();
+    } catch (err) {
+      if (onWriteError === "throw") throw err;
+      sink.discard = true;
+    }
+    if (n === buf.length && buf.length < MAX_BUFFER) buf = new Uint8Array(buf.length * 4);
+    else if (n < MIN_BUFFER && buf.length > MIN_BUFFER) buf = new Uint8Array(MIN_BUFFER);
   }
+  if (!sink.discard) await to.closeWrite().catch(() => {});
 }
