@@ -216,10 +216,10 @@ export const MASTER_ENV: readonly EnvVar[] = [
   },
   {
     name: "WIREBUDDY_MAX_CONNECTIONS",
-    schema: count(16, 1_000_000, 4096),
-    default: "4096",
+    schema: count(16, 1_000_000, 16384),
+    default: "16384",
     description:
-      "Open connections in all; more are closed at once. Each takes up to five file descriptors (three without TLS): the unit's `LimitNOFILE=32768` matches the default.",
+      "Open connections in all; more are closed at once. Each takes up to five file descriptors (three without TLS): the unit's `LimitNOFILE=131072` covers the default (a fleet of 10,000 nodes holds 10,000 long-polls).",
   },
   {
     name: "WIREBUDDY_MAX_CONNECTIONS_PER_ADDRESS",

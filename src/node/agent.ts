@@ -11,7 +11,8 @@ import { AgentState } from "./agent_state.ts";
 import type { NodeDaemonConfig } from "./config.ts";
 import { DataPlane } from "./dataplane.ts";
 import { ensureEnrolled } from "./enrollment.ts";
-import { configLoop, heartbeatLoop, reconcileLoop, secs, takeDown } from "./loops.ts";
+import { Contact, secs } from "./contact.ts";
+import { configLoop, heartbeatLoop, reconcileLoop, takeDown } from "./loops.ts";
 import type { MetricsQueue } from "./metrics/queue.ts";
 import { metricsLoop } from "./metrics/sample.ts";
 import type { Engine } from "./reconcile/engine.ts";
@@ -78,10 +79,14 @@ export async function runAgent(
   );
   if (!me) return "stopped";
 
-  const master = new SyncClient(deps.fetchFor, clock, me, identity.key, config.masterUrl ?? me.url);
+  const master = new SyncClient(deps.fetchFor, clock, me, identity.key, config.masterUrl ?? me.url, {
+    timeoutMs: config.requestTimeoutMs,
+  });
   const state = new AgentState();
   const dataplane = new DataPlane(deps.engine, disk);
   const heartbeatNow = new Wakeable();
+  const configNow = new Wakeable();
+  const contact = new Contact(clock, log, { config: configNow, heartbeat: heartbeatNow });
   const stopAll = new AbortController();
   const onStop = () => stopAll.abort();
   // A stop that came during enrollment must not be missed (no abort event fires twice).
@@ -104,6 +109,8 @@ export async function runAgent(
       dataplane,
       disk,
       heartbeatNow,
+      configNow,
+      contact,
       removed,
       timing: config,
     }),
@@ -116,6 +123,7 @@ export async function runAgent(
       keys: disk,
       queue: deps.queue,
       heartbeatNow,
+      contact,
       removed,
       timing: config,
     }),
@@ -127,6 +135,7 @@ export async function runAgent(
       queue: deps.queue,
       queueMax: config.queueMax,
       intervalMs: config.metricsMs,
+      health: state,
     }),
     reconcileLoop({ clock, log, stop, state, dataplane, intervalMs: config.reconcileMs }),
   ]);

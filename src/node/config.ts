@@ -54,6 +54,13 @@ export const NODE_ENV: readonly EnvVar[] = [
     description: "How long one config long-poll waits for a change before asking again.",
   },
   {
+    name: "WIREBUDDY_REQUEST_TIMEOUT",
+    schema: durationText.default(20_000),
+    default: "20s",
+    description:
+      "How long one request to the master may take before it counts as failed (a config long-poll gets WIREBUDDY_CONFIG_WAIT on top).",
+  },
+  {
     name: "WIREBUDDY_BACKOFF_MIN",
     schema: durationText.default(5_000),
     default: "5s",
@@ -63,7 +70,8 @@ export const NODE_ENV: readonly EnvVar[] = [
     name: "WIREBUDDY_BACKOFF_MAX",
     schema: durationText.default(300_000),
     default: "5m",
-    description: "Longest retry delay after failed syncs.",
+    description:
+      "Longest retry delay after failed syncs. Heartbeats retry at least once per WIREBUDDY_HEARTBEAT_INTERVAL, and the first one that gets through wakes the config pull.",
   },
   {
     name: "WIREBUDDY_METRICS_QUEUE_MAX",
@@ -88,6 +96,7 @@ export type NodeDaemonConfig = {
   metricsMs: number;
   reconcileMs: number;
   configWaitMs: number;
+  requestTimeoutMs: number;
   backoffMinMs: number;
   backoffMaxMs: number;
   queueMax: number;
@@ -116,6 +125,7 @@ export function parseNodeEnv(env: Record<string, string | undefined>): EnvResult
         metricsMs: raw.WIREBUDDY_METRICS_INTERVAL as number,
         reconcileMs: raw.WIREBUDDY_RECONCILE_INTERVAL as number,
         configWaitMs: raw.WIREBUDDY_CONFIG_WAIT as number,
+        requestTimeoutMs: raw.WIREBUDDY_REQUEST_TIMEOUT as number,
         backoffMinMs: min,
         backoffMaxMs: max,
         queueMax: raw.WIREBUDDY_METRICS_QUEUE_MAX as number,

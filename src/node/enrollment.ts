@@ -7,7 +7,7 @@ import type { Clock } from "../core/ports/types.ts";
 import { readToken } from "../core/sync.ts";
 import { Backoff } from "./backoff.ts";
 import type { NodeDaemonConfig } from "./config.ts";
-import { secs } from "./loops.ts";
+import { secs } from "./contact.ts";
 import type { Enrollment, Identity, NodeState } from "./state.ts";
 import { enroll, type FetchFactory, SyncError } from "./sync_client.ts";
 
@@ -24,7 +24,10 @@ export type EnrollmentDeps = {
 /** The saved enrollment, or a new one from the token; null when stopped while retrying. */
 export async function ensureEnrolled(
   d: EnrollmentDeps,
-  config: Pick<NodeDaemonConfig, "token" | "masterUrl" | "backoffMinMs" | "backoffMaxMs">,
+  config: Pick<
+    NodeDaemonConfig,
+    "token" | "masterUrl" | "backoffMinMs" | "backoffMaxMs" | "requestTimeoutMs"
+  >,
   signal: AbortSignal,
 ): Promise<Enrollment | null> {
   const saved = await d.disk.enrollment();
@@ -43,6 +46,7 @@ export async function ensureEnrolled(
         hostname: d.hostname,
         version: d.version,
         masterUrl: config.masterUrl,
+        timeoutMs: config.requestTimeoutMs,
       });
       await d.disk.saveEnrollment(r.enrollment);
       d.log.info(`enrollment successful, node_id=${r.enrollment.node_id}`, { name: r.enrollment.name });

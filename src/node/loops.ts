@@ -1,7 +1,9 @@
 // Three of the agent's four loops (metrics sampling is in metrics/sample.ts), each a function of the
 // deps it names: config (long-poll; a change arrives at once), heartbeat (status, interface keys and
 // queued metrics) and reconcile (re-checks the host, repairing reboots and hand edits). They share
-// only the AgentState, the DataPlane and a Wakeable; each runs until its stop signal aborts.
+// the AgentState, the DataPlane, the Contact with the master and two Wakeables; each runs until its
+// stop signal aborts. While the master is out of reach the heartbeat keeps probing at least once per
+// interval; whichever sync loop gets through first wakes the other.
 import type { Logger } from "../core/logger.ts";
 import type { Clock } from "../core/ports/types.ts";
 import {
@@ -9,12 +11,14 @@ import {
   ConfigResponseSchema,
   type HeartbeatRequest,
   HeartbeatResponseSchema,
+  type MetricSample,
 } from "../core/sync.ts";
 import { type AgentState, storageProblem } from "./agent_state.ts";
 import { Backoff } from "./backoff.ts";
 import type { NodeDaemonConfig } from "./config.ts";
 import type { DataPlane } from "./dataplane.ts";
 import type { MetricsQueue } from "./metrics/queue.ts";
+import type { Contact } from "./contact.ts";
 import { pause, type Wakeable } from "./sleep.ts";
 import type { NodeState, SavedConfig } from "./state.ts";
 import { RejectedAnswer, type SyncClient, SyncError } from "./sync_client.ts";
@@ -27,25 +31,7 @@ type LoopBase = { clock: Clock; log: Logger; stop: AbortSignal };
 
 type Backoffs = Pick<NodeDaemonConfig, "backoffMinMs" | "backoffMaxMs">;
 
-export const secs = (ms: number) => `${Math.round(ms / 1000)}s`;
-
-/** One line per failed exchange with the master, worded by what went wrong. */
-function logSyncFailure(log: Logger, what: string, err: unknown, wait: number): void {
-  if (err instanceof SyncError && err.unreachable) {
-    log.warn(`${what}: master unreachable; retrying in ${secs(wait)} (serving the last good config)`);
-  } else if (err instanceof SyncError && (err.status === 401 || err.status === 403 || err.status === 404)) {
-    log.error(
-      `${what}: the master refused this node: ${err.message}; retrying in ${
-        secs(wait)
-      } (serving the last good config)`,
-    );
-  } else {
-    log.warn(
-      `${what} failed: ${err instanceof Error ? err.message : String(err)}; retrying in ${secs(wait)}`,
-    );
-  }
-}
-
+/** The wait before a retry: what the master asked for (Retry-After), else the next backoff step. */
 const retryDelay = (err: unknown, backoff: Backoff) =>
   err instanceof SyncError && err.retryAfterMs ? err.retryAfterMs : backoff.next();
 
@@ -76,6 +62,9 @@ export type ConfigLoopDeps = LoopBase & {
   disk: Pick<NodeState, "saveConfig">;
   /** Woken after every apply, so the master hears the outcome at once. */
   heartbeatNow: Wakeable;
+  /** Wakes this loop (its backoff, or a long-poll stuck in a partition) when the heartbeat gets through. */
+  configNow: Wakeable;
+  contact: Contact;
   removed: () => Promise<void>;
   timing: Backoffs & Pick<NodeDaemonConfig, "configWaitMs">;
 };
@@ -119,23 +108,29 @@ export async function configLoop(d: ConfigLoopDeps): Promise<void> {
   let unsaved: Unsaved | null = null;
   while (!stop.aborted) {
     let answer: { value: ConfigResponse; raw: string; signature: string; nonce: string };
+    const held = d.configNow.hold(stop);
     try {
       answer = await d.master.getSigned(
         `/api/sync/config?have=${state.have}&wait=${Math.round(d.timing.configWaitMs / 1000)}`,
         ConfigResponseSchema,
-        stop,
+        held.signal,
+        d.timing.configWaitMs,
       );
     } catch (err) {
       if (stop.aborted) return;
+      if (held.signal.aborted) continue; // woken: the heartbeat got through, ask again now
       const wait = retryDelay(err, backoff);
       if (err instanceof RejectedAnswer) {
         refuse(d, err.version, err.message);
       } else {
-        logSyncFailure(log, "config pull", err, wait);
+        d.contact.failed("config", err, wait);
       }
-      await pause(d.clock, wait, stop);
+      await d.configNow.sleep(d.clock, wait, stop);
       continue;
+    } finally {
+      held.release();
     }
+    d.contact.succeeded("config");
     backoff.reset();
     if (unsaved) unsaved = await saveServed(d, unsaved);
     const v = answer.value;
@@ -179,6 +174,7 @@ export type HeartbeatLoopDeps = LoopBase & {
   keys: Pick<NodeState, "publicKeys">;
   queue: Pick<MetricsQueue, "batch" | "ack" | "stats">;
   heartbeatNow: Wakeable;
+  contact: Contact;
   removed: () => Promise<void>;
   timing: Backoffs & Pick<NodeDaemonConfig, "heartbeatMs">;
 };
@@ -201,53 +197,77 @@ function acknowledge(d: HeartbeatLoopDeps, seq: number): void {
 
 const ACK = "delete acknowledged samples";
 
-/** Reports status, interface public keys and up to 500 queued samples; deletes samples once acked. */
+/** Reports status, interface keys and queued samples (heartbeatBody); deletes samples once acked. */
 export async function heartbeatLoop(d: HeartbeatLoopDeps): Promise<void> {
-  const { log, state, stop } = d;
+  const { log, stop } = d;
   const backoff = new Backoff(d.timing.backoffMinMs, d.timing.backoffMaxMs);
   let lastStatus = "";
   let reported = "";
   let beats = 0;
   while (!stop.aborted) {
-    const batch = d.queue.batch(500);
-    const publicKeys = await d.keys.publicKeys();
-    const interfaces = (state.current?.interfaces ?? []).map((i) => ({
-      name: i.name,
-      public_key: publicKeys[i.name] ?? "",
-      listen_port: i.listen_port,
-      peers: i.peers.length,
-    })).filter((i) => i.public_key !== "");
-    // Interface keys go out when they change (and every 20th beat, in case the master lost them):
-    // a quiet heartbeat stays well under 1 KB.
-    const reportKey = JSON.stringify(interfaces);
-    const report = reportKey !== reported || beats % 20 === 0;
-    const dropped = d.queue.stats().dropped;
-    const body = {
-      ...state.status(),
-      ...(report ? { interfaces } : {}),
-      ...(batch.length > 0 ? { metrics: batch } : {}),
-      ...(dropped > 0 ? { dropped } : {}),
-    } satisfies Partial<HeartbeatRequest>;
+    const { body, batch, reportKey } = await heartbeatBody(d, beats, reported);
     let wait = d.timing.heartbeatMs;
     try {
       const r = await d.master.post("/api/sync/heartbeat", body, HeartbeatResponseSchema, stop);
       backoff.reset();
+      d.contact.succeeded("heartbeat");
       if (r.kind === "removed") return await d.removed();
-      if (report) reported = reportKey;
+      if (body.interfaces) reported = reportKey;
       beats++;
-      if (batch.length > 0) acknowledge(d, r.acked_seq);
+      if (batch > 0) acknowledge(d, r.acked_seq);
       const line = `heartbeat sent (status=${body.status})`;
       if (line !== lastStatus) log.info(line);
       else log.debug(line);
       lastStatus = line;
     } catch (err) {
       if (stop.aborted) return;
-      wait = retryDelay(err, backoff);
-      logSyncFailure(log, "heartbeat", err, wait);
+      // Never longer than one interval, however long the outage: the master learns the node is back
+      // within one interval of its own return (unless it asked for more with Retry-After).
+      wait = err instanceof SyncError && err.retryAfterMs
+        ? err.retryAfterMs
+        : Math.min(backoff.next(), d.timing.heartbeatMs);
+      d.contact.failed("heartbeat", err, wait);
       lastStatus = "";
     }
     await d.heartbeatNow.sleep(d.clock, wait, stop);
   }
+}
+
+/**
+ * One heartbeat: status, interface keys when they changed (and every 20th beat, in case the master
+ * lost them) and up to 500 queued samples. A quiet heartbeat stays well under 1 KB. A queue or key
+ * file that cannot be read leaves its part out; the heartbeat still goes.
+ */
+async function heartbeatBody(d: HeartbeatLoopDeps, beats: number, reported: string) {
+  let batch: MetricSample[] = [];
+  let dropped = 0;
+  let publicKeys: Record<string, string> = {};
+  try {
+    batch = d.queue.batch(500);
+    dropped = d.queue.stats().dropped;
+  } catch (err) {
+    d.log.warn("cannot read the metrics queue", { error: (err as Error).message });
+  }
+  try {
+    publicKeys = await d.keys.publicKeys();
+  } catch (err) {
+    d.log.warn("cannot read the interface keys", { error: (err as Error).message });
+  }
+  const interfaces = (d.state.current?.interfaces ?? []).map((i) => ({
+    name: i.name,
+    public_key: publicKeys[i.name] ?? "",
+    listen_port: i.listen_port,
+    peers: i.peers.length,
+  })).filter((i) => i.public_key !== "");
+  const reportKey = JSON.stringify(interfaces);
+  const report = reportKey !== reported || beats % 20 === 0;
+  const body = {
+    ...d.state.status(),
+    ...(report ? { interfaces } : {}),
+    ...(batch.length > 0 ? { metrics: batch } : {}),
+    ...(dropped > 0 ? { dropped } : {}),
+  } satisfies Partial<HeartbeatRequest>;
+  return { body, batch: batch.length, reportKey };
 }
 
 export type ReconcileLoopDeps = LoopBase & {

@@ -53,17 +53,51 @@ function claimedVersion(text: string): number | null {
 
 type Signer = { nodeId: number; key: CryptoKey; bearer: string | null; verifyKey: CryptoKey };
 
-async function exchange<T>(
-  fetcher: HttpFetch,
+type Exchange<T> = {
+  fetcher: HttpFetch;
+  clock: Clock;
+  base: string;
+  signer: Signer;
+  method: "GET" | "POST";
+  path: string;
+  body: unknown;
+  schema: z.ZodType<T>;
+  /** The whole exchange (connect, send, answer) must end within this, or it fails as "unreachable". */
+  deadlineMs: number;
+  /** The agent stopping: the request ends without being called a failure. */
+  signal?: AbortSignal | undefined;
+};
+
+/** Runs `fn` with a signal that aborts at `ms` (by `clock`) or with `stop`; a timeout becomes a SyncError. */
+async function withDeadline<T>(
   clock: Clock,
-  base: string,
-  signer: Signer,
-  method: "GET" | "POST",
-  path: string,
-  body: unknown,
-  schema: z.ZodType<T>,
-  signal?: AbortSignal,
+  ms: number,
+  stop: AbortSignal | undefined,
+  fn: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
+  const ctl = new AbortController();
+  const timer = new AbortController();
+  let timedOut = false;
+  const onStop = () => ctl.abort(stop!.reason);
+  if (stop?.aborted) ctl.abort(stop.reason);
+  else stop?.addEventListener("abort", onStop, { once: true });
+  clock.sleep(ms, timer.signal).then(() => {
+    timedOut = true;
+    ctl.abort(new Error("deadline"));
+  }, () => {});
+  try {
+    return await fn(ctl.signal);
+  } catch (err) {
+    if (timedOut) throw new SyncError(0, `no answer from the master within ${Math.round(ms / 1000)}s`);
+    throw err;
+  } finally {
+    timer.abort();
+    stop?.removeEventListener("abort", onStop);
+  }
+}
+
+async function exchange<T>(x: Exchange<T>): Promise<T> {
+  const { fetcher, clock, base, signer, method, path, body, schema, signal } = x;
   const text = body === null ? "" : JSON.stringify(body);
   const nonce = newNonce();
   const timestamp = clock.now();
@@ -79,19 +113,21 @@ async function exchange<T>(
   };
   if (signer.bearer) headers.authorization = `Bearer ${signer.bearer}`;
   if (body !== null) headers["content-type"] = "application/json";
-  let res: Response;
-  try {
-    res = await fetcher(`${base}${path}`, {
-      method,
-      headers,
-      ...(body !== null ? { body: text } : {}),
-      ...(signal ? { signal } : {}),
-    });
-  } catch (err) {
-    if (signal?.aborted) throw err;
-    throw new SyncError(0, `master unreachable: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const answer = await res.text();
+  const { res, answer } = await withDeadline(clock, x.deadlineMs, signal, async (deadline) => {
+    let res: Response;
+    try {
+      res = await fetcher(`${base}${path}`, {
+        method,
+        headers,
+        ...(body !== null ? { body: text } : {}),
+        signal: deadline,
+      });
+      return { res, answer: await res.text() };
+    } catch (err) {
+      if (deadline.aborted) throw err;
+      throw new SyncError(0, `master unreachable: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  });
   if (res.status !== 200) {
     let message = `HTTP ${res.status}`;
     try {
@@ -132,7 +168,7 @@ export async function enroll(
   token: string,
   payload: TokenPayload,
   identity: { key: CryptoKey; certPem: string },
-  info: { hostname: string; version: string; masterUrl: string | null },
+  info: { hostname: string; version: string; masterUrl: string | null; timeoutMs: number },
 ): Promise<{ enrollment: Enrollment; response: EnrollResponse }> {
   const fetcher = fetchFor(payload.tls);
   const url = info.masterUrl ?? payload.url;
@@ -142,12 +178,17 @@ export async function enroll(
     bearer: null,
     verifyKey: await importPublicKey(payload.verify_key),
   };
-  const response = await exchange(fetcher, clock, url, signer, "POST", "/api/sync/enroll", {
-    token,
-    cert: identity.certPem,
-    hostname: info.hostname,
-    version: info.version,
-  }, EnrollResponseSchema);
+  const response = await exchange({
+    fetcher,
+    clock,
+    base: url,
+    signer,
+    method: "POST",
+    path: "/api/sync/enroll",
+    body: { token, cert: identity.certPem, hostname: info.hostname, version: info.version },
+    schema: EnrollResponseSchema,
+    deadlineMs: info.timeoutMs,
+  });
   if (response.node_id !== payload.node_id) {
     throw new AppError("unauthorized", "The master answered for another node");
   }
@@ -174,6 +215,8 @@ export class SyncClient {
     enrollment: Enrollment,
     key: CryptoKey,
     private readonly base: string,
+    /** `timeoutMs`: the deadline of every request (a long-poll gets its wait on top). */
+    private readonly opts: { timeoutMs: number },
   ) {
     this.#fetch = fetchFor(enrollment.tls);
     this.#signer = importPublicKey(enrollment.verify_key).then((verifyKey) => ({
@@ -185,24 +228,29 @@ export class SyncClient {
   }
 
   async post<T>(path: string, body: unknown, schema: z.ZodType<T>, signal?: AbortSignal): Promise<T> {
-    return await exchange(
-      this.#fetch,
-      this.clock,
-      this.base,
-      await this.#signer,
-      "POST",
+    return await exchange({
+      fetcher: this.#fetch,
+      clock: this.clock,
+      base: this.base,
+      signer: await this.#signer,
+      method: "POST",
       path,
       body,
       schema,
+      deadlineMs: this.opts.timeoutMs,
       signal,
-    );
+    });
   }
 
-  /** GET returning the raw signed answer too, so a config can be kept and re-verified later. */
+  /**
+   * GET returning the raw signed answer too, so a config can be kept and re-verified later. `waitMs`:
+   * how long the master may hold the answer (a long-poll), on top of the request timeout.
+   */
   async getSigned<T>(
     path: string,
     schema: z.ZodType<T>,
     signal?: AbortSignal,
+    waitMs = 0,
   ): Promise<{ value: T; raw: string; signature: string; nonce: string }> {
     const signer = await this.#signer;
     let captured = { raw: "", signature: "", nonce: "" };
@@ -216,7 +264,18 @@ export class SyncClient {
       };
       return res;
     };
-    const value = await exchange(capturing, this.clock, this.base, signer, "GET", path, null, schema, signal);
+    const value = await exchange({
+      fetcher: capturing,
+      clock: this.clock,
+      base: this.base,
+      signer,
+      method: "GET",
+      path,
+      body: null,
+      schema,
+      deadlineMs: this.opts.timeoutMs + waitMs,
+      signal,
+    });
     return { value, ...captured };
   }
 }

@@ -58,12 +58,13 @@ export function agentConfig(
     metricsMs: 50,
     reconcileMs: 10_000,
     configWaitMs: 1_000,
+    requestTimeoutMs: 5_000,
     backoffMinMs: 20,
     backoffMaxMs: 100,
     queueMax: 10_000,
     logLevel: "debug",
     ...overrides,
-  } as NodeDaemonConfig;
+  };
 }
 
 /** The agent's loops tick every 20–100 ms here: check every 10 ms, give up after `timeoutMs`. */

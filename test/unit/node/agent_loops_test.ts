@@ -81,7 +81,7 @@ Deno.test("configLoop backs off while the master is unreachable, then asks again
   await until("backing off", () => w.clock.pendingSleeps === 1);
   assert.match(
     w.log.lines.join("\n"),
-    /<4>config pull: master unreachable; retrying in [3-5]s \(serving the last good config\)/,
+    /<4>lost contact with the master: master unreachable: connection refused; retrying in [3-5]s \(serving the last good config\)/,
   );
   assert.equal(w.master.gets.length, 1, "no retry before the backoff");
   w.clock.advance(5_000);

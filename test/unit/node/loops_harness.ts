@@ -6,6 +6,7 @@ import type { HostState } from "../../../src/core/host_state.ts";
 import { memoryLogger } from "../../../src/core/logger.ts";
 import type { NodeConfig } from "../../../src/core/sync.ts";
 import { AgentState } from "../../../src/node/agent_state.ts";
+import { Contact } from "../../../src/node/contact.ts";
 import { DataPlane } from "../../../src/node/dataplane.ts";
 import type { MasterLink } from "../../../src/node/loops.ts";
 import type { Engine, ReconcileResult } from "../../../src/node/reconcile/engine.ts";
@@ -65,7 +66,10 @@ export class FakeEngine implements Engine {
 
 export type Answer = unknown | SyncError;
 
-/** The master side of the sync protocol, scripted: answers are taken in order; none left = a long-poll that waits. */
+/**
+ * The master side of the sync protocol, scripted: answers are taken in order (a function is asked at
+ * request time); none left = a request that waits until aborted (a long-poll, or a partition).
+ */
 export class FakeMaster implements MasterLink {
   readonly configAnswers: Answer[] = [];
   readonly heartbeatAnswers: Answer[] = [];
@@ -73,7 +77,8 @@ export class FakeMaster implements MasterLink {
   readonly beats: Record<string, unknown>[] = [];
 
   #answer<T>(queue: Answer[], schema: z.ZodType<T>, signal?: AbortSignal): Promise<T> {
-    const next = queue.shift();
+    const first = queue.shift();
+    const next = typeof first === "function" ? first() : first;
     if (next instanceof SyncError) return Promise.reject(next);
     if (next !== undefined) return Promise.resolve(schema.parse(next));
     return new Promise((_, reject) => signal?.addEventListener("abort", () => reject(signal.reason)));
@@ -106,6 +111,8 @@ export function world() {
   };
   const master = new FakeMaster();
   const heartbeatNow = new Wakeable();
+  const configNow = new Wakeable();
+  const contact = new Contact(clock, log, { config: configNow, heartbeat: heartbeatNow });
   const removals: number[] = [];
   const removed = () => (removals.push(clock.now()), Promise.resolve());
   const base = { clock, log, stop: stopAll.signal };
@@ -120,6 +127,8 @@ export function world() {
     disk,
     master,
     heartbeatNow,
+    configNow,
+    contact,
     removals,
     removed,
     base,
