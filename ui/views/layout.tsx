@@ -10,6 +10,7 @@ export const NAV: readonly { href: string; label: string; key: string }[] = [
   { href: "/ui/peers", label: "Peers", key: "peers" },
   { href: "/ui/interfaces", label: "Interfaces", key: "interfaces" },
   { href: "/ui/nodes", label: "Nodes", key: "nodes" },
+  { href: "/ui/webhooks", label: "Webhooks", key: "webhooks" },
   { href: "/ui/users", label: "Users", key: "users" },
   { href: "/ui/tokens", label: "API tokens", key: "tokens" },
   { href: "/ui/audit", label: "Audit", key: "audit" },

@@ -17,6 +17,7 @@ import { peersRoutes } from "./ui/peers.tsx";
 import { settingsRoutes } from "./ui/settings.tsx";
 import { tokensRoutes } from "./ui/tokens.tsx";
 import { usersRoutes } from "./ui/users.tsx";
+import { webhooksRoutes } from "./ui/webhooks.tsx";
 
 export function uiRoutes(s: Services, settings: SettingRow[] = []): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
@@ -34,6 +35,7 @@ export function uiRoutes(s: Services, settings: SettingRow[] = []): Hono<AppEnv>
   ui.route("/", interfacesRoutes(s));
   ui.route("/", peersRoutes(s));
   ui.route("/", nodesRoutes(s));
+  ui.route("/", webhooksRoutes(s));
   ui.route("/", settingsRoutes(settings));
 
   return ui;
