@@ -17,6 +17,7 @@ import type { MetricsQueue } from "./metrics/queue.ts";
 import { metricsLoop } from "./metrics/sample.ts";
 import type { Engine } from "./reconcile/engine.ts";
 import { Wakeable } from "./sleep.ts";
+import { healthResponderLoop, type Listen } from "./health_responder.ts";
 import type { Enrollment, NodeState } from "./state.ts";
 import { type FetchFactory, SyncClient, verifySaved } from "./sync_client.ts";
 
@@ -30,6 +31,8 @@ export type AgentDeps = {
   queue: MetricsQueue;
   hostname: string;
   version: string;
+  /** Binds the tunnel health responder (health_responder.ts); without it the node answers no checks. */
+  listen?: Listen;
 };
 
 export type AgentResult = "stopped" | "removed";
@@ -138,6 +141,19 @@ export async function runAgent(
       health: state,
     }),
     reconcileLoop({ clock, log, stop, state, dataplane, intervalMs: config.reconcileMs }),
+    ...(deps.listen && (config.healthPort ?? 0) > 0
+      ? [healthResponderLoop({
+        clock,
+        log,
+        stop,
+        listen: deps.listen,
+        key: identity.key,
+        nodeId: me.node_id,
+        port: config.healthPort!,
+        intervalMs: Math.min(config.reconcileMs, 2_000),
+        state,
+      })]
+      : []),
   ]);
   signal.removeEventListener("abort", onStop);
   return state.removed ? "removed" : "stopped";

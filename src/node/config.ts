@@ -80,6 +80,13 @@ export const NODE_ENV: readonly EnvVar[] = [
     description: "Samples kept while the master is unreachable; the oldest are dropped (and counted) beyond.",
   },
   {
+    name: "WIREBUDDY_HEALTH_PORT",
+    schema: z.coerce.number().int().min(0).max(65535).default(51821),
+    default: "51821",
+    description:
+      "TCP port of the health responder the master's tunnel check reaches, bound only to this node's tunnel addresses (0: off; the node then never counts as online).",
+  },
+  {
     name: "WIREBUDDY_LOG_LEVEL",
     schema: z.enum(["debug", "info", "warn", "error"]).default("info"),
     default: "info",
@@ -100,6 +107,8 @@ export type NodeDaemonConfig = {
   backoffMinMs: number;
   backoffMaxMs: number;
   queueMax: number;
+  /** The tunnel health responder's port (0 or absent: off). */
+  healthPort?: number;
   logLevel: LogLevel;
 };
 
@@ -124,6 +133,7 @@ export function parseNodeEnv(env: Record<string, string | undefined>): EnvResult
         heartbeatMs: raw.WIREBUDDY_HEARTBEAT_INTERVAL as number,
         metricsMs: raw.WIREBUDDY_METRICS_INTERVAL as number,
         reconcileMs: raw.WIREBUDDY_RECONCILE_INTERVAL as number,
+        healthPort: raw.WIREBUDDY_HEALTH_PORT as number,
         configWaitMs: raw.WIREBUDDY_CONFIG_WAIT as number,
         requestTimeoutMs: raw.WIREBUDDY_REQUEST_TIMEOUT as number,
         backoffMinMs: min,

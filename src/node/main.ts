@@ -90,6 +90,7 @@ async function main(): Promise<number> {
         queue,
         hostname: Deno.hostname(),
         version: VERSION,
+        listen: (o) => Deno.listen({ ...o, transport: "tcp" }),
       },
       config,
       stop.signal,

@@ -9,6 +9,7 @@ import { CLIENT_IP, Cluster, INTERNET_IP, startDeno } from "../support/cluster.t
 import { skipUnlessRoot, withWorld } from "../support/netns.ts";
 import { withDeadline } from "../support/programs.ts";
 import { waitFor } from "../support/wait.ts";
+import { webhookSignature } from "../../src/master/service/webhooks.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -30,6 +31,10 @@ Deno.test({
         await c.bootstrapAdmin();
         await c.startMaster();
         await c.startDns();
+        // Alerts go to a real HTTP server, signed with this secret.
+        const hooks = await c.startWebhookReceiver();
+        const hook = await c.api("POST", "/webhooks", { name: "ops", url: hooks.url, secret: HOOK_SECRET });
+        assert.equal(hook.status, 201, JSON.stringify(hook.body));
 
         // An interface on the master, whose address is also the clients' resolver.
         const iface = await c.api("POST", "/interfaces", {
@@ -151,7 +156,8 @@ Deno.test({
         await tyo.proc!.stop("SIGKILL");
         await tyo.host.run(["ip", "link", "del", "wg0"]);
         assert.equal(await c.client.ping(INTERNET_IP), false, "traffic stops with tokyo's interface gone");
-        await c.startNode(tyo, null);
+        // (Its periodic repair is slowed down, so a hand-deleted interface stays deleted for the health check below.)
+        await c.startNode(tyo, null, { WIREBUDDY_RECONCILE_INTERVAL: "10m" });
         await waitFor(
           "traffic back from tokyo's last good config",
           () => c.client.ping(INTERNET_IP),
@@ -190,6 +196,8 @@ Deno.test({
         }
         assert.match(tyo.proc!.output(), /ACK received: deleted \d+ metrics \(up to seq \d+\)/);
 
+        await fleetHealth(c, hooks, made);
+
         // Fault: frankfurt is killed; the master shows it offline within the (4 s) stale window.
         await fra.proc!.stop("SIGKILL");
         await waitFor(
@@ -222,6 +230,178 @@ Deno.test({
     });
   },
 });
+
+const HOOK_SECRET = "webhook-secret-0123456789";
+
+type Hooks = Awaited<ReturnType<Cluster["startWebhookReceiver"]>>;
+type NodeStatusJson = { id: number; name: string; status: string; last_seen: string | null };
+
+async function nodeNamed(c: Cluster, name: string): Promise<NodeStatusJson> {
+  const list = (await c.api("GET", "/nodes")).body.nodes as NodeStatusJson[];
+  return list.find((n) => n.name === name)!;
+}
+
+/** Distinct events of one type for one node the receiver got with a valid signature (retries count once). */
+async function signedEvents(hooks: Hooks, type: string, node: string, after = 0): Promise<string[]> {
+  const ids = new Set<string>();
+  for (const r of hooks.received().slice(after)) {
+    const body = JSON.parse(r.body);
+    if (r.event !== type || body.node?.name !== node) continue;
+    assert.equal(r.signature, await webhookSignature(HOOK_SECRET, Number(r.timestamp), r.body), "signature");
+    assert.equal(body.id, r.event_id);
+    ids.add(r.event_id!);
+  }
+  return [...ids];
+}
+
+/**
+ * Fleet health, end to end: a node stopped and started gives exactly one node.down and one node.up
+ * (signed); "Check now" answers with a latency; a node whose WireGuard interface is deleted by hand while
+ * its daemon heartbeats is not online; /metrics passes promtool and shows a peer's stored counters; a
+ * master restart while deliveries are queued loses none of them.
+ */
+async function fleetHealth(c: Cluster, hooks: Hooks, made: Record<string, { id: number }>): Promise<void> {
+  const [fra, tyo] = c.nodes as [Cluster["nodes"][0], Cluster["nodes"][0]];
+  const online = (name: string) => async () => (await nodeNamed(c, name)).status === "online";
+  await waitFor(
+    "both nodes online after the master's restart",
+    async () => await online("frankfurt")() && await online("tokyo")(),
+    { timeoutMs: 30_000, intervalMs: 250 },
+  );
+
+  // Stopped, then started: one node.down, one node.up, each signed.
+  const base = hooks.received().length;
+  await fra.proc!.stop("SIGTERM");
+  await waitFor(
+    "a node.down for frankfurt",
+    async () => (await signedEvents(hooks, "node.down", "frankfurt", base)).length > 0,
+    { timeoutMs: 20_000, intervalMs: 250 },
+  );
+  await c.startNode(fra, null);
+  await waitFor(
+    "a node.up for frankfurt",
+    async () => (await signedEvents(hooks, "node.up", "frankfurt", base)).length > 0,
+    { timeoutMs: 30_000, intervalMs: 250 },
+  );
+  // Settled: three passing checks in a row after it came back (no flapping).
+  await waitFor("three passing checks of frankfurt", async () => {
+    const h = (await c.api("GET", `/nodes/${made.frankfurt!.id}/health`)).body;
+    return h.checks.length >= 3 && h.checks.slice(0, 3).every((x: { ok: boolean }) => x.ok);
+  }, { timeoutMs: 30_000, intervalMs: 250 });
+  assert.equal(
+    (await signedEvents(hooks, "node.down", "frankfurt", base)).length,
+    1,
+    "exactly one node.down",
+  );
+  assert.equal((await signedEvents(hooks, "node.up", "frankfurt", base)).length, 1, "exactly one node.up");
+  assert.equal((await nodeNamed(c, "frankfurt")).status, "online");
+
+  // Check now: the result and its timing, through the tunnel.
+  const check = await c.api("POST", `/nodes/${made.frankfurt!.id}/check`);
+  assert.equal(check.status, 200, JSON.stringify(check.body));
+  assert.equal(check.body.ok, true, JSON.stringify(check.body));
+  assert.equal(typeof check.body.latency_ms, "number");
+
+  // The receiver refuses for a while: deliveries queue up in the outbox.
+  await Deno.writeTextFile(hooks.statusFile, "503");
+
+  // tokyo's WireGuard interface deleted by hand: its daemon keeps heartbeating, its tunnel does not answer.
+  await tyo.host.run(["ip", "link", "del", "wg0"]);
+  await waitFor("tokyo reported not online", async () => (await nodeNamed(c, "tokyo")).status !== "online", {
+    timeoutMs: 20_000,
+    intervalMs: 250,
+  });
+  const t = await nodeNamed(c, "tokyo");
+  assert.equal(t.status, "offline");
+  await waitFor("tokyo heartbeating while offline", async () => {
+    const n = await nodeNamed(c, "tokyo");
+    return n.status === "offline" && Date.now() - Date.parse(n.last_seen!) < 2_500;
+  }, { timeoutMs: 10_000, intervalMs: 250 });
+
+  // /metrics: promtool accepts a scrape, and the laptop's counters equal its newest stored sample.
+  const scrape = await waitFor("a scrape whose peer counters equal the stored samples", async () => {
+    const m = await c.api("GET", "/../metrics");
+    assert.equal(m.status, 200, String(m.body));
+    const text = String(m.body);
+    const stored = newestSample(c, "laptop");
+    const rx = text.match(
+      /^wirebuddy_peer_rx_bytes_total\{peer="laptop",interface="wg0",node="tokyo"[^}]*\} (\d+)$/m,
+    );
+    const tx = text.match(
+      /^wirebuddy_peer_tx_bytes_total\{peer="laptop",interface="wg0",node="tokyo"[^}]*\} (\d+)$/m,
+    );
+    return stored && rx && tx && Number(rx[1]) === stored.rx && Number(tx[1]) === stored.tx &&
+        stored.rx > 0 &&
+        stored.tx > 0
+      ? text
+      : null;
+  }, { timeoutMs: 20_000, intervalMs: 500 });
+  assert.match(scrape, /^wirebuddy_node_up\{node="tokyo"\} 0$/m);
+  assert.match(scrape, /^wirebuddy_node_up\{node="frankfurt"\} 1$/m);
+  const promtool = new Deno.Command("promtool", {
+    args: ["check", "metrics"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .spawn();
+  const w = promtool.stdin.getWriter();
+  await w.write(new TextEncoder().encode(scrape));
+  await w.close();
+  const checked = await promtool.output();
+  const said = new TextDecoder().decode(checked.stdout) + new TextDecoder().decode(checked.stderr);
+  assert.equal(checked.code, 0, `promtool check metrics:\n${said}`);
+
+  // A master restart with deliveries queued loses none of them.
+  await waitFor(
+    "tokyo's node.down refused once by the receiver",
+    () =>
+      hooks.received().some((r) =>
+        r.event === "node.down" && r.status === 503 && JSON.parse(r.body).node?.name === "tokyo"
+      ),
+    {
+      timeoutMs: 20_000,
+      intervalMs: 250,
+    },
+  );
+  const queued = pendingEventIds(c);
+  assert.ok(queued.length > 0, "deliveries are queued");
+  await c.stopMaster();
+  await Deno.writeTextFile(hooks.statusFile, "200");
+  await c.startMaster();
+  await waitFor("every queued delivery delivered after the restart", () => {
+    const ok = new Set(hooks.received().filter((r) => r.status === 200).map((r) => r.event_id));
+    return queued.every((id) => ok.has(id));
+  }, { timeoutMs: 30_000, intervalMs: 250 });
+  assert.deepEqual(pendingEventIds(c).filter((id) => queued.includes(id)), []);
+}
+
+function masterDb(c: Cluster): DatabaseSync {
+  return new DatabaseSync(`${c.dir}/master/wirebuddy.db`, { readOnly: true });
+}
+
+function newestSample(c: Cluster, peer: string): { rx: number; tx: number } | undefined {
+  const db = masterDb(c);
+  try {
+    return db.prepare(
+      `SELECT m.rx, m.tx FROM peer_metrics m JOIN peers p ON p.public_key = m.public_key
+       WHERE p.name = ? AND m.resolution = 0 ORDER BY m.at DESC LIMIT 1`,
+    ).get(peer) as { rx: number; tx: number } | undefined;
+  } finally {
+    db.close();
+  }
+}
+
+function pendingEventIds(c: Cluster): string[] {
+  const db = masterDb(c);
+  try {
+    return (db.prepare(
+      `SELECT e.uid FROM webhook_deliveries d JOIN fleet_events e ON e.id = d.event_id WHERE d.state = 'pending'`,
+    ).all() as { uid: string }[]).map((r) => r.uid);
+  } finally {
+    db.close();
+  }
+}
 
 function queueDb(dir: string): DatabaseSync {
   return new DatabaseSync(`${dir}/metrics_queue.db`, { readOnly: true });

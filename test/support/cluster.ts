@@ -28,6 +28,16 @@ export const NODE_ENV = {
   WIREBUDDY_LOG_LEVEL: "debug",
 };
 
+/** One request the test's webhook receiver got: the status it answered, the WireBuddy headers, the body. */
+export type WebhookRequest = {
+  status: number;
+  event: string | null;
+  event_id: string | null;
+  timestamp: string | null;
+  signature: string | null;
+  body: string;
+};
+
 export type NodeHost = { name: string; ip: string; host: Host; dataDir: string; proc: Running | null };
 
 export class Cluster {
@@ -78,6 +88,11 @@ export class Cluster {
       WIREBUDDY_NODE_STALE_AFTER: "4s",
       WIREBUDDY_NODE_CHECK_INTERVAL: "1s",
       WIREBUDDY_SYNC_RATE_LIMIT: "6000",
+      // Tunnel checks every second (offline after 3 failures, unreachable after 11), webhooks retried fast.
+      WIREBUDDY_HEALTH_INTERVALS: "1s,1s,2s,2s,2s",
+      WIREBUDDY_HEALTH_TIMEOUT: "1s",
+      WIREBUDDY_WEBHOOK_RETRY_MIN: "200ms",
+      WIREBUDDY_WEBHOOK_RETRY_MAX: "1s",
     };
   }
 
@@ -154,6 +169,28 @@ export class Cluster {
       WIREBUDDY_MASTER_URL: "https://127.0.0.1:8443",
     }, { wrap: this.master.enterArgv });
     this.procs.push(this.localNode);
+  }
+
+  /**
+   * A real HTTP server in the master's namespace that takes webhooks on http://127.0.0.1:9099/ and answers
+   * with the status written to `statusFile` (200 when missing); `received()` parses what it printed.
+   */
+  async startWebhookReceiver(): Promise<
+    { url: string; statusFile: string; received: () => WebhookRequest[] }
+  > {
+    const statusFile = `${this.dir}/webhook_status`;
+    const proc = startDeno(this.master, [
+      `${ROOT}test/support/webhook_receiver.ts`,
+      "--port",
+      "9099",
+      "--status-file",
+      statusFile,
+    ]);
+    this.procs.push(proc);
+    await waitFor("the webhook receiver", () => proc.output().includes('"listening"'), { timeoutMs: 15_000 });
+    const received = () =>
+      proc.output().split("\n").filter((l) => l.startsWith('{"status"')).map((l) => JSON.parse(l));
+    return { url: "http://127.0.0.1:9099/hook", statusFile, received };
   }
 
   async startDns(): Promise<void> {
