@@ -123,7 +123,7 @@ Deno.test({
       assert.match(token, /^wbn1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
       assert.equal(
         (await page.textContent("#install-command"))!.trim(),
-        `WIREBUDDY_ENROLLMENT_TOKEN=${token} wirebuddy-node`,
+        `curl -fsSL https://github.com/wirebuddy/wirebuddy/releases/latest/download/install.sh | sudo sh -s -- node --token ${token}`,
       );
       assert.ok(!page.url().includes(token), "the token is not in the URL");
       await checkCopyButtons(page, token);

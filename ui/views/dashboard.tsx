@@ -2,6 +2,14 @@
 import type { FC } from "hono/jsx";
 import { Layout, type PageModel } from "./layout.tsx";
 import { TrafficChart, type TrafficChartModel } from "./charts.tsx";
+import {
+  downText,
+  isRunning,
+  type LocalHelpModel,
+  type NodeBrief,
+  nodeName,
+  NodesDownNotice,
+} from "./node_status.tsx";
 
 export type WireGuardCounts = {
   interfaces: number;
@@ -27,7 +35,26 @@ export type DashboardModel = {
   recentLogins: { actor: string; at: string; ok: boolean }[];
   wireguard?: WireGuardCounts;
   traffic?: TrafficChartModel;
+  nodes?: NodeBrief[];
+  help?: LocalHelpModel;
 };
+
+/** Every node with a status dot, linking to its page. */
+const NodeList: FC<{ nodes: NodeBrief[] }> = ({ nodes }) => (
+  <section class="card" id="dashboard-nodes">
+    <h2>Nodes</h2>
+    <ul class="plain">
+      {nodes.map((n) => (
+        <li data-node={n.isLocal ? "local" : String(n.id)}>
+          <span class={isRunning(n) ? "dot online" : "dot"} aria-hidden="true"></span>
+          <a href={`/ui/nodes/${n.id}`}>{nodeName(n)}</a>{" "}
+          <span class={isRunning(n) ? "muted" : "error"}>{isRunning(n) ? n.status : downText(n)}</span>
+          <span class="muted">· {n.peerCount} peer{n.peerCount === 1 ? "" : "s"}</span>
+        </li>
+      ))}
+    </ul>
+  </section>
+);
 
 const Stat: FC<{ label: string; value: number; href?: string; id?: string }> = (p) => (
   <section class="card stat" id={p.id}>
@@ -41,6 +68,7 @@ export const DashboardPage: FC<PageModel & { stats: DashboardModel }> = (p) => {
   return (
     <Layout title="Dashboard" user={p.user} active="dashboard" flash={p.flash ?? null}>
       <h1>Dashboard</h1>
+      {p.stats.nodes && p.stats.help && <NodesDownNotice nodes={p.stats.nodes} help={p.stats.help} />}
       {wg && (
         <div class="cards" id="wg-stats">
           <Stat label="Interfaces" value={wg.interfaces} href="/ui/interfaces" id="stat-interfaces" />
@@ -52,6 +80,7 @@ export const DashboardPage: FC<PageModel & { stats: DashboardModel }> = (p) => {
         </div>
       )}
       {p.stats.traffic && <TrafficChart m={p.stats.traffic} />}
+      {p.stats.nodes && <NodeList nodes={p.stats.nodes} />}
       <div class="cards">
         <Stat label="Users" value={p.stats.users} />
         <Stat label="Active API tokens" value={p.stats.activeTokens} />

@@ -5,6 +5,15 @@ import type { FC } from "hono/jsx";
 import type { FormState } from "./auth.tsx";
 import { TrafficChart, type TrafficChartModel, When } from "./charts.tsx";
 import { Field, type Flash, formatTime, FormErrors, Layout, type PageModel } from "./layout.tsx";
+import {
+  isRunning,
+  type LocalHelpModel,
+  LocalNodeHelp,
+  type NodeBrief,
+  NodesDownNotice,
+  RemoteNodeHelp,
+} from "./node_status.tsx";
+import { ConfigState, NodeHealthCard, type NodeHealthModel, type NodeReportItem } from "./node_health.tsx";
 
 export type NodeStatus = "pending" | "online" | "offline" | "unreachable" | "error";
 
@@ -24,6 +33,8 @@ export type NodeItem = {
   appliedVersion: number;
   peerCount: number;
   droppedMetrics: number;
+  /** The node's last apply report (outcome, error, duration, warnings, queue depth). */
+  report?: NodeReportItem | null;
 };
 
 export type NodeListModel = { nodes: NodeItem[]; canEdit: boolean; now: number };
@@ -31,19 +42,24 @@ export type NodeListModel = { nodes: NodeItem[]; canEdit: boolean; now: number }
 /** The name the UI shows: the built-in node is the master itself. */
 export const nodeLabel = (n: { name: string; isLocal: boolean }) => (n.isLocal ? "Master (local)" : n.name);
 
-export const StatusBadge: FC<{ n: NodeItem }> = ({ n }) => (
-  <span class={`badge status-${n.status}`} title={n.lastError ?? undefined}>{n.status}</span>
-);
+export const StatusBadge: FC<{ n: NodeItem }> = ({ n }) =>
+  n.isLocal && !isRunning(n)
+    ? <span class="badge status-offline">not running</span>
+    : <span class={`badge status-${n.status}`} title={n.lastError ?? undefined}>{n.status}</span>;
 
-const ConfigVersion: FC<{ n: NodeItem }> = ({ n }) =>
-  !n.enrolled && !n.isLocal
-    ? <span class="muted">not enrolled</span>
-    : (
-      <span class={n.appliedVersion < n.configVersion ? "version behind" : "version"}>
-        {n.appliedVersion} / {n.configVersion}
-        {n.appliedVersion < n.configVersion && <small class="muted">not yet applied</small>}
-      </span>
-    );
+/** The fields the status notices need. */
+export const brief = (n: NodeItem): NodeBrief => ({
+  id: n.id,
+  name: n.name,
+  isLocal: n.isLocal,
+  status: n.status,
+  lastSeenAt: n.lastSeenAt,
+  enrolled: n.enrolled,
+  peerCount: n.peerCount,
+  hostname: n.hostname,
+});
+
+const ConfigVersion: FC<{ n: NodeItem }> = ({ n }) => <ConfigState n={n} />;
 
 const peersHref = (n: NodeItem) => `/ui/peers?node=${n.isLocal ? "local" : n.id}`;
 
@@ -78,6 +94,9 @@ export const NodeRow: FC<{ n: NodeItem; canEdit: boolean; now: number }> = ({ n,
       <ConfigVersion n={n} />
     </td>
     <td class="actions">
+      {n.isLocal && !isRunning(n) && (
+        <a class="button" href={`/ui/nodes/${n.id}#local-node-help`}>How to start it</a>
+      )}
       {canEdit && !n.isLocal && (
         <>
           <a class="button" href={`/ui/nodes/${n.id}/edit`}>Edit</a>
@@ -147,7 +166,9 @@ const NodeFields: FC<{ form: FormState }> = ({ form }) => (
   </>
 );
 
-export const NodesPage: FC<PageModel & { list: NodeListModel; form: FormState; flash?: Flash | null }> = (
+export const NodesPage: FC<
+  PageModel & { list: NodeListModel; form: FormState; help: LocalHelpModel; flash?: Flash | null }
+> = (
   p,
 ) => (
   <Layout title="Nodes" user={p.user} active="nodes" flash={p.flash ?? null}>
@@ -155,6 +176,7 @@ export const NodesPage: FC<PageModel & { list: NodeListModel; form: FormState; f
       <h1>Nodes</h1>
       {p.list.canEdit && <a class="button primary" href="#new-node">Add node</a>}
     </div>
+    <NodesDownNotice nodes={p.list.nodes.map(brief)} help={p.help} />
     <NodeTable m={p.list} />
     {p.list.canEdit && (
       <section class="card" id="new-node">
@@ -178,10 +200,12 @@ export const NodesPage: FC<PageModel & { list: NodeListModel; form: FormState; f
 
 export type NodeDetailModel = {
   node: NodeItem;
+  help: LocalHelpModel;
   interfaces: { name: string; address: string; publicKey: string | null }[];
   canEdit: boolean;
   now: number;
   chart: TrafficChartModel;
+  health?: NodeHealthModel | null;
 };
 
 export const NodeDetailPage: FC<PageModel & { m: NodeDetailModel }> = (p) => {
@@ -243,6 +267,14 @@ export const NodeDetailPage: FC<PageModel & { m: NodeDetailModel }> = (p) => {
           </p>
         )}
       </section>
+      {!isRunning(n) && (
+        <section class="card notice" id="node-down">
+          <h2>{n.isLocal ? "Not running" : n.status === "pending" ? "Waiting to enroll" : "Not running"}</h2>
+          {n.isLocal
+            ? <LocalNodeHelp n={brief(n)} m={p.m.help} />
+            : <RemoteNodeHelp n={brief(n)} canEdit={p.m.canEdit} />}
+        </section>
+      )}
       <section class="card" id="node-interfaces">
         <h2>Interfaces</h2>
         {p.m.interfaces.length === 0 ? <p class="muted">No interfaces yet.</p> : (
@@ -272,6 +304,7 @@ export const NodeDetailPage: FC<PageModel & { m: NodeDetailModel }> = (p) => {
           </table>
         )}
       </section>
+      {p.m.health && <NodeHealthCard m={p.m.health} />}
       <TrafficChart m={p.m.chart} />
     </Layout>
   );
@@ -324,8 +357,8 @@ export const NodeDeletePage: FC<PageModel & { node: NodeItem }> = (p) => {
 export const NodeTokenConfirmPage: FC<PageModel & { node: NodeItem }> = (p) => {
   const n = p.node;
   return (
-    <Layout title={`New token for ${n.name}`} user={p.user} active="nodes">
-      <h1>New enrollment token for {n.name}?</h1>
+    <Layout title={`New token for ${nodeLabel(n)}`} user={p.user} active="nodes">
+      <h1>New enrollment token for {nodeLabel(n)}?</h1>
       <section class="card highlight" id="token-confirm">
         <p class="warning" id="token-warning">
           The old enrollment token stops working at once. Use a new one when the node must enroll again (a
@@ -340,38 +373,66 @@ export const NodeTokenConfirmPage: FC<PageModel & { node: NodeItem }> = (p) => {
   );
 };
 
+/** Where install.sh lives (as in the README; the release it installs from is its own default). */
+export const INSTALL_SH_URL = "https://github.com/wirebuddy/wirebuddy/releases/latest/download/install.sh";
+
+export type NodeTokenModel = {
+  node: { id: number; name: string; isLocal: boolean };
+  token: string;
+  expiresAt: number | null;
+  created: boolean;
+  /** The master's own host: how the local node reaches it. */
+  loopbackUrl: string;
+  /** Set when the token sends a remote node to an address only this machine can reach. */
+  urlWarning: string | null;
+};
+
 /** The enrollment token, shown in this response only (never in a URL, cookie or flash). */
-export const NodeTokenPage: FC<
-  PageModel & {
-    node: { id: number; name: string };
-    token: string;
-    expiresAt: number | null;
-    created: boolean;
-  }
-> = (p) => (
-  <Layout title={`Enrollment token for ${p.node.name}`} user={p.user} active="nodes" flash={p.flash ?? null}>
-    <h1>{p.created ? `Node ${p.node.name} added` : `New enrollment token for ${p.node.name}`}</h1>
-    <section class="card highlight" id="enrollment">
-      <h2>Enrollment token</h2>
-      <p>
-        <strong>Copy it now: it is shown only once.</strong> It works for one enrollment
-        {p.expiresAt ? ` until ${formatTime(p.expiresAt)}` : ""}.{p.created
-          ? ""
-          : " The old token no longer works."}
-      </p>
-      <pre class="secret"><code id="enrollment-token">{p.token}</code></pre>
-      <p>
-        <button type="button" class="copy" data-copy="enrollment-token" id="copy-token">Copy token</button>
-      </p>
-      <p>On the node, start the daemon with the token:</p>
-      <pre class="secret"><code id="install-command">WIREBUDDY_ENROLLMENT_TOKEN={p.token} wirebuddy-node</code></pre>
-      <p>
-        <button type="button" class="copy" data-copy="install-command" id="copy-command">Copy command</button>
-      </p>
-      <p>
-        <a class="button primary" href="/ui/nodes">Done</a>{" "}
-        <a href={`/ui/nodes/${p.node.id}`}>View the node</a>
-      </p>
-    </section>
-  </Layout>
-);
+export const NodeTokenPage: FC<PageModel & { m: NodeTokenModel }> = (p) => {
+  const m = p.m;
+  const name = m.node.isLocal ? "Master (local)" : m.node.name;
+  const command = m.node.isLocal
+    ? `WIREBUDDY_MASTER_URL=${m.loopbackUrl} WIREBUDDY_ENROLLMENT_TOKEN=${m.token} wirebuddy-node`
+    : `curl -fsSL ${INSTALL_SH_URL} | sudo sh -s -- node --token ${m.token}`;
+  return (
+    <Layout title={`Enrollment token for ${name}`} user={p.user} active="nodes" flash={p.flash ?? null}>
+      <h1>{m.created ? `Node ${name} added` : `New enrollment token for ${name}`}</h1>
+      <section class="card highlight" id="enrollment">
+        <p>
+          <strong>Copy it now: it is shown only once.</strong> It works for one enrollment
+          {m.expiresAt ? ` until ${formatTime(m.expiresAt)}` : ""}.{m.created
+            ? ""
+            : " The old token no longer works."}
+        </p>
+        {m.urlWarning && <p class="warning" id="token-url-warning">{m.urlWarning}</p>}
+        <h2>{m.node.isLocal ? "Start it on this machine, as root" : "Install it on the node"}</h2>
+        <p class="muted">
+          {m.node.isLocal
+            ? "With wirebuddy-node installed (from source: sudo scripts/run node instead of wirebuddy-node):"
+            : "On a Debian, Ubuntu or RHEL-family host with systemd, as root (it installs WireGuard and the node, and enrolls it):"}
+        </p>
+        <pre class="secret"><code id="install-command">{command}</code></pre>
+        <p>
+          <button type="button" class="copy primary" data-copy="install-command" id="copy-command">
+            Copy command
+          </button>
+        </p>
+        {!m.node.isLocal && (
+          <p class="muted">
+            With <code>wirebuddy-node</code> already installed:{" "}
+            <code>WIREBUDDY_ENROLLMENT_TOKEN=… wirebuddy-node</code>.
+          </p>
+        )}
+        <h2>The token alone</h2>
+        <pre class="secret"><code id="enrollment-token">{m.token}</code></pre>
+        <p>
+          <button type="button" class="copy" data-copy="enrollment-token" id="copy-token">Copy token</button>
+        </p>
+        <p class="row-actions">
+          <a class="button primary" href="/ui/nodes">Done</a>
+          <a class="button" href={`/ui/nodes/${m.node.id}`}>View the node</a>
+        </p>
+      </section>
+    </Layout>
+  );
+};

@@ -3,6 +3,13 @@
 // without JavaScript; htmx loads the same fragments into the page's <dialog>.
 import type { FC } from "hono/jsx";
 import type { FormState } from "./auth.tsx";
+import {
+  choiceLabel,
+  isRunning,
+  type LocalHelpModel,
+  type NodeBrief,
+  NodesDownNotice,
+} from "./node_status.tsx";
 import { DialogHead, Field, type Flash, formatTime, FormErrors, Layout, type PageModel } from "./layout.tsx";
 
 export type PeerItem = {
@@ -180,7 +187,13 @@ export const PeerTable: FC<{ m: PeerListModel }> = ({ m }) => {
 };
 
 export const PeersPage: FC<
-  PageModel & { list: PeerListModel; interfaces: Choice[]; nodes: Choice[]; flash?: Flash | null }
+  PageModel & {
+    list: PeerListModel;
+    interfaces: Choice[];
+    nodes: NodeBrief[];
+    help: LocalHelpModel;
+    flash?: Flash | null;
+  }
 > = (p) => {
   const f = p.list.filter;
   const live = { "hx-get": "/ui/peers" };
@@ -194,6 +207,7 @@ export const PeersPage: FC<
           </a>
         )}
       </div>
+      <NodesDownNotice nodes={p.nodes} help={p.help} onlyWithPeers compact />
       {p.interfaces.length === 0 && (
         <p class="card muted">
           Peers live on an interface. <a href="/ui/interfaces">Create an interface</a> first.
@@ -235,9 +249,13 @@ export const PeersPage: FC<
           Node
           <select name="node" {...live}>
             <option value="">All nodes</option>
-            <option value="local" selected={f.node === "local"}>Master (local)</option>
             {p.nodes.map((n) => (
-              <option value={String(n.id)} selected={f.node === String(n.id)}>{n.name}</option>
+              <option
+                value={n.isLocal ? "local" : String(n.id)}
+                selected={f.node === (n.isLocal ? "local" : String(n.id))}
+              >
+                {choiceLabel(n)}
+              </option>
             ))}
           </select>
         </label>
@@ -258,7 +276,8 @@ export type PeerFormModel = {
   publicKey?: string;
   form: FormState;
   interfaces: Choice[];
-  nodes: Choice[];
+  /** Every node, the master's own included (the empty choice). */
+  nodes: NodeBrief[];
   inDialog: boolean;
 };
 
@@ -276,15 +295,24 @@ const Select: FC<{
   value: string;
   options: { value: string; label: string }[];
   error?: string | undefined;
+  warning?: string | undefined;
 }> = (p) => (
   <label class={p.error ? "field invalid" : "field"}>
     <span>{p.label}</span>
     <select name={p.name} aria-invalid={p.error ? "true" : undefined}>
       {p.options.map((o) => <option value={o.value} selected={o.value === p.value}>{o.label}</option>)}
     </select>
+    {p.warning && !p.error && <small class="field-warning" data-warning={p.name}>{p.warning}</small>}
     {p.error && <small class="error" data-field={p.name}>{p.label}: {p.error}</small>}
   </label>
 );
+
+/** A warning under the Node dropdown when the chosen node is not running. */
+function nodeWarning(nodes: NodeBrief[], value: string): string | undefined {
+  const n = nodes.find((n) => (value === "" ? n.isLocal : String(n.id) === value));
+  if (!n || isRunning(n)) return undefined;
+  return `${choiceLabel(n)}: this peer cannot connect until the node runs (see the Nodes page).`;
+}
 
 export const PeerForm: FC<{ m: PeerFormModel }> = ({ m }) => {
   const v = m.form.values;
@@ -316,10 +344,11 @@ export const PeerForm: FC<{ m: PeerFormModel }> = ({ m }) => {
         label="Node"
         value={v.node_id ?? ""}
         options={[
-          { value: "", label: "Master (local)" },
-          ...m.nodes.map((n) => ({ value: String(n.id), label: n.name })),
+          ...m.nodes.filter((n) => n.isLocal).map((n) => ({ value: "", label: choiceLabel(n) })),
+          ...m.nodes.filter((n) => !n.isLocal).map((n) => ({ value: String(n.id), label: choiceLabel(n) })),
         ]}
         error={e.node_id}
+        warning={nodeWarning(m.nodes, v.node_id ?? "")}
       />
       <Select
         name="routing"
@@ -391,10 +420,21 @@ export const PeerFormPage: FC<PageModel & { m: PeerFormModel }> = (p) => (
 
 // --- QR code ------------------------------------------------------------------------------------
 
-export type QrModel = { id: number; name: string; nodeName: string | null };
+export type QrModel = {
+  id: number;
+  name: string;
+  nodeName: string | null;
+  /** The name the downloaded file gets (the link says the same). */
+  filename: string;
+  /** "host:port" the config connects to; null when the node has not reported its key yet. */
+  endpoint: string | null;
+  /** Set when the endpoint is an address only the master's machine can reach. */
+  endpointWarning: string | null;
+};
 
 const QrContent: FC<{ q: QrModel }> = ({ q }) => (
   <div class="qr-box">
+    {q.endpointWarning && <p class="warning" id="endpoint-warning">{q.endpointWarning}</p>}
     <img
       class="qr"
       id="peer-qr"
@@ -405,10 +445,21 @@ const QrContent: FC<{ q: QrModel }> = ({ q }) => (
     />
     <p class="muted">
       Scan with the WireGuard app. Served by <NodeBadge nodeName={q.nodeName} />
+      {q.endpoint && (
+        <>
+          {" "}at <code>{q.endpoint}</code>
+        </>
+      )}
     </p>
-    <p>
-      <a class="button primary" href={`/ui/peers/${q.id}/config`} hx-boost="false" download id="qr-download">
-        Download {q.name}.conf
+    <p class="actions">
+      <a
+        class="button primary"
+        href={`/ui/peers/${q.id}/config`}
+        hx-boost="false"
+        download={q.filename}
+        id="qr-download"
+      >
+        Download {q.filename}
       </a>
     </p>
   </div>

@@ -4,9 +4,20 @@ import { Layout, type PageModel } from "./layout.tsx";
 
 export type SettingRow = { label: string; value: string; env: string };
 
-export const SettingsPage: FC<PageModel & { rows: SettingRow[] }> = (p) => (
+export const SettingsPage: FC<PageModel & { rows: SettingRow[]; loopbackPublicUrl?: string | null }> = (
+  p,
+) => (
   <Layout title="Settings" user={p.user} active="settings">
     <h1>Settings</h1>
+    {p.loopbackPublicUrl && (
+      <p class="warning" id="public-url-warning">
+        The public URL is{" "}
+        <code>{p.loopbackPublicUrl}</code>, which only this machine can reach: node tokens send nodes there
+        and client configs name this host as the endpoint. Set <code>WIREBUDDY_PUBLIC_URL</code>{" "}
+        to the address nodes and clients use (e.g.{" "}
+        <code>https://vpn.example.com:8443</code>) and restart the master.
+      </p>
+    )}
     <section class="card">
       <p class="muted">
         These come from <code>WIREBUDDY_*</code> variables (on an installed master:{" "}

@@ -7,7 +7,10 @@ import type { JSX } from "hono/jsx/jsx-runtime";
 import { AppError, toAppError } from "../../core/errors.ts";
 import type { FormState } from "../../../ui/views/auth.tsx";
 import type { CurrentUser, Flash } from "../../../ui/views/layout.tsx";
+import type { LocalHelpModel, NodeBrief } from "../../../ui/views/node_status.tsx";
+import type { SettingRow } from "../../../ui/views/settings.tsx";
 import { canWrite } from "../service/context.ts";
+import type { Services } from "../service/services.ts";
 import type { AppEnv } from "./env.ts";
 import { actorOf, FLASH_COOKIE } from "./middleware.ts";
 
@@ -147,3 +150,54 @@ export function agoText(ms: number): string {
   if (ms < 86_400_000) return `${Math.floor(ms / 3_600_000)} h ago`;
   return `${Math.floor(ms / 86_400_000)} days ago`;
 }
+
+// --- what the screens know about the master and its nodes ----------------------------------------
+
+/** What the UI knows of the master's own configuration (from the Settings rows; never a secret). */
+export type UiOptions = {
+  settings: SettingRow[];
+  /** How a node on the master's own host reaches it: the listen port on loopback. */
+  loopbackUrl: string;
+  /** The public URL nodes and browsers use (null when unknown, e.g. in unit tests). */
+  publicUrl: URL | null;
+};
+
+export function uiOptions(settings: SettingRow[]): UiOptions {
+  const value = (env: string) => settings.find((r) => r.env === env)?.value;
+  const port = value("WIREBUDDY_LISTEN")?.match(/:(\d{1,5})$/)?.[1] ?? "8443";
+  const scheme = value("WIREBUDDY_TLS") === "off" ? "http" : "https";
+  let publicUrl: URL | null = null;
+  try {
+    const v = value("WIREBUDDY_PUBLIC_URL");
+    if (v) publicUrl = new URL(v);
+  } catch {
+    publicUrl = null;
+  }
+  return { settings, loopbackUrl: `${scheme}://127.0.0.1:${port}`, publicUrl };
+}
+
+/** Whether a host name or address only reaches this machine (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h.endsWith(".localhost") || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h) ||
+    h === "0:0:0:0:0:0:0:1";
+}
+
+/** Every node, as the status notices and Node dropdowns show it. */
+export function nodeBriefs(s: Services): NodeBrief[] {
+  return s.nodes.list().map((n) => ({
+    id: n.id,
+    name: n.name,
+    isLocal: n.isLocal,
+    status: n.status,
+    lastSeenAt: n.lastSeenAt,
+    enrolled: n.enrolled,
+    peerCount: n.peerCount,
+    hostname: n.hostname,
+  }));
+}
+
+export const localHelp = (c: C, o: UiOptions): LocalHelpModel => ({
+  loopbackUrl: o.loopbackUrl,
+  canEdit: canWrite(actorOf(c)),
+});

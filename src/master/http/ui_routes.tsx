@@ -18,25 +18,27 @@ import { settingsRoutes } from "./ui/settings.tsx";
 import { tokensRoutes } from "./ui/tokens.tsx";
 import { usersRoutes } from "./ui/users.tsx";
 import { webhooksRoutes } from "./ui/webhooks.tsx";
+import { uiOptions } from "./ui_kit.tsx";
 
 export function uiRoutes(s: Services, settings: SettingRow[] = []): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
+  const o = uiOptions(settings);
 
   // setup, login and logout
   ui.route("/", authRoutes(s));
 
   // everything below needs a session
   ui.use("/ui/*", requireSession());
-  ui.route("/", dashboardRoutes(s));
+  ui.route("/", dashboardRoutes(s, o));
   ui.route("/", usersRoutes(s));
   ui.route("/", accountRoutes(s));
   ui.route("/", tokensRoutes(s));
   ui.route("/", auditRoutes(s));
   ui.route("/", interfacesRoutes(s));
-  ui.route("/", peersRoutes(s));
-  ui.route("/", nodesRoutes(s));
+  ui.route("/", peersRoutes(s, o));
+  ui.route("/", nodesRoutes(s, o));
   ui.route("/", webhooksRoutes(s));
-  ui.route("/", settingsRoutes(settings));
+  ui.route("/", settingsRoutes(o));
 
   return ui;
 }

@@ -94,6 +94,17 @@ export class ClientConfigService {
     };
   }
 
+  /** The endpoint a peer's config names (no keys, not audited), null when the node has no key yet. */
+  endpointOf(id: number): { host: string; port: number } | null {
+    const row = peersRepo.byId(this.db, id);
+    if (!row) throw new AppError("not_found", `Peer ${id} not found`);
+    try {
+      return this.#servedBy(interfacesRepo.byId(this.db, row.interface_id)!, row.node_id).endpoint;
+    } catch {
+      return null;
+    }
+  }
+
   /** Who serves a peer: the master (its public host) or a node (its FQDN and its interface key). */
   #servedBy(
     iface: InterfaceRow,

@@ -45,7 +45,7 @@ async function flashOf(m: M, res: Response, cookie: string): Promise<string> {
   return (await page.text()).match(/id="flash">([^<]*)</)?.[1] ?? "";
 }
 
-Deno.test('the nodes page shows the master as "Master (local)" with no edit, token or delete', async () => {
+Deno.test('the nodes page shows the master as "Master (local)", not running, with how to start it', async () => {
   const { m, admin } = await setup();
   const res = await m.request("/ui/nodes", { cookie: admin });
   assert.equal(res.status, 200);
@@ -53,8 +53,18 @@ Deno.test('the nodes page shows the master as "Master (local)" with no edit, tok
   const html = await res.text();
   const row = html.match(new RegExp(`<tr id="node-${localId(m)}"[\\s\\S]*?</tr>`))![0];
   assert.match(row, /Master \(local\)/);
-  assert.match(row, /class="badge status-pending"/);
+  assert.match(row, /class="badge status-offline">not running</);
+  assert.match(row, new RegExp(`href="/ui/nodes/${localId(m)}#local-node-help">How to start it<`));
   assert.doesNotMatch(row, /Edit|New token|Delete/);
+  const notice = html.match(/<section class="notice" id="nodes-down"[\s\S]*?<\/section>/)?.[0] ?? "";
+  assert.match(notice, /Master \(local\) is not running \(never started\)/);
+  assert.match(notice, /systemctl status wirebuddy-node/, "installed with install.sh");
+  assert.match(notice, /sudo scripts\/dev/, "from source");
+  assert.match(
+    notice,
+    /WIREBUDDY_MASTER_URL=https:\/\/127\.0\.0\.1:8443 WIREBUDDY_ENROLLMENT_TOKEN=… wirebuddy-node/,
+  );
+  assert.match(notice, new RegExp(`href="/ui/nodes/${localId(m)}/token">make a token for it<`));
   assert.match(html, /<div id="node-table" hx-get="\/ui\/nodes" hx-trigger="every 10s" hx-swap="outerHTML">/);
   assert.match(html, /<form method="post" action="\/ui\/nodes"/);
   m.close();
@@ -70,7 +80,9 @@ Deno.test("adding a node shows its token once, never cached, and the row is pend
   assert.match(
     html,
     new RegExp(
-      `id="install-command">WIREBUDDY_ENROLLMENT_TOKEN=${token.replace(/\./g, "\\.")} wirebuddy-node<`,
+      `id="install-command">curl -fsSL https://github\\.com/wirebuddy/wirebuddy/releases/latest/download/install\\.sh \\| sudo sh -s -- node --token ${
+        token.replace(/\./g, "\\.")
+      }<`,
     ),
   );
   assert.match(html, /data-copy="enrollment-token"/);
@@ -174,16 +186,15 @@ Deno.test("an admin edits a node; 409 and 422 re-render the edit form naming the
   m.close();
 });
 
-Deno.test("the master's own node can be neither edited, given a token here, nor deleted", async () => {
+Deno.test("the master's own node can be neither edited nor deleted here, but gets a token to start it by hand", async () => {
   const { m, admin } = await setup();
   const id = localId(m);
   const before = JSON.stringify(m.services.nodes.get(id));
-  for (const path of [`/ui/nodes/${id}/edit`, `/ui/nodes/${id}/delete`, `/ui/nodes/${id}/token`]) {
+  for (const path of [`/ui/nodes/${id}/edit`, `/ui/nodes/${id}/delete`]) {
     assert.equal((await m.request(path, { cookie: admin })).status, 409, path);
   }
   assert.equal((await m.form(`/ui/nodes/${id}`, NODE, { cookie: admin })).status, 409);
   assert.equal((await m.form(`/ui/nodes/${id}/delete`, {}, { cookie: admin })).status, 409);
-  assert.equal((await m.form(`/ui/nodes/${id}/token`, {}, { cookie: admin })).status, 409);
   assert.equal(JSON.stringify(m.services.nodes.get(id)), before);
   const page = await m.request(`/ui/nodes/${id}`, { cookie: admin });
   assert.equal(page.status, 200);
@@ -191,6 +202,66 @@ Deno.test("the master's own node can be neither edited, given a token here, nor 
   assert.match(html, /<h1>Master \(local\)/);
   assert.match(html, /<td class="primary">wg0<\/td>/, "the master's interfaces with their keys");
   assert.match(html, /10\.13\.13\.1\/24/);
+  assert.match(html, /id="local-node-help"/, "how to start it, on its own page");
+
+  // Its token: confirmed first, then shown once with the command for this machine.
+  const confirm = await (await m.request(`/ui/nodes/${id}/token`, { cookie: admin })).text();
+  assert.match(confirm, /New enrollment token for Master \(local\)\?/);
+  const res = await m.form(`/ui/nodes/${id}/token`, {}, { cookie: admin });
+  assert.equal(res.status, 200);
+  const tokenPage = await res.text();
+  const token = tokenOf(tokenPage)!;
+  assert.ok(token);
+  assert.match(
+    tokenPage,
+    new RegExp(
+      `id="install-command">WIREBUDDY_MASTER_URL=https://127\\.0\\.0\\.1:8443 WIREBUDDY_ENROLLMENT_TOKEN=${
+        token.replace(/\./g, "\\.")
+      } wirebuddy-node<`,
+    ),
+  );
+  assert.ok(m.services.nodes.get(id).tokenExpiresAt, "a token is pending for it");
+  m.close();
+});
+
+Deno.test("a node that is not running is named in the Node dropdowns, on the dashboard and on the peers page", async () => {
+  const { m, admin } = await setup();
+  const { id } = await addNode(m, admin);
+  await m.services.peers.create(system, null, { interface_id: 1, name: "alice" });
+  await m.services.peers.create(system, null, { interface_id: 1, name: "bob", node_id: id });
+
+  const form = await (await m.request("/ui/peers/new", { cookie: admin })).text();
+  assert.match(
+    form,
+    /<option value="" selected="">Master \(local\) — not running \(never started\)<\/option>/,
+  );
+  assert.match(form, new RegExp(`<option value="${id}">frankfurt — waiting to enroll</option>`));
+  assert.match(
+    form,
+    /data-warning="node_id">Master \(local\) — not running \(never started\): this peer cannot connect until the node runs/,
+  );
+
+  const peers = await (await m.request("/ui/peers", { cookie: admin })).text();
+  const notice = peers.match(/<section class="notice" id="nodes-down"[\s\S]*?<\/section>/)?.[0] ?? "";
+  assert.match(
+    notice,
+    /Master \(local\) is not running \(never started\)<\/strong>: 1 peer on it cannot connect/,
+  );
+  assert.match(notice, /frankfurt is waiting to enroll<\/strong>: 1 peer on it cannot connect/);
+  assert.match(peers, /<option value="local">Master \(local\) — not running \(never started\)<\/option>/);
+
+  const dash = await (await m.request("/ui/dashboard", { cookie: admin })).text();
+  assert.match(dash, /id="nodes-down"/);
+  assert.match(dash, /Master \(local\) is not running/);
+  assert.match(dash, /id="local-node-help"/);
+
+  // Once the node reports in, it is no longer named as down.
+  m.db.run("UPDATE nodes SET status = 'online', last_seen_at = :now", { now: m.clock.now() });
+  const after = await (await m.request("/ui/peers", { cookie: admin })).text();
+  assert.doesNotMatch(after, /id="nodes-down"/);
+  const form2 = await (await m.request("/ui/peers/new", { cookie: admin })).text();
+  assert.match(form2, /<option value="" selected="">Master \(local\)<\/option>/);
+  assert.doesNotMatch(form2, /data-warning="node_id"/);
   m.close();
 });
 

@@ -234,7 +234,10 @@ Deno.test("the add and edit forms load into the dialog for htmx and work as page
   const pageHtml = await page.text();
   assert.match(pageHtml, /<html/);
   assert.match(pageHtml, /<form method="post" action="\/ui\/peers"/);
-  assert.match(pageHtml, /<option value="" selected="">Master \(local\)<\/option>/);
+  assert.match(
+    pageHtml,
+    /<option value="" selected="">Master \(local\) — not running \(never started\)<\/option>/,
+  );
   assert.match(pageHtml, /name="preshared_key" value="on" checked=""/, "preshared key on by default");
 
   const fragment = await (await m.request("/ui/peers/new", { cookie: admin, headers: hx })).text();
@@ -431,7 +434,7 @@ Deno.test("a peer served by a node shows the node as a badge in its row, its for
     { node, key: nodeKey },
   );
   const form = await (await m.request("/ui/peers/new", { cookie: admin })).text();
-  assert.match(form, new RegExp(`<option value="${node}">edge-fra</option>`));
+  assert.match(form, new RegExp(`<option value="${node}">edge-fra — waiting to enroll</option>`));
   assert.equal((await addPeer(m, admin, { node_id: String(node) })).status, 303);
   await addPeer(m, admin, { name: "local-one" });
   assert.equal(m.services.peers.get(1).nodeId, node);
@@ -442,7 +445,7 @@ Deno.test("a peer served by a node shows the node as a badge in its row, its for
   assert.match(filtered, /1–1 of 1 peers/);
   assert.match(
     filtered,
-    new RegExp(`<option value="${node}" selected="">edge-fra</option>`),
+    new RegExp(`<option value="${node}" selected="">edge-fra — waiting to enroll</option>`),
   );
 
   const svg = await (await m.request("/ui/peers/1/qr.svg", { cookie: admin })).text();

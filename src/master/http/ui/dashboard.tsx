@@ -5,7 +5,7 @@ import { DashboardPage, type WireGuardCounts } from "../../../../ui/views/dashbo
 import type { TrafficChartModel } from "../../../../ui/views/charts.tsx";
 import type { Services } from "../../service/services.ts";
 import type { AppEnv } from "../env.ts";
-import { agoText, currentUser, html, takeFlash } from "../ui_kit.tsx";
+import { agoText, currentUser, html, localHelp, nodeBriefs, takeFlash, type UiOptions } from "../ui_kit.tsx";
 import { chartModel } from "./traffic_chart.ts";
 
 function wireGuardCounts(s: Services): WireGuardCounts {
@@ -30,7 +30,7 @@ function dashboardTraffic(s: Services): TrafficChartModel {
   });
 }
 
-export function dashboardRoutes(s: Services): Hono<AppEnv> {
+export function dashboardRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
   ui.get("/ui/dashboard", (c) => {
     const logins = s.audit.list({ action: "login", limit: 8 });
@@ -50,6 +50,8 @@ export function dashboardRoutes(s: Services): Hono<AppEnv> {
           })),
           wireguard: wireGuardCounts(s),
           traffic: dashboardTraffic(s),
+          nodes: nodeBriefs(s),
+          help: localHelp(c, o),
           handshakes: s.traffic.recentHandshakes(s.clock.now() - 86_400_000, 8).map((h) => ({
             id: h.id,
             name: h.name,

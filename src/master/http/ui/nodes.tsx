@@ -3,6 +3,7 @@
 // form POST (CSRF-checked by the middleware); viewers get no forms and a 403.
 import { Hono } from "hono";
 import { AppError } from "../../../core/errors.ts";
+import { readToken } from "../../../core/sync.ts";
 import type { FormState } from "../../../../ui/views/auth.tsx";
 import type { Flash } from "../../../../ui/views/layout.tsx";
 import {
@@ -19,6 +20,8 @@ import {
 import { canWrite } from "../../service/context.ts";
 import type { NodeView } from "../../service/node_admin.ts";
 import type { Services } from "../../service/services.ts";
+import type { ReportView } from "../../service/fleet_watch.ts";
+import type { NodeHealthModel } from "../../../../ui/views/node_health.tsx";
 import { parseRange, TRAFFIC_RANGES } from "../../service/traffic.ts";
 import type { AppEnv } from "../env.ts";
 import { actorOf, idParam } from "../middleware.ts";
@@ -28,10 +31,13 @@ import {
   emptyForm,
   formBody,
   html,
+  isLoopbackHost,
+  localHelp,
   redirectWith,
   requireWriter,
   takeFlash,
   text,
+  type UiOptions,
   withForm,
 } from "../ui_kit.tsx";
 import { chartModel } from "./traffic_chart.ts";
@@ -49,7 +55,7 @@ const nodeInput = (b: Record<string, string>) => ({
   wg_port: port(b.wg_port),
 });
 
-const nodeItem = (n: NodeView): NodeItem => ({
+const nodeItem = (n: NodeView, report: ReportView | null = null): NodeItem => ({
   id: n.id,
   name: n.name,
   fqdn: n.fqdn,
@@ -65,7 +71,37 @@ const nodeItem = (n: NodeView): NodeItem => ({
   appliedVersion: n.appliedVersion,
   peerCount: n.peerCount,
   droppedMetrics: n.droppedMetrics,
+  report: report && {
+    applyOk: report.applyOk,
+    applyError: report.applyError,
+    applyMs: report.applyMs,
+    warnings: report.warnings,
+    queueDepth: report.queueDepth,
+  },
 });
+
+/** The node page's health card: the check state, the last checks and the node's last report. */
+function healthModel(s: Services, id: number, canCheck: boolean): NodeHealthModel {
+  const h = s.health.view(id, 10);
+  const r = s.watch.report(id);
+  return {
+    nodeId: id,
+    canCheck,
+    failures: h.failures,
+    nextCheckAt: h.nextCheckAt,
+    lastOkAt: h.lastOkAt,
+    lastError: h.lastError,
+    checks: h.checks,
+    report: r && {
+      applyOk: r.applyOk,
+      applyError: r.applyError,
+      applyMs: r.applyMs,
+      warnings: r.warnings,
+      queueDepth: r.queueDepth,
+    },
+    now: s.clock.now(),
+  };
+}
 
 /** The master's own node is configured through the master: no edit, token or delete here. */
 function remoteNode(s: Services, id: number): NodeView {
@@ -74,17 +110,36 @@ function remoteNode(s: Services, id: number): NodeView {
   return n;
 }
 
-export function nodesRoutes(s: Services): Hono<AppEnv> {
+/** The node's enrollment URL when it only reaches this machine, for a remote node: a warning. */
+function urlWarning(n: NodeView, token: string): string | null {
+  if (n.isLocal) return null;
+  const url = readToken(token)?.url;
+  if (!url) return null;
+  const host = new URL(url).hostname;
+  if (!isLoopbackHost(host)) return null;
+  return `This token sends the node to ${url}, an address only this machine can reach. Set WIREBUDDY_PUBLIC_URL to an address the node reaches (e.g. https://vpn.example.com:8443), restart the master and make a new token.`;
+}
+
+export function nodesRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
   const requireNodeWriter = (c: C) => requireWriter(c, "nodes");
 
   const list = (c: C): NodeListModel => ({
-    nodes: s.nodes.list().map(nodeItem),
+    nodes: ((reports) => s.nodes.list().map((n) => nodeItem(n, reports.get(n.id) ?? null)))(
+      s.watch.reports(),
+    ),
     canEdit: canWrite(actorOf(c)),
     now: s.clock.now(),
   });
   const nodesPage = (c: C, form: FormState, flash: Flash | null = null) => (
-    <NodesPage title="Nodes" user={currentUser(c)} flash={flash} list={list(c)} form={form} />
+    <NodesPage
+      title="Nodes"
+      user={currentUser(c)}
+      flash={flash}
+      list={list(c)}
+      form={form}
+      help={localHelp(c, o)}
+    />
   );
   const tokenPage = (c: C, n: NodeView, token: string, created: boolean) =>
     // Shown once, in this response only (html() sends Cache-Control: no-store).
@@ -93,10 +148,14 @@ export function nodesRoutes(s: Services): Hono<AppEnv> {
       <NodeTokenPage
         title="Enrollment token"
         user={currentUser(c)}
-        node={{ id: n.id, name: n.name }}
-        token={token}
-        expiresAt={n.tokenExpiresAt}
-        created={created}
+        m={{
+          node: { id: n.id, name: n.name, isLocal: n.isLocal },
+          token,
+          expiresAt: n.tokenExpiresAt,
+          created,
+          loopbackUrl: o.loopbackUrl,
+          urlWarning: urlWarning(n, token),
+        }}
       />,
       created ? 201 : 200,
     );
@@ -131,7 +190,9 @@ export function nodesRoutes(s: Services): Hono<AppEnv> {
         user={currentUser(c)}
         flash={takeFlash(c)}
         m={{
-          node: nodeItem(n),
+          node: nodeItem(n, s.watch.report(n.id)),
+          health: n.isLocal || !n.enrolled ? null : healthModel(s, n.id, canWrite(actorOf(c))),
+          help: localHelp(c, o),
           interfaces,
           canEdit: canWrite(actorOf(c)),
           now: s.clock.now(),
@@ -150,6 +211,20 @@ export function nodesRoutes(s: Services): Hono<AppEnv> {
   const editPage = (c: C, id: number, form: FormState) => (
     <NodeEditPage title="Edit node" user={currentUser(c)} id={id} form={form} />
   );
+  // "Check now": the tunnel check at once, bypassing the backoff; the result comes back as a flash.
+  ui.post("/ui/nodes/:id/check", async (c) => {
+    requireNodeWriter(c);
+    const id = idParam(c);
+    const r = await s.health.checkNow(id);
+    return redirectWith(
+      c,
+      `/ui/nodes/${id}`,
+      r.ok
+        ? { kind: "ok", text: `Check passed in ${r.latencyMs} ms.` }
+        : { kind: "error", text: `Check failed after ${r.latencyMs} ms: ${r.error}` },
+    );
+  });
+
   ui.get("/ui/nodes/:id/edit", (c) => {
     requireNodeWriter(c);
     const n = remoteNode(s, idParam(c));
@@ -169,15 +244,15 @@ export function nodesRoutes(s: Services): Hono<AppEnv> {
     }, (form) => editPage(c, id, form));
   });
 
+  // A new token: for a remote node, or for the master's own node to start it by hand.
   ui.get("/ui/nodes/:id/token", (c) => {
     requireNodeWriter(c);
-    const n = remoteNode(s, idParam(c));
+    const n = s.nodes.get(idParam(c));
     return html(c, <NodeTokenConfirmPage title="New token" user={currentUser(c)} node={nodeItem(n)} />);
   });
   ui.post("/ui/nodes/:id/token", async (c) => {
     requireNodeWriter(c);
     const id = idParam(c);
-    remoteNode(s, id);
     const token = await s.nodes.regenerateToken(actorOf(c), c.get("meta"), id);
     return tokenPage(c, s.nodes.get(id), token, false);
   });

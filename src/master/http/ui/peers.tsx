@@ -3,6 +3,7 @@
 // cached), and a peer's traffic.
 import { Hono } from "hono";
 import type { JSX } from "hono/jsx/jsx-runtime";
+import { clientConfFileName } from "../../../core/client_conf.ts";
 import { qrSvg } from "../../../core/qr.ts";
 import { PeerTrafficPage } from "../../../../ui/views/charts.tsx";
 import {
@@ -34,11 +35,15 @@ import {
   formBody,
   html,
   hxTarget,
+  isLoopbackHost,
+  localHelp,
+  nodeBriefs,
   num,
   redirectWith,
   requireWriter,
   takeFlash,
   text,
+  type UiOptions,
   withForm,
 } from "../ui_kit.tsx";
 import { chartModel } from "./traffic_chart.ts";
@@ -110,9 +115,9 @@ function backTo(v: string | undefined): string {
   return v && /^\/ui\/peers(\?[A-Za-z0-9_=&%.+~-]{0,300})?$/.test(v) ? v : "/ui/peers";
 }
 
-export function peersRoutes(s: Services): Hono<AppEnv> {
+export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
-  const choices = () => ({ interfaces: s.interfaces.choices(), nodes: s.nodes.remoteChoices() });
+  const choices = () => ({ interfaces: s.interfaces.choices(), nodes: nodeBriefs(s) });
 
   const peerList = (c: C): PeerListModel => {
     const q = c.req.query();
@@ -145,7 +150,14 @@ export function peersRoutes(s: Services): Hono<AppEnv> {
     }
     return html(
       c,
-      <PeersPage title="Peers" user={currentUser(c)} flash={takeFlash(c)} list={list} {...choices()} />,
+      <PeersPage
+        title="Peers"
+        user={currentUser(c)}
+        flash={takeFlash(c)}
+        list={list}
+        help={localHelp(c, o)}
+        {...choices()}
+      />,
     );
   });
 
@@ -224,8 +236,21 @@ export function peersRoutes(s: Services): Hono<AppEnv> {
 
   // --- client config and QR code (audited by the service, never cached) ---------------------------
   ui.get("/ui/peers/:id/qr", (c) => {
+    // The image holds the private key: a viewer gets a 403 page, not a page with a broken image.
+    requireWriter(c, "client configs (they hold private keys); ask an admin for the QR code");
     const p = s.peers.get(idParam(c));
-    const q: QrModel = { id: p.id, name: p.name, nodeName: p.nodeName };
+    const at = s.clientConfigs.endpointOf(p.id);
+    const endpoint = at ? `${at.host.includes(":") ? `[${at.host}]` : at.host}:${at.port}` : null;
+    const q: QrModel = {
+      id: p.id,
+      name: p.name,
+      nodeName: p.nodeName,
+      filename: clientConfFileName(p.name),
+      endpoint,
+      endpointWarning: at && isLoopbackHost(at.host)
+        ? `This config connects to ${endpoint}, an address only the master's own machine can reach: a phone or laptop elsewhere cannot connect. Set the interface's endpoint host (Interfaces → Edit) or WIREBUDDY_PUBLIC_URL to the master's public address.`
+        : null,
+    };
     if (hxTarget(c) === "modal") return html(c, <QrDialog q={q} />);
     return html(c, <QrPage title="QR code" user={currentUser(c)} q={q} />);
   });
