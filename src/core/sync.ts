@@ -238,6 +238,22 @@ export const MetricSampleSchema = z.object({
 });
 export type MetricSample = z.infer<typeof MetricSampleSchema>;
 
+/** What a node says about its last apply and itself (shown per node on the master, exported to /metrics). */
+export const NodeReportSchema = z.object({
+  /** The last apply (config or periodic repair): outcome, the failing command's error, the version, how long. */
+  apply: z.object({
+    ok: z.boolean(),
+    error: z.string().max(MAX_ERROR_LENGTH).nullable(),
+    version: z.number().int().nonnegative(),
+    duration_ms: z.number().nonnegative(),
+  }).nullable().default(null),
+  warnings: z.array(z.string().max(300)).max(20).default([]),
+  queue_depth: z.number().int().nonnegative().nullable().default(null),
+  /** Round trip of the node's last heartbeat. */
+  sync_latency_ms: z.number().nonnegative().nullable().default(null),
+});
+export type NodeReport = z.infer<typeof NodeReportSchema>;
+
 export const HeartbeatRequestSchema = z.object({
   status: z.enum(["online", "error"]),
   applied_version: z.number().int().nonnegative(),
@@ -252,6 +268,7 @@ export const HeartbeatRequestSchema = z.object({
   metrics: z.array(MetricSampleSchema).max(500).default([]),
   /** Samples dropped on the node since it started because its queue was full. */
   dropped: z.number().int().nonnegative().default(0),
+  report: NodeReportSchema.optional(),
 }).strict();
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
 

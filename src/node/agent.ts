@@ -86,7 +86,7 @@ export async function runAgent(
     timeoutMs: config.requestTimeoutMs,
   });
   const state = new AgentState();
-  const dataplane = new DataPlane(deps.engine, disk);
+  const dataplane = new DataPlane(deps.engine, disk, () => clock.now());
   const heartbeatNow = new Wakeable();
   const configNow = new Wakeable();
   const contact = new Contact(clock, log, { config: configNow, heartbeat: heartbeatNow });

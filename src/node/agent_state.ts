@@ -2,7 +2,7 @@
 // cleanly, what is wrong (the last apply error, a config it refused, a disk it cannot write) and whether
 // the master removed this node, with the transitions that change them. No I/O and no timers: the loops
 // do the work and tell the state what came of it.
-import { type HeartbeatRequest, MAX_ERROR_LENGTH, type NodeConfig } from "../core/sync.ts";
+import { type HeartbeatRequest, MAX_ERROR_LENGTH, type NodeConfig, type NodeReport } from "../core/sync.ts";
 
 const DISK_FULL = /no space left on device|database or disk is full|SQLITE_FULL|ENOSPC|quota exceeded/i;
 
@@ -13,7 +13,15 @@ export function storageProblem(what: string, err: unknown): string {
 }
 
 /** What came of one engine tick (the fields of ReconcileResult the agent looks at). */
-export type ApplyOutcome = { ok: boolean; error?: { message: string } };
+export type ApplyOutcome = {
+  ok: boolean;
+  error?: { message: string };
+  warnings?: string[];
+  commands?: number;
+  durationMs?: number;
+};
+
+const shorten = (s: string, max: number) => (s.length > max ? s.slice(0, max - 1) + "…" : s);
 
 export class AgentState {
   #current: NodeConfig | null = null;
@@ -22,6 +30,9 @@ export class AgentState {
   #rejected: string | null = null;
   /** What cannot be saved now, by what it is (the config, metrics …). */
   #storage = new Map<string, string>();
+  #lastApply: NodeReport["apply"] = null;
+  #warnings: string[] = [];
+  #syncLatencyMs: number | null = null;
   #removed = false;
 
   /** The config being served (the newest accepted, applied cleanly or not); null before the first. */
@@ -49,6 +60,7 @@ export class AgentState {
 
   /** The last good config from disk was applied at start (a failure there is not reported as an error). */
   restored(config: NodeConfig, outcome: ApplyOutcome): void {
+    this.#noteApply(config.config_version, outcome);
     this.#current = config;
     if (outcome.ok) this.#applied = config.config_version;
   }
@@ -79,6 +91,7 @@ export class AgentState {
 
   /** A config from the master was applied (cleanly or not): it is served from now on. */
   configApplied(config: NodeConfig, outcome: ApplyOutcome): void {
+    this.#noteApply(config.config_version, outcome);
     this.#rejected = null;
     this.#current = config;
     if (outcome.ok) {
@@ -91,6 +104,9 @@ export class AgentState {
 
   /** A periodic re-apply of the served config: a clean one clears an earlier failure. */
   reconciled(outcome: ApplyOutcome): void {
+    // A clean tick that changed nothing is no apply worth reporting (unless it ends a failure).
+    const changed = !outcome.ok || (outcome.commands ?? 1) > 0 || this.#lastApply?.ok === false;
+    if (this.#current && changed) this.#noteApply(this.#current.config_version, outcome);
     if (outcome.ok && this.#lastError && this.#current) {
       this.#lastError = null;
       this.#applied = this.#current.config_version;
@@ -111,6 +127,31 @@ export class AgentState {
       p !== null
     );
     return all.length > 0 ? all.join("; ") : null;
+  }
+
+  #noteApply(version: number, outcome: ApplyOutcome): void {
+    this.#lastApply = {
+      ok: outcome.ok,
+      error: outcome.ok ? null : shorten(outcome.error?.message ?? "apply failed", MAX_ERROR_LENGTH),
+      version,
+      duration_ms: Math.max(0, outcome.durationMs ?? 0),
+    };
+    this.#warnings = (outcome.warnings ?? []).slice(0, 20).map((w) => shorten(w, 300));
+  }
+
+  /** The round trip of the last heartbeat (reported in the next). */
+  synced(latencyMs: number): void {
+    this.#syncLatencyMs = Math.max(0, latencyMs);
+  }
+
+  /** The report part of a heartbeat: the last apply, its warnings, the queue depth, the sync latency. */
+  report(queueDepth: number | null): NodeReport {
+    return {
+      apply: this.#lastApply,
+      warnings: this.#warnings,
+      queue_depth: queueDepth,
+      sync_latency_ms: this.#syncLatencyMs,
+    };
   }
 
   /** The status part of a heartbeat; a long error is shortened to what the protocol carries. */

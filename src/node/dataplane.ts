@@ -13,13 +13,18 @@ const EMPTY: HostState = { interfaces: [], forwarding: { ipv4: false, ipv6: fals
 export class DataPlane {
   #tail: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly engine: Engine, private readonly keys: Pick<NodeState, "wgKeys">) {}
+  constructor(
+    private readonly engine: Engine,
+    private readonly keys: Pick<NodeState, "wgKeys">,
+    /** Milliseconds, to time each apply (the agent passes its clock). */
+    private readonly now: () => number = () => 0,
+  ) {}
 
   /**
    * Brings the host to `config`; interfaces without a key from the master use (or get) this node's own.
    * Never throws: a key that cannot be made or saved (a full disk) is a failed apply, like the engine's.
    */
-  async apply(config: NodeConfig): Promise<ReconcileResult> {
+  async apply(config: NodeConfig): Promise<ReconcileResult & { durationMs?: number }> {
     let desired: HostState;
     try {
       const keys = await this.keys.wgKeys(config.interfaces.filter((i) => !i.private_key).map((i) => i.name));
@@ -34,7 +39,11 @@ export class DataPlane {
         error: new AppError("unavailable", message),
       };
     }
-    return await this.#serial(() => this.engine.reconcileOnce(desired));
+    return await this.#serial(async () => {
+      const start = this.now();
+      const result = await this.engine.reconcileOnce(desired);
+      return { ...result, durationMs: this.now() - start };
+    });
   }
 
   /** Takes down every interface and rule this node made (the master removed it). */

@@ -208,7 +208,9 @@ export async function heartbeatLoop(d: HeartbeatLoopDeps): Promise<void> {
     const { body, batch, reportKey } = await heartbeatBody(d, beats, reported);
     let wait = d.timing.heartbeatMs;
     try {
+      const sent = d.clock.now();
       const r = await d.master.post("/api/sync/heartbeat", body, HeartbeatResponseSchema, stop);
+      d.state.synced(d.clock.now() - sent);
       backoff.reset();
       d.contact.succeeded("heartbeat");
       if (r.kind === "removed") return await d.removed();
@@ -241,10 +243,11 @@ export async function heartbeatLoop(d: HeartbeatLoopDeps): Promise<void> {
 async function heartbeatBody(d: HeartbeatLoopDeps, beats: number, reported: string) {
   let batch: MetricSample[] = [];
   let dropped = 0;
+  let depth: number | null = null;
   let publicKeys: Record<string, string> = {};
   try {
     batch = d.queue.batch(500);
-    dropped = d.queue.stats().dropped;
+    ({ dropped, size: depth } = d.queue.stats());
   } catch (err) {
     d.log.warn("cannot read the metrics queue", { error: (err as Error).message });
   }
@@ -259,11 +262,13 @@ async function heartbeatBody(d: HeartbeatLoopDeps, beats: number, reported: stri
     listen_port: i.listen_port,
     peers: i.peers.length,
   })).filter((i) => i.public_key !== "");
-  const reportKey = JSON.stringify(interfaces);
+  // The apply report goes with the keys: when the last apply's outcome or warnings change, and every 20th beat.
+  const applyReport = d.state.report(depth);
+  const reportKey = JSON.stringify([interfaces, applyReport.apply, applyReport.warnings]);
   const report = reportKey !== reported || beats % 20 === 0;
   const body = {
     ...d.state.status(),
-    ...(report ? { interfaces } : {}),
+    ...(report ? { interfaces, report: applyReport } : {}),
     ...(batch.length > 0 ? { metrics: batch } : {}),
     ...(dropped > 0 ? { dropped } : {}),
   } satisfies Partial<HeartbeatRequest>;

@@ -27,14 +27,6 @@ export const DEFAULT_WATCH_OPTIONS: WatchOptions = {
   authWindowMs: 5 * 60_000,
 };
 
-/** What a node says about its last apply, when its heartbeat carries a report. */
-export type NodeReport = {
-  apply?: { ok: boolean; error: string | null; version: number; duration_ms: number } | null;
-  warnings?: string[];
-  queue_depth?: number;
-  sync_latency_ms?: number | null;
-};
-
 export type ReportView = {
   at: number;
   applyOk: boolean | null;
@@ -79,7 +71,7 @@ export class FleetWatch {
   ) {}
 
   /** Stores a heartbeat's report and derives metrics.dropped; inside the heartbeat's transaction. */
-  heartbeatInTx(before: NodeFullRow, hb: HeartbeatRequest & { report?: NodeReport }, now: number): void {
+  heartbeatInTx(before: NodeFullRow, hb: HeartbeatRequest, now: number): void {
     const cur = reportsRepo.get(this.db, before.id);
     const rep = hb.report;
     const apply = rep?.apply;
