@@ -210,11 +210,27 @@ export const NodeInterfaceConfigSchema = z.object({
 });
 export type NodeInterfaceConfig = z.infer<typeof NodeInterfaceConfigSchema>;
 
+/**
+ * The DNS resolver a node runs (the master's `local` node: Unbound): include files rendered by the
+ * master, whether to log queries (dnstap), and client addresses whose queries are not logged.
+ */
+export const NodeDnsConfigSchema = z.object({
+  files: z.array(z.object({
+    name: z.string().regex(/^wb-[a-z0-9-]{1,40}\.conf$/),
+    text: z.string().max(64 * 1024 * 1024),
+  })).max(8),
+  log: z.boolean(),
+  nolog: z.array(z.string().max(45)).max(MAX_PEERS),
+});
+export type NodeDnsConfig = z.infer<typeof NodeDnsConfigSchema>;
+
 export const NodeConfigSchema = z.object({
   node_id: z.number().int().positive(),
   config_version: z.number().int().nonnegative(),
   issued_at: z.number().int(),
   interfaces: z.array(NodeInterfaceConfigSchema).max(MAX_INTERFACES),
+  /** Absent or null: this node runs no resolver for the fleet (it removes what it wrote before). */
+  dns: NodeDnsConfigSchema.nullable().optional(),
 });
 export type NodeConfig = z.infer<typeof NodeConfigSchema>;
 
@@ -254,6 +270,27 @@ export const NodeReportSchema = z.object({
 });
 export type NodeReport = z.infer<typeof NodeReportSchema>;
 
+/** One reply of the node's resolver (from Unbound's dnstap), queued like metrics with its own sequence. */
+export const DnsLogEntrySchema = z.object({
+  seq: z.number().int().positive(),
+  at: z.number().int(),
+  client: z.string().max(45),
+  qname: z.string().max(255),
+  qtype: z.string().max(12),
+  rcode: z.string().max(12),
+  /** The answer records' data, comma-separated (e.g. "192.0.2.10" or "CNAME x.example.,192.0.2.1"). */
+  answer: z.string().max(300),
+});
+export type DnsLogEntry = z.infer<typeof DnsLogEntrySchema>;
+
+/** How the node's resolver is doing, reported while the config has a `dns` section. */
+export const DnsReportSchema = z.object({
+  running: z.boolean(),
+  detail: z.string().max(MAX_ERROR_LENGTH),
+  error: z.string().max(MAX_ERROR_LENGTH).nullable(),
+});
+export type DnsReport = z.infer<typeof DnsReportSchema>;
+
 export const HeartbeatRequestSchema = z.object({
   status: z.enum(["online", "error"]),
   applied_version: z.number().int().nonnegative(),
@@ -269,6 +306,10 @@ export const HeartbeatRequestSchema = z.object({
   /** Samples dropped on the node since it started because its queue was full. */
   dropped: z.number().int().nonnegative().default(0),
   report: NodeReportSchema.optional(),
+  dns: DnsReportSchema.optional(),
+  dns_log: z.array(DnsLogEntrySchema).max(500).default([]),
+  /** Query-log entries dropped because the node's queue was full. */
+  dns_dropped: z.number().int().nonnegative().default(0),
 }).strict();
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
 
@@ -277,6 +318,8 @@ export const HeartbeatResponseSchema = z.discriminatedUnion("kind", [
     kind: z.literal("ok"),
     acked_seq: z.number().int().nonnegative(),
     config_version: z.number().int(),
+    /** The highest query-log sequence the master has stored (absent: none sent). */
+    dns_acked_seq: z.number().int().nonnegative().optional(),
   }),
   z.object({ kind: z.literal("removed"), node_id: z.number().int() }),
 ]);
