@@ -94,11 +94,12 @@ try {
 
   const app = createApp(s, { publicUrl: new URL("https://vpn.example.com:8443"), trustProxy: false });
   await s.accounts.create(system, null, { username: "bench", password: "bench password 123", role: "admin" });
-  const session = await s.accounts.login({ ip: "127.0.0.1", userAgent: "bench" }, {
+  const signIn = await s.login.login({ ip: "127.0.0.1", userAgent: "bench" }, {
     username: "bench",
     password: "bench password 123",
   });
-  const cookie = `__Host-wb_session=${session.token}`;
+  if (signIn.kind !== "session") throw new Error("bench user has a second factor");
+  const cookie = `__Host-wb_session=${signIn.session.token}`;
   const get = async (path: string) => {
     const res = await app.request(`https://vpn.example.com:8443${path}`, { headers: { cookie } }, {
       remoteAddr: "127.0.0.1",

@@ -43,7 +43,7 @@ export function masterJobs(s: Services, o: { staleCheckMs: number }): Job[] {
         return s.peers.expireDue();
       },
     },
-    { name: "purge sessions", everyMs: 10 * 60_000, run: () => s.accounts.purgeExpiredSessions() },
+    { name: "purge sessions", everyMs: 10 * 60_000, run: () => s.login.purgeExpiredSessions() },
     { name: "mark stale nodes", everyMs: o.staleCheckMs, run: () => s.liveness.markStale() },
     { name: "metrics housekeeping", everyMs: 10 * 60_000, run: () => s.liveness.housekeeping() },
     { name: "node health checks", everyMs: 1_000, run: () => s.health.checkDue() },

@@ -25,6 +25,16 @@ export const UserRow: FC<{ u: UserItem; canEdit: boolean }> = ({ u, canEdit }) =
             <input type="hidden" name="role" value={u.role === "admin" ? "viewer" : "admin"} />
             <button type="submit">{u.role === "admin" ? "Make viewer" : "Make admin"}</button>
           </form>
+          {!u.isSelf && (
+            <form
+              method="post"
+              action={`/ui/users/${u.id}/second-factor/reset`}
+              class="inline"
+              hx-confirm={`Remove ${u.username}'s authenticator app, recovery codes and passkeys?`}
+            >
+              <button type="submit">Reset second factor</button>
+            </form>
+          )}
           <form
             method="post"
             action={`/ui/users/${u.id}/delete`}
@@ -94,34 +104,5 @@ export const UsersPage: FC<
         </section>
       )
       : <p class="muted">You have read-only access.</p>}
-  </Layout>
-);
-
-export const AccountPage: FC<PageModel & { form: FormState; flash?: Flash | null }> = (p) => (
-  <Layout title="Your account" user={p.user} flash={p.flash ?? null}>
-    <h1>Your account</h1>
-    <section class="card narrow">
-      <h2>Change password</h2>
-      <form method="post" action="/ui/account/password" class="stack">
-        <FormErrors errors={p.form.errors} message={p.form.message} />
-        <Field
-          name="current_password"
-          label="Current password"
-          type="password"
-          error={p.form.errors.current_password}
-          required
-          autocomplete="current-password"
-        />
-        <Field
-          name="new_password"
-          label="New password"
-          type="password"
-          error={p.form.errors.new_password}
-          required
-          autocomplete="new-password"
-        />
-        <button type="submit" class="primary">Change password</button>
-      </form>
-    </section>
   </Layout>
 );

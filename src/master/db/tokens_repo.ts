@@ -14,7 +14,11 @@ export type ApiTokenRow = {
   last_used_at: number | null;
 };
 
-export type ApiTokenWithUser = ApiTokenRow & { username: string; role: "admin" | "viewer" };
+export type ApiTokenWithUser = ApiTokenRow & {
+  username: string;
+  role: "admin" | "viewer";
+  user_scope: string;
+};
 
 export const tokensRepo = {
   insert: (db: Db, t: Omit<ApiTokenRow, "id" | "revoked_at" | "last_used_at">) =>
@@ -25,17 +29,17 @@ export const tokensRepo = {
     ).lastInsertRowid,
   byHash: (db: Db, hash: string) =>
     db.get<ApiTokenWithUser>(
-      `SELECT t.*, u.username, u.role FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = :hash`,
+      `SELECT t.*, u.username, u.role, u.scope AS user_scope FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = :hash`,
       { hash },
     ),
   byId: (db: Db, id: number) =>
     db.get<ApiTokenWithUser>(
-      `SELECT t.*, u.username, u.role FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = :id`,
+      `SELECT t.*, u.username, u.role, u.scope AS user_scope FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = :id`,
       { id },
     ),
   list: (db: Db) =>
     db.all<ApiTokenWithUser>(
-      `SELECT t.*, u.username, u.role FROM api_tokens t JOIN users u ON u.id = t.user_id ORDER BY t.created_at DESC, t.id DESC`,
+      `SELECT t.*, u.username, u.role, u.scope AS user_scope FROM api_tokens t JOIN users u ON u.id = t.user_id ORDER BY t.created_at DESC, t.id DESC`,
     ),
   revoke: (db: Db, id: number, at: number) =>
     db.run("UPDATE api_tokens SET revoked_at = :at WHERE id = :id AND revoked_at IS NULL", { id, at })

@@ -8,6 +8,15 @@ export type UserRow = {
   password_hash: string;
   created_at: number;
   password_changed_at: number;
+  /** `issuer|sub` of a user created or linked by single sign-on. */
+  oidc_subject: string | null;
+  /** The admin's scope as JSON (see service/scope.ts); "" for the whole fleet. */
+  scope: string;
+};
+
+export type NewUserRow = Omit<UserRow, "id" | "oidc_subject" | "scope"> & {
+  oidc_subject?: string | null;
+  scope?: string;
 };
 
 export type SessionRow = {
@@ -27,12 +36,16 @@ export const usersRepo = {
   byName: (db: Db, username: string) =>
     db.get<UserRow>("SELECT * FROM users WHERE username = :username", { username }),
   list: (db: Db) => db.all<UserRow>("SELECT * FROM users ORDER BY username COLLATE NOCASE"),
-  insert: (db: Db, u: Omit<UserRow, "id">) =>
+  byOidcSubject: (db: Db, subject: string) =>
+    db.get<UserRow>("SELECT * FROM users WHERE oidc_subject = :subject", { subject }),
+  insert: (db: Db, u: NewUserRow) =>
     db.run(
-      `INSERT INTO users (username, role, password_hash, created_at, password_changed_at)
-       VALUES (:username, :role, :password_hash, :created_at, :password_changed_at)`,
-      u,
+      `INSERT INTO users (username, role, password_hash, created_at, password_changed_at, oidc_subject, scope)
+       VALUES (:username, :role, :password_hash, :created_at, :password_changed_at, :oidc_subject, :scope)`,
+      { oidc_subject: null, scope: "", ...u },
     ).lastInsertRowid,
+  setScope: (db: Db, id: number, scope: string) =>
+    db.run("UPDATE users SET scope = :scope WHERE id = :id", { id, scope }).changes,
   setRole: (db: Db, id: number, role: UserRow["role"]) =>
     db.run("UPDATE users SET role = :role WHERE id = :id", { id, role }).changes,
   setPassword: (db: Db, id: number, hash: string, at: number) =>
@@ -52,8 +65,8 @@ export const sessionsRepo = {
       s,
     ),
   withUser: (db: Db, idHash: string) =>
-    db.get<SessionRow & { username: string; role: UserRow["role"] }>(
-      `SELECT s.*, u.username, u.role FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = :idHash`,
+    db.get<SessionRow & { username: string; role: UserRow["role"]; scope: string }>(
+      `SELECT s.*, u.username, u.role, u.scope FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = :idHash`,
       { idHash },
     ),
   touch: (db: Db, idHash: string, at: number) =>

@@ -65,11 +65,16 @@ export function apiRoutes(s: Services): Hono<AppEnv> {
     });
   });
 
-  api.get("/users", (c) => c.json({ users: s.accounts.list().map(userJson) }));
-  api.get("/users/:id", (c) => c.json(userJson(s.accounts.get(idParam(c)))));
+  const withFactors = (u: Parameters<typeof userJson>[0]) => {
+    const f = s.factors.status(u.id);
+    return { ...userJson(u), second_factor: { totp: f.totp, passkeys: f.passkeys } };
+  };
+  api.get("/users", (c) => c.json({ users: s.accounts.list().map(withFactors) }));
+  api.get("/users/:id", (c) => c.json(withFactors(s.accounts.get(idParam(c)))));
   api.post(
     "/users",
-    async (c) => c.json(userJson(await s.accounts.create(actorOf(c), c.get("meta"), await jsonBody(c))), 201),
+    async (c) =>
+      c.json(withFactors(await s.accounts.create(actorOf(c), c.get("meta"), await jsonBody(c))), 201),
   );
   api.patch("/users/:id", async (c) => {
     const id = idParam(c);
@@ -88,7 +93,11 @@ export function apiRoutes(s: Services): Hono<AppEnv> {
     }
     if (role !== undefined) s.accounts.setRole(actorOf(c), c.get("meta"), id, role);
     if (password !== undefined) await s.accounts.resetPassword(actorOf(c), c.get("meta"), id, password);
-    return c.json(userJson(s.accounts.get(id)));
+    return c.json(withFactors(s.accounts.get(id)));
+  });
+  api.delete("/users/:id/second-factor", (c) => {
+    s.factors.resetFor(actorOf(c), c.get("meta"), idParam(c));
+    return c.body(null, 204);
   });
   api.delete("/users/:id", (c) => {
     s.accounts.delete(actorOf(c), c.get("meta"), idParam(c));

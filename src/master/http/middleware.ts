@@ -8,6 +8,8 @@ import type { AppEnv } from "./env.ts";
 
 export const SESSION_COOKIE = "__Host-wb_session";
 export const FLASH_COOKIE = "__Host-wb_flash";
+/** A sign-in whose password was right, waiting for the second factor (5 minutes). */
+export const PENDING_COOKIE = "__Host-wb_pending";
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /** Request body limits per part of the app, enforced while the body streams in. */
@@ -156,7 +158,7 @@ export function csrfOrigin(options: HttpOptions): MiddlewareHandler<AppEnv> {
 export function sessionAuth(services: Services): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const token = getCookie(c, SESSION_COOKIE);
-    if (token) c.set("actor", await services.accounts.resolveSession(token));
+    if (token) c.set("actor", await services.login.resolveSession(token));
     await next();
   };
 }
@@ -171,6 +173,16 @@ export function requireSession(): MiddlewareHandler<AppEnv> {
         return c.body(null, 401);
       }
       return c.redirect(to, 303);
+    }
+    const actor = c.get("actor");
+    const path = new URL(c.req.url).pathname;
+    if (actor?.kind === "user" && actor.mustEnrol && !path.startsWith("/ui/account")) {
+      // The "every admin needs a second factor" policy: nothing else until one is set up.
+      if (c.req.header("hx-request")) {
+        c.header("HX-Redirect", "/ui/account");
+        return c.body(null, 403);
+      }
+      return c.redirect("/ui/account", 303);
     }
     return await next();
   };
@@ -204,6 +216,10 @@ export function actorOf(c: Context<AppEnv>) {
 /** Parses a route's numeric id parameter. */
 export function idParam(c: Context<AppEnv>, name = "id"): number {
   const raw = c.req.param(name) ?? "";
-  if (!/^\d{1,15}$/.test(raw)) throw new AppError("not_found", `No such ${name}: "${raw.slice(0, 40)}"`);
+  if (!/^\d{1,15}$/.test(raw)) {
+    throw new AppError("not_found", `No such ${name}: "${raw.slice(0, 40)}"`, {
+      publicMessage: "There is nothing at this address: the link is wrong or what it named was deleted.",
+    });
+  }
   return Number(raw);
 }

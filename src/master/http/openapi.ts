@@ -50,6 +50,13 @@ const OPS: Record<string, Record<string, Op>> = {
     },
     delete: { summary: "Delete a user (never the last admin)", ok: 204 },
   },
+  "/api/users/{id}/second-factor": {
+    delete: {
+      summary:
+        "Reset a user's second factor: authenticator app, recovery codes, passkeys; ends their sessions",
+      ok: 204,
+    },
+  },
   "/api/tokens": {
     get: { summary: "List API tokens (never their secrets)", ok: 200 },
     post: {

@@ -8,6 +8,7 @@ import { type ApiTokenWithUser, tokensRepo } from "../db/tokens_repo.ts";
 import { requireAdmin } from "./accounts.ts";
 import type { AuditService } from "./audit.ts";
 import type { Actor, RequestMeta } from "./context.ts";
+import { parseScope } from "./scope.ts";
 import { parseInput } from "./validate.ts";
 
 export const TOKEN_PREFIX = "wbt_";
@@ -122,6 +123,7 @@ export class ApiTokenService {
       userId: t.user_id,
       username: t.username,
       role: t.role,
+      fleet: parseScope(t.user_scope),
     };
   }
 }

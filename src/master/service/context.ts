@@ -1,8 +1,20 @@
 // Who is acting, and from where: passed to every service call that changes something.
+import type { AdminScope } from "./scope.ts";
+
 export type Role = "admin" | "viewer";
 
 export type Actor =
-  | { kind: "user"; userId: number; username: string; role: Role; sessionHash: string }
+  | {
+    kind: "user";
+    userId: number;
+    username: string;
+    role: Role;
+    sessionHash: string;
+    /** The part of the fleet this user may see and change (absent or null: all of it). */
+    fleet?: AdminScope | null;
+    /** The "every admin needs a second factor" policy applies and this admin has none yet. */
+    mustEnrol?: true;
+  }
   | {
     kind: "token";
     tokenId: number;
@@ -11,6 +23,8 @@ export type Actor =
     userId: number;
     username: string;
     role: Role;
+    /** The token owner's fleet scope (inherited). */
+    fleet?: AdminScope | null;
   }
   | { kind: "system"; name: string };
 

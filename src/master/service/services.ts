@@ -3,10 +3,13 @@
 // HostChanges port), which bumps the hosts' config_version and wakes their long-polls; one SecretBox
 // seals and opens every secret.
 import type { Logger } from "../../core/logger.ts";
-import type { HashLimits, ScryptCost } from "../../core/password.ts";
+import { DEFAULT_COST, type HashLimits, HashPool, type ScryptCost } from "../../core/password.ts";
 import type { Clock } from "../../core/ports/types.ts";
 import type { Db } from "../db/db.ts";
-import { AccountService, type ThrottlePolicy } from "./accounts.ts";
+import { AccountService } from "./accounts.ts";
+import { LoginService } from "./login.ts";
+import { LoginThrottle, type ThrottlePolicy } from "./login_throttle.ts";
+import { SecondFactorService } from "./second_factor.ts";
 import { ApiTokenService } from "./api_tokens.ts";
 import { AuditService } from "./audit.ts";
 import { ClientConfigService } from "./client_configs.ts";
@@ -35,6 +38,8 @@ export type Services = {
   log: Logger;
   audit: AuditService;
   accounts: AccountService;
+  login: LoginService;
+  factors: SecondFactorService;
   tokens: ApiTokenService;
   interfaces: InterfaceService;
   peers: PeerService;
@@ -100,6 +105,8 @@ export type ServiceOptions = {
   throttle?: ThrottlePolicy;
   /** Bounds on concurrent password hashing (default DEFAULT_HASH_LIMITS). */
   hashing?: HashLimits;
+  /** Sign-in policy: admins must have a second factor; passwords only for a break-glass admin (SSO only). */
+  signIn?: { requireAdminSecondFactor?: boolean; passwordOnlyFor?: string | null };
   fleet?: FleetOptions;
   ports?: FleetPorts;
 };
@@ -115,14 +122,27 @@ export async function createServices(
   const node = { ...DEFAULT_NODE_OPTIONS, ...opts.nodes };
   const { publicHost, publicUrl } = opts;
   const audit = new AuditService(db, clock);
-  const accounts = new AccountService(db, clock, audit, log, {
-    sessionTtlMs: opts.sessionTtlMs,
-    ...(opts.scryptCost ? { cost: opts.scryptCost } : {}),
-    ...(opts.throttle ? { throttle: opts.throttle } : {}),
-    ...(opts.hashing ? { hashing: opts.hashing } : {}),
-  });
+  const hashes = new HashPool(opts.hashing);
+  const cost = opts.scryptCost ?? DEFAULT_COST;
+  const accounts = new AccountService(db, clock, audit, hashes, { cost });
   const tokens = new ApiTokenService(db, clock, audit);
   const secrets = new SecretBox(keys.sealKey);
+  const factors = new SecondFactorService(db, clock, audit, secrets);
+  const login = new LoginService(
+    db,
+    clock,
+    audit,
+    log,
+    hashes,
+    new LoginThrottle(db, clock, audit, opts.throttle),
+    factors,
+    {
+      sessionTtlMs: opts.sessionTtlMs,
+      cost,
+      requireAdminSecondFactor: opts.signIn?.requireAdminSecondFactor ?? false,
+      passwordOnlyFor: opts.signIn?.passwordOnlyFor ?? null,
+    },
+  );
   const syncKeys = new SyncKeys(db, secrets, keys.hmacKey);
   const configVersions = new ConfigVersions(db, { longPollMaxMs: node.longPollMaxMs });
   const fleet = opts.fleet ?? {};
@@ -151,6 +171,8 @@ export async function createServices(
     log,
     audit,
     accounts,
+    login,
+    factors,
     tokens,
     interfaces: new InterfaceService(db, clock, audit, secrets, configVersions),
     peers: new PeerService(db, clock, audit, secrets, configVersions),

@@ -1,13 +1,23 @@
 // First-start setup, login and logout, and the root address (to the dashboard, the login or the setup).
 import { Hono } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
-import { LoginPage, SetupPage } from "../../../../ui/views/auth.tsx";
+import { LoginPage, SecondFactorPage, SetupPage } from "../../../../ui/views/auth.tsx";
+import { toAppError } from "../../../core/errors.ts";
 import type { Services } from "../../service/services.ts";
 import type { AppEnv } from "../env.ts";
-import { SESSION_COOKIE } from "../middleware.ts";
-import { cookieBase, formBody, html, redirectWith, takeFlash, withForm } from "../ui_kit.tsx";
+import { PENDING_COOKIE, SESSION_COOKIE } from "../middleware.ts";
+import { type C, cookieBase, formBody, html, redirectWith, takeFlash, withForm } from "../ui_kit.tsx";
+import type { Session } from "../../service/login.ts";
+import { getCookie } from "hono/cookie";
 
-function safeNext(next: string | undefined): string {
+/** Signs the browser in: the session cookie, and on to where it was going. */
+export function signedIn(c: C, session: Session, next: string): Response {
+  setCookie(c, SESSION_COOKIE, session.token, { ...cookieBase, expires: new Date(session.expiresAt) });
+  if (getCookie(c, PENDING_COOKIE)) deleteCookie(c, PENDING_COOKIE, cookieBase);
+  return c.redirect(next, 303);
+}
+
+export function safeNext(next: string | undefined): string {
   return next && /^\/[A-Za-z0-9/_?=&.-]*$/.test(next) && !next.startsWith("//") ? next : "/ui/dashboard";
 }
 
@@ -58,18 +68,45 @@ export function authRoutes(s: Services): Hono<AppEnv> {
     const body = await formBody(c);
     const next = safeNext(body.next);
     return await withForm(c, body, async () => {
-      const session = await s.accounts.login(c.get("meta"), {
+      const result = await s.login.login(c.get("meta"), {
         username: body.username,
         password: body.password,
       });
-      setCookie(c, SESSION_COOKIE, session.token, { ...cookieBase, expires: new Date(session.expiresAt) });
-      return c.redirect(next, 303);
+      if (result.kind === "session") return signedIn(c, result.session, next);
+      setCookie(c, PENDING_COOKIE, result.pending, { ...cookieBase, expires: new Date(result.expiresAt) });
+      return c.redirect(`/login/code?next=${encodeURIComponent(next)}`, 303);
     }, (form) => <LoginPage form={form} next={next} />);
+  });
+
+  ui.get("/login/code", (c) => {
+    const next = safeNext(c.req.query("next"));
+    if (!getCookie(c, PENDING_COOKIE)) return c.redirect(`/login?next=${encodeURIComponent(next)}`, 303);
+    return html(c, <SecondFactorPage form={{ values: {}, errors: {} }} next={next} />);
+  });
+  ui.post("/login/code", async (c) => {
+    const body = await formBody(c);
+    const next = safeNext(body.next);
+    try {
+      return await withForm(c, body, async () => {
+        const session = await s.login.secondFactor(c.get("meta"), getCookie(c, PENDING_COOKIE) ?? "", {
+          code: body.code,
+        });
+        return signedIn(c, session, next);
+      }, (form) => <SecondFactorPage form={form} next={next} />);
+    } catch (err) {
+      const e = toAppError(err);
+      if (e.code !== "gone") throw e;
+      deleteCookie(c, PENDING_COOKIE, cookieBase);
+      return redirectWith(c, `/login?next=${encodeURIComponent(next)}`, {
+        kind: "error",
+        text: e.publicMessage,
+      });
+    }
   });
 
   ui.post("/logout", (c) => {
     const actor = c.get("actor");
-    if (actor) s.accounts.logout(actor, c.get("meta"));
+    if (actor) s.login.logout(actor, c.get("meta"));
     deleteCookie(c, SESSION_COOKIE, cookieBase);
     return redirectWith(c, "/login", { kind: "ok", text: "You have been logged out." });
   });

@@ -42,6 +42,15 @@ export function usersRoutes(s: Services): Hono<AppEnv> {
     const u = s.accounts.setRole(actorOf(c), c.get("meta"), idParam(c), body.role);
     return redirectWith(c, "/ui/users", { kind: "ok", text: `"${u.username}" is now ${u.role}.` });
   });
+  ui.post("/ui/users/:id/second-factor/reset", (c) => {
+    const id = idParam(c);
+    s.factors.resetFor(actorOf(c), c.get("meta"), id);
+    const name = s.accounts.get(id).username;
+    return redirectWith(c, "/ui/users", {
+      kind: "ok",
+      text: `"${name}" has no second factor now and was signed out; they can set one up again.`,
+    });
+  });
   ui.post("/ui/users/:id/delete", (c) => {
     const id = idParam(c);
     const name = s.accounts.get(id).username;
