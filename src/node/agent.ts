@@ -5,7 +5,7 @@
 // kept on disk and applied at start, so the node serves its clients while the master is down, even
 // across a reboot.
 import type { Logger } from "../core/logger.ts";
-import type { Clock, Exec } from "../core/ports/types.ts";
+import type { Clock, Exec, Fs } from "../core/ports/types.ts";
 import { ConfigResponseSchema } from "../core/sync.ts";
 import { AgentState } from "./agent_state.ts";
 import type { NodeDaemonConfig } from "./config.ts";
@@ -18,6 +18,7 @@ import { metricsLoop } from "./metrics/sample.ts";
 import type { Engine } from "./reconcile/engine.ts";
 import { Wakeable } from "./sleep.ts";
 import { healthResponderLoop, type Listen } from "./health_responder.ts";
+import { statusLoop } from "./status.ts";
 import type { Enrollment, NodeState } from "./state.ts";
 import { type FetchFactory, SyncClient, verifySaved } from "./sync_client.ts";
 
@@ -33,6 +34,8 @@ export type AgentDeps = {
   version: string;
   /** Binds the tunnel health responder (health_responder.ts); without it the node answers no checks. */
   listen?: Listen;
+  /** Where `wirebuddy-node status` reads from: status.json in the data dir (status.ts). */
+  status?: { fs: Fs; pid: number };
 };
 
 export type AgentResult = "stopped" | "removed";
@@ -152,6 +155,18 @@ export async function runAgent(
         port: config.healthPort!,
         intervalMs: Math.min(config.reconcileMs, 2_000),
         state,
+      })]
+      : []),
+    ...(deps.status
+      ? [statusLoop({
+        clock,
+        stop,
+        fs: deps.status.fs,
+        dir: disk.dir,
+        pid: deps.status.pid,
+        intervalMs: config.heartbeatMs,
+        state,
+        queue: deps.queue,
       })]
       : []),
   ]);

@@ -33,6 +33,7 @@ export class AgentState {
   #lastApply: NodeReport["apply"] = null;
   #warnings: string[] = [];
   #syncLatencyMs: number | null = null;
+  #lastContactAt: number | null = null;
   #removed = false;
 
   /** The config being served (the newest accepted, applied cleanly or not); null before the first. */
@@ -139,9 +140,15 @@ export class AgentState {
     this.#warnings = (outcome.warnings ?? []).slice(0, 20).map((w) => shorten(w, 300));
   }
 
-  /** The round trip of the last heartbeat (reported in the next). */
-  synced(latencyMs: number): void {
+  /** A heartbeat was answered at `at` after `latencyMs` (the round trip is reported in the next). */
+  synced(latencyMs: number, at: number | null = null): void {
     this.#syncLatencyMs = Math.max(0, latencyMs);
+    if (at !== null) this.#lastContactAt = at;
+  }
+
+  /** When the master last answered a heartbeat (null: not since the start). */
+  get lastContactAt(): number | null {
+    return this.#lastContactAt;
   }
 
   /** The report part of a heartbeat: the last apply, its warnings, the queue depth, the sync latency. */

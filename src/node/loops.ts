@@ -210,7 +210,7 @@ export async function heartbeatLoop(d: HeartbeatLoopDeps): Promise<void> {
     try {
       const sent = d.clock.now();
       const r = await d.master.post("/api/sync/heartbeat", body, HeartbeatResponseSchema, stop);
-      d.state.synced(d.clock.now() - sent);
+      d.state.synced(d.clock.now() - sent, d.clock.now());
       backoff.reset();
       d.contact.succeeded("heartbeat");
       if (r.kind === "removed") return await d.removed();

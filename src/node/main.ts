@@ -11,6 +11,7 @@ import { parseNodeEnv } from "./config.ts";
 import { MetricsQueue } from "./metrics/queue.ts";
 import { createEngine } from "./reconcile/engine.ts";
 import { NodeState } from "./state.ts";
+import { readStatus, renderStatus } from "./status.ts";
 import type { FetchFactory } from "./sync_client.ts";
 
 const VERSION = denoJson.version;
@@ -23,6 +24,8 @@ WireBuddy master says, and keeps serving clients with the last good config while
 
 Usage:
   wirebuddy-node            run (first start: WIREBUDDY_ENROLLMENT_TOKEN=<token from the master's Nodes page>)
+  wirebuddy-node status     enrollment, master, last contact, applied version, interfaces, queue, last error
+                            (read from the data dir; exit 0 when all is well, 1 otherwise)
   wirebuddy-node version    print the version
   wirebuddy-node --help     this text
 
@@ -46,6 +49,17 @@ async function main(): Promise<number> {
   const command = positionals[0] ?? "run";
   if (values.help || command === "help") return (out(HELP), 0);
   if (command === "version") return (out(`wirebuddy-node ${VERSION} (deno ${Deno.version.deno})`), 0);
+  if (command === "status") {
+    // What an operator types first: read the data dir, print, exit 0 when all is well.
+    const parsed = parseNodeEnv(Deno.env.toObject());
+    const dir = parsed.ok
+      ? parsed.value.dataDir
+      : (Deno.env.get("WIREBUDDY_NODE_DATA_DIR") ?? "/var/lib/wirebuddy-node");
+    const { enrollment, status } = await readStatus(realFs, dir);
+    const r = renderStatus(dir, enrollment, status, realClock.now());
+    out(r.text);
+    return r.ok ? 0 : 1;
+  }
   if (command !== "run") {
     out(`Unknown command "${command}". Try --help.`);
     return 64;
@@ -91,6 +105,7 @@ async function main(): Promise<number> {
         hostname: Deno.hostname(),
         version: VERSION,
         listen: (o) => Deno.listen({ ...o, transport: "tcp" }),
+        status: { fs: realFs, pid: Deno.pid },
       },
       config,
       stop.signal,

@@ -4,6 +4,7 @@
 // addresses) and wakes their long-polls, so the node fetches its new config at once. Long-polls are
 // woken after the change's own request has been answered, a batch per event-loop turn, so a
 // fleet-wide change neither delays the admin's answer nor starves heartbeats.
+import type { Logger } from "../../core/logger.ts";
 import type { Db } from "../db/db.ts";
 import { nodesFullRepo } from "../db/nodes_repo.ts";
 import { allocateNodeAddresses } from "./node_addresses.ts";
@@ -27,6 +28,9 @@ export class ConfigVersions implements HostChanges {
   #pending = new Set<number>();
   #flushing: ReturnType<typeof setTimeout> | null = null;
   #closing = false;
+
+  /** Where bumps are logged (services.ts sets it). */
+  log: Logger | null = null;
 
   constructor(private readonly db: Db, private readonly opts: { longPollMaxMs: number }) {}
 
@@ -52,13 +56,26 @@ export class ConfigVersions implements HostChanges {
 
   /** Bumps config_version of these nodes, inside the caller's transaction (wake them after it). */
   bumpInTx(nodeIds: number[]): void {
-    for (const id of new Set(nodeIds)) nodesFullRepo.bump(this.db, id);
+    const ids = [...new Set(nodeIds)];
+    for (const id of ids) nodesFullRepo.bump(this.db, id);
+    this.#logBumps(ids);
+  }
+
+  /** One line per bump: the first few nodes with their new versions, and how many in all. */
+  #logBumps(ids: number[]): void {
+    if (!this.log || ids.length === 0) return;
+    const shown = ids.slice(0, 5).map((id) => nodesFullRepo.byId(this.db, id)).filter((n) => n !== undefined)
+      .map((n) => `${n!.name}=v${n!.config_version}`);
+    this.log.info("config version bumped", {
+      nodes: ids.length,
+      versions: shown.join(" ") + (ids.length > 5 ? " …" : ""),
+    });
   }
 
   /** Bumps the master's own node inside the caller's transaction. */
   bumpLocalInTx(): void {
     const local = nodesFullRepo.local(this.db);
-    if (local) nodesFullRepo.bump(this.db, local.id);
+    if (local) this.bumpInTx([local.id]);
   }
 
   /** Ends the long-polls of these nodes soon: after the current request, WAKE_BATCH per turn. */

@@ -145,6 +145,7 @@ export async function createServices(
   );
   const syncKeys = new SyncKeys(db, secrets, keys.hmacKey);
   const configVersions = new ConfigVersions(db, { longPollMaxMs: node.longPollMaxMs });
+  configVersions.log = log;
   const fleet = opts.fleet ?? {};
   const ports = opts.ports ?? {};
   const events = new FleetEvents(db, clock, audit, log);
