@@ -4,14 +4,18 @@ import { AppError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Clock, Fs } from "../core/ports/types.ts";
 import { randomToken } from "../core/seal.ts";
+import { Secret } from "../core/secret.ts";
+import { readdir } from "node:fs/promises";
 import type { MasterConfig } from "./config.ts";
-import { type Db, openDb } from "./db/db.ts";
+import { type Db, openDb, SCHEMA_VERSION } from "./db/db.ts";
+import { snapshotBytes } from "./db/backup_repo.ts";
+import { BackupService } from "./service/backup.ts";
 import { initSecrets } from "./service/secrets.ts";
 import { createServices, type FleetPorts, type Services } from "./service/services.ts";
 import { loadTls, type TlsMaterial } from "./tls.ts";
 
 /** `fleet`: the tunnel probe, fetch for webhooks and process stats (main.ts passes the real ones). */
-export type MasterPorts = { fs: Fs; clock: Clock; log: Logger; fleet?: FleetPorts };
+export type MasterPorts = { fs: Fs; clock: Clock; log: Logger; fleet?: FleetPorts; version?: string };
 
 /** The secret key from the environment, or in dev mode one kept in the data dir (with a loud warning). */
 export async function resolveSecretKey(config: MasterConfig, ports: MasterPorts): Promise<string> {
@@ -73,6 +77,19 @@ export async function bootMaster(
         webhooks: config.webhookRetry,
       },
       ...(ports.fleet ? { ports: ports.fleet } : {}),
+    });
+    services.backups = new BackupService({
+      clock: ports.clock,
+      log: ports.log,
+      audit: services.audit,
+      fs: ports.fs,
+      snapshot: () => snapshotBytes(db, `${config.dataDir}/.backup-snapshot.db`),
+      schema: SCHEMA_VERSION,
+      appVersion: ports.version ?? "dev",
+      secretKey: new Secret(secret),
+      // The self-signed identity is the pin in every node's token; operator files are the operator's.
+      tls: tls && config.tls.mode === "self-signed" ? { cert: tls.cert, key: tls.key } : null,
+      listDir: async (dir) => (await readdir(dir).catch(() => [])).map(String),
     });
     return { services, tls, close: () => db.close() };
   } catch (err) {

@@ -235,6 +235,23 @@ export const MASTER_ENV: readonly EnvVar[] = [
     description: "`debug`, `info`, `warn` or `error`.",
   },
   {
+    name: "WIREBUDDY_BACKUP_INTERVAL",
+    schema: durationText.refine((ms) => ms >= 60_000, "must be at least 1m").optional(),
+    description:
+      "Make an encrypted backup into `backups` in the data dir this often (e.g. `1d`); unset: only on demand.",
+  },
+  {
+    name: "WIREBUDDY_BACKUP_KEEP",
+    schema: count(1, 10_000, 7),
+    default: "7",
+    description: "How many scheduled backups to keep (the oldest are removed).",
+  },
+  {
+    name: "WIREBUDDY_BACKUP_PASSPHRASE_FILE",
+    schema: z.string().min(1).optional(),
+    description: "File holding the scheduled backups' passphrase (required with an interval).",
+  },
+  {
     name: "WIREBUDDY_DEV",
     schema: booleanText.default(false),
     default: "false",
@@ -268,6 +285,7 @@ export type MasterConfig = {
   hashing: HashLimits;
   bodies: BodyLimits;
   connections: GuardLimits;
+  backup: { intervalMs: number; dir: string; keep: number; passphraseFile: string } | null;
 };
 
 /**
@@ -318,11 +336,21 @@ export function parseMasterEnv(env: Record<string, string | undefined>): EnvResu
       (raw.WIREBUDDY_PUBLIC_URL as string | undefined) ??
         `${scheme}://${host.includes(":") ? `[${host}]` : host}:${listen.port}`,
     );
+    const backupEvery = raw.WIREBUDDY_BACKUP_INTERVAL as number | undefined;
+    const passphraseFile = raw.WIREBUDDY_BACKUP_PASSPHRASE_FILE as string | undefined;
+    if (backupEvery && !passphraseFile) {
+      problems.push("WIREBUDDY_BACKUP_PASSPHRASE_FILE is required with WIREBUDDY_BACKUP_INTERVAL");
+    }
     if (problems.length > 0) return { ok: false, problems };
+    const dataDir = raw.WIREBUDDY_DATA_DIR as string;
+    const [dir, keep] = [`${dataDir}/backups`, raw.WIREBUDDY_BACKUP_KEEP as number];
+    const backup = backupEvery && passphraseFile
+      ? { intervalMs: backupEvery, dir, keep, passphraseFile }
+      : null;
     return {
       ok: true,
       value: {
-        dataDir: raw.WIREBUDDY_DATA_DIR as string,
+        dataDir,
         secretKey: secret ? new Secret(secret) : null,
         listen,
         publicUrl,
@@ -363,6 +391,7 @@ export function parseMasterEnv(env: Record<string, string | undefined>): EnvResu
           maxTotal: raw.WIREBUDDY_MAX_CONNECTIONS as number,
           maxPerAddress: raw.WIREBUDDY_MAX_CONNECTIONS_PER_ADDRESS as number,
         },
+        backup,
       },
     };
   });

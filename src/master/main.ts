@@ -8,7 +8,8 @@ import { createLogger, type Logger } from "../core/logger.ts";
 import { realClock, realFs, stderrSink } from "../core/ports/real.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import { createApp } from "./app.tsx";
-import { bootMaster } from "./boot.ts";
+import { bootMaster, resolveSecretKey } from "./boot.ts";
+import { backupCommand, backupJob, restoreCommand } from "./backup_cli.ts";
 import { type MasterConfig, parseMasterEnv, trustedOrigins } from "./config.ts";
 import { serveGuarded } from "./http/conn_guard.ts";
 import { SCHEMA_VERSION } from "./db/db.ts";
@@ -29,6 +30,13 @@ Usage:
                                                         print a new API token of an admin (for automation)
   wirebuddy-master node local-token                     print a new enrollment token for the master's own
                                                         \`local\` node (used by install.sh; old ones stop working)
+  wirebuddy-master backup [--out FILE|-] [--passphrase-file F]
+                                                        write an encrypted backup (database, secret key, TLS
+                                                        identity) to FILE, stdout (-) or the data dir's
+                                                        backups/; passphrase from stdin or F, never argv
+  wirebuddy-master restore FILE [--passphrase-file F]   restore a backup into the data dir (stop the master
+                                                        first); exit 65 damaged file, 77 wrong passphrase,
+                                                        78 backup from a newer schema
   wirebuddy-master version                              print the version
   wirebuddy-master --help                               this text
 
@@ -66,7 +74,7 @@ async function serve(config: MasterConfig, log: Logger): Promise<void> {
     version: VERSION,
     metricsToken: config.metricsToken,
   };
-  const ports = { fs: realFs, clock: realClock, log, fleet };
+  const ports = { fs: realFs, clock: realClock, log, fleet, version: VERSION };
   const { services, tls, close } = await bootMaster(config, ports);
   // A duration as its variable takes it: 12h, 90s, 5m (the largest unit that divides it exactly).
   const secs = (ms: number) =>
@@ -144,7 +152,10 @@ async function serve(config: MasterConfig, log: Logger): Promise<void> {
   }, (req, info) => app.fetch(req, { remoteAddr: info.remoteAddr.hostname }));
 
   const jobs = runScheduler(
-    masterJobs(services, { staleCheckMs: config.nodeCheckIntervalMs }),
+    [
+      ...masterJobs(services, { staleCheckMs: config.nodeCheckIntervalMs }),
+      ...(config.backup && services.backups ? [backupJob(services.backups, config.backup)] : []),
+    ],
     { clock: realClock, log },
     stop.signal,
   );
@@ -176,6 +187,8 @@ async function main(): Promise<void> {
       name: { type: "string" },
       scope: { type: "string" },
       "expires-in-days": { type: "string" },
+      out: { type: "string" },
+      "passphrase-file": { type: "string" },
     },
     allowPositionals: true,
     strict: true,
@@ -246,6 +259,29 @@ async function main(): Promise<void> {
       } finally {
         close();
       }
+      return;
+    }
+    if (command === "backup" || command === "restore") {
+      const ports = { fs: realFs, clock: realClock, log, version: VERSION };
+      const io = {
+        print,
+        write: async (text: string) => void await Deno.stdout.write(new TextEncoder().encode(text)),
+        readStdin: async () =>
+          Deno.stdin.isTerminal()
+            ? null
+            : new TextDecoder().decode(await new Response(Deno.stdin.readable).arrayBuffer()),
+      };
+      const code = command === "backup"
+        ? await backupCommand(config, ports, io, {
+          out: values.out,
+          passphraseFile: values["passphrase-file"],
+        })
+        : await restoreCommand(config, ports, io, {
+          file: sub,
+          passphraseFile: values["passphrase-file"],
+          secretKey: await resolveSecretKey(config, ports),
+        });
+      if (code !== 0) Deno.exit(code);
       return;
     }
     if (command === "node" && sub === "local-token") {

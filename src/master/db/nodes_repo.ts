@@ -95,6 +95,13 @@ export const nodesFullRepo = {
       "SELECT * FROM nodes WHERE status IN ('online', 'error') AND (last_seen_at IS NULL OR last_seen_at < :before)",
       { before },
     ),
+  /** Raises config_version above `applied` (a node holding a newer config than a restored database). */
+  raiseAbove: (db: Db, id: number, applied: number) =>
+    db.run("UPDATE nodes SET config_version = :v WHERE id = :id AND config_version < :v", {
+      id,
+      v: applied + 1,
+    })
+      .changes > 0,
   bump: (db: Db, id: number) =>
     db.run("UPDATE nodes SET config_version = config_version + 1 WHERE id = :id", { id }),
   metricSeq: (db: Db, id: number, seq: number, dropped: number) =>

@@ -12,6 +12,7 @@ import { LoginThrottle, type ThrottlePolicy } from "./login_throttle.ts";
 import { SecondFactorService } from "./second_factor.ts";
 import { ApiTokenService } from "./api_tokens.ts";
 import { AuditService } from "./audit.ts";
+import type { BackupService } from "./backup.ts";
 import { ClientConfigService } from "./client_configs.ts";
 import { ConfigVersions } from "./config_versions.ts";
 import { FleetEvents } from "./events.ts";
@@ -55,6 +56,8 @@ export type Services = {
   watch: FleetWatch;
   webhooks: WebhookService;
   prom: PromService;
+  /** Backups (set by boot.ts, which holds the secret key and TLS identity they carry). */
+  backups?: BackupService;
 };
 
 /** The world the fleet-health services reach (real ones from main.ts; tests pass fakes). */

@@ -276,6 +276,7 @@ export class SyncService {
   heartbeat(node: NodeFullRow, hb: HeartbeatRequest): HeartbeatResponse {
     const now = this.clock.now();
     let changedKeys = false;
+    let raised = false;
     const acked = this.db.tx(() => {
       if (hb.error && hb.error !== node.last_error) {
         this.log.warn("node reports an error", { node: node.name, node_id: node.id, error: hb.error });
@@ -283,6 +284,11 @@ export class SyncService {
       // The status follows from heartbeats AND tunnel checks: the observer derives (and announces) it.
       const seen = { status: node.status, error: hb.error, applied: hb.applied_version, now };
       nodesFullRepo.seen(this.db, node.id, seen);
+      // After a restore from an older backup the node holds a newer config than this database's version:
+      // move past it, so the node takes the restored config instead of refusing it as older.
+      if (hb.applied_version > node.config_version) {
+        raised = nodesFullRepo.raiseAbove(this.db, node.id, hb.applied_version);
+      }
       this.opts.observer.heartbeatInTx(node, hb, now);
       const interfaces = interfacesRepo.list(this.db);
       const ifaces = new Map(interfaces.map((i) => [i.name, i.id]));
@@ -326,6 +332,7 @@ export class SyncService {
       return maxSeen;
     });
     if (changedKeys) this.versions.wake([nodesFullRepo.local(this.db)!.id]);
+    if (raised) this.versions.wake([node.id]);
     return {
       kind: "ok",
       acked_seq: acked,
