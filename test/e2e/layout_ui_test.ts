@@ -158,6 +158,14 @@ Deno.test({
           for (const [name, path] of ADMIN_PAGES) {
             await page.goto(`${base}${path}`);
             if (name === "dashboard") await page.waitForSelector("#traffic-total svg.chart");
+            if (name === "settings" && theme === "light" && width === "desktop") {
+              // Durations as their variables take them, and the loopback public URL warned about.
+              assert.match(
+                await page.textContent("#settings-table") ?? "",
+                /Session lifetime12hWIREBUDDY_SESSION_TTL/,
+              );
+              assert.ok(await page.locator("#public-url-warning").isVisible());
+            }
             await check(page, `${theme}/${width} ${name}`, width);
             if (SHOT_PAGES.has(name)) await shot(name);
           }

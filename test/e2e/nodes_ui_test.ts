@@ -126,6 +126,11 @@ Deno.test({
         `curl -fsSL https://github.com/wirebuddy/wirebuddy/releases/latest/download/install.sh | sudo sh -s -- node --token ${token}`,
       );
       assert.ok(!page.url().includes(token), "the token is not in the URL");
+      // This master's public URL is loopback (it listens on 127.0.0.1): the token page says so.
+      assert.match(
+        await page.textContent("#token-url-warning") ?? "",
+        /This token sends the node to https:\/\/127\.0\.0\.1:\d+, an address only this machine can reach/,
+      );
       await checkCopyButtons(page, token);
       const cookies = await context.cookies();
       assert.ok(cookies.every((c) => !c.value.includes(token.slice(5, 40))), "no cookie carries the token");

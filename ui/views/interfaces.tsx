@@ -117,7 +117,7 @@ const InterfaceFields: FC<{ form: FormState; editing: boolean }> = ({ form, edit
             value={v.name}
             error={e.name}
             required
-            hint="Like wg0: letters, digits, _ . - (max 15)."
+            hint="Like wg0: 1-15 letters, digits or _ . = + -"
           />
         )}
       <Field

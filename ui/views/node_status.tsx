@@ -116,7 +116,9 @@ export const NodesDownNotice: FC<
             ? (
               <details>
                 <summary>How to fix it</summary>
-                {n.isLocal ? <LocalNodeHelp n={n} m={help} /> : <RemoteNodeHelp n={n} canEdit={help.canEdit} />}
+                {n.isLocal
+                  ? <LocalNodeHelp n={n} m={help} />
+                  : <RemoteNodeHelp n={n} canEdit={help.canEdit} />}
               </details>
             )
             : n.isLocal

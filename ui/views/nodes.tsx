@@ -312,9 +312,9 @@ export const NodeDetailPage: FC<PageModel & { m: NodeDetailModel }> = (p) => {
 
 // --- edit, delete, token --------------------------------------------------------------------------
 
-export const NodeEditPage: FC<PageModel & { id: number; form: FormState }> = (p) => (
+export const NodeEditPage: FC<PageModel & { id: number; currentName: string; form: FormState }> = (p) => (
   <Layout title="Edit node" user={p.user} active="nodes">
-    <h1>Edit node {p.form.values.name ?? ""}</h1>
+    <h1>Edit node {p.currentName}</h1>
     <section class="card">
       <form method="post" action={`/ui/nodes/${p.id}`} class="grid-form" id="node-form">
         <FormErrors errors={p.form.errors} message={p.form.message} />

@@ -273,6 +273,8 @@ export type PeerFormModel = {
   id: number | null;
   /** The interface of an existing peer (it cannot move). */
   interfaceName?: string;
+  /** The saved name of an existing peer (the heading keeps it while a rejected new name is in the form). */
+  currentName?: string;
   publicKey?: string;
   form: FormState;
   interfaces: Choice[];
@@ -398,7 +400,7 @@ export const PeerForm: FC<{ m: PeerFormModel }> = ({ m }) => {
 };
 
 const formTitle = (m: PeerFormModel) =>
-  m.id === null ? "Add a peer" : `Edit peer ${m.form.values.name ?? ""}`;
+  m.id === null ? "Add a peer" : `Edit peer ${m.currentName ?? m.form.values.name ?? ""}`;
 
 /** The form as the dialog's content. */
 export const PeerFormDialog: FC<{ m: PeerFormModel }> = ({ m }) => (

@@ -13,7 +13,7 @@ import type { HostChanges } from "./config_versions.ts";
 import { nodesCarrying } from "./node_config.ts";
 import type { Actor, RequestMeta } from "./context.ts";
 import type { SecretBox } from "./secret_box.ts";
-import { parseInput } from "./validate.ts";
+import { FieldProblems, parseInput, validFields } from "./validate.ts";
 import { InterfaceInputSchema, InterfacePatchSchema } from "./wg_schemas.ts";
 
 export type InterfaceView = {
@@ -90,35 +90,64 @@ export class InterfaceService {
     return interfacesRepo.list(this.db).map((i) => ({ id: i.id, name: i.name }));
   }
 
-  #checkConflicts(row: Omit<InterfaceRow, "id">, exceptId = 0): void {
+  /** Every name, port and pool another interface already has, reported together. */
+  #checkConflicts(
+    row: Partial<Pick<InterfaceRow, "name" | "listen_port" | "address4" | "address6">>,
+    exceptId = 0,
+  ): void {
+    const problems = new FieldProblems();
     for (const other of interfacesRepo.list(this.db)) {
       if (other.id === exceptId) continue;
-      if (other.name === row.name) {
-        throw new AppError("conflict", `An interface named "${row.name}" already exists`, {
-          fields: [{ field: "name", message: "is already taken" }],
-        });
-      }
-      if (other.listen_port === row.listen_port) {
-        throw new AppError("conflict", `Port ${row.listen_port} is already used by ${other.name}`, {
-          fields: [{ field: "listen_port", message: `is already used by ${other.name}` }],
-        });
-      }
-      if (overlaps(other.address4, row.address4)) {
-        throw new AppError("conflict", `The IPv4 pool overlaps ${other.name}'s (${other.address4})`, {
-          fields: [{ field: "ipv4_pool", message: `overlaps ${other.name} (${other.address4})` }],
-        });
-      }
-      if (row.address6 && other.address6 && overlaps(other.address6, row.address6)) {
-        throw new AppError("conflict", `The IPv6 pool overlaps ${other.name}'s (${other.address6})`, {
-          fields: [{ field: "ipv6_pool", message: `overlaps ${other.name} (${other.address6})` }],
-        });
-      }
+      problems.check(() => {
+        if (row.name !== undefined && other.name === row.name) {
+          throw new AppError("conflict", `An interface named "${row.name}" already exists`, {
+            fields: [{ field: "name", message: "is already taken" }],
+          });
+        }
+      });
+      problems.check(() => {
+        if (row.listen_port !== undefined && other.listen_port === row.listen_port) {
+          throw new AppError("conflict", `Port ${row.listen_port} is already used by ${other.name}`, {
+            fields: [{ field: "listen_port", message: `is already used by ${other.name}` }],
+          });
+        }
+      });
+      problems.check(() => {
+        if (row.address4 && overlaps(other.address4, row.address4)) {
+          throw new AppError("conflict", `The IPv4 pool overlaps ${other.name}'s (${other.address4})`, {
+            fields: [{ field: "ipv4_pool", message: `overlaps ${other.name} (${other.address4})` }],
+          });
+        }
+      });
+      problems.check(() => {
+        if (row.address6 && other.address6 && overlaps(other.address6, row.address6)) {
+          throw new AppError("conflict", `The IPv6 pool overlaps ${other.name}'s (${other.address6})`, {
+            fields: [{ field: "ipv6_pool", message: `overlaps ${other.name} (${other.address6})` }],
+          });
+        }
+      });
     }
+    problems.throwIfAny();
   }
 
   async create(actor: Actor, meta: RequestMeta | null, input: unknown): Promise<InterfaceView> {
     requireAdmin(actor);
-    const data = parseInput(InterfaceInputSchema, input, "interface");
+    // Every problem at once: the schema's, and the conflicts of the fields that are valid on their own.
+    const problems = new FieldProblems();
+    const parsed = problems.parse(InterfaceInputSchema, input, "interface");
+    if (!parsed) {
+      const v = validFields(InterfaceInputSchema, input);
+      problems.check(() =>
+        this.#checkConflicts({
+          ...(v.name !== undefined ? { name: v.name } : {}),
+          ...(v.listen_port !== undefined ? { listen_port: v.listen_port } : {}),
+          ...(v.ipv4_pool ? { address4: ownAddress(v.ipv4_pool) } : {}),
+          ...(v.ipv6_pool ? { address6: ownAddress(v.ipv6_pool) } : {}),
+        })
+      );
+      problems.throwIfAny();
+    }
+    const data = parsed!;
     const keys = await generateKeyPair();
     const now = this.clock.now();
     const row: Omit<InterfaceRow, "id"> = {

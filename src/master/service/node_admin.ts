@@ -19,7 +19,7 @@ import type { ConfigVersions } from "./config_versions.ts";
 import type { Actor, RequestMeta } from "./context.ts";
 import { allocateNodeAddresses } from "./node_addresses.ts";
 import type { SyncKeys } from "./sync_keys.ts";
-import { parseInput } from "./validate.ts";
+import { FieldProblems, parseInput } from "./validate.ts";
 import { HostSchema } from "./wg_schemas.ts";
 
 export const LOCAL_NODE_NAME = "local";
@@ -139,19 +139,26 @@ export class NodeAdminService {
     return nodesFullRepo.remote(this.db).map((n) => ({ id: n.id, name: n.name }));
   }
 
+  /** A name or FQDN another node has, both reported together. */
   #uniqueness(name: string, fqdn: string, exceptId = 0): void {
-    const byName = nodesFullRepo.byName(this.db, name);
-    if (byName && byName.id !== exceptId) {
-      throw new AppError("conflict", `A node named "${name}" already exists`, {
-        fields: [{ field: "name", message: "is already taken" }],
-      });
-    }
-    const byFqdn = nodesFullRepo.byFqdn(this.db, fqdn);
-    if (byFqdn && byFqdn.id !== exceptId && !byFqdn.is_local) {
-      throw new AppError("conflict", `Node "${byFqdn.name}" already uses ${fqdn}`, {
-        fields: [{ field: "fqdn", message: "is already taken" }],
-      });
-    }
+    const problems = new FieldProblems();
+    problems.check(() => {
+      const byName = nodesFullRepo.byName(this.db, name);
+      if (byName && byName.id !== exceptId) {
+        throw new AppError("conflict", `A node named "${name}" already exists`, {
+          fields: [{ field: "name", message: "is already taken" }],
+        });
+      }
+    });
+    problems.check(() => {
+      const byFqdn = nodesFullRepo.byFqdn(this.db, fqdn);
+      if (byFqdn && byFqdn.id !== exceptId && !byFqdn.is_local) {
+        throw new AppError("conflict", `Node "${byFqdn.name}" already uses ${fqdn}`, {
+          fields: [{ field: "fqdn", message: "is already taken" }],
+        });
+      }
+    });
+    problems.throwIfAny();
   }
 
   async create(

@@ -17,7 +17,7 @@ import type { Actor, RequestMeta } from "./context.ts";
 import { splitList } from "./interfaces.ts";
 import { allowedFor, checkChosenIpv4, expiry } from "./peer_rules.ts";
 import type { SecretBox } from "./secret_box.ts";
-import { parseInput } from "./validate.ts";
+import { FieldProblems, parseInput, validFields } from "./validate.ts";
 import { PeerInputSchema, PeerPatchSchema, PeerQuerySchema } from "./wg_schemas.ts";
 
 export type PeerView = {
@@ -110,18 +110,34 @@ export class PeerService {
 
   async create(actor: Actor, meta: RequestMeta | null, input: unknown): Promise<PeerView> {
     requireAdmin(actor);
-    const data = parseInput(PeerInputSchema, input, "peer");
+    // Every problem at once: the schema's, and the checks of the fields that are valid on their own.
+    const problems = new FieldProblems();
+    const parsed = problems.parse(PeerInputSchema, input, "peer");
+    const v = parsed ?? validFields(PeerInputSchema, input);
     const now = this.clock.now();
-    const iface = interfacesRepo.byId(this.db, data.interface_id);
-    if (!iface) {
-      throw new AppError("validation", `Interface ${data.interface_id} does not exist`, {
-        fields: [{ field: "interface_id", message: "does not exist" }],
-      });
-    }
-    this.#requireNode(data.node_id);
-    const allowed = allowedFor(iface, data.routing, data.allowed_ips);
-    const expiresAt = expiry(data.expires_at, now);
-    if (data.ipv4) checkChosenIpv4(iface, data.ipv4);
+    const iface = v.interface_id === undefined ? undefined : interfacesRepo.byId(this.db, v.interface_id);
+    problems.check(() => {
+      if (v.interface_id !== undefined && !iface) {
+        throw new AppError("validation", `Interface ${v.interface_id} does not exist`, {
+          fields: [{ field: "interface_id", message: "does not exist" }],
+        });
+      }
+    });
+    problems.check(() => this.#requireNode(v.node_id));
+    let allowed = "";
+    if (iface) problems.check(() => (allowed = allowedFor(iface, v.routing ?? "full", v.allowed_ips ?? [])));
+    let expiresAt: number | null = null;
+    problems.check(() => (expiresAt = expiry(v.expires_at, now)));
+    if (iface && v.ipv4) problems.check(() => checkChosenIpv4(iface, v.ipv4!));
+    problems.check(() => {
+      if (iface && v.name && peersRepo.byName(this.db, iface.id, v.name)) {
+        throw new AppError("conflict", `A peer named "${v.name}" already exists on ${iface.name}`, {
+          fields: [{ field: "name", message: "is already taken on this interface" }],
+        });
+      }
+    });
+    problems.throwIfAny();
+    const data = parsed!;
     // Keys and sealing are async; everything that must be atomic happens in the synchronous transaction.
     const keys = data.public_key ? null : await generateKeyPair();
     const publicKey = data.public_key ?? keys!.publicKey;
@@ -131,6 +147,7 @@ export class PeerService {
       : null;
 
     const id = this.db.tx(() => {
+      if (!iface) throw new AppError("internal", "interface checked above");
       if (peersRepo.byName(this.db, iface.id, data.name)) {
         throw new AppError("conflict", `A peer named "${data.name}" already exists on ${iface.name}`, {
           fields: [{ field: "name", message: "is already taken on this interface" }],
@@ -185,16 +202,36 @@ export class PeerService {
 
   async update(actor: Actor, meta: RequestMeta | null, id: number, input: unknown): Promise<PeerView> {
     requireAdmin(actor);
-    const patch = parseInput(PeerPatchSchema, input, "peer");
     const cur = peersRepo.byId(this.db, id);
     if (!cur) throw new AppError("not_found", `Peer ${id} not found`);
     const iface = interfacesRepo.byId(this.db, cur.interface_id)!;
-    if (patch.node_id !== undefined) this.#requireNode(patch.node_id);
-    if (patch.public_key && patch.regenerate_keys) {
-      throw new AppError("validation", "Give a public key or regenerate keys, not both", {
-        fields: [{ field: "public_key", message: "cannot be combined with regenerate_keys" }],
-      });
+    // Every problem at once: the schema's, and the checks of the fields that are valid on their own.
+    const problems = new FieldProblems();
+    const parsed = problems.parse(PeerPatchSchema, input, "peer");
+    const v = parsed ?? validFields(PeerPatchSchema, input);
+    if (v.node_id !== undefined) problems.check(() => this.#requireNode(v.node_id));
+    problems.check(() => {
+      if (v.public_key && v.regenerate_keys) {
+        throw new AppError("validation", "Give a public key or regenerate keys, not both", {
+          fields: [{ field: "public_key", message: "cannot be combined with regenerate_keys" }],
+        });
+      }
+    });
+    if (v.allowed_ips !== undefined || v.routing !== undefined) {
+      problems.check(() =>
+        allowedFor(iface, v.routing ?? cur.routing, v.allowed_ips ?? splitList(cur.allowed_ips))
+      );
     }
+    if (v.expires_at !== undefined) problems.check(() => expiry(v.expires_at, this.clock.now()));
+    problems.check(() => {
+      if (v.name && v.name !== cur.name && peersRepo.byName(this.db, cur.interface_id, v.name)) {
+        throw new AppError("conflict", `A peer named "${v.name}" already exists on ${iface.name}`, {
+          fields: [{ field: "name", message: "is already taken on this interface" }],
+        });
+      }
+    });
+    problems.throwIfAny();
+    const patch = parsed!;
     let publicKey = cur.public_key;
     let privateSealed = cur.private_key_sealed;
     if (patch.regenerate_keys) {

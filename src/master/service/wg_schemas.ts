@@ -4,20 +4,31 @@ import { isValidCidr, isValidIp, parseCidr } from "../../core/cidr.ts";
 import { isHostname } from "../../core/client_conf.ts";
 import { IfNameSchema, WgKeySchema } from "../../core/host_state.ts";
 
-const listOf = (item: z.ZodType<string, string>, what: string) =>
+/** A list (array or comma/space-separated text); one problem naming every bad entry, e.g. `"10.0.0.999/8"`. */
+const listOf = (valid: (s: string) => boolean, one: string, what: string, like: string) =>
   z.union([z.string().max(4000), z.array(z.string().max(100)).max(200)], {
     error: `must be a list of ${what}`,
   })
     .transform((v) => (Array.isArray(v) ? v : v.split(/[\s,]+/)).map((s) => s.trim()).filter(Boolean))
-    .pipe(z.array(item).max(200, "has too many entries"));
+    .pipe(
+      z.array(z.string()).max(200, "has too many entries").superRefine((items, ctx) => {
+        const bad = items.filter((s) => !valid(s));
+        if (bad.length === 0) return;
+        const names = bad.slice(0, 5).map((b) => `"${b.slice(0, 60)}"`).join(", ") +
+          (bad.length > 5 ? ", …" : "");
+        ctx.addIssue({
+          code: "custom",
+          message: `${names} ${bad.length === 1 ? `is not ${one}` : `are not ${what}`} (like ${like})`,
+        });
+      }),
+    );
 
-export const IpListSchema = listOf(
-  z.string().refine(isValidIp, "must contain IP addresses only"),
-  "IP addresses",
-);
+export const IpListSchema = listOf(isValidIp, "an IP address", "IP addresses", "1.1.1.1");
 export const CidrListSchema = listOf(
-  z.string().refine(isValidCidr, "must contain address/prefix entries only"),
-  "CIDRs",
+  isValidCidr,
+  "an address/prefix",
+  "address/prefix entries",
+  "10.0.0.0/8",
 );
 
 const pool = (version: 4 | 6, minPrefix: number, maxPrefix: number) =>

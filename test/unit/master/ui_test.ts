@@ -409,3 +409,35 @@ Deno.test("the settings page shows the effective configuration, read-only", asyn
   assert.ok(!html.includes('<form method="post" action="/ui/settings'), "nothing to post");
   m.close();
 });
+
+Deno.test("every page links the favicon, which is served as SVG", async () => {
+  const m = await testMaster();
+  const page = await (await m.request("/login")).text();
+  assert.match(page, /<link rel="icon" href="\/static\/favicon\.svg" type="image\/svg\+xml"\/>/);
+  const icon = await m.request("/static/favicon.svg");
+  assert.equal(icon.status, 200);
+  assert.equal(icon.headers.get("content-type"), "image/svg+xml");
+  assert.match(await icon.text(), /^<svg/);
+  m.close();
+});
+
+Deno.test("settings warn when the public URL only reaches this machine", async () => {
+  const m = await testMaster({
+    settings: [{ label: "Public URL", value: "https://127.0.0.1:8443/", env: "WIREBUDDY_PUBLIC_URL" }],
+  });
+  await m.addUser("vera", "viewer");
+  const cookie = await m.login("vera");
+  const html = await (await m.request("/ui/settings", { cookie })).text();
+  assert.match(
+    html,
+    /id="public-url-warning">The public URL is <code>https:\/\/127\.0\.0\.1:8443\/<\/code>, which only this machine can reach/,
+  );
+  const fine = await testMaster({
+    settings: [{ label: "Public URL", value: "https://vpn.example.com:8443/", env: "WIREBUDDY_PUBLIC_URL" }],
+  });
+  await fine.addUser("vera", "viewer");
+  const html2 = await (await fine.request("/ui/settings", { cookie: await fine.login("vera") })).text();
+  assert.doesNotMatch(html2, /public-url-warning/);
+  m.close();
+  fine.close();
+});

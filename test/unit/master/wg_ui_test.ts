@@ -601,3 +601,145 @@ Deno.test("the dashboard lists the latest handshakes reported in metrics, newest
   assert.match(section, /3 h ago/);
   m.close();
 });
+
+// --- defects found walking the UI as a new user (issue 12) ---------------------------------------
+
+Deno.test("a viewer's QR page is a 403 page, not a page with a broken image", async () => {
+  const { m, admin, viewer } = await setup();
+  await addPeer(m, admin);
+  const asHtmx: Record<string, string> = { "hx-request": "true", "hx-target": "modal" };
+  for (const headers of [{}, asHtmx]) {
+    const res = await m.request("/ui/peers/1/qr", { cookie: viewer, headers });
+    assert.equal(res.status, 403);
+    const html = await res.text();
+    assert.doesNotMatch(html, /<img class="qr"/);
+    assert.match(html, /Only admins can see a peer&#39;s QR code: it holds the peer&#39;s private key\./);
+  }
+  assert.equal((await m.request("/ui/peers/1/qr.svg", { cookie: viewer })).status, 403);
+  m.close();
+});
+
+Deno.test("after a 409 the edit heading keeps the peer's saved name, the form keeps the rejected one", async () => {
+  const { m, admin } = await setup();
+  await addPeer(m, admin);
+  await addPeer(m, admin, { name: "bob" });
+  const res = await m.form("/ui/peers/2", { ...PEER, name: "alice-phone" }, { cookie: admin });
+  assert.equal(res.status, 409);
+  const html = await res.text();
+  assert.match(html, /<h1>Edit peer bob<\/h1>/);
+  assert.match(html, /name="name" type="text" value="alice-phone"/);
+  assert.equal(fieldError(html, "name"), "Name: is already taken on this interface");
+  m.close();
+});
+
+Deno.test("a bad AllowedIPs entry is named, once, whatever else is in the list", async () => {
+  const { m, admin } = await setup();
+  const res = await addPeer(m, admin, { routing: "custom", allowed_ips: "10.0.0.0/8, 10.0.0.999/8, nope" });
+  assert.equal(res.status, 422);
+  const html = await res.text();
+  assert.equal(
+    fieldError(html, "allowed_ips"),
+    "Custom AllowedIPs: &quot;10.0.0.999/8&quot;, &quot;nope&quot; are not address/prefix entries (like 10.0.0.0/8)",
+  );
+  const one = await (await addPeer(m, admin, { routing: "custom", allowed_ips: "192.168.1.0/24 banana" }))
+    .text();
+  assert.equal(
+    fieldError(one, "allowed_ips"),
+    "Custom AllowedIPs: &quot;banana&quot; is not an address/prefix (like 10.0.0.0/8)",
+  );
+  assert.equal(peerCount(m), 0);
+  m.close();
+});
+
+Deno.test("every bad field of a form is named in one answer, not one round per check", async () => {
+  const { m, admin } = await setup();
+  await addPeer(m, admin, { name: "taken" });
+  // A bad key (schema), custom routing without AllowedIPs and a past expiry (checks after the schema),
+  // and a taken name (a conflict): all four at once.
+  const res = await addPeer(m, admin, {
+    name: "taken",
+    public_key: "not-a-key",
+    routing: "custom",
+    allowed_ips: "",
+    expires_at: "2001-01-01T00:00",
+  });
+  assert.equal(res.status, 422);
+  const html = await res.text();
+  for (const field of ["name", "public_key", "allowed_ips", "expires_at"]) {
+    assert.ok(fieldError(html, field), `${field} is named`);
+  }
+  assert.equal(peerCount(m), 1);
+
+  // Interfaces: a taken name, a taken port and an overlapping pool, together.
+  const dup = await m.form("/ui/interfaces", { ...IFACE, mtu: "99" }, { cookie: admin });
+  assert.equal(dup.status, 422);
+  const dupHtml = await dup.text();
+  for (const field of ["mtu", "name", "listen_port", "ipv4_pool"]) {
+    assert.ok(fieldError(dupHtml, field), `${field} is named`);
+  }
+  const conflicts = await m.form("/ui/interfaces", IFACE, { cookie: admin });
+  assert.equal(conflicts.status, 409);
+  const cHtml = await conflicts.text();
+  for (const field of ["name", "listen_port", "ipv4_pool"]) assert.ok(fieldError(cHtml, field), field);
+  assert.equal(ifaceCount(m), 1);
+  m.close();
+});
+
+Deno.test("the interface name hint says what the rule takes", async () => {
+  const { m, admin } = await setup({ iface: false });
+  const html = await (await m.request("/ui/interfaces", { cookie: admin })).text();
+  assert.match(html, /Like wg0: 1-15 letters, digits or _ \. = \+ -/);
+  const ok = await m.form("/ui/interfaces", { ...IFACE, name: "wg.a_b=c+d-e" }, { cookie: admin });
+  assert.equal(ok.status, 303, "every character the hint names is taken");
+  const bad = await m.form("/ui/interfaces", { ...IFACE, name: "wg/0", listen_port: "51821" }, {
+    cookie: admin,
+  });
+  assert.equal(fieldError(await bad.text(), "name"), "Name: must be 1-15 letters, digits or _.=+-");
+  m.close();
+});
+
+Deno.test("the QR dialog's download link says the file name the download really gets, and the endpoint", async () => {
+  const { m, admin } = await setup();
+  await addPeer(m, admin, { name: "bob laptop (work)" });
+  const conf = await m.request("/ui/peers/1/config", { cookie: admin });
+  const filename = conf.headers.get("content-disposition")?.match(/filename="([^"]+)"/)?.[1];
+  assert.ok(filename);
+  await conf.body?.cancel();
+  const dialog = await (await m.request("/ui/peers/1/qr", {
+    cookie: admin,
+    headers: { "hx-request": "true", "hx-target": "modal" },
+  })).text();
+  assert.match(
+    dialog,
+    new RegExp(
+      `download="${filename.replace(/[.()]/g, "\\$&")}" id="qr-download">Download ${
+        filename.replace(/[.()]/g, "\\$&")
+      }<`,
+    ),
+  );
+  assert.match(dialog, /at <code>vpn\.example\.com:51820<\/code>/);
+  assert.doesNotMatch(dialog, /id="endpoint-warning"/);
+  m.close();
+});
+
+Deno.test("a client config whose endpoint is loopback is warned about in the QR dialog", async () => {
+  const { m, admin } = await setup();
+  await m.form("/ui/interfaces/1", { ...IFACE, endpoint_host: "127.0.0.1" }, { cookie: admin });
+  await addPeer(m, admin);
+  const page = await (await m.request("/ui/peers/1/qr", { cookie: admin })).text();
+  assert.match(
+    page,
+    /id="endpoint-warning">This config connects to 127\.0\.0\.1:51820, an address only the master&#39;s own machine can reach/,
+  );
+  m.close();
+});
+
+Deno.test("an address with a bad id shows a plain not-found page, not an internal message", async () => {
+  const { m, admin } = await setup();
+  const res = await m.request("/ui/peers/abc/edit", { cookie: admin });
+  assert.equal(res.status, 404);
+  const html = await res.text();
+  assert.doesNotMatch(html, /No such id/);
+  assert.match(html, /There is nothing at this address/);
+  m.close();
+});

@@ -209,7 +209,13 @@ export function nodesRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
   });
 
   const editPage = (c: C, id: number, form: FormState) => (
-    <NodeEditPage title="Edit node" user={currentUser(c)} id={id} form={form} />
+    <NodeEditPage
+      title="Edit node"
+      user={currentUser(c)}
+      id={id}
+      currentName={s.nodes.get(id).name}
+      form={form}
+    />
   );
   // "Check now": the tunnel check at once, bypassing the backoff; the result comes back as a flash.
   ui.post("/ui/nodes/:id/check", async (c) => {

@@ -4,6 +4,7 @@
 import { Hono } from "hono";
 import type { JSX } from "hono/jsx/jsx-runtime";
 import { clientConfFileName } from "../../../core/client_conf.ts";
+import { AppError } from "../../../core/errors.ts";
 import { qrSvg } from "../../../core/qr.ts";
 import { PeerTrafficPage } from "../../../../ui/views/charts.tsx";
 import {
@@ -201,6 +202,7 @@ export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
       peerForm(c, {
         id: p.id,
         interfaceName: p.interfaceName,
+        currentName: p.name,
         publicKey: p.publicKey,
         form: { values: peerFormValues(p), errors: {} },
       }),
@@ -213,7 +215,14 @@ export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
     return await withForm(c, body, async () => {
       const p = await s.peers.update(actorOf(c), c.get("meta"), id, peerPatch(body, cur));
       return done(c, "/ui/peers", { kind: "ok", text: `Peer ${p.name} saved.` });
-    }, (form) => peerForm(c, { id, interfaceName: cur.interfaceName, publicKey: cur.publicKey, form }));
+    }, (form) =>
+      peerForm(c, {
+        id,
+        interfaceName: cur.interfaceName,
+        currentName: cur.name,
+        publicKey: cur.publicKey,
+        form,
+      }));
   });
 
   ui.post("/ui/peers/:id/toggle", async (c) => {
@@ -237,7 +246,12 @@ export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
   // --- client config and QR code (audited by the service, never cached) ---------------------------
   ui.get("/ui/peers/:id/qr", (c) => {
     // The image holds the private key: a viewer gets a 403 page, not a page with a broken image.
-    requireWriter(c, "client configs (they hold private keys); ask an admin for the QR code");
+    if (!canWrite(actorOf(c))) {
+      throw new AppError(
+        "forbidden",
+        "Only admins can see a peer's QR code: it holds the peer's private key.",
+      );
+    }
     const p = s.peers.get(idParam(c));
     const at = s.clientConfigs.endpointOf(p.id);
     const endpoint = at ? `${at.host.includes(":") ? `[${at.host}]` : at.host}:${at.port}` : null;
