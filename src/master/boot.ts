@@ -90,6 +90,7 @@ export async function bootMaster(
       // The self-signed identity is the pin in every node's token; operator files are the operator's.
       tls: tls && config.tls.mode === "self-signed" ? { cert: tls.cert, key: tls.key } : null,
       listDir: async (dir) => (await readdir(dir).catch(() => [])).map(String),
+      schedule: config.backup,
     });
     return { services, tls, close: () => db.close() };
   } catch (err) {

@@ -80,6 +80,7 @@ const ADMIN_PAGES: [string, string][] = [
   ["tokens", "/ui/tokens"],
   ["audit", "/ui/audit"],
   ["settings", "/ui/settings"],
+  ["backup", "/ui/backup"],
   ["account", "/ui/account"],
   ["not-found", "/ui/no-such-page"],
 ];

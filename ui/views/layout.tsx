@@ -14,6 +14,7 @@ export const NAV: readonly { href: string; label: string; key: string }[] = [
   { href: "/ui/users", label: "Users", key: "users" },
   { href: "/ui/tokens", label: "API tokens", key: "tokens" },
   { href: "/ui/audit", label: "Audit", key: "audit" },
+  { href: "/ui/backup", label: "Backup", key: "backup" },
   { href: "/ui/settings", label: "Settings", key: "settings" },
 ];
 

@@ -9,6 +9,7 @@ import type { AppEnv } from "./env.ts";
 import { requireSession } from "./middleware.ts";
 import { accountRoutes } from "./ui/account.tsx";
 import { auditRoutes } from "./ui/audit.tsx";
+import { backupRoutes } from "./ui/backup.tsx";
 import { authRoutes } from "./ui/auth.tsx";
 import { dashboardRoutes } from "./ui/dashboard.tsx";
 import { interfacesRoutes } from "./ui/interfaces.tsx";
@@ -39,6 +40,7 @@ export function uiRoutes(s: Services, settings: SettingRow[] = []): Hono<AppEnv>
   ui.route("/", nodesRoutes(s, o));
   ui.route("/", webhooksRoutes(s));
   ui.route("/", settingsRoutes(o));
+  ui.route("/", backupRoutes(s));
 
   return ui;
 }

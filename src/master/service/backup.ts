@@ -29,6 +29,8 @@ export type BackupDeps = {
   tls: { cert: string; key: string } | null;
   /** Lists the file names in a directory (for retention). */
   listDir: (dir: string) => Promise<string[]>;
+  /** The scheduled backups, when configured (shown on the backup page). */
+  schedule?: (ScheduleOptions & { intervalMs: number }) | null;
 };
 
 export type ScheduleOptions = { dir: string; keep: number; passphraseFile: string };
@@ -41,6 +43,11 @@ export function backupFileName(at: Date): string {
 
 export class BackupService {
   constructor(private readonly d: BackupDeps) {}
+
+  get schedule(): { intervalMs: number; keep: number; dir: string } | null {
+    const s = this.d.schedule;
+    return s ? { intervalMs: s.intervalMs, keep: s.keep, dir: s.dir } : null;
+  }
 
   /** Makes a backup encrypted with `passphrase`; audited as who asked for it (never the passphrase). */
   async create(actor: Actor, meta: RequestMeta | null, passphrase: string): Promise<BackupFile> {
