@@ -113,6 +113,7 @@ const PasskeysCard: FC<{ s: SecurityModel; form: FormState }> = ({ s, form }) =>
           id="passkey-add"
           data-passkey="register"
         >
+          <script src="/static/passkey.js" defer></script>
           <FormErrors errors={form.errors} message={form.message} />
           <Field
             name="name"

@@ -88,6 +88,7 @@ export const LoginPage: FC<{ form: FormState; next: string; flash?: Flash | null
         {options.passwordsLimited && <p class="muted">Passwords are for the emergency admin only.</p>}
         {options.passkeys && (
           <form method="post" action="/login/passkey" class="stack" id="passkey-login" data-passkey="login">
+            <script src="/static/passkey.js" defer></script>
             <input type="hidden" name="next" value={next} />
             <input type="hidden" name="response" value="" />
             <button type="submit">Sign in with a passkey</button>

@@ -129,4 +129,6 @@ export const challengesRepo = {
     db.run("DELETE FROM auth_challenges WHERE id_hash = :idHash", { idHash }).changes,
   deleteExpired: (db: Db, now: number) =>
     db.run("DELETE FROM auth_challenges WHERE expires_at <= :now", { now }).changes,
+  count: (db: Db, kind: ChallengeKind) =>
+    db.get<{ n: number }>("SELECT count(*) AS n FROM auth_challenges WHERE kind = :kind", { kind })!.n,
 };

@@ -4,6 +4,7 @@ import htmx from "htmx.org/dist/htmx.min.js" with { type: "text" };
 import css from "../../../ui/static/app.css" with { type: "text" };
 import app from "../../../ui/static/app.js" with { type: "text" };
 import boot from "../../../ui/static/boot.js" with { type: "text" };
+import passkey from "../../../ui/static/passkey.js" with { type: "text" };
 import favicon from "../../../ui/static/favicon.svg" with { type: "text" };
 import type { AppEnv } from "./env.ts";
 
@@ -12,6 +13,7 @@ const ASSETS: Record<string, { body: string; type: string }> = {
   "app.css": { body: css, type: "text/css; charset=utf-8" },
   "app.js": { body: app, type: "text/javascript; charset=utf-8" },
   "boot.js": { body: boot, type: "text/javascript; charset=utf-8" },
+  "passkey.js": { body: passkey, type: "text/javascript; charset=utf-8" },
   "favicon.svg": { body: favicon, type: "image/svg+xml" },
 };
 

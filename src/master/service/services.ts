@@ -10,6 +10,7 @@ import { AccountService } from "./accounts.ts";
 import { LoginService } from "./login.ts";
 import { LoginThrottle, type ThrottlePolicy } from "./login_throttle.ts";
 import { SecondFactorService } from "./second_factor.ts";
+import { PasskeyService, relyingParty } from "./passkeys.ts";
 import { ApiTokenService } from "./api_tokens.ts";
 import { AuditService } from "./audit.ts";
 import type { BackupService } from "./backup.ts";
@@ -41,6 +42,8 @@ export type Services = {
   accounts: AccountService;
   login: LoginService;
   factors: SecondFactorService;
+  /** Null when the public URL cannot be a WebAuthn relying party (logged at start). */
+  passkeys: PasskeyService | null;
   tokens: ApiTokenService;
   interfaces: InterfaceService;
   peers: PeerService;
@@ -131,13 +134,14 @@ export async function createServices(
   const tokens = new ApiTokenService(db, clock, audit);
   const secrets = new SecretBox(keys.sealKey);
   const factors = new SecondFactorService(db, clock, audit, secrets);
+  const throttle = new LoginThrottle(db, clock, audit, opts.throttle);
   const login = new LoginService(
     db,
     clock,
     audit,
     log,
     hashes,
-    new LoginThrottle(db, clock, audit, opts.throttle),
+    throttle,
     factors,
     {
       sessionTtlMs: opts.sessionTtlMs,
@@ -146,6 +150,8 @@ export async function createServices(
       passwordOnlyFor: opts.signIn?.passwordOnlyFor ?? null,
     },
   );
+  const rp = relyingParty(publicUrl);
+  if (!rp.ok) log.info("passkeys are off", { reason: rp.reason });
   const syncKeys = new SyncKeys(db, secrets, keys.hmacKey);
   const configVersions = new ConfigVersions(db, { longPollMaxMs: node.longPollMaxMs });
   configVersions.log = log;
@@ -177,6 +183,7 @@ export async function createServices(
     accounts,
     login,
     factors,
+    passkeys: rp.ok ? new PasskeyService(db, clock, audit, login, throttle, rp.rp) : null,
     tokens,
     interfaces: new InterfaceService(db, clock, audit, secrets, configVersions),
     peers: new PeerService(db, clock, audit, secrets, configVersions),

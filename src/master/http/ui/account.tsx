@@ -12,7 +12,7 @@ import type { Flash } from "../../../../ui/views/layout.tsx";
 import { AppError } from "../../../core/errors.ts";
 import type { Services } from "../../service/services.ts";
 import type { AppEnv } from "../env.ts";
-import { actorOf } from "../middleware.ts";
+import { actorOf, idParam } from "../middleware.ts";
 import { type C, currentUser, formBody, html, redirectWith, takeFlash, withForm } from "../ui_kit.tsx";
 
 const empty = (): FormState => ({ values: {}, errors: {} });
@@ -36,9 +36,9 @@ export function accountRoutes(s: Services): Hono<AppEnv> {
         security={{
           totp: status.totp,
           recoveryRemaining: status.recoveryRemaining,
-          passkeys: [],
+          passkeys: s.passkeys?.list(a.userId) ?? [],
           mustEnrol: !!a.mustEnrol && !s.factors.hasSecondFactor(a.userId),
-          passkeysAvailable: false,
+          passkeysAvailable: !!s.passkeys,
         }}
         {...parts}
       />
@@ -97,6 +97,28 @@ export function accountRoutes(s: Services): Hono<AppEnv> {
   ui.post("/ui/account/recovery", async (c) => {
     const codes = await s.factors.regenerateRecovery(self(c), c.get("meta"));
     return html(c, <RecoveryCodesPage title="Recovery codes" user={currentUser(c)} codes={codes} />);
+  });
+
+  const passkeys = () => {
+    if (!s.passkeys) {
+      throw new AppError("not_found", "Passkeys are off: the public URL has no domain name or is not https");
+    }
+    return s.passkeys;
+  };
+  ui.post("/ui/account/passkeys/options", async (c) => c.json(await passkeys().registrationOptions(self(c))));
+  ui.post("/ui/account/passkeys", async (c) => {
+    const body = await formBody(c);
+    return await withForm(c, body, async () => {
+      const p = await passkeys().register(self(c), c.get("meta"), {
+        name: body.name,
+        response: body.response,
+      });
+      return redirectWith(c, "/ui/account", { kind: "ok", text: `Passkey "${p.name}" added.` });
+    }, (form) => page(c, { passkeyForm: form }));
+  });
+  ui.post("/ui/account/passkeys/:id/delete", (c) => {
+    passkeys().remove(self(c), c.get("meta"), idParam(c));
+    return redirectWith(c, "/ui/account", { kind: "ok", text: "Passkey removed." });
   });
   return ui;
 }

@@ -1,8 +1,8 @@
 // First-start setup, login and logout, and the root address (to the dashboard, the login or the setup).
 import { Hono } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
-import { LoginPage, SecondFactorPage, SetupPage } from "../../../../ui/views/auth.tsx";
-import { toAppError } from "../../../core/errors.ts";
+import { LoginPage, SecondFactorPage, SetupPage, type SignInOptions } from "../../../../ui/views/auth.tsx";
+import { AppError, toAppError } from "../../../core/errors.ts";
 import type { Services } from "../../service/services.ts";
 import type { AppEnv } from "../env.ts";
 import { PENDING_COOKIE, SESSION_COOKIE } from "../middleware.ts";
@@ -23,6 +23,11 @@ export function safeNext(next: string | undefined): string {
 
 export function authRoutes(s: Services): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
+  const options = (): SignInOptions => ({
+    sso: null,
+    passkeys: !!s.passkeys,
+    passwordsLimited: s.login.policy.passwordOnlyFor !== null,
+  });
 
   ui.get(
     "/",
@@ -61,6 +66,7 @@ export function authRoutes(s: Services): Hono<AppEnv> {
         form={{ values: {}, errors: {} }}
         next={safeNext(c.req.query("next"))}
         flash={takeFlash(c)}
+        options={options()}
       />,
     );
   });
@@ -75,7 +81,20 @@ export function authRoutes(s: Services): Hono<AppEnv> {
       if (result.kind === "session") return signedIn(c, result.session, next);
       setCookie(c, PENDING_COOKIE, result.pending, { ...cookieBase, expires: new Date(result.expiresAt) });
       return c.redirect(`/login/code?next=${encodeURIComponent(next)}`, 303);
-    }, (form) => <LoginPage form={form} next={next} />);
+    }, (form) => <LoginPage form={form} next={next} options={options()} />);
+  });
+
+  const passkeys = () => {
+    if (!s.passkeys) throw new AppError("not_found", "Passkeys are off on this master");
+    return s.passkeys;
+  };
+  ui.post("/login/passkey/options", async (c) => c.json(await passkeys().authenticationOptions()));
+  ui.post("/login/passkey", async (c) => {
+    const body = await formBody(c);
+    const next = safeNext(body.next);
+    return await withForm(c, body, async () => {
+      return signedIn(c, await passkeys().signIn(c.get("meta"), body.response ?? ""), next);
+    }, (form) => <LoginPage form={form} next={next} options={options()} />);
   });
 
   ui.get("/login/code", (c) => {
