@@ -15,7 +15,7 @@ export type HealthConn = {
   close(): void;
 };
 export type HealthListener = AsyncIterable<HealthConn> & { close(): void };
-/** Binds a TCP listener (main.ts: Deno.listen); throws when the address is not on the host. */
+/** Binds a TCP listener (main.ts passes the runtime's listen); throws when the address is not on the host. */
 export type Listen = (o: { hostname: string; port: number }) => HealthListener;
 
 export type ResponderDeps = {

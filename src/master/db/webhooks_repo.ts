@@ -129,6 +129,12 @@ export const deliveriesRepo = {
        ORDER BY d.id DESC LIMIT :limit`,
       { webhookId, limit },
     ),
+  /** A webhook enabled again: its queued deliveries are due now. */
+  resume: (db: Db, webhookId: number, now: number) =>
+    db.run(
+      `UPDATE webhook_deliveries SET next_attempt_at = :now WHERE webhook_id = :webhookId AND state = 'pending'`,
+      { webhookId, now },
+    ).changes,
   pendingCount: (db: Db) =>
     db.get<{ n: number }>("SELECT count(*) AS n FROM webhook_deliveries WHERE state = 'pending'")!.n,
   counts: (db: Db) =>

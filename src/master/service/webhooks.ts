@@ -170,6 +170,7 @@ export class WebhookService {
         enabled: d.enabled === undefined ? cur.enabled : d.enabled ? 1 : 0,
         updated_at: this.clock.now(),
       });
+      if (!cur.enabled && d.enabled) deliveriesRepo.resume(this.db, id, this.clock.now());
       this.audit.record(actor, meta, { action: "webhook.update", target: d.name ?? cur.name });
     });
     return this.get(id);
