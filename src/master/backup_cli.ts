@@ -72,10 +72,26 @@ export async function restoreCommand(
   io: CliIo,
   o: { file?: string | undefined; passphraseFile?: string | undefined; secretKey: string },
 ): Promise<number> {
-  if (!o.file) throw new AppError("bad_request", "Usage: wirebuddy-master restore FILE");
-  const text = await ports.fs.readText(o.file);
-  if (text === null) throw new AppError("bad_request", `Backup file ${o.file} does not exist`);
-  const pass = await passphrase(ports, io, o.passphraseFile);
+  if (!o.file) throw new AppError("bad_request", "Usage: wirebuddy-master restore FILE|-");
+  let text: string | null;
+  let pass: string;
+  if (o.file === "-") {
+    // stdin: the passphrase on the first line, then the backup (so root can pipe a file only it can read
+    // into the master's own user: { printf '%s\n' "$PASS"; cat FILE; } | systemd-run -P ... restore -).
+    const all = await io.readStdin();
+    if (all === null) throw new AppError("bad_request", "restore - reads the backup from stdin");
+    if (o.passphraseFile) {
+      [text, pass] = [all, await passphrase(ports, io, o.passphraseFile)];
+    } else {
+      const nl = all.indexOf("\n");
+      [pass, text] = [all.slice(0, Math.max(0, nl)).replace(/\r$/, ""), all.slice(nl + 1)];
+      if (!pass) throw new AppError("bad_request", "The passphrase (the first line of stdin) is empty");
+    }
+  } else {
+    text = await ports.fs.readText(o.file);
+    if (text === null) throw new AppError("bad_request", `Backup file ${o.file} does not exist`);
+    pass = await passphrase(ports, io, o.passphraseFile);
+  }
   try {
     const r = await restoreBackup(
       {

@@ -34,9 +34,10 @@ Usage:
                                                         write an encrypted backup (database, secret key, TLS
                                                         identity) to FILE, stdout (-) or the data dir's
                                                         backups/; passphrase from stdin or F, never argv
-  wirebuddy-master restore FILE [--passphrase-file F]   restore a backup into the data dir (stop the master
-                                                        first); exit 65 damaged file, 77 wrong passphrase,
-                                                        78 backup from a newer schema
+  wirebuddy-master restore FILE|- [--passphrase-file F] restore a backup into the data dir (stop the master
+                                                        first); with -, stdin holds the passphrase line and
+                                                        then the backup; exit 65 damaged file, 77 wrong
+                                                        passphrase, 78 backup from a newer schema
   wirebuddy-master version                              print the version
   wirebuddy-master --help                               this text
 

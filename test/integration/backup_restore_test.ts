@@ -86,12 +86,9 @@ Deno.test("a backup restored onto a fresh install with another secret key keeps 
     db.close();
     assert.notEqual(metaOf(b, "sync_verify_key"), verifyKey);
 
-    const restored = await runProgram(
-      "master",
-      ["restore", `${work}/master.wbbackup`],
-      envOf(b, SECRET_B),
-      PASS,
-    );
+    // `restore -`: the passphrase line, then the backup, on stdin (as root pipes it to the master's user).
+    const backup = await Deno.readTextFile(`${work}/master.wbbackup`);
+    const restored = await runProgram("master", ["restore", "-"], envOf(b, SECRET_B), `${PASS}\n${backup}`);
     assert.equal(restored.code, 0, restored.output);
     assert.match(restored.output, /backup restored/);
     assert.ok(await realFs.exists(`${b}/wirebuddy.db.before-restore`), "the replaced database is kept");
