@@ -79,11 +79,6 @@ Deno.test("a backup restored onto a fresh install with another secret key keeps 
     // The new VPS: a fresh install (its own secret key, certificate and database; its local node enrolled).
     const fresh = await runProgram("master", ["node", "local-token"], envOf(b, SECRET_B));
     assert.equal(fresh.code, 0, fresh.output);
-    const db = new DatabaseSync(`${b}/wirebuddy.db`);
-    db.exec(
-      "UPDATE nodes SET node_secret_hash = 'new-local-hash', verify_key = 'new-local-key' WHERE is_local = 1",
-    );
-    db.close();
     assert.notEqual(metaOf(b, "sync_verify_key"), verifyKey);
 
     // `restore -`: the passphrase line, then the backup, on stdin (as root pipes it to the master's user).
@@ -91,6 +86,7 @@ Deno.test("a backup restored onto a fresh install with another secret key keeps 
     const restored = await runProgram("master", ["restore", "-"], envOf(b, SECRET_B), `${PASS}\n${backup}`);
     assert.equal(restored.code, 0, restored.output);
     assert.match(restored.output, /backup restored/);
+    assert.match(restored.output, /local_node_kept=false/, "another master's local node must enroll again");
     assert.ok(await realFs.exists(`${b}/wirebuddy.db.before-restore`), "the replaced database is kept");
 
     const now = await boot(b, SECRET_B);
@@ -99,10 +95,6 @@ Deno.test("a backup restored onto a fresh install with another secret key keeps 
       assert.equal(metaOf(b, "sync_verify_key"), verifyKey, "the answer-signing key is the old master's");
       const conf = (await now.services.clientConfigs.forPeer(system, null, 1, "conf")).text;
       assert.equal(conf, aliceConf, "the client's config (its private key and PSK) opens under the new key");
-      const local = new DatabaseSync(`${b}/wirebuddy.db`, { readOnly: true });
-      const row = local.prepare("SELECT node_secret_hash, verify_key FROM nodes WHERE is_local = 1").get();
-      local.close();
-      assert.deepEqual({ ...row }, { node_secret_hash: "new-local-hash", verify_key: "new-local-key" });
     } finally {
       now.close();
     }
@@ -172,5 +164,35 @@ Deno.test("the passphrase never comes from argv: backup without stdin or --passp
     const empty = await runProgram("master", ["backup"], envOf(a, SECRET_A), "");
     assert.notEqual(empty.code, 0);
     assert.match(empty.output, /passphrase is empty/);
+  });
+});
+
+Deno.test("restored over the same master (a rollback), the local node beside it keeps its enrollment", async () => {
+  await withDirs(async (a, _b, work) => {
+    const made = await runProgram(
+      "master",
+      ["backup", "--out", `${work}/before.wbbackup`],
+      envOf(a, SECRET_A),
+      PASS,
+    );
+    assert.equal(made.code, 0, made.output);
+    const db = new DatabaseSync(`${a}/wirebuddy.db`);
+    db.exec(
+      "UPDATE nodes SET node_secret_hash = 'local-hash', verify_key = 'local-key', config_version = 9 WHERE is_local = 1",
+    );
+    db.close();
+    const r = await runProgram("master", ["restore", `${work}/before.wbbackup`], envOf(a, SECRET_A), PASS);
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /local_node_kept=true/);
+    const after = new DatabaseSync(`${a}/wirebuddy.db`, { readOnly: true });
+    const row = after.prepare(
+      "SELECT node_secret_hash, verify_key, config_version FROM nodes WHERE is_local = 1",
+    ).get();
+    after.close();
+    assert.deepEqual({ ...row }, {
+      node_secret_hash: "local-hash",
+      verify_key: "local-key",
+      config_version: 10,
+    });
   });
 });

@@ -5,8 +5,10 @@
 //   2. its database is written next to the live one and migrated forward;
 //   3. sealed values are re-sealed under this install's WIREBUDDY_SECRET_KEY when it differs from the
 //      one the backup was made with (every sealed column is known below; an unknown one stops the restore);
-//   4. the `local` node keeps the enrollment of the node running beside this master (a fresh install
-//      enrolled its own), with a higher config version so it takes the restored config;
+//   4. restored over the same master (a rollback), the `local` node keeps the enrollment of the node
+//      running beside it, with a higher config version; over another master (a fresh install) it must
+//      enroll again, as the backup's TLS pin and signing key are not the ones it trusts (install.sh
+//      master --restore does that);
 //   5. the live database is kept as wirebuddy.db.before-restore and the restored one takes its place;
 //      the TLS identity (the pin in every node's token) is written to the data dir.
 // Remote nodes need nothing: they keep their identity and secret, the answer-signing key and the TLS
@@ -29,6 +31,7 @@ import {
   textColumns,
   writeDbFile,
 } from "../db/backup_repo.ts";
+import { metaRepo } from "../db/audit_repo.ts";
 import { type Db, openDb } from "../db/db.ts";
 import { fromBase64 } from "../../core/seal.ts";
 import { type Manifest, openBackup, readEnvelope } from "./backup_format.ts";
@@ -119,12 +122,15 @@ export async function restoreBackup(
   const next = `${d.dataDir}/wirebuddy.db.restoring`;
   const now = d.clock.now();
 
-  // The enrollment of the node beside this master, if this install has one.
+  // The enrollment of the node beside this master, if this install has one, and this master's
+  // answer-signing key (the node trusts that key: it keeps its enrollment only if the backup has it too).
   let local: Enrollment | undefined;
+  let liveVerifyKey: string | undefined;
   if (await d.fs.exists(live)) {
     const cur = openDb(live, now);
     try {
       local = localEnrollment(cur);
+      liveVerifyKey = metaRepo.get(cur, "sync_verify_key");
     } finally {
       cur.close();
     }
@@ -139,7 +145,10 @@ export async function restoreBackup(
       const resealed = payload.secret_key === d.secretKey
         ? 0
         : await reseal(db, payload.secret_key, d.secretKey);
-      const adopt = local?.node_secret_hash ? local : undefined;
+      // Same master identity (a rollback on this host): the local node keeps its enrollment. Another
+      // one (a fresh install): the local node must enroll again (install.sh master --restore does it).
+      const sameMaster = liveVerifyKey !== undefined && liveVerifyKey === metaRepo.get(db, "sync_verify_key");
+      const adopt = local?.node_secret_hash && sameMaster ? local : undefined;
       db.tx(() => {
         if (adopt) adoptLocalEnrollment(db, adopt);
         clearEphemeral(db);
