@@ -54,5 +54,8 @@ export function masterJobs(s: Services, o: { staleCheckMs: number }): Job[] {
       run: () => s.watch.notApplied(),
     },
     { name: "prune events", everyMs: 3_600_000, run: () => s.events.prune() },
+    { name: "dns blocklist refresh", everyMs: 10 * 60_000, run: () => s.dnsLists.refreshDue() },
+    { name: "dns pause end", everyMs: 15_000, run: () => s.dns.tick() },
+    { name: "dns query log retention", everyMs: 3_600_000, run: () => s.dnsLog.purge() },
   ];
 }

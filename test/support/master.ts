@@ -21,7 +21,7 @@ export async function testMaster(
     sessionTtlMs?: number;
     settings?: { label: string; value: string; env: string }[];
     /** Fleet health: options, and the probe and fetch the services reach the world with. */
-    services?: Pick<ServiceOptions, "fleet" | "ports" | "nodes" | "signIn">;
+    services?: Pick<ServiceOptions, "fleet" | "ports" | "nodes" | "signIn" | "dns">;
   } = {},
 ) {
   const clock = new FakeClock();

@@ -10,6 +10,7 @@ import { wgApiRoutes } from "./wg_api.ts";
 import { nodesApiRoutes } from "./nodes_api.ts";
 import { healthApiRoutes } from "./health_api.ts";
 import { webhooksApiRoutes } from "./webhooks_api.ts";
+import { dnsApiRoutes } from "./dns_api.ts";
 import { syncRoutes } from "./sync_routes.ts";
 import { openApiDocument } from "./openapi.ts";
 import denoJson from "../../../deno.json" with { type: "json" };
@@ -146,6 +147,7 @@ export function apiRoutes(s: Services): Hono<AppEnv> {
   api.route("/", nodesApiRoutes(s));
   api.route("/", healthApiRoutes(s));
   api.route("/", webhooksApiRoutes(s));
+  api.route("/", dnsApiRoutes(s));
 
   api.all("*", () => {
     throw new AppError("not_found", "No such API endpoint");

@@ -156,7 +156,11 @@ export async function fetchList(
   try {
     let res: Response;
     try {
-      res = await fetchFn(url, { signal: ctl.signal, redirect: "follow" });
+      // Raced against the deadline too: a fetch that ignores its signal still ends on time.
+      const aborted = new Promise<never>((_, reject) =>
+        ctl.signal.addEventListener("abort", () => reject(new Error("aborted")), { once: true })
+      );
+      res = await Promise.race([fetchFn(url, { signal: ctl.signal, redirect: "follow" }), aborted]);
     } catch (err) {
       if (ctl.signal.aborted) throw fail(`no answer within ${limits.timeoutMs / 1000} s`, err);
       throw fail(err instanceof Error ? err.message : String(err), err);

@@ -13,6 +13,7 @@ import type { Db } from "../db/db.ts";
 import { nodeInterfacesRepo, nodesFullRepo } from "../db/nodes_repo.ts";
 import { type ActivePeerRow, type InterfaceRow, interfacesRepo, peersRepo } from "../db/wg_repo.ts";
 import type { SecretOpener } from "./secret_box.ts";
+import { renderDnsConfig } from "./dns_desired.ts";
 
 const prefixOf = (cidr: string) => cidr.slice(cidr.indexOf("/"));
 const hostOf = (cidr: string) => cidr.slice(0, cidr.indexOf("/"));
@@ -133,7 +134,14 @@ export async function renderNodeConfig(
       });
     }
   }
-  return { node_id: nodeId, config_version: node.config_version, issued_at: opts.now, interfaces: out };
+  return {
+    node_id: nodeId,
+    config_version: node.config_version,
+    issued_at: opts.now,
+    interfaces: out,
+    // The fleet's resolver runs on the master's host: only its `local` node configures Unbound.
+    ...(node.is_local ? { dns: renderDnsConfig(db, opts.now) } : {}),
+  };
 }
 
 /**

@@ -13,7 +13,7 @@ import { deliveriesRepo } from "../db/webhooks_repo.ts";
 export type ProcessStats = () => { rssBytes: number; heapUsedBytes: number };
 
 type Sample = { labels: Record<string, string>; value: number };
-type Family = { name: string; help: string; type: "gauge" | "counter"; samples: Sample[] };
+export type Family = { name: string; help: string; type: "gauge" | "counter"; samples: Sample[] };
 
 const STATUSES = ["pending", "online", "error", "offline", "unreachable"] as const;
 
@@ -47,7 +47,13 @@ export class PromService {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
-    private readonly opts: { processStats: ProcessStats; version: string; scrapeToken: Secret | null },
+    private readonly opts: {
+      processStats: ProcessStats;
+      version: string;
+      scrapeToken: Secret | null;
+      /** More families from other services (DNS). */
+      extra?: () => Family[];
+    },
   ) {
     this.#startedAt = clock.now();
   }
@@ -186,6 +192,7 @@ export class PromService {
       hs,
       outbox,
       ...proc,
+      ...(this.opts.extra?.() ?? []),
     ]);
   }
 }

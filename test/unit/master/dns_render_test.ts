@@ -14,7 +14,7 @@ import {
   parseUpstream,
   renderUnbound,
 } from "../../../src/master/service/dns_render.ts";
-import { dnsLabel, peerLabels } from "../../../src/master/service/dns.ts";
+import { dnsLabel, peerLabels } from "../../../src/master/service/dns_desired.ts";
 import { AppError } from "../../../src/core/errors.ts";
 
 Deno.test("parseBlocklist() reads hosts files, plain domain lists and AdGuard rules, one line at a time", () => {
