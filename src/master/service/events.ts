@@ -48,8 +48,8 @@ export function filterTakes(filter: string, type: string): boolean {
 const UP_FROM: readonly FleetStatus[] = ["offline", "unreachable"];
 
 export class FleetEvents {
-  /** Called after a transaction that queued deliveries commits (wakes the deliverer). */
-  onQueued: () => void = () => {};
+  /** Called after an event that queued deliveries (wakes the deliverer; the scheduler's job is the fallback). */
+  onQueued: () => unknown = () => {};
 
   constructor(
     private readonly db: Db,
@@ -71,6 +71,7 @@ export class FleetEvents {
     const now = this.clock.now();
     const uid = `evt_${randomToken(12)}`;
     const payload: EventPayload = { id: uid, type, at: new Date(now).toISOString(), node, data };
+    let queued = 0;
     const id = this.db.tx(() => {
       const eventId = eventsRepo.insert(this.db, {
         uid,
@@ -83,14 +84,20 @@ export class FleetEvents {
       if (eventId === null) return null;
       for (const hook of webhooksRepo.enabled(this.db)) {
         if (type !== "webhook.test" && filterTakes(hook.events, type)) {
-          deliveriesRepo.enqueue(this.db, eventId, hook.id, now);
+          queued += deliveriesRepo.enqueue(this.db, eventId, hook.id, now);
         }
       }
       return eventId;
     });
     if (id !== null) {
       this.log.info("fleet event", { type, node: node?.name ?? "", event: uid });
-      queueMicrotask(() => this.onQueued());
+      if (queued > 0) {
+        queueMicrotask(() => {
+          Promise.resolve(this.onQueued()).catch((err) =>
+            this.log.error("webhook delivery failed to start", { err: (err as Error).message })
+          );
+        });
+      }
     }
     return id;
   }
