@@ -76,6 +76,10 @@ const ADMIN_PAGES: [string, string][] = [
   ["node-edit", "/ui/nodes/2/edit"],
   ["node-delete", "/ui/nodes/2/delete"],
   ["node-token", "/ui/nodes/2/token"],
+  ["peer-delete", "/ui/peers/3/delete"],
+  ["interface-delete", "/ui/interfaces/1/delete"],
+  ["user-delete", "/ui/users/2/delete"],
+  ["token-revoke", "/ui/tokens/1/revoke"],
   ["users", "/ui/users"],
   ["tokens", "/ui/tokens"],
   ["audit", "/ui/audit"],
@@ -192,6 +196,17 @@ Deno.test({
           );
           await tap('#modal button[type="submit"].primary');
           await page.waitForSelector(`#flash:has-text("Peer dave-${theme}-${width} added")`);
+
+          // A confirmation in the dialog: on screen, its buttons tappable.
+          await tap('#peer-3 a:has-text("Delete")');
+          await page.waitForSelector("dialog#modal[open] #delete-peer");
+          assert.ok(
+            await fullyOnScreen(page, "dialog#modal"),
+            `${theme}/${width}: the confirmation is on screen`,
+          );
+          await check(page, `${theme}/${width} delete dialog`, width);
+          await tap('#modal button:has-text("Cancel")');
+          await page.waitForSelector("dialog#modal[open]", { state: "detached" });
 
           await tap('#peer-1 a:has-text("QR")');
           await page.waitForSelector("dialog#modal[open] img#peer-qr");

@@ -72,7 +72,11 @@ Deno.test({
       const context = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true });
       const page = await context.newPage();
       const cspViolations = watchCsp(page);
-      page.on("dialog", (d) => void d.accept()); // hx-confirm on delete
+      const nativeDialogs: string[] = [];
+      page.on("dialog", (d) => {
+        nativeDialogs.push(d.message()); // the UI never uses the browser's confirm() box
+        void d.dismiss();
+      });
 
       await login(page, base, "root", ADMIN_PW);
 
@@ -91,9 +95,23 @@ Deno.test({
       await flash(page, "Interface wg0 created");
       assert.match(await page.textContent("#interface-table") ?? "", /10\.66\.0\.1\/24/);
 
-      // Two peers through the add dialog.
+      // Two peers through the add dialog; while its form loads, the loading bar shows.
       await page.click('nav >> text="Peers"');
       await page.waitForURL(/\/ui\/peers$/);
+      let release = () => {};
+      const held = new Promise<void>((r) => (release = r));
+      await page.route("**/ui/peers/new", async (route) => {
+        await held;
+        await route.continue();
+      });
+      await page.click("#add-peer");
+      await page.waitForSelector("html.busy");
+      release();
+      await page.waitForSelector("dialog#modal[open] #peer-form");
+      await page.waitForSelector("html:not(.busy)");
+      await page.unroute("**/ui/peers/new");
+      await page.click('#modal button:has-text("Close")');
+      await page.waitForSelector("dialog#modal[open]", { state: "detached" });
       for (const name of ["alice-phone", "bob-laptop"]) {
         await page.click("#add-peer");
         await page.waitForSelector("dialog#modal[open] #peer-form");
@@ -142,7 +160,18 @@ Deno.test({
       await page.click('#peer-1 button:has-text("Disable")');
       await flash(page, "Peer alice-phone disabled");
       assert.equal(await page.textContent("#peer-1 .badge.status-disabled"), "disabled");
-      await page.click('#peer-1 button:has-text("Delete")');
+      // Delete asks first, in the dialog: Cancel keeps the peer, the red button deletes it.
+      await page.click('#peer-1 a:has-text("Delete")');
+      await page.waitForSelector("dialog#modal[open] #delete-peer");
+      assert.match(
+        await page.textContent("#delete-peer .warning") ?? "",
+        /alice-phone's keys and its address/,
+      );
+      await page.click('#modal button:has-text("Cancel")');
+      await page.waitForSelector("dialog#modal[open]", { state: "detached" });
+      assert.equal(await page.locator("#peer-1").count(), 1);
+      await page.click('#peer-1 a:has-text("Delete")');
+      await page.click('#modal button:has-text("Delete peer alice-phone")');
       await flash(page, "Peer alice-phone deleted");
       assert.equal(await page.locator("#peer-1").count(), 0);
 
@@ -164,7 +193,7 @@ Deno.test({
       assert.equal(await page.locator('#peer-table a:has-text("Edit")').count(), 0, "no edit links");
       await page.goto(`${base}/ui/interfaces`);
       assert.equal(await page.locator("#new-interface").count(), 0, "no interface form");
-      assert.equal(await page.locator('button:has-text("Delete")').count(), 0);
+      assert.equal(await page.locator('button:has-text("Delete"), a:has-text("Delete")').count(), 0);
       const statuses = await page.evaluate(async () => {
         const post = (path: string, body: string) =>
           fetch(path, {
@@ -184,6 +213,7 @@ Deno.test({
       assert.match(await page.textContent("#peer-count") ?? "", /1–1 of 1 peers/);
       assert.equal(await page.textContent("#peer-2 .badge.status-active"), "enabled");
 
+      assert.deepEqual(nativeDialogs, [], "no browser confirm() box");
       assert.deepEqual(cspViolations, [], "no CSP violations");
       await context.close();
     });

@@ -1,6 +1,7 @@
 // WireGuard interfaces: the table, the create form and the edit page. Viewers see the table only.
 import type { FC } from "hono/jsx";
 import type { FormState } from "./auth.tsx";
+import { intoDialog } from "./confirm.tsx";
 import { Field, type Flash, FormErrors, Layout, type PageModel } from "./layout.tsx";
 
 export type InterfaceItem = {
@@ -56,14 +57,13 @@ export const InterfaceRow: FC<{ i: InterfaceItem; canEdit: boolean }> = ({ i, ca
       {canEdit && (
         <>
           <a class="button" href={`/ui/interfaces/${i.id}/edit`}>Edit</a>
-          <form
-            method="post"
-            action={`/ui/interfaces/${i.id}/delete`}
-            class="inline"
-            hx-confirm={`Delete interface ${i.name}?`}
+          <a
+            class="button danger"
+            href={`/ui/interfaces/${i.id}/delete`}
+            {...intoDialog(`/ui/interfaces/${i.id}/delete`)}
           >
-            <button type="submit" class="danger">Delete</button>
-          </form>
+            Delete
+          </a>
         </>
       )}
     </td>

@@ -3,6 +3,7 @@
 // confirmations, and the page that shows an enrollment token once.
 import type { FC } from "hono/jsx";
 import type { FormState } from "./auth.tsx";
+import { type ConfirmModel, intoDialog } from "./confirm.tsx";
 import { TrafficChart, type TrafficChartModel, When } from "./charts.tsx";
 import { Field, type Flash, formatTime, FormErrors, Layout, type PageModel } from "./layout.tsx";
 import {
@@ -100,8 +101,16 @@ export const NodeRow: FC<{ n: NodeItem; canEdit: boolean; now: number }> = ({ n,
       {canEdit && !n.isLocal && (
         <>
           <a class="button" href={`/ui/nodes/${n.id}/edit`}>Edit</a>
-          <a class="button" href={`/ui/nodes/${n.id}/token`}>New token</a>
-          <a class="button danger" href={`/ui/nodes/${n.id}/delete`}>Delete</a>
+          <a class="button" href={`/ui/nodes/${n.id}/token`} {...intoDialog(`/ui/nodes/${n.id}/token`)}>
+            New token
+          </a>
+          <a
+            class="button danger"
+            href={`/ui/nodes/${n.id}/delete`}
+            {...intoDialog(`/ui/nodes/${n.id}/delete`)}
+          >
+            Delete
+          </a>
         </>
       )}
     </td>
@@ -328,50 +337,42 @@ export const NodeEditPage: FC<PageModel & { id: number; currentName: string; for
   </Layout>
 );
 
-export const NodeDeletePage: FC<PageModel & { node: NodeItem }> = (p) => {
-  const n = p.node;
-  return (
-    <Layout title={`Delete node ${n.name}`} user={p.user} active="nodes">
-      <h1>Delete node {n.name}?</h1>
-      <section class="card highlight" id="delete-node">
-        <p class="warning" id="delete-warning">
-          {n.peerCount === 0
-            ? "No peers are assigned to this node."
-            : `${n.peerCount} peer${n.peerCount === 1 ? " is" : "s are"} assigned to this node. ${
-              n.peerCount === 1 ? "It" : "They"
-            } will be unassigned and become the master's own peers: their clients need a new config to connect to the master.`}
-        </p>
-        <p>
-          The node is refused at its next sync; it then takes down the interfaces it created. This cannot be
-          undone: to bring it back, add it again and enroll it with a new token.
-        </p>
-        <form method="post" action={`/ui/nodes/${n.id}/delete`} class="inline">
-          <button type="submit" class="danger">Delete node {n.name}</button>
-        </form>{" "}
-        <a href="/ui/nodes">Cancel</a>
-      </section>
-    </Layout>
-  );
-};
+/** Deleting a node, after a warning that names its peers. */
+export function nodeDeleteConfirm(n: NodeItem): ConfirmModel {
+  return {
+    title: `Delete node ${n.name}?`,
+    warning: n.peerCount === 0
+      ? "No peers are assigned to this node."
+      : `${n.peerCount} peer${n.peerCount === 1 ? " is" : "s are"} assigned to this node. ${
+        n.peerCount === 1 ? "It" : "They"
+      } will be unassigned and become the master's own peers: their clients need a new config to connect to the master.`,
+    detail:
+      "The node is refused at its next sync; it then takes down the interfaces it created. This cannot be undone: to bring it back, add it again and enroll it with a new token.",
+    action: `/ui/nodes/${n.id}/delete`,
+    button: `Delete node ${n.name}`,
+    danger: true,
+    cancel: "/ui/nodes",
+    active: "nodes",
+    id: "delete-node",
+    warningId: "delete-warning",
+  };
+}
 
-export const NodeTokenConfirmPage: FC<PageModel & { node: NodeItem }> = (p) => {
-  const n = p.node;
-  return (
-    <Layout title={`New token for ${nodeLabel(n)}`} user={p.user} active="nodes">
-      <h1>New enrollment token for {nodeLabel(n)}?</h1>
-      <section class="card highlight" id="token-confirm">
-        <p class="warning" id="token-warning">
-          The old enrollment token stops working at once. Use a new one when the node must enroll again (a
-          fresh install, a lost key or certificate); enrolling replaces the node's current identity.
-        </p>
-        <form method="post" action={`/ui/nodes/${n.id}/token`} class="inline">
-          <button type="submit" class="primary">Make a new token</button>
-        </form>{" "}
-        <a href="/ui/nodes">Cancel</a>
-      </section>
-    </Layout>
-  );
-};
+/** A new enrollment token, after a warning that the old one stops working. */
+export function nodeTokenConfirm(n: NodeItem): ConfirmModel {
+  return {
+    title: `New enrollment token for ${nodeLabel(n)}?`,
+    warning:
+      "The old enrollment token stops working at once. Use a new one when the node must enroll again (a fresh install, a lost key or certificate); enrolling replaces the node's current identity.",
+    action: `/ui/nodes/${n.id}/token`,
+    button: "Make a new token",
+    danger: false,
+    cancel: "/ui/nodes",
+    active: "nodes",
+    id: "token-confirm",
+    warningId: "token-warning",
+  };
+}
 
 /** Where install.sh lives (as in the README; the release it installs from is its own default). */
 export const INSTALL_SH_URL = "https://github.com/wirebuddy/wirebuddy/releases/latest/download/install.sh";

@@ -3,6 +3,7 @@
 // without JavaScript; htmx loads the same fragments into the page's <dialog>.
 import type { FC } from "hono/jsx";
 import type { FormState } from "./auth.tsx";
+import { intoDialog } from "./confirm.tsx";
 import {
   choiceLabel,
   isRunning,
@@ -59,8 +60,8 @@ const StateBadge: FC<{ p: PeerItem }> = ({ p }) =>
 export const NodeBadge: FC<{ nodeName: string | null }> = ({ nodeName }) =>
   nodeName ? <span class="badge node">{nodeName}</span> : <span class="badge local">Master</span>;
 
-/** hx attributes that load a fragment into the page's dialog instead of navigating. */
-const intoDialog = (url: string) => ({ "hx-get": url, "hx-target": "#modal", "hx-swap": "innerHTML" });
+const deleteHref = (id: number, back: string) =>
+  `/ui/peers/${id}/delete${back === "/ui/peers" ? "" : `?back=${encodeURIComponent(back)}`}`;
 
 export const PeerRow: FC<{ p: PeerItem; canEdit: boolean; back: string }> = ({ p, canEdit, back }) => (
   <tr id={`peer-${p.id}`}>
@@ -99,15 +100,9 @@ export const PeerRow: FC<{ p: PeerItem; canEdit: boolean; back: string }> = ({ p
             <input type="hidden" name="back" value={back} />
             <button type="submit">{p.enabled ? "Disable" : "Enable"}</button>
           </form>
-          <form
-            method="post"
-            action={`/ui/peers/${p.id}/delete`}
-            class="inline"
-            hx-confirm={`Delete peer ${p.name}?`}
-          >
-            <input type="hidden" name="back" value={back} />
-            <button type="submit" class="danger">Delete</button>
-          </form>
+          <a class="button danger" href={deleteHref(p.id, back)} {...intoDialog(deleteHref(p.id, back))}>
+            Delete
+          </a>
         </>
       )}
     </td>

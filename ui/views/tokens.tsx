@@ -1,6 +1,7 @@
 // API tokens: created here, shown once, revocable.
 import type { FC } from "hono/jsx";
 import type { FormState } from "./auth.tsx";
+import { intoDialog } from "./confirm.tsx";
 import { Field, type Flash, formatTime, FormErrors, Layout, type PageModel } from "./layout.tsx";
 
 export type TokenItem = {
@@ -50,14 +51,13 @@ export const TokenTable: FC<{ tokens: TokenItem[]; canEdit: boolean }> = ({ toke
           </td>
           <td class="actions">
             {canEdit && t.status === "active" && (
-              <form
-                method="post"
-                action={`/ui/tokens/${t.id}/revoke`}
-                class="inline"
-                hx-confirm={`Revoke token ${t.name}?`}
+              <a
+                class="button danger"
+                href={`/ui/tokens/${t.id}/revoke`}
+                {...intoDialog(`/ui/tokens/${t.id}/revoke`)}
               >
-                <button type="submit" class="danger">Revoke</button>
-              </form>
+                Revoke
+              </a>
             )}
           </td>
         </tr>

@@ -1,6 +1,7 @@
 // Users: list, create, change role, reset password, delete (admins); viewers only see.
 import type { FC } from "hono/jsx";
 import type { FormState } from "./auth.tsx";
+import { intoDialog } from "./confirm.tsx";
 import { Field, type Flash, formatTime, FormErrors, Layout, type PageModel } from "./layout.tsx";
 
 export type UserItem = {
@@ -26,23 +27,21 @@ export const UserRow: FC<{ u: UserItem; canEdit: boolean }> = ({ u, canEdit }) =
             <button type="submit">{u.role === "admin" ? "Make viewer" : "Make admin"}</button>
           </form>
           {!u.isSelf && (
-            <form
-              method="post"
-              action={`/ui/users/${u.id}/second-factor/reset`}
-              class="inline"
-              hx-confirm={`Remove ${u.username}'s authenticator app, recovery codes and passkeys?`}
+            <a
+              class="button"
+              href={`/ui/users/${u.id}/second-factor/reset`}
+              {...intoDialog(`/ui/users/${u.id}/second-factor/reset`)}
             >
-              <button type="submit">Reset second factor</button>
-            </form>
+              Reset second factor
+            </a>
           )}
-          <form
-            method="post"
-            action={`/ui/users/${u.id}/delete`}
-            class="inline"
-            hx-confirm={`Delete user ${u.username}?`}
+          <a
+            class="button danger"
+            href={`/ui/users/${u.id}/delete`}
+            {...intoDialog(`/ui/users/${u.id}/delete`)}
           >
-            <button type="submit" class="danger">Delete</button>
-          </form>
+            Delete
+          </a>
         </>
       )}
     </td>

@@ -1,11 +1,12 @@
 // What every screen of the browser UI shares: the session's user, full-page responses that are never
 // cached, flash messages through a short-lived cookie, form bodies and their coercion into service
 // input, the 422 re-render of a form, and the answers to htmx (dialog or page).
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { JSX } from "hono/jsx/jsx-runtime";
 import { AppError, toAppError } from "../../core/errors.ts";
 import type { FormState } from "../../../ui/views/auth.tsx";
+import { ConfirmDialog, type ConfirmModel, ConfirmPage } from "../../../ui/views/confirm.tsx";
 import type { CurrentUser, Flash } from "../../../ui/views/layout.tsx";
 import type { LocalHelpModel, NodeBrief } from "../../../ui/views/node_status.tsx";
 import type { SettingRow } from "../../../ui/views/settings.tsx";
@@ -201,3 +202,124 @@ export const localHelp = (c: C, o: UiOptions): LocalHelpModel => ({
   loopbackUrl: o.loopbackUrl,
   canEdit: canWrite(actorOf(c)),
 });
+
+// --- confirmations -------------------------------------------------------------------------------
+
+/** A destructive action's confirmation: in the dialog for htmx, a page of its own otherwise. */
+export function confirmation(c: C, m: ConfirmModel): Response | Promise<Response> {
+  return html(
+    c,
+    hxTarget(c) === "modal"
+      ? <ConfirmDialog m={m} />
+      : <ConfirmPage title={m.title} user={currentUser(c)} m={m} />,
+  );
+}
+
+// --- a session that ends mid-form ------------------------------------------------------------------
+
+const DRAFT_COOKIE = "__Host-wb_draft";
+
+/** The page that shows the form a POST came from (where the user lands after logging in again). */
+const FORM_PAGES: [RegExp, (m: RegExpMatchArray) => string][] = [
+  [/^\/ui\/peers$/, () => "/ui/peers/new"],
+  [/^\/ui\/peers\/(\d+)$/, (m) => `/ui/peers/${m[1]}/edit`],
+  [/^\/ui\/interfaces$/, () => "/ui/interfaces"],
+  [/^\/ui\/interfaces\/(\d+)$/, (m) => `/ui/interfaces/${m[1]}/edit`],
+  [/^\/ui\/nodes$/, () => "/ui/nodes"],
+  [/^\/ui\/nodes\/(\d+)$/, (m) => `/ui/nodes/${m[1]}/edit`],
+  [/^\/ui\/users$/, () => "/ui/users"],
+  [/^\/ui\/tokens$/, () => "/ui/tokens"],
+];
+
+export function formPageOf(path: string): string | null {
+  for (const [re, page] of FORM_PAGES) {
+    const m = path.match(re);
+    if (m) return page(m);
+  }
+  return null;
+}
+
+/** A same-origin path (with its query) from a header holding a URL, e.g. Referer or HX-Current-URL. */
+function localPath(c: C, header: string): string | null {
+  const v = c.req.header(header);
+  if (!v) return null;
+  try {
+    const u = new URL(v);
+    return u.origin === new URL(c.req.url).origin ? u.pathname + u.search : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * /ui/* without a session. A page is sent to the login with its whole address (query included) as next.
+ * A form posted after the session ended is kept (never a password or token field) for 10 minutes in a
+ * cookie, and the login leads back to that form, filled in, with a message why.
+ */
+export function sessionGate(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (c.get("actor")) return await next();
+    const url = new URL(c.req.url);
+    const htmx = Boolean(c.req.header("hx-request"));
+    let page = url.pathname + url.search;
+    if (c.req.method !== "GET" && c.req.method !== "HEAD") {
+      const form = formPageOf(url.pathname);
+      page = form ?? localPath(c, "hx-current-url") ?? localPath(c, "referer") ?? "/ui/dashboard";
+      let kept = false;
+      if (form) {
+        try {
+          const values = Object.fromEntries(
+            Object.entries(await formBody(c)).filter(([k]) => !/password|token|secret|code/.test(k)),
+          );
+          const text = encodeURIComponent(JSON.stringify({ page: form, values }));
+          if (text.length < 3500) {
+            setCookie(c, DRAFT_COOKIE, text, { ...cookieBase, maxAge: 600 });
+            kept = true;
+          }
+        } catch {
+          // not a form we can keep: the message says so
+        }
+      }
+      setFlash(c, {
+        kind: "error",
+        text: kept
+          ? "Your session ended, so that was not saved. Log in again: you will be back on the form with what you typed."
+          : "Your session ended, so that was not saved. Log in again and repeat it.",
+      });
+    } else if (htmx) {
+      page = localPath(c, "hx-current-url") ?? page;
+    }
+    const to = `/login?next=${encodeURIComponent(page)}`;
+    if (htmx) {
+      c.header("HX-Redirect", to);
+      return c.body(null, 401);
+    }
+    return c.redirect(to, 303);
+  };
+}
+
+/** The values of a form kept when the session ended, for this page only (then forgotten). */
+export function takeDraft(c: C, page: string): Record<string, string> | null {
+  const raw = getCookie(c, DRAFT_COOKIE);
+  if (!raw) return null;
+  try {
+    const d = JSON.parse(decodeURIComponent(raw));
+    if (d.page !== page || typeof d.values !== "object" || d.values === null) return null;
+    deleteCookie(c, DRAFT_COOKIE, cookieBase);
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(d.values)) if (typeof v === "string") out[k] = v;
+    return out;
+  } catch {
+    deleteCookie(c, DRAFT_COOKIE, cookieBase);
+    return null;
+  }
+}
+
+export const DRAFT_MESSAGE =
+  "This is what you typed before your session ended; it was not saved yet. Check it and submit it again.";
+
+/** A form's starting state: the kept draft for this page (with the message), else `fallback`. */
+export function formOrDraft(c: C, page: string, fallback: FormState): FormState {
+  const draft = takeDraft(c, page);
+  return draft ? { values: { ...fallback.values, ...draft }, errors: {}, message: DRAFT_MESSAGE } : fallback;
+}

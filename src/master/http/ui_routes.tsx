@@ -19,7 +19,7 @@ import { settingsRoutes } from "./ui/settings.tsx";
 import { tokensRoutes } from "./ui/tokens.tsx";
 import { usersRoutes } from "./ui/users.tsx";
 import { webhooksRoutes } from "./ui/webhooks.tsx";
-import { uiOptions } from "./ui_kit.tsx";
+import { sessionGate, uiOptions } from "./ui_kit.tsx";
 
 export function uiRoutes(s: Services, settings: SettingRow[] = []): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
@@ -29,6 +29,7 @@ export function uiRoutes(s: Services, settings: SettingRow[] = []): Hono<AppEnv>
   ui.route("/", authRoutes(s));
 
   // everything below needs a session
+  ui.use("/ui/*", sessionGate()); // no session: to the login, keeping the address and a posted form
   ui.use("/ui/*", requireSession());
   ui.route("/", dashboardRoutes(s, o));
   ui.route("/", usersRoutes(s));

@@ -441,3 +441,140 @@ Deno.test("settings warn when the public URL only reaches this machine", async (
   m.close();
   fine.close();
 });
+
+// --- feedback: confirmations, the login's next address, a session that ends mid-form ---------------
+
+/** A cookie header from a response's Set-Cookie lines, added to `cookie`. */
+function withCookies(cookie: string, res: Response): string {
+  const set = res.headers.getSetCookie().map((c) => c.split(";")[0]!).filter((c) => !c.endsWith("="));
+  return [cookie, ...set].filter(Boolean).join("; ");
+}
+
+Deno.test("every destructive action asks first, on a page of its own (no JavaScript) or in the dialog", async () => {
+  const m = await testMaster();
+  await m.addUser("root", "admin");
+  const viewer = await m.addUser("vera", "viewer");
+  const cookie = await m.login("root");
+  await m.form("/ui/interfaces", { name: "wg0", ipv4_pool: "10.13.13.0/24", listen_port: "51820" }, {
+    cookie,
+  });
+  await m.form("/ui/peers", { interface_id: "1", name: "alice", enabled: "on" }, { cookie });
+  await m.form("/ui/tokens", { name: "ci", scope: "read", expires_in_days: "9" }, { cookie });
+  const tokenId = m.services.tokens.list()[0]!.id;
+  const cases = [
+    ["/ui/peers", "/ui/peers/1/delete", "Delete peer alice?", "/ui/peers/1/delete"],
+    ["/ui/interfaces", "/ui/interfaces/1/delete", "Delete interface wg0?", "/ui/interfaces/1/delete"],
+    ["/ui/users", `/ui/users/${viewer.id}/delete`, "Delete user vera?", `/ui/users/${viewer.id}/delete`],
+    ["/ui/tokens", `/ui/tokens/${tokenId}/revoke`, "Revoke token ci?", `/ui/tokens/${tokenId}/revoke`],
+  ] as const;
+  for (const [list, link, question, action] of cases) {
+    const page = await (await m.request(list, { cookie })).text();
+    assert.doesNotMatch(page, /hx-confirm/, `${list}: no browser confirm() box`);
+    assert.match(
+      page,
+      new RegExp(`href="${link}" hx-get="${link}" hx-target="#modal"`),
+      `${list}: a link to ask`,
+    );
+    const full = await m.request(link, { cookie });
+    assert.equal(full.status, 200, link);
+    const html = await full.text();
+    assert.match(html, new RegExp(`<h1>${question.replace("?", "\\?")}</h1>`));
+    assert.match(html, new RegExp(`<form method="post" action="${action}"`));
+    assert.match(html, /class="warning"/);
+    const dialog = await (await m.request(link, {
+      cookie,
+      headers: { "hx-request": "true", "hx-target": "modal" },
+    })).text();
+    assert.doesNotMatch(dialog, /<html/);
+    assert.match(dialog, new RegExp(`<h2 id="modal-title">${question.replace("?", "\\?")}</h2>`));
+    assert.match(dialog, /<form method="dialog" class="inline"><button type="submit">Cancel<\/button>/);
+  }
+  // Asking changes nothing; the POST does.
+  assert.equal(m.services.peers.stats().total, 1);
+  const del = await m.form("/ui/peers/1/delete", { back: "/ui/peers" }, { cookie });
+  assert.equal(del.status, 303);
+  assert.equal(m.services.peers.stats().total, 0);
+  m.close();
+});
+
+Deno.test("the login keeps the whole address it was sent from, query included, and nothing off-site", async () => {
+  const m = await testMaster();
+  await m.addUser("root", "admin");
+  const res = await m.request("/ui/peers?q=bob+smith&node=local&page=2");
+  assert.equal(res.status, 303);
+  const location = res.headers.get("location")!;
+  assert.equal(location, `/login?next=${encodeURIComponent("/ui/peers?q=bob+smith&node=local&page=2")}`);
+  const login = await (await m.request(location)).text();
+  assert.match(login, /name="next" value="\/ui\/peers\?q=bob\+smith&amp;node=local&amp;page=2"/);
+  const done = await m.form("/login", {
+    username: "root",
+    password: PASSWORD,
+    next: "/ui/peers?q=bob+smith&node=local&page=2",
+  });
+  assert.equal(done.headers.get("location"), "/ui/peers?q=bob+smith&node=local&page=2");
+  for (const next of ["/\\evil.example", "/%0d%0aSet-Cookie:x", "/ui/a b"]) {
+    const r = await m.form("/login", { username: "root", password: PASSWORD, next });
+    const to = r.headers.get("location")!;
+    assert.ok(to.startsWith("/") && !to.startsWith("//") && !/[\s\\]/.test(to), `${next} → ${to}`);
+  }
+  // An htmx request (a poll, a search) sends the browser to the login with the page it is on.
+  const hx = await m.request("/ui/nodes", {
+    headers: { "hx-request": "true", "hx-current-url": "https://wb.test:8443/ui/nodes?x=1" },
+  });
+  assert.equal(hx.status, 401);
+  assert.equal(hx.headers.get("hx-redirect"), `/login?next=${encodeURIComponent("/ui/nodes?x=1")}`);
+  m.close();
+});
+
+Deno.test("a form posted after the session ended comes back filled in after the login, with why, never a password", async () => {
+  const m = await testMaster({ sessionTtlMs: 60 * 60_000 });
+  await m.addUser("root", "admin");
+  const cookie = await m.login("root");
+  await m.form("/ui/interfaces", { name: "wg0", ipv4_pool: "10.13.13.0/24", listen_port: "51820" }, {
+    cookie,
+  });
+  m.clock.advance(61 * 60_000); // the session ends while the add-peer form is open
+
+  const res = await m.form("/ui/peers", { interface_id: "1", name: "carol-tablet", routing: "split" }, {
+    cookie,
+  });
+  assert.equal(res.status, 303);
+  assert.equal(res.headers.get("location"), `/login?next=${encodeURIComponent("/ui/peers/new")}`);
+  assert.equal(m.services.peers.stats().total, 0, "nothing saved");
+  let jar = withCookies("", res);
+  const login = await (await m.request(res.headers.get("location")!, { cookie: jar })).text();
+  assert.match(
+    login,
+    /Your session ended, so that was not saved\. Log in again: you will be back on the form/,
+  );
+
+  const signedIn = await m.form("/login", { username: "root", password: PASSWORD, next: "/ui/peers/new" }, {
+    cookie: jar,
+  });
+  assert.equal(signedIn.headers.get("location"), "/ui/peers/new");
+  jar = withCookies(jar, signedIn);
+  const form = await m.request("/ui/peers/new", { cookie: jar });
+  const html = await form.text();
+  assert.match(html, /name="name" type="text" value="carol-tablet"/);
+  assert.match(html, /<option value="split" selected="">/);
+  assert.match(html, /This is what you typed before your session ended/);
+  assert.match(form.headers.getSetCookie().join("\n"), /__Host-wb_draft=;/, "used once");
+
+  // A password is never kept; an htmx post gets HX-Redirect.
+  m.clock.advance(13 * 60 * 60_000);
+  const users = await m.form(
+    "/ui/users",
+    { username: "dora", password: "a secret password", role: "viewer" },
+    {
+      cookie: jar,
+      headers: { "hx-request": "true" },
+    },
+  );
+  assert.equal(users.status, 401);
+  assert.equal(users.headers.get("hx-redirect"), `/login?next=${encodeURIComponent("/ui/users")}`);
+  const draft = users.headers.getSetCookie().find((c) => c.startsWith("__Host-wb_draft="))!;
+  const kept = decodeURIComponent(draft.split(";")[0]!.slice("__Host-wb_draft=".length));
+  assert.match(kept, /dora/);
+  assert.doesNotMatch(kept, /secret password/);
+  m.close();
+});

@@ -16,10 +16,12 @@ import type { AppEnv } from "../env.ts";
 import { actorOf, idParam } from "../middleware.ts";
 import {
   type C,
+  confirmation,
   currentUser,
   defined,
   emptyForm,
   formBody,
+  formOrDraft,
   html,
   num,
   redirectWith,
@@ -58,7 +60,10 @@ export function interfacesRoutes(s: Services): Hono<AppEnv> {
     <InterfaceEditPage title="Edit interface" user={currentUser(c)} id={id} form={form} />
   );
 
-  ui.get("/ui/interfaces", (c) => html(c, interfacesPage(c, emptyForm(), takeFlash(c))));
+  ui.get(
+    "/ui/interfaces",
+    (c) => html(c, interfacesPage(c, formOrDraft(c, "/ui/interfaces", emptyForm()), takeFlash(c))),
+  );
   ui.post("/ui/interfaces", async (c) => {
     const body = await formBody(c);
     return await withForm(c, body, async () => {
@@ -72,7 +77,14 @@ export function interfacesRoutes(s: Services): Hono<AppEnv> {
   ui.get("/ui/interfaces/:id/edit", (c) => {
     requireWriter(c, "interfaces or peers");
     const i = s.interfaces.get(idParam(c));
-    return html(c, editPage(c, i.id, { values: interfaceFormValues(i), errors: {} }));
+    return html(
+      c,
+      editPage(
+        c,
+        i.id,
+        formOrDraft(c, `/ui/interfaces/${i.id}/edit`, { values: interfaceFormValues(i), errors: {} }),
+      ),
+    );
   });
   ui.post("/ui/interfaces/:id", async (c) => {
     const id = idParam(c);
@@ -84,6 +96,25 @@ export function interfacesRoutes(s: Services): Hono<AppEnv> {
         redirectWith(c, "/ui/interfaces", { kind: "ok", text: `Interface ${i.name} saved.` }),
       );
     }, (form) => editPage(c, id, form));
+  });
+  ui.get("/ui/interfaces/:id/delete", (c) => {
+    requireWriter(c, "interfaces or peers");
+    const i = s.interfaces.get(idParam(c));
+    return confirmation(c, {
+      title: `Delete interface ${i.name}?`,
+      warning: i.peerCount > 0
+        ? `${i.name} still has ${i.peerCount} peer${i.peerCount === 1 ? "" : "s"}: delete ${
+          i.peerCount === 1 ? "it" : "them"
+        } first, then the interface.`
+        : `${i.name} (${i.address4}, port ${i.listenPort}) is taken down on the master and every node, and its keys are deleted.`,
+      detail: "This cannot be undone.",
+      action: `/ui/interfaces/${i.id}/delete`,
+      button: `Delete interface ${i.name}`,
+      danger: true,
+      cancel: "/ui/interfaces",
+      active: "interfaces",
+      id: "delete-interface",
+    });
   });
   ui.post("/ui/interfaces/:id/delete", (c) => {
     const id = idParam(c);

@@ -7,14 +7,14 @@ import { readToken } from "../../../core/sync.ts";
 import type { FormState } from "../../../../ui/views/auth.tsx";
 import type { Flash } from "../../../../ui/views/layout.tsx";
 import {
-  NodeDeletePage,
+  nodeDeleteConfirm,
   NodeDetailPage,
   NodeEditPage,
   type NodeItem,
   type NodeListModel,
   NodesPage,
   NodeTable,
-  NodeTokenConfirmPage,
+  nodeTokenConfirm,
   NodeTokenPage,
 } from "../../../../ui/views/nodes.tsx";
 import { canWrite } from "../../service/context.ts";
@@ -27,9 +27,11 @@ import type { AppEnv } from "../env.ts";
 import { actorOf, idParam } from "../middleware.ts";
 import {
   type C,
+  confirmation,
   currentUser,
   emptyForm,
   formBody,
+  formOrDraft,
   html,
   isLoopbackHost,
   localHelp,
@@ -165,7 +167,7 @@ export function nodesRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
     if (c.req.header("hx-request") && c.req.header("hx-target") === "node-table") {
       return html(c, <NodeTable m={list(c)} />);
     }
-    return html(c, nodesPage(c, emptyForm(), takeFlash(c)));
+    return html(c, nodesPage(c, formOrDraft(c, "/ui/nodes", emptyForm()), takeFlash(c)));
   });
 
   ui.post("/ui/nodes", async (c) => {
@@ -236,7 +238,14 @@ export function nodesRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
     const n = remoteNode(s, idParam(c));
     return html(
       c,
-      editPage(c, n.id, { values: { name: n.name, fqdn: n.fqdn, wg_port: String(n.wgPort) }, errors: {} }),
+      editPage(
+        c,
+        n.id,
+        formOrDraft(c, `/ui/nodes/${n.id}/edit`, {
+          values: { name: n.name, fqdn: n.fqdn, wg_port: String(n.wgPort) },
+          errors: {},
+        }),
+      ),
     );
   });
   ui.post("/ui/nodes/:id", async (c) => {
@@ -254,7 +263,7 @@ export function nodesRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
   ui.get("/ui/nodes/:id/token", (c) => {
     requireNodeWriter(c);
     const n = s.nodes.get(idParam(c));
-    return html(c, <NodeTokenConfirmPage title="New token" user={currentUser(c)} node={nodeItem(n)} />);
+    return confirmation(c, nodeTokenConfirm(nodeItem(n)));
   });
   ui.post("/ui/nodes/:id/token", async (c) => {
     requireNodeWriter(c);
@@ -266,7 +275,7 @@ export function nodesRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
   ui.get("/ui/nodes/:id/delete", (c) => {
     requireNodeWriter(c);
     const n = remoteNode(s, idParam(c));
-    return html(c, <NodeDeletePage title="Delete node" user={currentUser(c)} node={nodeItem(n)} />);
+    return confirmation(c, nodeDeleteConfirm(nodeItem(n)));
   });
   ui.post("/ui/nodes/:id/delete", (c) => {
     requireNodeWriter(c);

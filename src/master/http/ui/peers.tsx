@@ -30,10 +30,12 @@ import { actorOf, idParam } from "../middleware.ts";
 import {
   type C,
   checkbox,
+  confirmation,
   currentUser,
   defined,
   done,
   formBody,
+  formOrDraft,
   html,
   hxTarget,
   isLoopbackHost,
@@ -179,10 +181,10 @@ export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
       c,
       peerForm(c, {
         id: null,
-        form: {
+        form: formOrDraft(c, "/ui/peers/new", {
           values: { interface_id: iface, routing: "full", preshared_key: "on", enabled: "on" },
           errors: {},
-        },
+        }),
       }),
     );
   });
@@ -204,7 +206,7 @@ export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
         interfaceName: p.interfaceName,
         currentName: p.name,
         publicKey: p.publicKey,
-        form: { values: peerFormValues(p), errors: {} },
+        form: formOrDraft(c, `/ui/peers/${p.id}/edit`, { values: peerFormValues(p), errors: {} }),
       }),
     );
   });
@@ -233,6 +235,23 @@ export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
     return redirectWith(c, backTo(body.back), {
       kind: "ok",
       text: `Peer ${p.name} ${p.enabled ? "enabled" : "disabled"}.`,
+    });
+  });
+  ui.get("/ui/peers/:id/delete", (c) => {
+    requireWriter(c, "interfaces or peers");
+    const p = s.peers.get(idParam(c));
+    const back = backTo(c.req.query("back"));
+    return confirmation(c, {
+      title: `Delete peer ${p.name}?`,
+      warning: `Its client loses the tunnel at once: ${p.name}'s keys and its address ${p.ipv4} are deleted.`,
+      detail: "This cannot be undone; to bring the client back, add a new peer and give it the new config.",
+      action: `/ui/peers/${p.id}/delete`,
+      hidden: { back },
+      button: `Delete peer ${p.name}`,
+      danger: true,
+      cancel: back,
+      active: "peers",
+      id: "delete-peer",
     });
   });
   ui.post("/ui/peers/:id/delete", async (c) => {

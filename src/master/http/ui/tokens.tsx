@@ -7,7 +7,19 @@ import { canWrite } from "../../service/context.ts";
 import type { Services } from "../../service/services.ts";
 import type { AppEnv } from "../env.ts";
 import { actorOf, idParam } from "../middleware.ts";
-import { type C, currentUser, formBody, html, redirectWith, takeFlash, withForm } from "../ui_kit.tsx";
+import { AppError } from "../../../core/errors.ts";
+import {
+  type C,
+  confirmation,
+  currentUser,
+  formBody,
+  formOrDraft,
+  html,
+  redirectWith,
+  requireWriter,
+  takeFlash,
+  withForm,
+} from "../ui_kit.tsx";
 
 export function tokensRoutes(s: Services): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
@@ -27,7 +39,11 @@ export function tokensRoutes(s: Services): Hono<AppEnv> {
       tokens={s.tokens.list()}
     />
   );
-  ui.get("/ui/tokens", (c) => html(c, tokensPage(c, { values: {}, errors: {} }, null, takeFlash(c))));
+  ui.get(
+    "/ui/tokens",
+    (c) =>
+      html(c, tokensPage(c, formOrDraft(c, "/ui/tokens", { values: {}, errors: {} }), null, takeFlash(c))),
+  );
   ui.post("/ui/tokens", async (c) => {
     const body = await formBody(c);
     return await withForm(c, body, async () => {
@@ -35,6 +51,23 @@ export function tokensRoutes(s: Services): Hono<AppEnv> {
       // Shown once, in this response only (never in a redirect, URL or cookie).
       return html(c, tokensPage(c, { values: {}, errors: {} }, { name: view.name, token }), 201);
     }, (form) => tokensPage(c, form));
+  });
+  ui.get("/ui/tokens/:id/revoke", (c) => {
+    requireWriter(c, "API tokens");
+    const id = idParam(c);
+    const t = s.tokens.list().find((t) => t.id === id);
+    if (!t) throw new AppError("not_found", `Token ${id} not found`);
+    return confirmation(c, {
+      title: `Revoke token ${t.name}?`,
+      warning: `Every program that uses ${t.name} (${t.prefix}…) is refused from now on.`,
+      detail: "This cannot be undone: make a new token for them instead.",
+      action: `/ui/tokens/${t.id}/revoke`,
+      button: `Revoke token ${t.name}`,
+      danger: true,
+      cancel: "/ui/tokens",
+      active: "tokens",
+      id: "revoke-token",
+    });
   });
   ui.post("/ui/tokens/:id/revoke", (c) => {
     const t = s.tokens.revoke(actorOf(c), c.get("meta"), idParam(c));

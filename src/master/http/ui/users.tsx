@@ -7,7 +7,18 @@ import { canWrite } from "../../service/context.ts";
 import type { Services } from "../../service/services.ts";
 import type { AppEnv } from "../env.ts";
 import { actorOf, idParam } from "../middleware.ts";
-import { type C, currentUser, formBody, html, redirectWith, takeFlash, withForm } from "../ui_kit.tsx";
+import {
+  type C,
+  confirmation,
+  currentUser,
+  formBody,
+  formOrDraft,
+  html,
+  redirectWith,
+  requireWriter,
+  takeFlash,
+  withForm,
+} from "../ui_kit.tsx";
 
 export function usersRoutes(s: Services): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
@@ -25,7 +36,10 @@ export function usersRoutes(s: Services): Hono<AppEnv> {
       />
     );
   };
-  ui.get("/ui/users", (c) => html(c, usersPage(c, { values: {}, errors: {} }, takeFlash(c))));
+  ui.get(
+    "/ui/users",
+    (c) => html(c, usersPage(c, formOrDraft(c, "/ui/users", { values: {}, errors: {} }), takeFlash(c))),
+  );
   ui.post("/ui/users", async (c) => {
     const body = await formBody(c);
     return await withForm(c, body, async () => {
@@ -42,6 +56,21 @@ export function usersRoutes(s: Services): Hono<AppEnv> {
     const u = s.accounts.setRole(actorOf(c), c.get("meta"), idParam(c), body.role);
     return redirectWith(c, "/ui/users", { kind: "ok", text: `"${u.username}" is now ${u.role}.` });
   });
+  ui.get("/ui/users/:id/second-factor/reset", (c) => {
+    requireWriter(c, "users");
+    const u = s.accounts.get(idParam(c));
+    return confirmation(c, {
+      title: `Reset ${u.username}'s second factor?`,
+      warning:
+        `${u.username}'s authenticator app, recovery codes and passkeys are removed and they are signed out everywhere.`,
+      detail: "They can sign in with their password and set up a second factor again.",
+      action: `/ui/users/${u.id}/second-factor/reset`,
+      button: "Reset second factor",
+      danger: true,
+      cancel: "/ui/users",
+      active: "users",
+    });
+  });
   ui.post("/ui/users/:id/second-factor/reset", (c) => {
     const id = idParam(c);
     s.factors.resetFor(actorOf(c), c.get("meta"), id);
@@ -49,6 +78,22 @@ export function usersRoutes(s: Services): Hono<AppEnv> {
     return redirectWith(c, "/ui/users", {
       kind: "ok",
       text: `"${name}" has no second factor now and was signed out; they can set one up again.`,
+    });
+  });
+  ui.get("/ui/users/:id/delete", (c) => {
+    requireWriter(c, "users");
+    const u = s.accounts.get(idParam(c));
+    return confirmation(c, {
+      title: `Delete user ${u.username}?`,
+      warning:
+        `${u.username} is signed out everywhere and can no longer sign in; their API tokens stop working.`,
+      detail: "This cannot be undone. The audit log keeps what they did.",
+      action: `/ui/users/${u.id}/delete`,
+      button: `Delete user ${u.username}`,
+      danger: true,
+      cancel: "/ui/users",
+      active: "users",
+      id: "delete-user",
     });
   });
   ui.post("/ui/users/:id/delete", (c) => {
