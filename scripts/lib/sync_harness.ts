@@ -165,6 +165,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
     metricsMs: opts.metricsMs,
     reconcileMs: 3_600_000,
     configWaitMs: opts.configWaitMs,
+    requestTimeoutMs: 10_000,
     backoffMinMs: 100,
     backoffMaxMs: 1000,
     queueMax: 10_000,

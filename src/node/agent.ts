@@ -19,6 +19,10 @@ import type { Engine } from "./reconcile/engine.ts";
 import { Wakeable } from "./sleep.ts";
 import { healthResponderLoop, type Listen } from "./health_responder.ts";
 import { statusLoop } from "./status.ts";
+import { DnsBeat } from "./dns/heartbeat.ts";
+import type { DnsLogQueue } from "./dns/log_queue.ts";
+import { type ListenUnix, queryLogLoop } from "./dns/query_log.ts";
+import type { UnboundResource } from "./dns/unbound.ts";
 import type { Enrollment, NodeState } from "./state.ts";
 import { type FetchFactory, SyncClient, verifySaved } from "./sync_client.ts";
 
@@ -36,13 +40,20 @@ export type AgentDeps = {
   listen?: Listen;
   /** Where `wirebuddy-node status` reads from: status.json in the data dir (status.ts). */
   status?: { fs: Fs; pid: number };
+  /** Unbound, for a config with a `dns` section (the master's `local` node), and its query log. */
+  dns?: { unbound: UnboundResource; queue: DnsLogQueue; listenUnix: ListenUnix; socket: string };
 };
 
 export type AgentResult = "stopped" | "removed";
 
 /** Applies the last good config from disk, if its signature still verifies for this enrollment. */
 async function restoreLastGood(
-  d: { log: Logger; disk: Pick<NodeState, "lastConfig">; dataplane: DataPlane; state: AgentState },
+  d: {
+    log: Logger;
+    disk: Pick<NodeState, "lastConfig" | "sessionKey">;
+    dataplane: DataPlane;
+    state: AgentState;
+  },
   me: Enrollment,
 ): Promise<void> {
   let parsed = null;
@@ -50,7 +61,14 @@ async function restoreLastGood(
     const saved = await d.disk.lastConfig();
     if (!saved) return;
     const ok = saved.node_id === me.node_id &&
-      await verifySaved(me.verify_key, me.node_id, saved.nonce, saved.body, saved.signature);
+      await verifySaved(
+        me.verify_key,
+        me.node_id,
+        saved.nonce,
+        saved.body,
+        saved.signature,
+        (id) => d.disk.sessionKey(id),
+      );
     parsed = ok ? ConfigResponseSchema.safeParse(JSON.parse(saved.body)) : null;
   } catch (err) {
     // A damaged file must not stop the daemon: the master sends the config again.
@@ -87,9 +105,15 @@ export async function runAgent(
 
   const master = new SyncClient(deps.fetchFor, clock, me, identity.key, config.masterUrl ?? me.url, {
     timeoutMs: config.requestTimeoutMs,
-  });
+  }, disk);
   const state = new AgentState();
-  const dataplane = new DataPlane(deps.engine, disk, () => clock.now());
+  const dataplane = new DataPlane(deps.engine, disk, () => clock.now(), deps.dns?.unbound ?? null);
+  const noLog = { from: null as string[] | null, set: new Set<string>() };
+  const skip = () => {
+    const list = state.current?.dns?.nolog ?? [];
+    if (list !== noLog.from) [noLog.from, noLog.set] = [list, new Set(list)];
+    return noLog.set;
+  };
   const heartbeatNow = new Wakeable();
   const configNow = new Wakeable();
   const contact = new Contact(clock, log, { config: configNow, heartbeat: heartbeatNow });
@@ -132,7 +156,20 @@ export async function runAgent(
       contact,
       removed,
       timing: config,
+      ...(deps.dns ? { dns: new DnsBeat(deps.dns.queue, () => dataplane.dnsReport(), log) } : {}),
     }),
+    ...(deps.dns
+      ? [queryLogLoop({
+        clock,
+        log,
+        stop,
+        listen: deps.dns.listenUnix,
+        path: deps.dns.socket,
+        queue: deps.dns.queue,
+        skip,
+        wanted: () => state.current?.dns?.log === true,
+      })]
+      : []),
     metricsLoop({
       clock,
       log,

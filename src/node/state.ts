@@ -1,6 +1,7 @@
 // What a node keeps on disk (all 0600 in a 0700 directory): its identity (P-256 key and self-signed
 // certificate), its enrollment (node id, bearer secret, master URL, TLS certificate, the master's
-// verification key), its WireGuard private keys (never sent anywhere), and the last good signed config.
+// verification key), its sync session's HMAC key, its WireGuard private keys (never sent anywhere), and
+// the last good config with its proof (the master's signature, or the session's HMAC).
 import { z } from "zod";
 import type { Fs } from "../core/ports/types.ts";
 import { exportPrivateKey, generateSigningKeys, importPrivateKey } from "../core/sync.ts";
@@ -26,6 +27,12 @@ const SavedConfigSchema = z.object({
   node_id: z.number(),
 });
 export type SavedConfig = z.infer<typeof SavedConfigSchema>;
+
+/** The sync session (its HMAC key) and a few before it, so a config saved under one still verifies. */
+const SessionsSchema = z.object({
+  current: z.object({ id: z.string(), key: z.string() }),
+  previous: z.array(z.object({ id: z.string(), key: z.string() })).max(3),
+});
 
 export type Identity = { key: CryptoKey; certPem: string };
 
@@ -98,6 +105,24 @@ export class NodeState {
     return this.#writeJson("last-config.json", c);
   }
 
+  /** The current sync session (see SessionKeeper), if any. */
+  async loadSession(): Promise<{ id: string; key: string } | null> {
+    return (await this.#readJson("session.json", SessionsSchema))?.current ?? null;
+  }
+
+  /** Keeps a new session (the three before it stay, for configs saved under them). */
+  async saveSession(s: { id: string; key: string }): Promise<void> {
+    const old = await this.#readJson("session.json", SessionsSchema);
+    const previous = old ? [old.current, ...old.previous].slice(0, 3) : [];
+    await this.#writeJson("session.json", { current: s, previous });
+  }
+
+  /** The key of a session this node held (a saved config's MAC names it), or null. */
+  async sessionKey(id: string): Promise<string | null> {
+    const all = await this.#readJson("session.json", SessionsSchema);
+    return [all?.current, ...(all?.previous ?? [])].find((x) => x?.id === id)?.key ?? null;
+  }
+
   /** The node's WireGuard private keys by interface name; keys for `names` are made (and saved) if missing. */
   async wgKeys(names: string[]): Promise<Record<string, string>> {
     const current = (await this.#readJson("wg-keys.json", z.record(z.string(), z.string()))) ?? {};
@@ -123,6 +148,7 @@ export class NodeState {
 
   /** Forgets the enrollment and the config (after the master removed this node). Keys and identity stay. */
   async forget(): Promise<void> {
+    await this.fs.remove(this.#path("session.json"));
     await this.fs.remove(this.#path("enrollment.json"));
     await this.fs.remove(this.#path("last-config.json"));
   }

@@ -1,4 +1,8 @@
-// The node's side of the sync protocol: signed requests to the master and verified answers.
+// The node's side of the sync protocol: signed requests to the master and verified answers. After
+// enrollment the client opens a session (src/core/sync_session.ts) with one request signed by its
+// identity key; later requests and answers carry the session's HMAC instead of ECDSA signatures. A
+// session the master no longer knows is opened again (once, shared by both loops); a master without
+// sessions (404) is spoken to with signatures, as before.
 import type { z } from "zod";
 import { AppError } from "../core/errors.ts";
 import type { Clock } from "../core/ports/types.ts";
@@ -14,7 +18,21 @@ import {
   type TokenPayload,
   verifyText,
 } from "../core/sync.ts";
+import {
+  deriveSessionKey,
+  ecdhKeyPair,
+  importSessionKey,
+  macText,
+  parseSessionProof,
+  SESSION_HEADERS,
+  SessionAnswerSchema,
+  sessionProof,
+  verifyMac,
+} from "../core/sync_session.ts";
+import { type Opened, type Session, SessionKeeper, type SessionStore } from "./session_keeper.ts";
 import type { Enrollment } from "./state.ts";
+
+export type { SessionStore };
 
 /** fetch, built by main.ts to trust exactly the master's certificate from the token (or the system CAs). */
 export type HttpFetch = (url: string, init: RequestInit) => Promise<Response>;
@@ -51,7 +69,13 @@ function claimedVersion(text: string): number | null {
   }
 }
 
-type Signer = { nodeId: number; key: CryptoKey; bearer: string | null; verifyKey: CryptoKey };
+type Signer = {
+  nodeId: number;
+  key: CryptoKey;
+  bearer: string | null;
+  verifyKey: CryptoKey;
+  session?: Session | null;
+};
 
 type Exchange<T> = {
   fetcher: HttpFetch;
@@ -101,15 +125,25 @@ async function exchange<T>(x: Exchange<T>): Promise<T> {
   const text = body === null ? "" : JSON.stringify(body);
   const nonce = newNonce();
   const timestamp = clock.now();
-  const signature = await signText(
-    signer.key,
-    await requestSigningText({ method, path, timestamp, nonce, nodeId: signer.nodeId, body: text }),
-  );
+  const requestText = await requestSigningText({
+    method,
+    path,
+    timestamp,
+    nonce,
+    nodeId: signer.nodeId,
+    body: text,
+  });
+  const session = signer.session ?? null;
   const headers: Record<string, string> = {
     [HEADERS.node]: String(signer.nodeId),
     [HEADERS.timestamp]: String(timestamp),
     [HEADERS.nonce]: nonce,
-    [HEADERS.signature]: signature,
+    ...(session
+      ? {
+        [SESSION_HEADERS.session]: session.id,
+        [SESSION_HEADERS.mac]: await macText(session.key, requestText),
+      }
+      : { [HEADERS.signature]: await signText(signer.key, requestText) }),
   };
   if (signer.bearer) headers.authorization = `Bearer ${signer.bearer}`;
   if (body !== null) headers["content-type"] = "application/json";
@@ -138,9 +172,11 @@ async function exchange<T>(x: Exchange<T>): Promise<T> {
     const retry = Number(res.headers.get("retry-after"));
     throw new SyncError(res.status, message, Number.isFinite(retry) && retry > 0 ? retry * 1000 : undefined);
   }
-  const sig = res.headers.get(HEADERS.signature) ?? "";
   const expected = await responseSigningText(signer.nodeId, nonce, 200, answer);
-  if (!(await verifyText(signer.verifyKey, sig, expected))) {
+  const proven = session
+    ? await verifyMac(session.key, res.headers.get(SESSION_HEADERS.mac) ?? "", expected)
+    : await verifyText(signer.verifyKey, res.headers.get(HEADERS.signature) ?? "", expected);
+  if (!proven) {
     throw new RejectedAnswer(
       "the answer is not signed by the master this node enrolled with",
       claimedVersion(answer),
@@ -206,6 +242,7 @@ export async function enroll(
 }
 
 export class SyncClient {
+  readonly #sessions: SessionKeeper;
   readonly #fetch: HttpFetch;
   #signer: Promise<Signer>;
 
@@ -217,7 +254,10 @@ export class SyncClient {
     private readonly base: string,
     /** `timeoutMs`: the deadline of every request (a long-poll gets its wait on top). */
     private readonly opts: { timeoutMs: number },
+    /** Where the session is kept; without one the client signs every request (as before sessions). */
+    sessions: SessionStore | null = null,
   ) {
+    this.#sessions = new SessionKeeper(sessions, (signal) => this.#openRemote(signal));
     this.#fetch = fetchFor(enrollment.tls);
     this.#signer = importPublicKey(enrollment.verify_key).then((verifyKey) => ({
       nodeId: enrollment.node_id,
@@ -227,12 +267,58 @@ export class SyncClient {
     }));
   }
 
+  /** Asks the master for a session, in a request signed with the identity key. */
+  async #openRemote(signal?: AbortSignal): Promise<Opened> {
+    const signer = await this.#signer;
+    const mine = await ecdhKeyPair();
+    let answer;
+    try {
+      answer = await exchange({
+        fetcher: this.#fetch,
+        clock: this.clock,
+        base: this.base,
+        signer,
+        method: "POST",
+        path: "/api/sync/session",
+        body: { ecdh_public: mine.publicKey },
+        schema: SessionAnswerSchema,
+        deadlineMs: this.opts.timeoutMs,
+        signal,
+      });
+    } catch (err) {
+      if (err instanceof SyncError && err.status === 404) return "unsupported";
+      throw err;
+    }
+    if (answer.kind === "removed") return "removed";
+    const key = await deriveSessionKey(mine.privateKey, answer.ecdh_public, {
+      nodeId: signer.nodeId,
+      sessionId: answer.session_id,
+    });
+    if (!key) throw new RejectedAnswer("the master's session key is not a P-256 public key", null);
+    return { id: answer.session_id, key };
+  }
+
+  /** Runs one exchange in the current session; a session the master refuses (401) is opened anew, once. */
+  async #call<T>(
+    x: Omit<Exchange<T>, "fetcher" | "clock" | "base" | "signer">,
+    fetcher = this.#fetch,
+  ): Promise<T> {
+    const base = { ...x, fetcher, clock: this.clock, base: this.base };
+    const session = await this.#sessions.current(x.signal);
+    try {
+      return await exchange({ ...base, signer: { ...(await this.#signer), session } });
+    } catch (err) {
+      if (!(session && err instanceof SyncError && err.status === 401)) throw err;
+      this.#sessions.refused(session.id);
+      return await exchange({
+        ...base,
+        signer: { ...(await this.#signer), session: await this.#sessions.current(x.signal) },
+      });
+    }
+  }
+
   async post<T>(path: string, body: unknown, schema: z.ZodType<T>, signal?: AbortSignal): Promise<T> {
-    return await exchange({
-      fetcher: this.#fetch,
-      clock: this.clock,
-      base: this.base,
-      signer: await this.#signer,
+    return await this.#call({
       method: "POST",
       path,
       body,
@@ -252,42 +338,56 @@ export class SyncClient {
     signal?: AbortSignal,
     waitMs = 0,
   ): Promise<{ value: T; raw: string; signature: string; nonce: string }> {
-    const signer = await this.#signer;
     let captured = { raw: "", signature: "", nonce: "" };
     const capturing: HttpFetch = async (url, init) => {
       const res = await this.#fetch(url, init);
       const raw = await res.clone().text();
+      const sent = init.headers as Record<string, string>;
+      const sessionId = sent[SESSION_HEADERS.session];
       captured = {
         raw,
-        signature: res.headers.get(HEADERS.signature) ?? "",
-        nonce: (init.headers as Record<string, string>)[HEADERS.nonce] ?? "",
+        // A session's answer is kept with its HMAC, named by the session (verifySaved reads both).
+        signature: sessionId
+          ? sessionProof(sessionId, res.headers.get(SESSION_HEADERS.mac) ?? "")
+          : res.headers.get(HEADERS.signature) ?? "",
+        nonce: sent[HEADERS.nonce] ?? "",
       };
       return res;
     };
-    const value = await exchange({
-      fetcher: capturing,
-      clock: this.clock,
-      base: this.base,
-      signer,
+    const value = await this.#call({
       method: "GET",
       path,
       body: null,
       schema,
       deadlineMs: this.opts.timeoutMs + waitMs,
       signal,
-    });
+    }, capturing);
     return { value, ...captured };
   }
 }
 
-/** Re-verifies a saved signed answer (the last good config) against the master's key. */
+/**
+ * Re-verifies a saved answer (the last good config): a session's HMAC (`hmac1.` proof) with that
+ * session's key when the node still holds it, else a signature with the master's key.
+ */
 export async function verifySaved(
   verifyKey: string,
   nodeId: number,
   nonce: string,
   body: string,
   signature: string,
+  sessionKey: (id: string) => Promise<string | null> = () => Promise.resolve(null),
 ): Promise<boolean> {
+  const mac = parseSessionProof(signature);
+  if (mac) {
+    const raw = await sessionKey(mac.sessionId);
+    return raw !== null &&
+      await verifyMac(
+        await importSessionKey(raw),
+        mac.mac,
+        await responseSigningText(nodeId, nonce, 200, body),
+      );
+  }
   return await verifyText(
     await importPublicKey(verifyKey),
     signature,

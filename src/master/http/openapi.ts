@@ -1,7 +1,7 @@
 // The OpenAPI 3.1 document of the JSON API, served at GET /api/openapi.json. Request bodies come from
 // the same zod schemas the handlers validate with, so the document cannot drift from the code.
 import { z } from "zod";
-import { DNS_OPS } from "./dns_api.ts";
+import { SessionRequestSchema } from "../../core/sync_session.ts";
 import { NewUserSchema, PasswordSchema, RoleSchema } from "../service/accounts.ts";
 import { NewTokenSchema } from "../service/api_tokens.ts";
 import { NodeInputSchema, NodePatchSchema } from "../service/node_admin.ts";
@@ -178,6 +178,15 @@ const OPS: Record<string, Record<string, Op>> = {
       public: true,
     },
   },
+  "/api/sync/session": {
+    post: {
+      summary:
+        "Opens a node's sync session: an HMAC key agreed by ECDH (request signed with the node's identity key, answer with the master's); later requests and answers carry the session's MAC",
+      body: SessionRequestSchema,
+      ok: 200,
+      public: true,
+    },
+  },
   "/api/sync/heartbeat": {
     post: {
       summary: "Node heartbeat with status, interface keys and metrics (node-signed)",
@@ -193,7 +202,7 @@ const OPS: Record<string, Record<string, Op>> = {
       ok: 200,
       public: true,
     },
-  },  ...DNS_OPS,
+  },
 };
 
 const ERROR = {

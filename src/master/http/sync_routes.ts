@@ -11,7 +11,8 @@ import {
   type HeartbeatResponse,
 } from "../../core/sync.ts";
 import type { Services } from "../service/services.ts";
-import type { SyncOrigin } from "../service/sync.ts";
+import type { SessionUse, SyncOrigin } from "../service/sync_auth.ts";
+import { SESSION_HEADERS, type SessionAnswer, SessionRequestSchema } from "../../core/sync_session.ts";
 import { parseInput } from "../service/validate.ts";
 import type { AppEnv } from "./env.ts";
 
@@ -24,6 +25,8 @@ function syncHeaders(c: Context<AppEnv>) {
     timestamp: c.req.header(HEADERS.timestamp),
     nonce: c.req.header(HEADERS.nonce),
     signature: c.req.header(HEADERS.signature),
+    session: c.req.header(SESSION_HEADERS.session),
+    mac: c.req.header(SESSION_HEADERS.mac),
     bearer: auth.match(/^Bearer\s+(\S+)$/i)?.[1],
   };
 }
@@ -64,16 +67,17 @@ function parseJson(text: string): unknown {
 export function syncRoutes(s: Services): Hono<AppEnv> {
   const sync = new Hono<AppEnv>();
 
+  /** An answer proven for the node: its session's HMAC, or the master's signature (see SyncService.proveAnswer). */
   const signed = async (
     c: Context<AppEnv>,
-    nodeId: number,
-    nonce: string,
+    to: { nodeId: number; nonce: string; session: SessionUse },
     status: number,
     /** A JSON-serialisable answer, or its JSON text. */
     payload: unknown,
   ) => {
     const body = typeof payload === "string" ? payload : JSON.stringify(payload);
-    c.header(HEADERS.signature, await s.sync.signAnswer(nodeId, nonce, status, body));
+    const proof = await s.sync.proveAnswer(to, status, body);
+    c.header(proof.header, proof.value);
     c.header("Content-Type", "application/json");
     c.header("Cache-Control", "no-store");
     return c.body(body, status as 200);
@@ -96,7 +100,7 @@ export function syncRoutes(s: Services): Hono<AppEnv> {
     const raw = await rawBody(c);
     const body = parseInput(EnrollRequestSchema, parseJson(raw), "enrollment");
     const { nodeId, response } = await s.sync.enroll(originOf(c), syncHeaders(c), raw, body);
-    return await signed(c, nodeId, syncHeaders(c).nonce!, 200, response);
+    return await signed(c, { nodeId, nonce: syncHeaders(c).nonce!, session: null }, 200, response);
   });
 
   sync.post("/heartbeat", async (c) => {
@@ -105,26 +109,36 @@ export function syncRoutes(s: Services): Hono<AppEnv> {
     if (auth.kind === "removed") {
       return await signed(
         c,
-        auth.nodeId,
-        auth.nonce,
+        auth,
         200,
         { kind: "removed", node_id: auth.nodeId } satisfies HeartbeatResponse,
       );
     }
     const hb = parseInput(HeartbeatRequestSchema, parseJson(raw), "heartbeat");
-    return await signed(c, auth.node.id, auth.nonce, 200, s.sync.heartbeat(auth.node, hb));
+    return await signed(c, { ...auth, nodeId: auth.node.id }, 200, s.sync.heartbeat(auth.node, hb));
+  });
+
+  // Opens a session (an HMAC key agreed by ECDH) with a request signed by the node's identity key.
+  sync.post("/session", async (c) => {
+    const raw = await rawBody(c);
+    const auth = await authenticate(c, "POST", raw);
+    if (auth.kind === "removed") {
+      return await signed(c, auth, 200, { kind: "removed", node_id: auth.nodeId } satisfies SessionAnswer);
+    }
+    const req = parseInput(SessionRequestSchema, parseJson(raw), "session");
+    const opened = await s.sync.openSession(auth, req.ecdh_public);
+    return await signed(
+      c,
+      { ...auth, nodeId: auth.node.id },
+      200,
+      { kind: "session", ...opened } satisfies SessionAnswer,
+    );
   });
 
   sync.get("/config", async (c) => {
     const auth = await authenticate(c, "GET", "");
     if (auth.kind === "removed") {
-      return await signed(
-        c,
-        auth.nodeId,
-        auth.nonce,
-        200,
-        { kind: "removed", node_id: auth.nodeId } satisfies ConfigResponse,
-      );
+      return await signed(c, auth, 200, { kind: "removed", node_id: auth.nodeId } satisfies ConfigResponse);
     }
     const have = Number(c.req.query("have") ?? 0);
     const wait = Number(c.req.query("wait") ?? 0);
@@ -132,10 +146,10 @@ export function syncRoutes(s: Services): Hono<AppEnv> {
       throw new AppError("bad_request", "have and wait must be non-negative numbers");
     }
     // A client that goes away leaves a waiter that times out by itself (at most the long-poll maximum).
-    const end = await s.sync.waitForChange(auth.node.id, have, wait * 1000, c.req.raw.signal);
+    const end = await s.sync.waitForChange(auth.node.id, have, wait * 1000);
     // A ConfigResponse as JSON text: the config rendered once per version, "unchanged" without rendering.
     const answer = await s.sync.configAnswer(auth.node.id, have, end);
-    return await signed(c, auth.node.id, auth.nonce, 200, answer);
+    return await signed(c, { ...auth, nodeId: auth.node.id }, 200, answer);
   });
 
   return sync;

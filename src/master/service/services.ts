@@ -10,7 +10,6 @@ import { AccountService } from "./accounts.ts";
 import { LoginService } from "./login.ts";
 import { LoginThrottle, type ThrottlePolicy } from "./login_throttle.ts";
 import { SecondFactorService } from "./second_factor.ts";
-import { PasskeyService, relyingParty } from "./passkeys.ts";
 import { ApiTokenService } from "./api_tokens.ts";
 import { AuditService } from "./audit.ts";
 import type { BackupService } from "./backup.ts";
@@ -33,11 +32,9 @@ import { SecretBox } from "./secret_box.ts";
 import type { MasterKeys } from "./secrets.ts";
 import { SyncService } from "./sync.ts";
 import { SyncKeys, type TlsPin } from "./sync_keys.ts";
+import { SyncAuthenticator } from "./sync_auth.ts";
+import { SyncSessions } from "./sync_sessions.ts";
 import { TrafficService } from "./traffic.ts";
-import { DnsService } from "./dns.ts";
-import { DEFAULT_FETCH_LIMITS, type FetchLimits } from "./dns_blocklists.ts";
-import { DnsListService } from "./dns_lists.ts";
-import { DnsLogService } from "./dns_log.ts";
 
 export type Services = {
   clock: Clock;
@@ -46,8 +43,6 @@ export type Services = {
   accounts: AccountService;
   login: LoginService;
   factors: SecondFactorService;
-  /** Null when the public URL cannot be a WebAuthn relying party (logged at start). */
-  passkeys: PasskeyService | null;
   tokens: ApiTokenService;
   interfaces: InterfaceService;
   peers: PeerService;
@@ -63,9 +58,6 @@ export type Services = {
   watch: FleetWatch;
   webhooks: WebhookService;
   prom: PromService;
-  dns: DnsService;
-  dnsLists: DnsListService;
-  dnsLog: DnsLogService;
   /** Backups (set by boot.ts, which holds the secret key and TLS identity they carry). */
   backups?: BackupService;
 };
@@ -122,8 +114,6 @@ export type ServiceOptions = {
   signIn?: { requireAdminSecondFactor?: boolean; passwordOnlyFor?: string | null };
   fleet?: FleetOptions;
   ports?: FleetPorts;
-  /** Blocklist downloads: the fetch to use (default: the global one) and its size and time limits. */
-  dns?: { fetch?: typeof fetch; fetchLimits?: Partial<FetchLimits> };
 };
 
 /** Builds the services, loads the master's sync signing key and makes its `local` node (first start). */
@@ -143,14 +133,13 @@ export async function createServices(
   const tokens = new ApiTokenService(db, clock, audit);
   const secrets = new SecretBox(keys.sealKey);
   const factors = new SecondFactorService(db, clock, audit, secrets);
-  const throttle = new LoginThrottle(db, clock, audit, opts.throttle);
   const login = new LoginService(
     db,
     clock,
     audit,
     log,
     hashes,
-    throttle,
+    new LoginThrottle(db, clock, audit, opts.throttle),
     factors,
     {
       sessionTtlMs: opts.sessionTtlMs,
@@ -159,9 +148,8 @@ export async function createServices(
       passwordOnlyFor: opts.signIn?.passwordOnlyFor ?? null,
     },
   );
-  const rp = relyingParty(publicUrl);
-  if (!rp.ok) log.info("passkeys are off", { reason: rp.reason });
   const syncKeys = new SyncKeys(db, secrets, keys.hmacKey);
+  const syncSessions = new SyncSessions(db, secrets, clock);
   const configVersions = new ConfigVersions(db, { longPollMaxMs: node.longPollMaxMs });
   configVersions.log = log;
   const fleet = opts.fleet ?? {};
@@ -185,12 +173,6 @@ export async function createServices(
     publicHost,
     tokenTtlMs: node.tokenTtlMs,
   });
-  const dns = new DnsService(db, clock, audit, configVersions);
-  const dnsLists = new DnsListService(db, clock, audit, log, {
-    fetch: opts.dns?.fetch ?? fetch,
-    fetchLimits: { ...DEFAULT_FETCH_LIMITS, ...opts.dns?.fetchLimits },
-  }, () => dns.changed());
-  const dnsLog = new DnsLogService(db, clock, dns, log);
   const services: Services = {
     clock,
     log,
@@ -198,23 +180,32 @@ export async function createServices(
     accounts,
     login,
     factors,
-    passkeys: rp.ok ? new PasskeyService(db, clock, audit, login, throttle, rp.rp) : null,
     tokens,
     interfaces: new InterfaceService(db, clock, audit, secrets, configVersions),
     peers: new PeerService(db, clock, audit, secrets, configVersions),
     clientConfigs: new ClientConfigService(db, clock, audit, secrets, { publicHost }),
     nodes,
-    sync: new SyncService(db, clock, audit, log, syncKeys, configVersions, secrets, {
-      publicHost,
-      syncRatePerMinute: node.syncRatePerMinute,
-      dnsIntake: (n, hb) => dnsLog.intake(n, hb.dns_log, hb.dns_dropped, hb.dns),
-      observer: {
-        heartbeatInTx: (before, hb, now) => {
-          watch.heartbeatInTx(before, hb, now);
-          health.heartbeatInTx(before, hb, now);
+    sync: new SyncService(
+      db,
+      clock,
+      audit,
+      log,
+      syncKeys,
+      configVersions,
+      secrets,
+      {
+        publicHost,
+        syncRatePerMinute: node.syncRatePerMinute,
+        observer: {
+          heartbeatInTx: (before, hb, now) => {
+            watch.heartbeatInTx(before, hb, now);
+            health.heartbeatInTx(before, hb, now);
+          },
         },
       },
-    }),
+      syncSessions,
+      new SyncAuthenticator(db, clock, log, syncSessions, node),
+    ),
     configVersions,
     liveness: new LivenessService(db, clock, audit, log, {
       staleAfterMs: node.staleAfterMs,
@@ -239,13 +230,9 @@ export async function createServices(
       processStats: ports.processStats ?? (() => ({ rssBytes: 0, heapUsedBytes: 0 })),
       version: ports.version ?? "dev",
       scrapeToken: ports.metricsToken ?? null,
-      extra: () => dnsLog.metrics(),
     }),
-    dns,
-    dnsLists,
-    dnsLog,
   };
-  events.onQueued = () => services.webhooks.deliverDue();
+  events.onQueued = () => void services.webhooks.deliverDue();
   await syncKeys.load(opts.tls ?? null);
   nodes.ensureLocalNode();
   return services;

@@ -1,32 +1,24 @@
-// The signed sync protocol on the master's side: enrollment with a one-time token, authentication of
-// every node request (bearer secret, ECDSA signature, clock window, nonce, rate limit), signed answers,
-// heartbeats with metrics intake, and the node's config (long-polled through ConfigVersions).
-import { timingSafeEqual } from "node:crypto";
+// The signed sync protocol on the master's side: enrollment with a one-time token, sessions (an HMAC key
+// agreed by ECDH after enrollment), authentication of every node request (SyncAuthenticator), answers
+// proven with the session's HMAC or the master's signature, heartbeats with metrics intake, and the
+// node's config (long-polled through ConfigVersions, rendered once per version).
 import { AppError } from "../../core/errors.ts";
 import type { Logger } from "../../core/logger.ts";
 import type { Clock } from "../../core/ports/types.ts";
 import { randomToken, sha256Hex } from "../../core/seal.ts";
 import {
-  CLOCK_WINDOW_MS,
   type EnrollResponse,
   exportPublicKey,
+  HEADERS,
   type HeartbeatRequest,
   type HeartbeatResponse,
-  importPublicKey,
   type NodeConfig,
-  requestSigningText,
-  verifyText,
+  responseSigningText,
 } from "../../core/sync.ts";
+import { macText, SESSION_HEADERS, type SessionResponse } from "../../core/sync_session.ts";
 import { certFingerprint } from "../../core/x509.ts";
 import type { Db } from "../db/db.ts";
-import {
-  metricsRepo,
-  type NodeFullRow,
-  nodeInterfacesRepo,
-  nodesFullRepo,
-  noncesRepo,
-  removedNodesRepo,
-} from "../db/nodes_repo.ts";
+import { metricsRepo, type NodeFullRow, nodeInterfacesRepo, nodesFullRepo } from "../db/nodes_repo.ts";
 import { interfacesRepo, peersRepo } from "../db/wg_repo.ts";
 import type { AuditService } from "./audit.ts";
 import type { ConfigVersions, WaitEnd } from "./config_versions.ts";
@@ -35,26 +27,19 @@ import { NodeConfigCache, renderNodeConfig } from "./node_config.ts";
 import { RateLimiter } from "./rate_limiter.ts";
 import type { SecretBox } from "./secret_box.ts";
 import type { SyncKeys } from "./sync_keys.ts";
+import {
+  safeEqual,
+  type SessionUse,
+  type SyncAuth,
+  type SyncAuthenticator,
+  type SyncHeaders,
+  type SyncOrigin,
+} from "./sync_auth.ts";
+import type { SyncSessions } from "./sync_sessions.ts";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 
-export type SyncAuth =
-  | { kind: "node"; node: NodeFullRow; nonce: string }
-  | { kind: "removed"; nodeId: number; nonce: string };
-
-export type SyncHeaders = {
-  nodeId: string | undefined;
-  timestamp: string | undefined;
-  nonce: string | undefined;
-  signature: string | undefined;
-  bearer: string | undefined;
-};
-
-/**
- * Where a sync request comes from: the client address (for limits and logs), and whether it reached the
- * master over loopback without a proxy (only then can it be the master's own `local` node).
- */
-export type SyncOrigin = { ip: string; loopback: boolean };
+export type { SyncAuth, SyncHeaders, SyncOrigin } from "./sync_auth.ts";
 
 export type SyncOptions = {
   publicHost: string;
@@ -62,24 +47,12 @@ export type SyncOptions = {
   syncRatePerMinute: number;
   /** Derives the status and fleet events from a heartbeat, in its transaction, after `seen` (health.ts). */
   observer: { heartbeatInTx(before: NodeFullRow, hb: HeartbeatRequest, now: number): void };
-  /** Stores a heartbeat's DNS report and query log (dns_log.ts); returns the query-log sequence to ack. */
-  dnsIntake?: (node: NodeFullRow, hb: HeartbeatRequest) => number;
 };
 
-/** Compared with when there is no secret to compare with: no SHA-256 hex digest equals it. */
-const NO_SECRET = "-".repeat(64);
-const badCredentials = () => new AppError("unauthorized", "Invalid node credentials");
 const tokenUsed = () =>
   new AppError("unauthorized", "Invalid enrollment token: already used or replaced by a newer one");
 
-function safeEqual(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 export class SyncService {
-  #nodeRate: RateLimiter;
   /** Enrollment attempts per token (per node id), and answers to invalid tokens per address. */
   #enrollRate: RateLimiter;
   #badTokenRate: RateLimiter;
@@ -95,8 +68,9 @@ export class SyncService {
     private readonly versions: ConfigVersions,
     private readonly secrets: SecretBox,
     private readonly opts: SyncOptions,
+    private readonly sessions: SyncSessions,
+    private readonly auth: SyncAuthenticator,
   ) {
-    this.#nodeRate = new RateLimiter(opts.syncRatePerMinute, clock);
     this.#enrollRate = new RateLimiter(10, clock);
     this.#badTokenRate = new RateLimiter(10, clock);
     this.#configs = new NodeConfigCache((nodeId) =>
@@ -127,7 +101,7 @@ export class SyncService {
     if (!this.#enrollRate.take(`token:${payload.node_id}`)) throw tooMany();
     const node = nodesFullRepo.byId(this.db, payload.node_id);
     if (!node) throw new AppError("unauthorized", "Invalid enrollment token: its node was deleted");
-    if (node.is_local && !from.loopback) throw this.#notLoopback("enrollment", from);
+    if (node.is_local && !from.loopback) throw this.auth.notLoopback("enrollment", from);
     const now = this.clock.now();
     if (payload.exp <= now) {
       throw new AppError(
@@ -148,7 +122,7 @@ export class SyncService {
     } catch {
       throw new AppError("bad_request", "The node certificate is not a valid P-256 certificate");
     }
-    await this.#checkSignature("POST", "/api/sync/enroll", headers, rawBody, payload.node_id, verifyKey);
+    await this.auth.checkSignature("POST", "/api/sync/enroll", headers, rawBody, payload.node_id, verifyKey);
     const secret = randomToken(32);
     const secretHash = await sha256Hex(secret);
     // The checks above ran before awaits: the token is consumed (or found gone) here, atomically.
@@ -163,6 +137,7 @@ export class SyncService {
       });
       if (!won) throw tokenUsed();
       nodeInterfacesRepo.clearKeys(this.db, node.id);
+      this.sessions.forget(node.id); // a new identity opens a new session
       if (!node.is_local) allocateNodeAddresses(this.db, node.id);
       this.versions.bumpInTx([node.id]);
       this.audit.record(`node:${node.name}`, { ip, userAgent: "" }, {
@@ -175,35 +150,7 @@ export class SyncService {
     return { nodeId: node.id, response: { node_id: node.id, name: node.name, node_secret: secret } };
   }
 
-  async #checkSignature(
-    method: string,
-    path: string,
-    h: SyncHeaders,
-    body: string,
-    nodeId: number,
-    verifyKeySpki: string,
-  ): Promise<string> {
-    const ts = Number(h.timestamp);
-    if (!h.nonce || !/^[A-Za-z0-9_-]{16,64}$/.test(h.nonce) || !Number.isInteger(ts) || !h.signature) {
-      throw new AppError("unauthorized", "Unsigned sync request");
-    }
-    if (Math.abs(this.clock.now() - ts) > CLOCK_WINDOW_MS) {
-      throw new AppError(
-        "unauthorized",
-        "Request timestamp outside the allowed window (check the node's clock)",
-      );
-    }
-    const text = await requestSigningText({ method, path, timestamp: ts, nonce: h.nonce, nodeId, body });
-    if (!(await verifyText(await importPublicKey(verifyKeySpki), h.signature, text))) {
-      throw new AppError("unauthorized", "Bad request signature");
-    }
-    if (!noncesRepo.claim(this.db, h.nonce, ts + CLOCK_WINDOW_MS)) {
-      throw new AppError("unauthorized", "Replayed request");
-    }
-    return h.nonce;
-  }
-
-  /** Authenticates a node request: bearer secret, signature, clock window, nonce, rate limit. */
+  /** Authenticates a node request (SyncAuthenticator). */
   async authenticate(
     from: SyncOrigin,
     method: string,
@@ -211,47 +158,37 @@ export class SyncService {
     h: SyncHeaders,
     body: string,
   ): Promise<SyncAuth> {
-    const nodeId = Number(h.nodeId);
-    if (!Number.isInteger(nodeId) || nodeId <= 0 || !h.bearer) {
-      throw new AppError("unauthorized", "Missing node credentials");
-    }
-    const secretHash = await sha256Hex(h.bearer);
-    const node = nodesFullRepo.byId(this.db, nodeId);
-    // An unknown id, a node that has not enrolled and a wrong secret get the same answer after the same
-    // work (one hash, one constant-time comparison): the API is no oracle for which node ids exist.
-    if (!node) {
-      const removed = removedNodesRepo.get(this.db, nodeId);
-      if (safeEqual(secretHash, removed?.node_secret_hash ?? NO_SECRET) && removed) {
-        const nonce = await this.#checkSignature(method, path, h, body, nodeId, removed.verify_key);
-        return { kind: "removed", nodeId, nonce };
-      }
-      throw badCredentials();
-    }
-    if (!safeEqual(secretHash, node.node_secret_hash ?? NO_SECRET) || !node.verify_key) {
-      throw badCredentials();
-    }
-    const nonce = await this.#checkSignature(method, path, h, body, nodeId, node.verify_key);
-    if (node.is_local && !from.loopback) throw this.#notLoopback(`${method} ${path}`, from);
-    if (!this.#nodeRate.take(`node:${nodeId}`)) {
-      throw new AppError("rate_limited", "Too many sync requests", { retryAfter: 5 });
-    }
-    return { kind: "node", node, nonce };
+    return await this.auth.authenticate(from, method, path, h, body);
   }
 
-  /**
-   * The `local` node receives every interface's private key: it enrolls and syncs over loopback only. A
-   * request for it from anywhere else (or through a proxy) is refused and logged (it took a genuine token
-   * or the node's own secret and key to get here).
-   */
-  #notLoopback(what: string, from: SyncOrigin): AppError {
-    this.log.warn("local node request refused: it enrolls and syncs over loopback only", {
-      request: what,
-      ip: from.ip,
-    });
-    return new AppError(
-      "forbidden",
-      `The master's own local node enrolls and syncs over loopback only (this ${what} came from ${from.ip})`,
-    );
+  /** Opens a sync session for a node that proved its identity key (an ECDSA-signed request). */
+  async openSession(auth: SyncAuth & { kind: "node" }, ecdhPublic: string): Promise<SessionResponse> {
+    if (auth.session) {
+      throw new AppError(
+        "unauthorized",
+        "A sync session is opened with the node's identity key, not a session",
+      );
+    }
+    const session = await this.sessions.open(auth.node.id, ecdhPublic);
+    this.log.debug("sync session opened", { node: auth.node.name, node_id: auth.node.id });
+    return session;
+  }
+
+  /** The key of a node's session `id` while it is the current one (for tests that forge answers). */
+  async sessionKey(nodeId: number, id: string): Promise<CryptoKey | null> {
+    return await this.sessions.key(nodeId, id);
+  }
+
+  /** An answer's proof for a node: the session's HMAC when the request came in one, else the master's signature. */
+  async proveAnswer(a: { nodeId: number; nonce: string; session: SessionUse }, status: number, body: string) {
+    if (!a.session) {
+      return {
+        header: HEADERS.signature,
+        value: await this.keys.signAnswer(a.nodeId, a.nonce, status, body),
+      };
+    }
+    const text = await responseSigningText(a.nodeId, a.nonce, status, body);
+    return { header: SESSION_HEADERS.mac, value: await macText(a.session.key, text) };
   }
 
   /** Logs dropped foreign samples at most once a minute per node, with the count since the last line. */
@@ -335,12 +272,10 @@ export class SyncService {
     });
     if (changedKeys) this.versions.wake([nodesFullRepo.local(this.db)!.id]);
     if (raised) this.versions.wake([node.id]);
-    const dns = hb.dns || hb.dns_log.length > 0 ? this.opts.dnsIntake?.(node, hb) : undefined;
     return {
       kind: "ok",
       acked_seq: acked,
       config_version: nodesFullRepo.byId(this.db, node.id)!.config_version,
-      ...(dns !== undefined ? { dns_acked_seq: dns } : {}),
     };
   }
 

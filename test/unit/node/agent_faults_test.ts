@@ -2,11 +2,12 @@
 // disk, a master that does not answer. The real agent against the real in-memory master.
 import assert from "node:assert/strict";
 import { HEADERS } from "../../../src/core/sync.ts";
+import { SESSION_HEADERS } from "../../../src/core/sync_session.ts";
 import type { HttpFetch } from "../../../src/node/sync_client.ts";
 import type { TestMaster } from "../../support/master.ts";
 import { startNode, waitFor, world } from "./agent_harness.ts";
 
-/** Answers to config pulls rewritten by `change` and signed again with the master's own key. */
+/** Answers to config pulls rewritten by `change` and proven again with the master's own key or session. */
 function tamperConfigs(m: TestMaster, nodeId: number, change: (config: Record<string, unknown>) => void) {
   return (inner: HttpFetch): HttpFetch => async (url, init) => {
     const res = await inner(url, init);
@@ -14,9 +15,13 @@ function tamperConfigs(m: TestMaster, nodeId: number, change: (config: Record<st
     const body = JSON.parse(await res.text());
     if (body.kind === "config") change(body.config);
     const text = JSON.stringify(body);
-    const nonce = (init.headers as Record<string, string>)[HEADERS.nonce]!;
+    const sent = init.headers as Record<string, string>;
+    const nonce = sent[HEADERS.nonce]!;
+    const sid = sent[SESSION_HEADERS.session];
+    const session = sid ? { id: sid, key: (await m.services.sync.sessionKey(nodeId, sid))! } : null;
+    const proof = await m.services.sync.proveAnswer({ nodeId, nonce, session }, 200, text);
     const headers = new Headers(res.headers);
-    headers.set(HEADERS.signature, await m.services.sync.signAnswer(nodeId, nonce, 200, text));
+    headers.set(proof.header, proof.value);
     return new Response(text, { status: res.status, headers });
   };
 }

@@ -1,0 +1,331 @@
+// Simulated nodes over the real sync API, all in this process, against a master in a process of its own
+// (scripts/lib/fleet_master.ts: real services, real HTTP app, TLS on 127.0.0.1). Each node has its own
+// P-256 identity, enrolls from an address of its own (127.x.y.z, as X-Forwarded-For to a master that
+// trusts loopback proxies: bench only) with its own token, has one client peer on a shared interface,
+// holds its long-poll and heartbeats every 30 s (±10 %, phases spread), through the node's real
+// SyncClient (signed requests, verified answers). Prints, per size:
+//   nodes | heartbeat p50 / p99 | errors | master CPU | RSS steady / peak | one interface edit reaches
+//   all nodes p50 / p99 (reached / nodes) | master stop
+// Nodes share one HTTP/2 connection per --per-conn nodes (this container caps open files at 20,000, so
+// 10,000 nodes cannot each hold their own sockets; per-connection TLS costs are under-counted).
+// Everything is bounded: phases have deadlines and the whole run stops after --max-minutes.
+// Nodes use sync sessions (HMAC per request); --sign makes them sign every request (ECDSA) as before.
+//   scripts/bench-fleet [--nodes 300] [--nodes 1000,3000,10000] [--per-conn 25] [--measure 65] [--sign]
+import { parseArgs } from "node:util";
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+import {
+  ConfigResponseSchema,
+  generateSigningKeys,
+  HeartbeatResponseSchema,
+  readToken,
+} from "../src/core/sync.ts";
+import { realClock } from "../src/core/ports/real.ts";
+import {
+  enroll,
+  type FetchFactory,
+  type HttpFetch,
+  type SessionStore,
+  SyncClient,
+} from "../src/node/sync_client.ts";
+
+const args = parseArgs({
+  options: {
+    nodes: { type: "string", default: "300" },
+    "per-conn": { type: "string", default: "25" },
+    heartbeat: { type: "string", default: "30" },
+    measure: { type: "string", default: "65" },
+    "edit-timeout": { type: "string", default: "60" },
+    "max-minutes": { type: "string", default: "25" },
+    sign: { type: "boolean", default: false },
+  },
+}).values;
+const sizes = args.nodes!.split(",").map(Number).filter((n) => Number.isInteger(n) && n > 0 && n <= 20_000);
+const perConn = Math.max(1, Number(args["per-conn"]));
+const heartbeatMs = Number(args.heartbeat) * 1000;
+const measureMs = Number(args.measure) * 1000;
+const editTimeoutMs = Number(args["edit-timeout"]) * 1000;
+const out = (s: string) => Deno.stdout.writeSync(new TextEncoder().encode(s + "\n"));
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((r) => {
+    const t = setTimeout(r, ms);
+    signal?.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
+  });
+const pct = (xs: number[], p: number) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const ms = (
+  x: number,
+) => (Number.isNaN(x) ? "-" : x < 10 ? x.toFixed(1) : Math.round(x).toLocaleString("en"));
+
+// Whole-run bound: whatever happens, stop.
+const deadline = setTimeout(() => {
+  out(`bench-fleet: --max-minutes ${args["max-minutes"]} reached; stopping`);
+  Deno.exit(2);
+}, Number(args["max-minutes"]) * 60_000);
+
+/** Runs `fn` over `items`, `limit` at a time. */
+async function pool<T>(items: T[], limit: number, fn: (t: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: limit }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i], i);
+    }
+  }));
+}
+
+function procStats(pid: number): { cpuTicks: number; rssMb: number } {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const rss = Deno.readTextFileSync(`/proc/${pid}/status`).match(/VmRSS:\s+(\d+)/);
+  return { cpuTicks: Number(f[11]) + Number(f[12]), rssMb: rss ? Number(rss[1]) / 1024 : 0 };
+}
+
+/** A node's session kept in memory (a real node keeps it on disk, 0600). */
+function memorySessions(): SessionStore {
+  let kept: { id: string; key: string } | null = null;
+  return {
+    loadSession: () => Promise.resolve(kept),
+    saveSession: (s) => Promise.resolve(void (kept = s)),
+  };
+}
+
+async function identity() {
+  const keys = await generateSigningKeys();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: "01",
+    name: "CN=bench-node",
+    notBefore: new Date(Date.now() - 3_600_000),
+    notAfter: new Date(Date.now() + 86_400_000),
+    keys,
+    signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
+  });
+  return { key: keys.privateKey, certPem: cert.toString("pem") };
+}
+
+type Row = {
+  nodes: number;
+  hbP50: number;
+  hbP99: number;
+  hbCount: number;
+  errors: number;
+  cpu: number;
+  rss: number;
+  rssPeak: number;
+  editP50: number;
+  editP99: number;
+  reached: number;
+  stopMs: number;
+};
+
+async function runSize(n: number): Promise<Row> {
+  const master = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "--allow-all", "scripts/lib/fleet_master.ts"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = master.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  while (!buf.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("the master exited before it was ready");
+    buf += value;
+  }
+  reader.releaseLock();
+  master.stdout.cancel().catch(() => {});
+  const info = JSON.parse(buf.slice(0, buf.indexOf("\n"))) as { port: number; cert: string; token: string };
+  const base = `https://127.0.0.1:${info.port}`;
+  const admin = Deno.createHttpClient({ caCerts: [info.cert] });
+  const api = async (method: string, path: string, json: unknown) => {
+    const res = await fetch(`${base}/api${path}`, {
+      method,
+      client: admin,
+      headers: { authorization: `Bearer ${info.token}`, "content-type": "application/json" },
+      body: JSON.stringify(json),
+    });
+    const body = await res.json();
+    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(body)}`);
+    return body;
+  };
+  const wg0 = await api("POST", "/interfaces", { name: "wg0", ipv4_pool: "10.0.0.0/16", listen_port: 51820 });
+  const wg1 = await api("POST", "/interfaces", {
+    name: "wg1",
+    ipv4_pool: "10.64.0.0/16",
+    listen_port: 51821,
+  });
+  const t0 = performance.now();
+  const made: { id: number; enrollment_token: string }[] = new Array(n);
+  await pool([...Array(n).keys()], 8, async (i) => {
+    made[i] = await api("POST", "/nodes", { name: `n${i}`, fqdn: `n${i}.bench.invalid` });
+    await api("POST", "/peers", { interface_id: wg1.id, name: `c${i}`, node_id: made[i].id });
+  });
+  out(`  ${n} nodes with a client peer each made in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+  // One HTTP/2 connection per group of nodes; each node's requests carry its own address.
+  const clients = Array.from(
+    { length: Math.ceil(n / perConn) },
+    () => Deno.createHttpClient({ caCerts: [info.cert] }),
+  );
+  const addr = (i: number) => `127.${1 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+  type Sim = { client: SyncClient; have: number; reachedAt: number | null; arrivals: number[] };
+  const sims: Sim[] = new Array(n);
+  const stats = { hb: [] as number[], errors: 0, measuring: false, editAt: 0, editMtu: 0 };
+  const fetchFor = (i: number, onArrival?: (at: number, text: string) => void): FetchFactory => () => {
+    const f: HttpFetch = async (url, init) => {
+      const res = await fetch(url, {
+        ...init,
+        client: clients[Math.floor(i / perConn)],
+        headers: { ...(init.headers as Record<string, string>), "x-forwarded-for": addr(i) },
+      });
+      const text = await res.text();
+      onArrival?.(performance.now(), text);
+      return new Response(text, { status: res.status, headers: res.headers });
+    };
+    return f;
+  };
+  const t1 = performance.now();
+  await pool([...Array(n).keys()], 8, async (i) => {
+    const token = made[i].enrollment_token;
+    const id = await identity();
+    const { enrollment } = await enroll(fetchFor(i), realClock, token, readToken(token)!, id, {
+      hostname: `n${i}`,
+      version: "bench",
+      masterUrl: base,
+      timeoutMs: 30_000,
+    });
+    const sim: Sim = { client: null!, have: 0, reachedAt: null, arrivals: [] };
+    sim.client = new SyncClient(
+      fetchFor(i, (at, text) => {
+        // Arrival before the node checks the signature; kept only for answers carrying the edit.
+        if (stats.editMtu && sim.reachedAt === null && text.includes(`"mtu":${stats.editMtu}`)) {
+          sim.reachedAt = at;
+        }
+      }),
+      realClock,
+      enrollment,
+      id.key,
+      base,
+      { timeoutMs: 70_000 }, // above the 55 s long-poll
+      args.sign ? null : memorySessions(), // --sign: ECDSA per request, as before sessions
+    );
+    sims[i] = sim;
+  });
+  out(`  enrolled in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+
+  const stop = new AbortController();
+  const loops = sims.map(async (sim) => {
+    const poll = (async () => {
+      while (!stop.signal.aborted) {
+        try {
+          const { value } = await sim.client.getSigned(
+            `/api/sync/config?have=${sim.have}&wait=55`,
+            ConfigResponseSchema,
+            stop.signal,
+          );
+          if (value.kind === "config") sim.have = value.config.config_version;
+          else if (value.kind === "removed") return;
+        } catch {
+          if (stop.signal.aborted) return;
+          if (stats.measuring) stats.errors++;
+          await sleep(1000 + Math.random() * 4000, stop.signal);
+        }
+      }
+    })();
+    const beat = (async () => {
+      await sleep(Math.random() * heartbeatMs, stop.signal);
+      while (!stop.signal.aborted) {
+        const started = performance.now();
+        try {
+          await sim.client.post(
+            "/api/sync/heartbeat",
+            { status: "online", applied_version: sim.have },
+            HeartbeatResponseSchema,
+            stop.signal,
+          );
+          if (stats.measuring) stats.hb.push(performance.now() - started);
+        } catch {
+          if (stop.signal.aborted) return;
+          if (stats.measuring) stats.errors++;
+        }
+        await sleep(heartbeatMs * (0.9 + 0.2 * Math.random()), stop.signal);
+      }
+    })();
+    await Promise.all([poll, beat]);
+  });
+
+  // Steady state: every node has its config and has beaten at least once before measuring.
+  await sleep(heartbeatMs * 1.1);
+  const a = procStats(master.pid);
+  const ta = performance.now();
+  stats.measuring = true;
+  let rssPeak = a.rssMb;
+  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, procStats(master.pid).rssMb)), 1000);
+  await sleep(measureMs);
+  const b = procStats(master.pid);
+  const cpu = ((b.cpuTicks - a.cpuTicks) / 100) / ((performance.now() - ta) / 1000) * 100;
+
+  // One interface edit (the first interface: every node carries it); how long until each node has it.
+  stats.editMtu = 1380;
+  stats.editAt = performance.now();
+  await api("PATCH", `/interfaces/${wg0.id}`, { mtu: stats.editMtu });
+  const editEnd = performance.now() + editTimeoutMs;
+  while (performance.now() < editEnd && sims.some((s) => s.reachedAt === null)) await sleep(200);
+  const lat = sims.filter((s) => s.reachedAt !== null).map((s) => s.reachedAt! - stats.editAt);
+  stats.measuring = false;
+  clearInterval(sampler);
+
+  const ts = performance.now();
+  master.kill("SIGTERM");
+  const exited = await Promise.race([master.status.then(() => true), sleep(30_000).then(() => false)]);
+  const stopMs = exited ? performance.now() - ts : NaN;
+  if (!exited) master.kill("SIGKILL");
+  stop.abort();
+  await Promise.all(loops);
+  for (const c of clients) c.close();
+  admin.close();
+  await master.stdin.close().catch(() => {});
+  await master.status;
+  return {
+    nodes: n,
+    hbP50: pct(stats.hb, 50),
+    hbP99: pct(stats.hb, 99),
+    hbCount: stats.hb.length,
+    errors: stats.errors,
+    cpu,
+    rss: b.rssMb,
+    rssPeak,
+    editP50: pct(lat, 50),
+    editP99: pct(lat, 99),
+    reached: lat.length,
+    stopMs,
+  };
+}
+
+const rows: Row[] = [];
+for (const n of sizes) {
+  out(
+    `bench-fleet: ${n} nodes (${Math.ceil(n / perConn)} connections, heartbeat ${heartbeatMs / 1000} s, ${
+      args.sign ? "ECDSA per request" : "sessions"
+    })`,
+  );
+  rows.push(await runSize(n));
+}
+out("");
+out(
+  "| nodes | heartbeat p50 / p99 (beats) | errors | master CPU | RSS steady / peak | edit reaches all p50 / p99 (reached) | stop |",
+);
+out("|---|---|---|---|---|---|---|");
+for (const r of rows) {
+  out(
+    `| ${r.nodes.toLocaleString("en")} | ${ms(r.hbP50)} / ${ms(r.hbP99)} ms (${r.hbCount}) | ${r.errors} | ${
+      Math.round(r.cpu)
+    } % | ${Math.round(r.rss)} / ${Math.round(r.rssPeak)} MB | ${ms(r.editP50)} / ${
+      ms(r.editP99)
+    } ms (${r.reached} of ${r.nodes}) | ${ms(r.stopMs)} ms |`,
+  );
+}
+clearTimeout(deadline);
