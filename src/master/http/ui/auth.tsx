@@ -33,7 +33,7 @@ export function safeNext(next: string | undefined): string {
 export function authRoutes(s: Services): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
   const options = (): SignInOptions => ({
-    sso: s.oidc?.label ?? null,
+    sso: null,
     passkeys: !!s.passkeys,
     passwordsLimited: s.login.policy.passwordOnlyFor !== null,
   });
@@ -97,24 +97,6 @@ export function authRoutes(s: Services): Hono<AppEnv> {
     if (!s.passkeys) throw new AppError("not_found", "Passkeys are off on this master");
     return s.passkeys;
   };
-  const sso = () => {
-    if (!s.oidc) throw new AppError("not_found", "Single sign-on is not set up on this master");
-    return s.oidc;
-  };
-  ui.post("/login/sso", async (c) => {
-    const body = await formBody(c);
-    return c.redirect((await sso().start(safeNext(body.next))).href, 303);
-  });
-  ui.get("/login/sso/callback", async (c) => {
-    try {
-      const { session, next } = await sso().callback(c.get("meta"), new URL(c.req.url).searchParams);
-      return signedIn(c, session, safeNext(next));
-    } catch (err) {
-      const e = toAppError(err);
-      if (!["unauthorized", "forbidden", "unavailable"].includes(e.code)) throw e;
-      return redirectWith(c, "/login", { kind: "error", text: e.publicMessage });
-    }
-  });
   ui.post("/login/passkey/options", async (c) => c.json(await passkeys().authenticationOptions()));
   ui.post("/login/passkey", async (c) => {
     const body = await formBody(c);
