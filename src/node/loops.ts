@@ -17,6 +17,7 @@ import { type AgentState, storageProblem } from "./agent_state.ts";
 import { Backoff } from "./backoff.ts";
 import type { NodeDaemonConfig } from "./config.ts";
 import type { DataPlane } from "./dataplane.ts";
+import { heartbeatWait } from "./jitter.ts";
 import type { MetricsQueue } from "./metrics/queue.ts";
 import type { Contact } from "./contact.ts";
 import { pause, type Wakeable } from "./sleep.ts";
@@ -177,6 +178,8 @@ export type HeartbeatLoopDeps = LoopBase & {
   contact: Contact;
   removed: () => Promise<void>;
   timing: Backoffs & Pick<NodeDaemonConfig, "heartbeatMs">;
+  /** Spreads the beats (jitter.ts); Math.random unless a test fixes it. */
+  random?: () => number;
 };
 
 /**
@@ -206,7 +209,7 @@ export async function heartbeatLoop(d: HeartbeatLoopDeps): Promise<void> {
   let beats = 0;
   while (!stop.aborted) {
     const { body, batch, reportKey } = await heartbeatBody(d, beats, reported);
-    let wait = d.timing.heartbeatMs;
+    let wait = heartbeatWait(d.timing.heartbeatMs, d.random);
     try {
       const sent = d.clock.now();
       const r = await d.master.post("/api/sync/heartbeat", body, HeartbeatResponseSchema, stop);
