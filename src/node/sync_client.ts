@@ -30,6 +30,7 @@ import {
   verifyMac,
 } from "../core/sync_session.ts";
 import { type Opened, type Session, SessionKeeper, type SessionStore } from "./session_keeper.ts";
+import { checkMasterProtocol, PROTOCOL_HEADER, SYNC_PROTOCOL } from "../core/sync_protocol.ts";
 import type { Enrollment } from "./state.ts";
 
 export type { SessionStore };
@@ -138,6 +139,7 @@ async function exchange<T>(x: Exchange<T>): Promise<T> {
     [HEADERS.node]: String(signer.nodeId),
     [HEADERS.timestamp]: String(timestamp),
     [HEADERS.nonce]: nonce,
+    [PROTOCOL_HEADER]: String(SYNC_PROTOCOL),
     ...(session
       ? {
         [SESSION_HEADERS.session]: session.id,
@@ -162,6 +164,7 @@ async function exchange<T>(x: Exchange<T>): Promise<T> {
       throw new SyncError(0, `master unreachable: ${err instanceof Error ? err.message : String(err)}`);
     }
   });
+  if (res.status !== 426) checkMasterProtocol(res.headers.get(PROTOCOL_HEADER), (m) => new SyncError(426, m));
   if (res.status !== 200) {
     let message = `HTTP ${res.status}`;
     try {

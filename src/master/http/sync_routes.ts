@@ -15,6 +15,7 @@ import type { SessionUse, SyncOrigin } from "../service/sync_auth.ts";
 import { SESSION_HEADERS, type SessionAnswer, SessionRequestSchema } from "../../core/sync_session.ts";
 import { parseInput } from "../service/validate.ts";
 import type { AppEnv } from "./env.ts";
+import { syncProtocol } from "./sync_protocol.ts";
 
 const MAX_BODY = 512 * 1024;
 
@@ -66,6 +67,7 @@ function parseJson(text: string): unknown {
 
 export function syncRoutes(s: Services): Hono<AppEnv> {
   const sync = new Hono<AppEnv>();
+  sync.use("*", syncProtocol()); // the version on every answer; a node too far apart gets 426 first
 
   /** An answer proven for the node: its session's HMAC, or the master's signature (see SyncService.proveAnswer). */
   const signed = async (
