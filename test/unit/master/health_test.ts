@@ -175,3 +175,23 @@ Deno.test("tcpProbe() passes only a signed answer of the node's own key to its n
   assert.equal(refused.ok, false);
   assert.equal(refused.error, "10.9.0.2:51821: Connection refused");
 });
+
+Deno.test("before the master has an interface there is no tunnel to check: heartbeats alone keep a node online", async () => {
+  const m = await testMaster({
+    services: { ports: { probe: () => Promise.reject(new Error("the probe must not run")) } },
+  });
+  try {
+    const n = await enrolled(m, "fra");
+    for (let i = 0; i < 5; i++) {
+      await sendHeartbeat(m, n);
+      await m.services.health.checkDue();
+      m.clock.advance(30_000);
+    }
+    const v = m.services.health.view(n.node.id);
+    assert.equal(v.failures, 0);
+    assert.match(v.lastError ?? "", /no tunnel address yet/);
+    assert.equal(m.services.nodes.get(n.node.id).status, "online");
+  } finally {
+    m.close();
+  }
+});
