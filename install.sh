@@ -16,6 +16,10 @@
 #
 # Running it again upgrades: binaries and units are replaced when they changed (and the services then
 # restarted); /etc/wirebuddy/*.env, keys and data are kept. Every host change is printed as `[#] command`.
+#
+# Where the kernel has no WireGuard, nodes use wireguard-go, kept by its own unit
+# (wirebuddy-wireguard-go.service) rather than by the node daemon, so that a crash or restart of the
+# daemon never takes the clients' tunnels down.
 set -eu
 
 BIN_DIR=/usr/local/bin
@@ -25,6 +29,7 @@ SYSCTL_FILE=/etc/sysctl.d/90-wirebuddy-node.conf
 MASTER_DATA=/var/lib/wirebuddy
 NODE_DATA=/var/lib/wirebuddy-node
 NODE_USER=wirebuddy-node
+WIREGUARD_GO_DIR=/run/wireguard/.wirebuddy
 DEFAULT_RELEASE_URL=https://github.com/wirebuddy/wirebuddy/releases/latest/download
 export DEBIAN_FRONTEND=noninteractive
 
@@ -247,6 +252,31 @@ prepare_node_host() {
 
 node_enrolled() { [ -f "$NODE_DATA/enrollment.json" ]; }
 
+moved_wireguard_go=no
+install_wireguard_go_unit() { # no kernel WireGuard: wireguard-go runs in its own unit, not the node's
+  kernel_has_wireguard && return 0
+  fetch_verified wirebuddy-wireguard-go.service
+  place "$work/wirebuddy-wireguard-go.service" "$UNIT_DIR/wirebuddy-wireguard-go.service" 0644
+  if ! grep -q '^WIREBUDDY_WIREGUARD_GO_DIR=' "$CONF_DIR/node.env" 2>/dev/null; then
+    say "[#] setting WIREBUDDY_WIREGUARD_GO_DIR=$WIREGUARD_GO_DIR in $CONF_DIR/node.env"
+    set_env "$CONF_DIR/node.env" WIREBUDDY_WIREGUARD_GO_DIR "$WIREGUARD_GO_DIR"
+    changed_units="$changed_units wirebuddy-node.service"
+    moved_wireguard_go=yes
+  fi
+}
+
+start_node_units() { # the wireguard-go supervisor (where installed) first, then the node
+  [ ! -f "$UNIT_DIR/wirebuddy-wireguard-go.service" ] || start_unit wirebuddy-wireguard-go
+  if [ "$moved_wireguard_go" = yes ] && systemctl is-active --quiet wirebuddy-node; then
+    # A wireguard-go the daemon started itself lives in the node's unit: end it once (its clients
+    # reconnect within seconds); the supervisor starts it again when the node asks.
+    say "moving wireguard-go from wirebuddy-node to wirebuddy-wireguard-go.service"
+    run systemctl kill --kill-whom=all wirebuddy-node
+    run systemctl stop wirebuddy-node
+  fi
+  start_unit wirebuddy-node
+}
+
 # --- services ----------------------------------------------------------------------------------------
 start_unit() { # start_unit NAME: enable and start; restart when its binary or unit changed
   run systemctl enable --quiet "$1"
@@ -324,8 +354,9 @@ install_master() {
       local_token=$(local_node_token) || die "cannot make an enrollment token for the local node"
       write_node_env "$local_token" https://127.0.0.1:8443
     fi
+    install_wireguard_go_unit
     run systemctl daemon-reload
-    start_unit wirebuddy-node
+    start_node_units
     wait_journal wirebuddy-node 'heartbeat sent' 60 ||
       warn "the local node has not reported yet; see: journalctl -u wirebuddy-node"
   fi
@@ -341,8 +372,9 @@ install_node() {
   install_program node
   prepare_node_host
   write_node_env "$token"
+  install_wireguard_go_unit
   run systemctl daemon-reload
-  start_unit wirebuddy-node
+  start_node_units
   if wait_journal wirebuddy-node 'enrollment successful|heartbeat sent' 60; then
     say "node enrolled and reporting (journalctl -u wirebuddy-node)"
   else
@@ -352,9 +384,10 @@ install_node() {
 }
 
 uninstall() {
-  for unit in wirebuddy-node wirebuddy-master; do
+  for unit in wirebuddy-node wirebuddy-wireguard-go wirebuddy-master; do
     if [ -f "$UNIT_DIR/$unit.service" ]; then
-      # --kill-whom=all also ends a wireguard-go the node started (KillMode=process keeps it otherwise).
+      # --kill-whom=all also ends a wireguard-go the node started (KillMode=process keeps it otherwise);
+      # stopping wirebuddy-wireguard-go ends the ones it keeps.
       systemctl is-active --quiet "$unit" && run systemctl kill --kill-whom=all "$unit"
       run systemctl disable --now --quiet "$unit" || true
       run rm -f "$UNIT_DIR/$unit.service"

@@ -30,6 +30,12 @@ export const NODE_ENV: readonly EnvVar[] = [
     description: "`kernel` WireGuard, `userspace` (wireguard-go), or `auto`: kernel when it is available.",
   },
   {
+    name: "WIREBUDDY_WIREGUARD_GO_DIR",
+    schema: z.string().regex(/^\/\S+$/, "must be an absolute path").optional(),
+    description:
+      "Where wirebuddy-wireguard-go.service takes requests for userspace interfaces (install.sh sets `/run/wireguard/.wirebuddy` where the kernel has no WireGuard). Unset: the node starts wireguard-go itself, and it then ends with the node's unit.",
+  },
+  {
     name: "WIREBUDDY_HEARTBEAT_INTERVAL",
     schema: durationText.default(30_000),
     default: "30s",
@@ -99,6 +105,8 @@ export type NodeDaemonConfig = {
   dataDir: string;
   masterUrl: string | null;
   wgImpl: "auto" | "kernel" | "userspace";
+  /** WIREBUDDY_WIREGUARD_GO_DIR: a supervisor starts wireguard-go (null: the engine does). */
+  wireguardGoDir: string | null;
   heartbeatMs: number;
   metricsMs: number;
   reconcileMs: number;
@@ -130,6 +138,7 @@ export function parseNodeEnv(env: Record<string, string | undefined>): EnvResult
         dataDir: raw.WIREBUDDY_NODE_DATA_DIR as string,
         masterUrl: (raw.WIREBUDDY_MASTER_URL as string | undefined)?.replace(/\/$/, "") ?? null,
         wgImpl: raw.WIREBUDDY_WG_IMPL as NodeDaemonConfig["wgImpl"],
+        wireguardGoDir: (raw.WIREBUDDY_WIREGUARD_GO_DIR as string | undefined) ?? null,
         heartbeatMs: raw.WIREBUDDY_HEARTBEAT_INTERVAL as number,
         metricsMs: raw.WIREBUDDY_METRICS_INTERVAL as number,
         reconcileMs: raw.WIREBUDDY_RECONCILE_INTERVAL as number,
@@ -142,5 +151,19 @@ export function parseNodeEnv(env: Record<string, string | undefined>): EnvResult
         logLevel: raw.WIREBUDDY_LOG_LEVEL as LogLevel,
       },
     };
+  });
+}
+
+/** `wirebuddy-node userspace-supervisor`: its request directory and log level, from the same variables. */
+export function parseSupervisorEnv(
+  env: Record<string, string | undefined>,
+): EnvResult<{ dir: string; logLevel: LogLevel }> {
+  const vars = NODE_ENV.filter((v) => ["WIREBUDDY_WIREGUARD_GO_DIR", "WIREBUDDY_LOG_LEVEL"].includes(v.name));
+  return parseEnv(vars, env, (raw) => {
+    const dir = raw.WIREBUDDY_WIREGUARD_GO_DIR as string | undefined;
+    if (!dir) {
+      return { ok: false, problems: ["WIREBUDDY_WIREGUARD_GO_DIR is required for userspace-supervisor"] };
+    }
+    return { ok: true, value: { dir, logLevel: raw.WIREBUDDY_LOG_LEVEL as LogLevel } };
   });
 }

@@ -7,9 +7,11 @@ import { createLogger } from "../core/logger.ts";
 import { realClock, realExec, realFs, stderrSink } from "../core/ports/real.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import { runAgent } from "./agent.ts";
-import { parseNodeEnv } from "./config.ts";
+import { parseNodeEnv, parseSupervisorEnv } from "./config.ts";
 import { MetricsQueue } from "./metrics/queue.ts";
 import { createEngine } from "./reconcile/engine.ts";
+import { supervisedWireguardGo } from "./reconcile/userspace.ts";
+import { runSupervisor } from "./supervisor.ts";
 import { NodeState } from "./state.ts";
 import { readStatus, renderStatus } from "./status.ts";
 import type { FetchFactory } from "./sync_client.ts";
@@ -24,6 +26,9 @@ WireBuddy master says, and keeps serving clients with the last good config while
 
 Usage:
   wirebuddy-node            run (first start: WIREBUDDY_ENROLLMENT_TOKEN=<token from the master's Nodes page>)
+  wirebuddy-node userspace-supervisor
+                            keep wireguard-go running for the node, outside its unit
+                            (wirebuddy-wireguard-go.service; needs WIREBUDDY_WIREGUARD_GO_DIR)
   wirebuddy-node status     enrollment, master, last contact, applied version, interfaces, queue, last error
                             (read from the data dir; exit 0 when all is well, 1 otherwise)
   wirebuddy-node version    print the version
@@ -49,6 +54,7 @@ async function main(): Promise<number> {
   const command = positionals[0] ?? "run";
   if (values.help || command === "help") return (out(HELP), 0);
   if (command === "version") return (out(`wirebuddy-node ${VERSION} (deno ${Deno.version.deno})`), 0);
+  if (command === "userspace-supervisor") return await supervise();
   if (command === "status") {
     // What an operator types first: read the data dir, print, exit 0 when all is well.
     const parsed = parseNodeEnv(Deno.env.toObject());
@@ -80,8 +86,21 @@ async function main(): Promise<number> {
   const queuePath = `${config.dataDir}/metrics_queue.db`;
   if (!(await realFs.exists(queuePath))) await realFs.writeTextAtomic(queuePath, "", 0o600);
   const queue = new MetricsQueue(queuePath, config.queueMax);
+  const engineLog = log.child("NODE_DAEMON");
   const engine = createEngine(
-    { exec: realExec, fs: realFs, log: log.child("NODE_DAEMON") },
+    {
+      exec: realExec,
+      fs: realFs,
+      log: engineLog,
+      ...(config.wireguardGoDir
+        ? {
+          wireguardGo: supervisedWireguardGo(
+            { fs: realFs, exec: realExec, clock: realClock, log: engineLog },
+            config.wireguardGoDir,
+          ),
+        }
+        : {}),
+    },
     { statePath: `${config.dataDir}/dataplane.json`, wgImpl: config.wgImpl },
   );
 
@@ -122,6 +141,50 @@ async function main(): Promise<number> {
   } finally {
     queue.close();
   }
+}
+
+/** `userspace-supervisor`: wireguard-go for the node, kept by wirebuddy-wireguard-go.service. */
+async function supervise(): Promise<number> {
+  const env = Deno.env.toObject();
+  const format = env.JOURNAL_STREAM ? "journald" : "terminal";
+  const parsed = parseSupervisorEnv(env);
+  if (!parsed.ok) {
+    const early = createLogger({ sink: stderrSink, format });
+    for (const p of parsed.problems) early.error(`configuration: ${p}`);
+    return EX_CONFIG;
+  }
+  const log = createLogger({ sink: stderrSink, format, level: parsed.value.logLevel });
+  const stop = new AbortController();
+  for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, () => stop.abort());
+  await runSupervisor(
+    {
+      clock: realClock,
+      log,
+      exec: realExec,
+      list: async (dir) => {
+        const names: string[] = [];
+        try {
+          for await (const e of Deno.readDir(dir)) if (e.isFile) names.push(e.name);
+        } catch (err) {
+          if (!(err instanceof Deno.errors.NotFound)) throw err;
+        }
+        return names;
+      },
+      mkdir: (dir, mode) => realFs.mkdir(dir, mode),
+      spawn: (argv) => {
+        const child = new Deno.Command(argv[0]!, {
+          args: argv.slice(1),
+          stdin: "null",
+          stdout: "inherit",
+          stderr: "inherit",
+        }).spawn();
+        return { pid: child.pid, exited: child.status.then((s) => s.code), kill: (sig) => child.kill(sig) };
+      },
+    },
+    { dir: parsed.value.dir },
+    stop.signal,
+  );
+  return 0;
 }
 
 if (import.meta.main) {

@@ -86,6 +86,11 @@ DENO_NO_UPDATE_CHECK=1 DENO_DIR=\${DENO_DIR:-/tmp/wirebuddy-deno} exec /opt/wire
     );
     names.push(bin, `wirebuddy-${program}.service`);
   }
+  await Deno.copyFile(
+    `${ROOT}systemd/wirebuddy-wireguard-go.service`,
+    `${www}/release/wirebuddy-wireguard-go.service`,
+  );
+  names.push("wirebuddy-wireguard-go.service");
   const sums = await Promise.all(names.map(async (n) => `${await sha256(`${www}/release/${n}`)}  ${n}`));
   await Deno.writeTextFile(`${www}/release/SHA256SUMS`, sums.join("\n") + "\n");
   await Deno.copyFile(`${ROOT}install.sh`, `${www}/install.sh`);
@@ -128,6 +133,60 @@ async function capEff(vps: Vps, unit: string): Promise<{ uid: string; capEff: st
   };
 }
 
+/**
+ * A VPS image without procps, where the installer can still "install" it: sysctl is moved away and a
+ * stand-in apt-get (first on the PATH) records what it is asked and puts sysctl back for `procps`.
+ * The containers have no mirror to reach; everything else about the install stays real.
+ */
+async function withoutProcps(vps: Vps): Promise<void> {
+  await vps.run(["mv", "/usr/sbin/sysctl", "/usr/sbin/sysctl.hidden"]);
+  await vps.run([
+    "sh",
+    "-c",
+    `cat >/usr/local/sbin/apt-get <<'EOF'
+#!/bin/sh
+echo "apt-get $*" >>/var/log/apt-standin.log
+case " $* " in *" install "*" procps "*) mv /usr/sbin/sysctl.hidden /usr/sbin/sysctl ;; esac
+exit 0
+EOF
+chmod 0755 /usr/local/sbin/apt-get`,
+  ]);
+}
+
+/** The one wireguard-go of a VPS: its pid and the unit (cgroup) it runs in. */
+async function wireguardGo(vps: Vps): Promise<{ pid: string; unit: string }> {
+  const pid = (await vps.run(["pgrep", "-x", "wireguard-go"])).stdout.trim();
+  assert.match(pid, /^\d+$/, `one wireguard-go: ${pid}`);
+  const cgroup = (await vps.run(["cat", `/proc/${pid}/cgroup`])).stdout;
+  return { pid, unit: cgroup.match(/([\w@.-]+\.service)/)?.[1] ?? cgroup.trim() };
+}
+
+/** Pings `address` from `client` every 0.2 s for `seconds` while `during` runs; sent and answered. */
+async function pingThrough(
+  client: Host,
+  address: string,
+  seconds: number,
+  during: () => Promise<void>,
+): Promise<{ sent: number; received: number }> {
+  const pinging = client.exec.run([
+    "ping",
+    "-4",
+    "-n",
+    "-i",
+    "0.2",
+    "-W",
+    "1",
+    "-c",
+    String(seconds * 5),
+    address,
+  ]);
+  await during();
+  const out = (await pinging).stdout;
+  const m = out.match(/(\d+) packets transmitted, (\d+) received/);
+  assert.ok(m, out);
+  return { sent: Number(m[1]), received: Number(m[2]) };
+}
+
 /** Brings up a downloaded client config the way wg-quick would (minus DNS). */
 async function clientUp(client: Host, confText: string): Promise<void> {
   const conf = parseClientConf(confText);
@@ -163,7 +222,7 @@ Deno.test({
         const parts: string[] = [];
         for (const v of lab?.vpses ?? []) {
           if (!v.leader) continue;
-          for (const unit of ["wirebuddy-master", "wirebuddy-node"]) {
+          for (const unit of ["wirebuddy-master", "wirebuddy-node", "wirebuddy-wireguard-go"]) {
             parts.push(`---- ${v.name} ${unit}\n${(await v.journal(unit).catch(() => "")).slice(-2500)}`);
           }
         }
@@ -263,6 +322,8 @@ Deno.test({
         assert.equal(iface.status, 201, JSON.stringify(iface.body));
 
         // --- two nodes, with tokens from the API ----------------------------------------------------
+        // Tokyo's image lacks procps (sysctl): the installer must ask for it.
+        await withoutProcps(tyo);
         const made: Record<string, number> = {};
         await Promise.all([fra, tyo].map(async (vps) => {
           const r = await api("POST", "/nodes", { name: vps.name, fqdn: vps.ip, wg_port: 51820 });
@@ -305,6 +366,25 @@ Deno.test({
             "700 wirebuddy-node",
           );
         }
+        // install.sh installed procps where sysctl was missing: no node warns that it cannot check
+        // forwarding (issue 17, item 8).
+        assert.match((await tyo.run(["cat", "/var/log/apt-standin.log"])).stdout, /install .*\bprocps\b/);
+        for (const vps of [master, fra, tyo]) {
+          assert.doesNotMatch(await vps.journal("wirebuddy-node"), /forwarding is not checked/, vps.name);
+        }
+        // No kernel WireGuard here: wireguard-go runs in its own unit, as the node's user with only
+        // CAP_NET_ADMIN (bit 12), not in the node's unit (issue 17, item 9).
+        for (const vps of [master, fra, tyo]) {
+          assert.equal(
+            (await vps.exec(["systemctl", "is-active", "wirebuddy-wireguard-go"])).stdout.trim(),
+            "active",
+            vps.name,
+          );
+          assert.equal((await wireguardGo(vps)).unit, "wirebuddy-wireguard-go.service", vps.name);
+        }
+        const sc = await capEff(fra, "wirebuddy-wireguard-go");
+        assert.notEqual(sc.uid, "0");
+        assert.equal(BigInt(`0x${sc.capEff}`), 1n << 12n);
         log(`master and two nodes installed and online (${Date.now() - started} ms)`);
 
         // --- a client through frankfurt -------------------------------------------------------------
@@ -349,6 +429,36 @@ Deno.test({
         });
         log(`reboot survived (${Date.now() - started} ms)`);
 
+        // --- the node daemon killed: the userspace data plane does not notice (issue 17, item 9) ------
+        const before = await wireguardGo(fra);
+        const daemonPid = (await fra.run(["systemctl", "show", "-p", "MainPID", "--value", "wirebuddy-node"]))
+          .stdout.trim();
+        const starts = () =>
+          fra.journal("wirebuddy-node").then((j) => j.split("starting sync loop").length - 1);
+        const startsBefore = await starts();
+        const t0 = Date.now();
+        const ping = await pingThrough(client, INTERNET_IP, 15, async () => {
+          await fra.run(["systemctl", "kill", "-s", "KILL", "wirebuddy-node"]);
+          await waitFor("frankfurt's node daemon restarted", async () => (await starts()) > startsBefore, {
+            timeoutMs: 30_000,
+            intervalMs: 250,
+          });
+        });
+        const after = await wireguardGo(fra);
+        log(
+          `node daemon killed and back in ${
+            Date.now() - t0
+          } ms: ${ping.received}/${ping.sent} pings answered, ` +
+            `wireguard-go pid ${before.pid} -> ${after.pid}`,
+        );
+        assert.notEqual(
+          (await fra.run(["systemctl", "show", "-p", "MainPID", "--value", "wirebuddy-node"])).stdout.trim(),
+          daemonPid,
+        );
+        assert.equal(after.pid, before.pid, "wireguard-go was not touched");
+        assert.ok(ping.sent - ping.received <= 2, `lost ${ping.sent - ping.received} of ${ping.sent} pings`);
+        assert.doesNotMatch(await fra.journal("wirebuddy-node"), /left-over process/);
+
         // --- running the installer again is a no-op upgrade -----------------------------------------
         const pidBefore =
           (await fra.run(["systemctl", "show", "-p", "MainPID", "--value", "wirebuddy-node"])).stdout;
@@ -372,9 +482,11 @@ Deno.test({
         assert.ok(await online([fra.name, tyo.name]), "both nodes still online");
         assert.ok(await client.ping(INTERNET_IP), "traffic still flows");
 
-        // Restarting the node daemon leaves wireguard-go's interface (and the client's traffic) up.
+        // Restarting the node daemon leaves wireguard-go's interface (and the client's traffic) up, and
+        // no process behind in the node's unit for systemd to warn about.
         await fra.run(["systemctl", "restart", "wirebuddy-node"]);
         assert.ok(await client.ping(INTERNET_IP), "traffic flows right after a restart of the node daemon");
+        assert.doesNotMatch(await fra.journal("wirebuddy-node"), /left-over process/);
 
         // --- uninstall keeps the data -----------------------------------------------------------------
         const un = await tyo.systemdRun([
@@ -389,7 +501,13 @@ Deno.test({
           (await tyo.exec(["systemctl", "is-active", "wirebuddy-node"])).stdout.trim(),
           "active",
         );
-        for (const gone of ["/etc/systemd/system/wirebuddy-node.service", "/usr/local/bin/wirebuddy-node"]) {
+        for (
+          const gone of [
+            "/etc/systemd/system/wirebuddy-node.service",
+            "/etc/systemd/system/wirebuddy-wireguard-go.service",
+            "/usr/local/bin/wirebuddy-node",
+          ]
+        ) {
           assert.notEqual((await tyo.exec(["test", "-e", gone])).code, 0, `${gone} removed`);
         }
         assert.notEqual(

@@ -1,7 +1,7 @@
 // Bare "VPSes" for installer tests (DESIGN §7): fresh Debian bookworm containers with a real systemd,
-// booted by systemd-nspawn inside a lab network namespace. One debootstrap per machine (cached as
-// .tools/vps-rootfs.tar, git-ignored), extracted once per run as the read-only lower dir of an overlay per
-// container. Containers are plugged into the lab's bridge; nothing here touches the root namespace's
+// booted by systemd-nspawn inside a lab network namespace. One debootstrap per machine and package list
+// (cached as .tools/vps-rootfs-<hash>.tar, git-ignored), extracted once per run as the read-only lower
+// dir of an overlay per container. Containers are plugged into the lab's bridge; nothing here touches the root namespace's
 // network. Lab.destroy() powers off what it booted, kills (by PID) only the nspawn processes it started,
 // unmounts the overlays and removes the cgroup and propagation directories.
 //
@@ -13,7 +13,11 @@ import type { Host } from "./netns.ts";
 import { waitFor } from "./wait.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-export const ROOTFS_TAR = `${ROOT}.tools/vps-rootfs.tar`;
+/**
+ * What a fresh VPS has: a minimal Debian with the node's tools, as a provider's image would (procps for
+ * sysctl included: the containers cannot reach a mirror, so install.sh finds it there; the install test
+ * hides it on one node to see install.sh ask for it).
+ */
 const PACKAGES = [
   "systemd",
   "systemd-sysv",
@@ -25,7 +29,15 @@ const PACKAGES = [
   "wireguard-tools",
   "wireguard-go",
   "iputils-ping",
+  "procps",
 ];
+/** The cached image, named after its package list: a new list builds a new image. */
+export const ROOTFS_TAR = `${ROOT}.tools/vps-rootfs-${
+  Array.from(
+    new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(PACKAGES.join(",")))),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("").slice(0, 12)
+}.tar`;
 
 /** Names in a directory; none when it does not exist (or is gone, like a process). */
 async function listDir(path: string): Promise<string[]> {

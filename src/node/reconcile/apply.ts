@@ -12,6 +12,7 @@ import { sysctlArgv } from "../drivers/sysctl.ts";
 import { renderPeersConfig, renderWgConfig, wgArgv } from "../drivers/wg.ts";
 import type { OwnershipStore } from "./ownership.ts";
 import { type Ownership, STATE_ONLY, type Step, type WgImpl } from "./steps.ts";
+import type { WireguardGo } from "./userspace.ts";
 
 export type ApplyContext = {
   exec: Exec;
@@ -21,6 +22,8 @@ export type ApplyContext = {
   ownership: Ownership;
   /** WIREBUDDY_WG_IMPL, and what `auto` found out about the kernel (remembered across ticks). */
   wg: { impl: WgImpl; kernelAvailable?: boolean };
+  /** How userspace interfaces are started and stopped (by the engine, or by a supervisor). */
+  wireguardGo: WireguardGo;
 };
 
 export type ApplyResult = { commands: number; error?: AppError };
@@ -83,7 +86,7 @@ export async function apply(steps: readonly Step[], ctx: ApplyContext): Promise<
         ctx.log.info("The kernel has no WireGuard; falling back to wireguard-go", { iface });
       }
     }
-    await run(wgArgv.userspaceAdd(iface));
+    await ctx.wireguardGo.start(iface, (argv) => run(argv));
     ctx.log.info("Created WireGuard interface with wireguard-go", { iface, impl: "userspace" });
   };
 
@@ -111,6 +114,8 @@ export async function apply(steps: readonly Step[], ctx: ApplyContext): Promise<
       case "link-add":
         return linkAdd(step.iface);
       case "link-delete":
+        // A supervisor would start wireguard-go again while the request stands: withdraw it first.
+        await ctx.wireguardGo.stop(step.iface);
         return void await run(ipArgv.linkDelete(step.iface), { alreadyDone: /cannot find device/i });
       case "wg-addconf": {
         const stdin = renderWgConfig({

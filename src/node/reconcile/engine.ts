@@ -11,8 +11,15 @@ import { observe } from "./observe.ts";
 import { fileOwnershipStore } from "./ownership.ts";
 import { plan } from "./plan.ts";
 import { STATE_ONLY, type WgImpl } from "./steps.ts";
+import { spawnedWireguardGo, type WireguardGo } from "./userspace.ts";
 
-export type EngineDeps = { exec: Exec; fs: Fs; log: Logger };
+export type EngineDeps = {
+  exec: Exec;
+  fs: Fs;
+  log: Logger;
+  /** Who starts wireguard-go: a supervisor (supervisedWireguardGo) or, by default, the engine itself. */
+  wireguardGo?: WireguardGo;
+};
 
 export type EngineConfig = {
   /** Where the ownership state file lives, e.g. /var/lib/wirebuddy-node/dataplane.json. */
@@ -41,6 +48,7 @@ export function createEngine(deps: EngineDeps, config: EngineConfig): Engine {
   const wg: { impl: WgImpl; kernelAvailable?: boolean } = { impl: config.wgImpl };
   const log = deps.log;
   const exec = inCLocale(deps.exec);
+  const wireguardGo = deps.wireguardGo ?? spawnedWireguardGo;
   let lastWarnings = "";
 
   return {
@@ -60,7 +68,7 @@ export function createEngine(deps: EngineDeps, config: EngineConfig): Engine {
         if (p.steps.length === 0) return { ok: true, planned, commands, warnings };
         const hostSteps = p.steps.filter((s) => !STATE_ONLY.has(s.kind)).length;
         log.info("Applying changes", { steps: hostSteps, records: p.steps.length - hostSteps });
-        const result = await apply(p.steps, { exec, log, store, ownership, wg });
+        const result = await apply(p.steps, { exec, log, store, ownership, wg, wireguardGo });
         commands = result.commands;
         if (result.error) return { ok: false, planned, commands, warnings, error: result.error };
         return { ok: true, planned, commands, warnings };

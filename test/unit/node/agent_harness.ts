@@ -54,6 +54,7 @@ export function agentConfig(
     dataDir: DATA_DIR,
     masterUrl: null,
     wgImpl: "userspace",
+    wireguardGoDir: null,
     heartbeatMs: 100,
     metricsMs: 50,
     reconcileMs: 10_000,

@@ -52,6 +52,7 @@ function agentConfig(token: string | null, overrides: Partial<NodeDaemonConfig> 
     dataDir: "/var/lib/wirebuddy-node",
     masterUrl: null,
     wgImpl: "userspace",
+    wireguardGoDir: null,
     heartbeatMs: 100,
     metricsMs: 50,
     reconcileMs: 10_000,

@@ -81,6 +81,11 @@ export class FakeHost implements Exec {
     return Promise.resolve(result);
   }
 
+  /** A supervisor started wireguard-go for `name`: the interface is there, as `wireguard-go` makes it. */
+  userspaceUp(name: string): void {
+    this.#addLink(name, "tun");
+  }
+
   /** A client connected: it has a handshake and the endpoint it came from. */
   connect(iface: string, publicKey: string, endpoint: string, handshake = 1_700_000_000): void {
     const peer = this.links.get(iface)!.wg!.peers.get(publicKey)!;
@@ -118,6 +123,13 @@ export class FakeHost implements Exec {
   }
 
   #read(line: string): ExecResult | null {
+    const one = line.match(/^wg show (\S+) dump$/);
+    if (one && one[1] !== "all") {
+      // One device's dump answers only while its UAPI does (a userspace interface is up).
+      const wg = this.links.get(one[1]!)?.wg;
+      if (!wg) return fail(`Unable to access interface: No such device`, 1);
+      return ok(`${wg.privateKey ?? "(none)"}\t(none)\t${wg.port}\toff\n`);
+    }
     switch (line) {
       case "ip -j -d address show":
         return ok(JSON.stringify([...this.links.values()].map((l, i) => ({
@@ -172,6 +184,8 @@ export class FakeHost implements Exec {
         }
         return ok(lines.map((l) => l + "\n").join(""));
       }
+      case "wg show interfaces":
+        return ok([...this.links.values()].filter((l) => l.wg).map((l) => l.name).join(" ") + "\n");
       case "iptables-save":
       case "ip6tables-save":
         return ok(this.save(line.startsWith("ip6") ? 6 : 4));
