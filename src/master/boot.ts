@@ -64,6 +64,7 @@ export async function bootMaster(
       publicUrl: config.publicUrl,
       tls,
       hashing: config.hashing,
+      signIn: config.signIn,
       nodes: {
         staleAfterMs: config.nodeStaleAfterMs,
         tokenTtlMs: config.enrollmentTokenTtlMs,

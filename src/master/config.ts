@@ -15,18 +15,8 @@ import { Secret } from "../core/secret.ts";
 import type { GuardLimits } from "./http/conn_guard.ts";
 import type { BodyLimits } from "./http/middleware.ts";
 import type { HealthIntervals } from "./service/health.ts";
-
-/** A size like `64KiB`, `1MiB` or plain bytes, in bytes. */
-const sizeText = z.string().regex(/^\d+(KiB|MiB)?$/, "must be a size like 65536, 64KiB or 1MiB")
-  .transform((v) => {
-    const m = v.match(/^(\d+)(KiB|MiB)?$/)!;
-    return Number(m[1]) * (m[2] === "MiB" ? 1 << 20 : m[2] === "KiB" ? 1024 : 1);
-  })
-  .refine((n) => n >= 1024 && n <= 64 << 20, "must be between 1KiB and 64MiB");
-const timeout = (dflt: number) =>
-  durationText.refine((ms) => ms >= 100, "must be at least 100ms").default(dflt);
-const count = (min: number, max: number, dflt: number) =>
-  z.coerce.number().int().min(min).max(max).default(dflt);
+import { count, sizeText, timeout } from "./config_schemas.ts";
+import { parseSignIn, SIGN_IN_ENV, type SignInConfig } from "./config_sign_in.ts";
 
 export const MASTER_ENV: readonly EnvVar[] = [
   {
@@ -228,6 +218,7 @@ export const MASTER_ENV: readonly EnvVar[] = [
     description:
       "Open connections from one client address; more are closed at once (not applied to a trusted proxy on loopback).",
   },
+  ...SIGN_IN_ENV,
   {
     name: "WIREBUDDY_LOG_LEVEL",
     schema: z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -286,6 +277,7 @@ export type MasterConfig = {
   bodies: BodyLimits;
   connections: GuardLimits;
   backup: { intervalMs: number; dir: string; keep: number; passphraseFile: string } | null;
+  signIn: SignInConfig;
 };
 
 /**
@@ -341,6 +333,7 @@ export function parseMasterEnv(env: Record<string, string | undefined>): EnvResu
     if (backupEvery && !passphraseFile) {
       problems.push("WIREBUDDY_BACKUP_PASSPHRASE_FILE is required with WIREBUDDY_BACKUP_INTERVAL");
     }
+    const signIn = parseSignIn(raw, problems);
     if (problems.length > 0) return { ok: false, problems };
     const dataDir = raw.WIREBUDDY_DATA_DIR as string;
     const [dir, keep] = [`${dataDir}/backups`, raw.WIREBUDDY_BACKUP_KEEP as number];
@@ -392,6 +385,7 @@ export function parseMasterEnv(env: Record<string, string | undefined>): EnvResu
           maxPerAddress: raw.WIREBUDDY_MAX_CONNECTIONS_PER_ADDRESS as number,
         },
         backup,
+        signIn,
       },
     };
   });

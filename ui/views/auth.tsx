@@ -95,10 +95,11 @@ export const LoginPage: FC<{ form: FormState; next: string; flash?: Flash | null
           </form>
         )}
         {options.sso && (
-          <form method="post" action="/login/sso" class="stack" id="sso-login">
-            <input type="hidden" name="next" value={next} />
-            <button type="submit" class="primary">{options.sso}</button>
-          </form>
+          <p class="stack" id="sso-login">
+            <a class="button primary" href={`/login/sso?next=${encodeURIComponent(next)}`} hx-boost="false">
+              {options.sso}
+            </a>
+          </p>
         )}
       </section>
     </Layout>

@@ -10,6 +10,8 @@ export const SESSION_COOKIE = "__Host-wb_session";
 export const FLASH_COOKIE = "__Host-wb_flash";
 /** A sign-in whose password was right, waiting for the second factor (5 minutes). */
 export const PENDING_COOKIE = "__Host-wb_pending";
+/** The state of this browser's single sign-on flow (10 minutes). */
+export const SSO_COOKIE = "__Host-wb_sso";
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /** Request body limits per part of the app, enforced while the body streams in. */

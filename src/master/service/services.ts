@@ -10,6 +10,9 @@ import { AccountService } from "./accounts.ts";
 import { LoginService } from "./login.ts";
 import { LoginThrottle, type ThrottlePolicy } from "./login_throttle.ts";
 import { SecondFactorService } from "./second_factor.ts";
+import { PasskeyService, relyingParty } from "./passkeys.ts";
+import { OidcService } from "./oidc.ts";
+import type { OidcConfig } from "../config_sign_in.ts";
 import { ApiTokenService } from "./api_tokens.ts";
 import { AuditService } from "./audit.ts";
 import type { BackupService } from "./backup.ts";
@@ -43,6 +46,10 @@ export type Services = {
   accounts: AccountService;
   login: LoginService;
   factors: SecondFactorService;
+  /** Null when the public URL cannot be a WebAuthn relying party (logged at start). */
+  passkeys: PasskeyService | null;
+  /** Null without WIREBUDDY_OIDC_ISSUER. */
+  oidc: OidcService | null;
   tokens: ApiTokenService;
   interfaces: InterfaceService;
   peers: PeerService;
@@ -111,7 +118,13 @@ export type ServiceOptions = {
   /** Bounds on concurrent password hashing (default DEFAULT_HASH_LIMITS). */
   hashing?: HashLimits;
   /** Sign-in policy: admins must have a second factor; passwords only for a break-glass admin (SSO only). */
-  signIn?: { requireAdminSecondFactor?: boolean; passwordOnlyFor?: string | null };
+  signIn?: {
+    requireAdminSecondFactor?: boolean;
+    passwordOnlyFor?: string | null;
+    oidc?: OidcConfig | null;
+    /** The fetch single sign-on reaches the provider with (default: the global one). */
+    oidcFetch?: typeof fetch;
+  };
   fleet?: FleetOptions;
   ports?: FleetPorts;
 };
@@ -133,13 +146,14 @@ export async function createServices(
   const tokens = new ApiTokenService(db, clock, audit);
   const secrets = new SecretBox(keys.sealKey);
   const factors = new SecondFactorService(db, clock, audit, secrets);
+  const throttle = new LoginThrottle(db, clock, audit, opts.throttle);
   const login = new LoginService(
     db,
     clock,
     audit,
     log,
     hashes,
-    new LoginThrottle(db, clock, audit, opts.throttle),
+    throttle,
     factors,
     {
       sessionTtlMs: opts.sessionTtlMs,
@@ -148,6 +162,8 @@ export async function createServices(
       passwordOnlyFor: opts.signIn?.passwordOnlyFor ?? null,
     },
   );
+  const rp = relyingParty(publicUrl);
+  if (!rp.ok) log.info("passkeys are off", { reason: rp.reason });
   const syncKeys = new SyncKeys(db, secrets, keys.hmacKey);
   const syncSessions = new SyncSessions(db, secrets, clock);
   const configVersions = new ConfigVersions(db, { longPollMaxMs: node.longPollMaxMs });
@@ -180,6 +196,10 @@ export async function createServices(
     accounts,
     login,
     factors,
+    passkeys: rp.ok ? new PasskeyService(db, clock, audit, login, throttle, rp.rp) : null,
+    oidc: opts.signIn?.oidc
+      ? new OidcService(db, clock, audit, log, login, opts.signIn.oidc, publicUrl, opts.signIn.oidcFetch)
+      : null,
     tokens,
     interfaces: new InterfaceService(db, clock, audit, secrets, configVersions),
     peers: new PeerService(db, clock, audit, secrets, configVersions),

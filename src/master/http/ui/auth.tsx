@@ -5,7 +5,7 @@ import { LoginPage, SecondFactorPage, SetupPage, type SignInOptions } from "../.
 import { AppError, toAppError } from "../../../core/errors.ts";
 import type { Services } from "../../service/services.ts";
 import type { AppEnv } from "../env.ts";
-import { PENDING_COOKIE, SESSION_COOKIE } from "../middleware.ts";
+import { PENDING_COOKIE, SESSION_COOKIE, SSO_COOKIE } from "../middleware.ts";
 import { type C, cookieBase, formBody, html, redirectWith, takeFlash, withForm } from "../ui_kit.tsx";
 import type { Session } from "../../service/login.ts";
 import { getCookie } from "hono/cookie";
@@ -33,7 +33,7 @@ export function safeNext(next: string | undefined): string {
 export function authRoutes(s: Services): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
   const options = (): SignInOptions => ({
-    sso: null,
+    sso: s.oidc?.label ?? null,
     passkeys: !!s.passkeys,
     passwordsLimited: s.login.policy.passwordOnlyFor !== null,
   });
@@ -97,6 +97,30 @@ export function authRoutes(s: Services): Hono<AppEnv> {
     if (!s.passkeys) throw new AppError("not_found", "Passkeys are off on this master");
     return s.passkeys;
   };
+  const sso = () => {
+    if (!s.oidc) throw new AppError("not_found", "Single sign-on is not set up on this master");
+    return s.oidc;
+  };
+  // A link, not a form: CSP's form-action would stop a form's redirect to the provider. The flow is
+  // bound to this browser by a cookie holding its state.
+  ui.get("/login/sso", async (c) => {
+    const { url, state } = await sso().start(safeNext(c.req.query("next")));
+    setCookie(c, SSO_COOKIE, state, { ...cookieBase, maxAge: 600 });
+    return c.redirect(url.href, 303);
+  });
+  ui.get("/login/sso/callback", async (c) => {
+    try {
+      const query = new URL(c.req.url).searchParams;
+      const bound = getCookie(c, SSO_COOKIE);
+      if (bound) deleteCookie(c, SSO_COOKIE, cookieBase);
+      const { session, next } = await sso().callback(c.get("meta"), query, bound ?? "");
+      return signedIn(c, session, safeNext(next));
+    } catch (err) {
+      const e = toAppError(err);
+      if (!["unauthorized", "forbidden", "unavailable"].includes(e.code)) throw e;
+      return redirectWith(c, "/login", { kind: "error", text: e.publicMessage });
+    }
+  });
   ui.post("/login/passkey/options", async (c) => c.json(await passkeys().authenticationOptions()));
   ui.post("/login/passkey", async (c) => {
     const body = await formBody(c);
