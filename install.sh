@@ -12,6 +12,9 @@
 #   --public-url URL    master: the URL operators and nodes use (default: https://<this host's address>:8443)
 #   --token TOKEN       node: the enrollment token from the master's Nodes page (needed until it enrolls)
 #   --no-local-node     master: do not run the master host's own data plane (the `local` node)
+#   --restore FILE      master: put this backup (wirebuddy-master backup) in place before starting; with
+#                       --passphrase-file FILE holding its passphrase. On a new VPS: nodes re-attach once
+#                       the master's DNS name points here (README: Backup and restore)
 #   --purge             uninstall: also delete /etc/wirebuddy, the data directories and the node user
 #
 # Running it again upgrades: binaries and units are replaced when they changed (and the services then
@@ -46,6 +49,7 @@ run() { # prints the command the way it could be pasted, then runs it
 usage() {
   cat <<'EOF'
 usage: install.sh master [--public-url URL] [--no-local-node] [--release-url URL | --from-dir DIR]
+                         [--restore FILE --passphrase-file FILE]
        install.sh node --token TOKEN [--release-url URL | --from-dir DIR]
        install.sh uninstall [--purge]
 Running it again upgrades and keeps /etc/wirebuddy and the data. See the comment at the top of install.sh.
@@ -61,6 +65,8 @@ public_url=
 token=
 local_node=yes
 purge=no
+restore_file=
+passphrase_file=
 while [ $# -gt 0 ]; do
   case $1 in
     --release-url) release_url=${2:?--release-url needs a URL}; shift 2 ;;
@@ -68,6 +74,8 @@ while [ $# -gt 0 ]; do
     --public-url) public_url=${2:?--public-url needs a URL}; shift 2 ;;
     --token) token=${2:?--token needs a token}; shift 2 ;;
     --no-local-node) local_node=no; shift ;;
+    --restore) restore_file=${2:?--restore needs a backup file}; shift 2 ;;
+    --passphrase-file) passphrase_file=${2:?--passphrase-file needs a file}; shift 2 ;;
     --purge) purge=yes; shift ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown option $1 (try --help)" ;;
@@ -313,6 +321,26 @@ local_node_token() { # an enrollment token for the master's own `local` node, fr
     "$BIN_DIR/wirebuddy-master" node local-token </dev/null
 }
 
+restore_master() { # the backup in place of this master's data (stopped first); the local node enrolls again
+  [ -r "$restore_file" ] || die "cannot read the backup $restore_file"
+  if [ -z "$passphrase_file" ] || [ ! -r "$passphrase_file" ]; then
+    die "--restore needs --passphrase-file FILE holding the backup's passphrase"
+  fi
+  for unit in wirebuddy-node wirebuddy-master; do
+    if systemctl is-active --quiet "$unit"; then run systemctl stop "$unit"; fi
+  done
+  say "[#] wirebuddy-master restore - (as the master's user; the passphrase line, then $restore_file, on stdin)"
+  { printf '%s\n' "$(head -n 1 "$passphrase_file")"; cat "$restore_file"; } |
+    systemd-run --quiet --pipe --wait --collect --service-type=exec \
+      --property=DynamicUser=yes --property=User=wirebuddy --property=Group=wirebuddy \
+      --property=StateDirectory=wirebuddy --property=UMask=0077 \
+      --property=EnvironmentFile="$CONF_DIR/master.env" --setenv=WIREBUDDY_DATA_DIR="$MASTER_DATA" \
+      "$BIN_DIR/wirebuddy-master" restore - ||
+    die "the restore failed (the line above says why); the master's data was not changed"
+  # The local node trusted the master this backup replaces (its TLS pin and signing key): it enrolls again.
+  if node_enrolled; then run mv "$NODE_DATA/enrollment.json" "$NODE_DATA/enrollment.json.before-restore"; fi
+}
+
 next_steps_master() {
   say ""
   say "WireBuddy master is running."
@@ -340,6 +368,7 @@ install_master() {
   install_program master
   write_master_env
   run systemctl daemon-reload
+  [ -z "$restore_file" ] || restore_master
   start_unit wirebuddy-master
   wait_journal wirebuddy-master 'WireBuddy master listening' 60 ||
     die "the master did not start listening; see: journalctl -u wirebuddy-master"
