@@ -79,7 +79,9 @@ export const When: FC<{ at: number | null; now: number }> = ({ at, now }) =>
 
 const W = 720;
 const H = 220;
-const PAD = { left: 72, right: 12, top: 12, bottom: 28 };
+// The rate labels sit inside the plot, above their grid lines, so they stay readable when a phone
+// scales the chart down (the CSS enlarges the text there).
+const PAD = { left: 8, right: 8, top: 24, bottom: 30 };
 
 /** A round upper bound for the y axis and its step: 1, 2 or 5 × 10^n bits per second. */
 function niceScale(maxBytesPerSecond: number): { top: number; step: number } {
@@ -171,12 +173,14 @@ export const TrafficChart: FC<{ m: TrafficChartModel }> = ({ m }) => {
               {yTicks.map((v) => (
                 <g class="tick">
                   <line class="grid" x1={PAD.left} x2={W - PAD.right} y1={y(v)} y2={y(v)} />
-                  <text class="axis" x={PAD.left - 6} y={y(v) + 4} text-anchor="end">{formatRate(v)}</text>
+                  <text class="axis y" x={PAD.left + 4} y={y(v) - 5} text-anchor="start">
+                    {formatRate(v)}
+                  </text>
                 </g>
               ))}
               {xTicks.map((t, k) => (
                 <text
-                  class="axis"
+                  class={k % 2 === 1 ? "axis x odd" : "axis x"}
                   x={PAD.left + (plotW * k) / 6}
                   y={H - 8}
                   text-anchor={k === 0 ? "start" : k === 6 ? "end" : "middle"}
@@ -188,8 +192,12 @@ export const TrafficChart: FC<{ m: TrafficChartModel }> = ({ m }) => {
               <path class="series tx" d={linePath(m.points, (p) => p.tx, x, y)} />
             </svg>
             <p class="legend">
-              <span class="key rx"></span> rx, {m.rxLabel}: <strong>{formatBytes(m.totals.rx)}</strong>
-              <span class="key tx"></span> tx, {m.txLabel}: <strong>{formatBytes(m.totals.tx)}</strong>
+              <span class="item">
+                <span class="key rx"></span> rx, {m.rxLabel}: <strong>{formatBytes(m.totals.rx)}</strong>
+              </span>
+              <span class="item">
+                <span class="key tx"></span> tx, {m.txLabel}: <strong>{formatBytes(m.totals.tx)}</strong>
+              </span>
               <span class="muted">
                 peak {formatRate(Math.max(peakRx, peakTx))} · times in UTC
               </span>

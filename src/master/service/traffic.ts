@@ -10,16 +10,18 @@ import { metricsRepo, trafficRepo, type TrafficScope } from "../db/nodes_repo.ts
 /** How long a downsampled row's bucket is, by resolution (see LivenessService.housekeeping). */
 export const RESOLUTION_MS = [0, 5 * 60_000, 3_600_000] as const;
 
-export type TrafficRange = "24h" | "7d" | "30d";
+export type TrafficRange = "1h" | "24h" | "7d" | "30d";
 
 export const TRAFFIC_RANGES: Record<TrafficRange, { spanMs: number; slotMs: number; label: string }> = {
+  // Minutes from the raw samples (kept for a day before the first rollup): traffic shows at once.
+  "1h": { spanMs: 3_600_000, slotMs: 60_000, label: "last hour" },
   "24h": { spanMs: 24 * 3_600_000, slotMs: 10 * 60_000, label: "last 24 hours" },
   "7d": { spanMs: 7 * 86_400_000, slotMs: 3_600_000, label: "last 7 days" },
   "30d": { spanMs: 30 * 86_400_000, slotMs: 4 * 3_600_000, label: "last 30 days" },
 };
 
 export function parseRange(v: string | undefined): TrafficRange {
-  return v === "7d" || v === "30d" ? v : "24h";
+  return v === "1h" || v === "7d" || v === "30d" ? v : "24h";
 }
 
 /** Cumulative counters of one peer at one time (ms). */

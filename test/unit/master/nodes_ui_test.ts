@@ -427,13 +427,47 @@ Deno.test("traffic charts draw rx and tx from samples; the node page lists inter
   const peer = await (await m.request(`/ui/peers/${p.id}/traffic`, { cookie: viewer })).text();
   assert.match(peer, /id="peer-handshake"><time datetime="[^"]+" title="[^"]+">40 s ago/);
   assert.match(peer, /id="peer-endpoint"><code>198\.51\.100\.4:5000<\/code>/);
-  assert.match(peer, /<strong aria-current="true">24h<\/strong>/);
+  // An hour of samples and no older ones: the chart shows the last hour, by minute.
+  assert.match(peer, /<strong aria-current="true">1h<\/strong>/);
+  assert.match(peer, /Traffic of alice, last hour/);
+  assert.match(peer, /<a href="\/ui\/peers\/\d+\/traffic\?range=24h">24h<\/a>/);
 
   const node = await (await m.request(`/ui/nodes/${id}`, { cookie: viewer })).text();
   assert.match(
     node,
     /<td class="primary">wg0<\/td>\s*<td data-label="Address"><code>10\.13\.13\.\d+\/32<\/code><\/td>\s*<td data-label="Public key"><span class="muted">not reported yet/,
   );
+  m.close();
+});
+
+Deno.test("charts show traffic at once: three minutes of raw samples draw a line, before any rollup", async () => {
+  const { m, admin } = await setup();
+  const p = await m.services.peers.create(system, null, { interface_id: 1, name: "alice" });
+  const now = m.clock.now();
+  const sample = (at: number, k: number) =>
+    m.db.run(
+      `INSERT INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint)
+       VALUES (:key, 0, :at, NULL, :rx, :tx, 0, NULL)`,
+      { key: p.publicKey, at, rx: k * 600_000, tx: k * 60_000 },
+    );
+  for (let k = 0; k <= 6; k++) sample(now - (6 - k) * 30_000, k);
+  for (const path of ["/ui/dashboard", `/ui/peers/${p.id}/traffic`, "/ui/nodes/1"]) {
+    const html = await (await m.request(path, { cookie: admin })).text();
+    assert.match(html, /<strong aria-current="true">1h<\/strong>/, path);
+    const rx = html.match(/<path class="series rx" d="([^"]*)"/)?.[1] ?? "";
+    assert.ok(
+      (rx.match(/L/g) ?? []).length >= 2,
+      `${path}: a line of at least three minutes, not one dash: ${rx}`,
+    );
+  }
+  // The 24-hour view stays one click away, and once traffic is older than two hours it is the default.
+  const day = await (await m.request("/ui/dashboard?range=24h", { cookie: admin })).text();
+  assert.match(day, /<strong aria-current="true">24h<\/strong>/);
+  sample(now - 5 * 3_600_000, 0);
+  sample(now - 5 * 3_600_000 + 600_000, 0);
+  const later = await (await m.request("/ui/dashboard", { cookie: admin })).text();
+  assert.match(later, /<strong aria-current="true">24h<\/strong>/);
+  assert.match(later, /Traffic, last 24 hours \(all peers\)/);
   m.close();
 });
 

@@ -1,12 +1,13 @@
-// The dashboard: accounts and tokens, recent logins, WireGuard counts, all peers' traffic over the last
-// 24 hours, and the latest handshakes.
+// The dashboard: accounts and tokens, recent logins, WireGuard counts, all peers' traffic, the nodes and
+// the latest handshakes.
 import { Hono } from "hono";
 import { DashboardPage, type WireGuardCounts } from "../../../../ui/views/dashboard.tsx";
 import type { TrafficChartModel } from "../../../../ui/views/charts.tsx";
 import type { Services } from "../../service/services.ts";
 import type { AppEnv } from "../env.ts";
 import { agoText, currentUser, html, localHelp, nodeBriefs, takeFlash, type UiOptions } from "../ui_kit.tsx";
-import { chartModel } from "./traffic_chart.ts";
+import { TRAFFIC_RANGES } from "../../service/traffic.ts";
+import { chartModel, pickRange } from "./traffic_chart.ts";
 
 function wireGuardCounts(s: Services): WireGuardCounts {
   const st = s.peers.stats();
@@ -20,14 +21,16 @@ function wireGuardCounts(s: Services): WireGuardCounts {
   };
 }
 
-/** Every peer's traffic over the last 24 hours. */
-function dashboardTraffic(s: Services): TrafficChartModel {
-  return chartModel(s.traffic.total("24h"), {
+/** Every peer's traffic: the last hour while all of it is recent, else the range asked for (24 h). */
+function dashboardTraffic(s: Services, requested: string | undefined): TrafficChartModel {
+  const { range, series } = pickRange(requested, (r) => s.traffic.total(r));
+  return chartModel(series, {
     id: "traffic-total",
-    title: "Traffic, last 24 hours (all peers)",
+    title: `Traffic, ${TRAFFIC_RANGES[range].label} (all peers)`,
     rxLabel: "received from peers",
     txLabel: "sent to peers",
-  });
+    rangeHref: (r) => `/ui/dashboard?range=${r}`,
+  }, range);
 }
 
 export function dashboardRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
@@ -49,7 +52,7 @@ export function dashboardRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
             ok: l.action === "login.success",
           })),
           wireguard: wireGuardCounts(s),
-          traffic: dashboardTraffic(s),
+          traffic: dashboardTraffic(s, c.req.query("range")),
           nodes: nodeBriefs(s),
           help: localHelp(c, o),
           handshakes: s.traffic.recentHandshakes(s.clock.now() - 86_400_000, 8).map((h) => ({

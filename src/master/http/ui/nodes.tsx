@@ -22,7 +22,7 @@ import type { NodeView } from "../../service/node_admin.ts";
 import type { Services } from "../../service/services.ts";
 import type { ReportView } from "../../service/fleet_watch.ts";
 import type { NodeHealthModel } from "../../../../ui/views/node_health.tsx";
-import { parseRange, TRAFFIC_RANGES } from "../../service/traffic.ts";
+import { TRAFFIC_RANGES } from "../../service/traffic.ts";
 import type { AppEnv } from "../env.ts";
 import { actorOf, idParam } from "../middleware.ts";
 import {
@@ -42,7 +42,7 @@ import {
   type UiOptions,
   withForm,
 } from "../ui_kit.tsx";
-import { chartModel } from "./traffic_chart.ts";
+import { chartModel, pickRange } from "./traffic_chart.ts";
 
 /** "" → undefined (the default applies); digits → a number; anything else stays, so the schema names it. */
 function port(v: string | undefined): number | string | undefined {
@@ -180,11 +180,13 @@ export function nodesRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
 
   ui.get("/ui/nodes/:id", (c) => {
     const n = s.nodes.get(idParam(c));
-    const range = parseRange(c.req.query("range"));
+    const { range, series } = pickRange(
+      c.req.query("range"),
+      (r) => s.traffic.forHost(n.isLocal ? null : n.id, r),
+    );
     const interfaces = n.isLocal
       ? s.interfaces.list().map((i) => ({ name: i.name, address: i.address4, publicKey: i.publicKey }))
       : n.interfaces;
-    const series = s.traffic.forHost(n.isLocal ? null : n.id, range);
     return html(
       c,
       <NodeDetailPage
@@ -203,7 +205,7 @@ export function nodesRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
             title: `Traffic of its peers, ${TRAFFIC_RANGES[range].label}`,
             rxLabel: "received from peers",
             txLabel: "sent to peers",
-            rangeHref: (r) => `/ui/nodes/${n.id}${r === "24h" ? "" : `?range=${r}`}`,
+            rangeHref: (r) => `/ui/nodes/${n.id}?range=${r}`,
           }, range),
         }}
       />,

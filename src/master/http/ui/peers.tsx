@@ -23,7 +23,7 @@ import {
 import { canWrite } from "../../service/context.ts";
 import type { PeerView } from "../../service/peers.ts";
 import type { Services } from "../../service/services.ts";
-import { parseRange, TRAFFIC_RANGES } from "../../service/traffic.ts";
+import { TRAFFIC_RANGES } from "../../service/traffic.ts";
 import type { AppEnv } from "../env.ts";
 import { download } from "../json.ts";
 import { actorOf, idParam } from "../middleware.ts";
@@ -49,7 +49,7 @@ import {
   type UiOptions,
   withForm,
 } from "../ui_kit.tsx";
-import { chartModel } from "./traffic_chart.ts";
+import { chartModel, pickRange } from "./traffic_chart.ts";
 
 const PER_PAGE = 50;
 
@@ -299,7 +299,7 @@ export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
   // --- a peer's traffic -----------------------------------------------------------------------------
   ui.get("/ui/peers/:id/traffic", (c) => {
     const p = s.peers.get(idParam(c));
-    const range = parseRange(c.req.query("range"));
+    const { range, series } = pickRange(c.req.query("range"), (r) => s.traffic.forPeer(p.publicKey, r));
     return html(
       c,
       <PeerTrafficPage
@@ -315,12 +315,12 @@ export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
           publicKey: p.publicKey,
           now: s.clock.now(),
           latest: s.traffic.latest(p.publicKey),
-          chart: chartModel(s.traffic.forPeer(p.publicKey, range), {
+          chart: chartModel(series, {
             id: "traffic-peer",
             title: `Traffic of ${p.name}, ${TRAFFIC_RANGES[range].label}`,
             rxLabel: "received from the peer",
             txLabel: "sent to the peer",
-            rangeHref: (r) => `/ui/peers/${p.id}/traffic${r === "24h" ? "" : `?range=${r}`}`,
+            rangeHref: (r) => `/ui/peers/${p.id}/traffic?range=${r}`,
           }, range),
         }}
       />,
