@@ -93,6 +93,31 @@ export const NODE_ENV: readonly EnvVar[] = [
       "TCP port of the health responder the master's tunnel check reaches, bound only to this node's tunnel addresses (0: off; the node then never counts as online).",
   },
   {
+    name: "WIREBUDDY_DNS_DIR",
+    schema: z.string().regex(/^\/[A-Za-z0-9_./-]+$/, "must be an absolute path").default(
+      "/etc/unbound/wirebuddy",
+    ),
+    default: "/etc/unbound/wirebuddy",
+    description:
+      "DNS (the master's `local` node only): the directory whose `wb-*.conf` files Unbound includes; the node writes them.",
+  },
+  {
+    name: "WIREBUDDY_UNBOUND_CONF",
+    schema: z.string().regex(/^\/[A-Za-z0-9_./-]+$/, "must be an absolute path").default(
+      "/etc/unbound/unbound.conf",
+    ),
+    default: "/etc/unbound/unbound.conf",
+    description: "DNS: the Unbound configuration `unbound-control -c` reads its local control socket from.",
+  },
+  {
+    name: "WIREBUDDY_DNSTAP_SOCKET",
+    schema: z.string().regex(/^\/[A-Za-z0-9_./-]+$/, "must be an absolute path").default(
+      "/run/wirebuddy-node/dnstap.sock",
+    ),
+    default: "/run/wirebuddy-node/dnstap.sock",
+    description: "DNS: the unix socket the node receives Unbound's query log on (dnstap).",
+  },
+  {
     name: "WIREBUDDY_LOG_LEVEL",
     schema: z.enum(["debug", "info", "warn", "error"]).default("info"),
     default: "info",
@@ -117,6 +142,8 @@ export type NodeDaemonConfig = {
   queueMax: number;
   /** The tunnel health responder's port (0 or absent: off). */
   healthPort?: number;
+  /** Unbound's include directory, control configuration and the query log's socket (dns/unbound.ts). */
+  dns?: { dir: string; controlConf: string; dnstapSocket: string };
   logLevel: LogLevel;
 };
 
@@ -148,6 +175,11 @@ export function parseNodeEnv(env: Record<string, string | undefined>): EnvResult
         backoffMinMs: min,
         backoffMaxMs: max,
         queueMax: raw.WIREBUDDY_METRICS_QUEUE_MAX as number,
+        dns: {
+          dir: raw.WIREBUDDY_DNS_DIR as string,
+          controlConf: raw.WIREBUDDY_UNBOUND_CONF as string,
+          dnstapSocket: raw.WIREBUDDY_DNSTAP_SOCKET as string,
+        },
         logLevel: raw.WIREBUDDY_LOG_LEVEL as LogLevel,
       },
     };

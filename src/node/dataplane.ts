@@ -3,22 +3,45 @@
 import { AppError } from "../core/errors.ts";
 import type { HostState } from "../core/host_state.ts";
 import { hostStateFromNodeConfig } from "../core/node_config.ts";
-import type { NodeConfig } from "../core/sync.ts";
+import type { DnsReport, NodeConfig } from "../core/sync.ts";
+import type { DnsResult } from "./dns/unbound.ts";
 import { storageProblem } from "./agent_state.ts";
 import type { Engine, ReconcileResult } from "./reconcile/engine.ts";
 import type { NodeState } from "./state.ts";
 
 const EMPTY: HostState = { interfaces: [], forwarding: { ipv4: false, ipv6: false } };
 
+/** A resolver the node keeps as its config says (dns/unbound.ts): reconciled after the interfaces. */
+export type DnsPlane = { reconcile(dns: NodeConfig["dns"] | null): Promise<DnsResult> };
+
 export class DataPlane {
   #tail: Promise<unknown> = Promise.resolve();
+  #dnsReport: DnsReport | null = null;
 
   constructor(
     private readonly engine: Engine,
     private readonly keys: Pick<NodeState, "wgKeys">,
     /** Milliseconds, to time each apply (the agent passes its clock). */
     private readonly now: () => number = () => 0,
+    private readonly dns: DnsPlane | null = null,
   ) {}
+
+  /** The resolver's state after the last apply (null without a `dns` section), for the heartbeat. */
+  dnsReport(): DnsReport | null {
+    return this.#dnsReport;
+  }
+
+  /**
+   * The resolver, after the interfaces. Its failures do not fail the WireGuard apply (clients keep
+   * their tunnels and the last good config is still saved): they are logged and reported on the
+   * master's DNS page, and the running resolver keeps its last good configuration.
+   */
+  async #reconcileDns(config: NodeConfig | null): Promise<number> {
+    if (!this.dns) return 0;
+    const r = await this.dns.reconcile(config?.dns ?? null);
+    this.#dnsReport = r.report;
+    return r.commands;
+  }
 
   /**
    * Brings the host to `config`; interfaces without a key from the master use (or get) this node's own.
@@ -42,13 +65,17 @@ export class DataPlane {
     return await this.#serial(async () => {
       const start = this.now();
       const result = await this.engine.reconcileOnce(desired);
-      return { ...result, durationMs: this.now() - start };
+      const dnsCommands = await this.#reconcileDns(config);
+      return { ...result, commands: result.commands + dnsCommands, durationMs: this.now() - start };
     });
   }
 
   /** Takes down every interface and rule this node made (the master removed it). */
   takeDown(): Promise<ReconcileResult> {
-    return this.#serial(() => this.engine.reconcileOnce(EMPTY));
+    return this.#serial(async () => {
+      const result = await this.engine.reconcileOnce(EMPTY);
+      return { ...result, commands: result.commands + await this.#reconcileDns(null) };
+    });
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {

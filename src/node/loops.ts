@@ -19,6 +19,7 @@ import type { NodeDaemonConfig } from "./config.ts";
 import type { DataPlane } from "./dataplane.ts";
 import { heartbeatWait } from "./jitter.ts";
 import type { MetricsQueue } from "./metrics/queue.ts";
+import type { DnsBeat } from "./dns/heartbeat.ts";
 import type { Contact } from "./contact.ts";
 import { pause, type Wakeable } from "./sleep.ts";
 import type { NodeState, SavedConfig } from "./state.ts";
@@ -178,6 +179,8 @@ export type HeartbeatLoopDeps = LoopBase & {
   contact: Contact;
   removed: () => Promise<void>;
   timing: Backoffs & Pick<NodeDaemonConfig, "heartbeatMs">;
+  /** The resolver's report and query log, on a node that runs the fleet's resolver (dns/heartbeat.ts). */
+  dns?: DnsBeat;
   /** Spreads the beats (jitter.ts); Math.random unless a test fixes it. */
   random?: () => number;
 };
@@ -208,7 +211,7 @@ export async function heartbeatLoop(d: HeartbeatLoopDeps): Promise<void> {
   let reported = "";
   let beats = 0;
   while (!stop.aborted) {
-    const { body, batch, reportKey } = await heartbeatBody(d, beats, reported);
+    const { body, batch, reportKey, dns } = await heartbeatBody(d, beats, reported);
     let wait = heartbeatWait(d.timing.heartbeatMs, d.random);
     try {
       const sent = d.clock.now();
@@ -220,6 +223,7 @@ export async function heartbeatLoop(d: HeartbeatLoopDeps): Promise<void> {
       if (body.interfaces) reported = reportKey;
       beats++;
       if (batch > 0) acknowledge(d, r.acked_seq);
+      if (dns && d.dns?.delivered(dns, r.dns_acked_seq)) wait = 0; // more query-log entries wait
       const line = `heartbeat sent (status=${body.status})`;
       if (line !== lastStatus) log.info(line);
       else log.debug(line);
@@ -269,13 +273,15 @@ async function heartbeatBody(d: HeartbeatLoopDeps, beats: number, reported: stri
   const applyReport = d.state.report(depth);
   const reportKey = JSON.stringify([interfaces, applyReport.apply, applyReport.warnings]);
   const report = reportKey !== reported || beats % 20 === 0;
+  const dns = d.dns?.body();
   const body = {
     ...d.state.status(),
     ...(report ? { interfaces, report: applyReport } : {}),
     ...(batch.length > 0 ? { metrics: batch } : {}),
     ...(dropped > 0 ? { dropped } : {}),
+    ...dns?.fields,
   } satisfies Partial<HeartbeatRequest>;
-  return { body, batch: batch.length, reportKey };
+  return { body, batch: batch.length, reportKey, dns };
 }
 
 export type ReconcileLoopDeps = LoopBase & {

@@ -9,6 +9,9 @@ import denoJson from "../../deno.json" with { type: "json" };
 import { runAgent } from "./agent.ts";
 import { parseNodeEnv, parseSupervisorEnv } from "./config.ts";
 import { MetricsQueue } from "./metrics/queue.ts";
+import { DnsLogQueue } from "./dns/log_queue.ts";
+import type { ListenUnix } from "./dns/query_log.ts";
+import { UnboundResource } from "./dns/unbound.ts";
 import { createEngine } from "./reconcile/engine.ts";
 import { supervisedWireguardGo } from "./reconcile/userspace.ts";
 import { runSupervisor } from "./supervisor.ts";
@@ -86,6 +89,7 @@ async function main(): Promise<number> {
   const queuePath = `${config.dataDir}/metrics_queue.db`;
   if (!(await realFs.exists(queuePath))) await realFs.writeTextAtomic(queuePath, "", 0o600);
   const queue = new MetricsQueue(queuePath, config.queueMax);
+  const dnsQueue = new DnsLogQueue(queuePath, Math.max(config.queueMax, 100_000));
   const engineLog = log.child("NODE_DAEMON");
   const engine = createEngine(
     {
@@ -125,6 +129,16 @@ async function main(): Promise<number> {
         version: VERSION,
         listen: (o) => Deno.listen({ ...o, transport: "tcp" }),
         status: { fs: realFs, pid: Deno.pid },
+        ...(config.dns
+          ? {
+            dns: {
+              unbound: new UnboundResource({ exec: realExec, fs: realFs, log: engineLog, paths: config.dns }),
+              queue: dnsQueue,
+              listenUnix,
+              socket: config.dns.dnstapSocket,
+            },
+          }
+          : {}),
       },
       config,
       stop.signal,
@@ -140,8 +154,29 @@ async function main(): Promise<number> {
     return 1;
   } finally {
     queue.close();
+    dnsQueue.close();
   }
 }
+
+/**
+ * The query log's socket: a stale one is replaced; Unbound (its own user) may connect through the
+ * `unbound` group when the node's user is in it (install.sh --dns), else the socket is world-writable
+ * inside the node's runtime directory.
+ */
+const listenUnix: ListenUnix = async (path) => {
+  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true, mode: 0o755 });
+  await Deno.remove(path).catch(() => {});
+  const listener = Deno.listen({ transport: "unix", path });
+  const gid = (await Deno.readTextFile("/etc/group").catch(() => "")).match(/^unbound:[^:]*:(\d+):/m)?.[1];
+  try {
+    if (!gid) throw new Error("no unbound group");
+    await Deno.chown(path, null, Number(gid));
+    await Deno.chmod(path, 0o660);
+  } catch {
+    await Deno.chmod(path, 0o666);
+  }
+  return listener;
+};
 
 /** `userspace-supervisor`: wireguard-go for the node, kept by wirebuddy-wireguard-go.service. */
 async function supervise(): Promise<number> {

@@ -1,6 +1,7 @@
 // The OpenAPI 3.1 document of the JSON API, served at GET /api/openapi.json. Request bodies come from
 // the same zod schemas the handlers validate with, so the document cannot drift from the code.
 import { z } from "zod";
+import { DNS_OPS } from "./dns_api.ts";
 import { SessionRequestSchema } from "../../core/sync_session.ts";
 import { NewUserSchema, PasswordSchema, RoleSchema } from "../service/accounts.ts";
 import { NewTokenSchema } from "../service/api_tokens.ts";
@@ -203,6 +204,7 @@ const OPS: Record<string, Record<string, Op>> = {
       public: true,
     },
   },
+  ...DNS_OPS,
 };
 
 const ERROR = {

@@ -38,6 +38,10 @@ import { SyncKeys, type TlsPin } from "./sync_keys.ts";
 import { SyncAuthenticator } from "./sync_auth.ts";
 import { SyncSessions } from "./sync_sessions.ts";
 import { TrafficService } from "./traffic.ts";
+import { DnsService } from "./dns.ts";
+import { DEFAULT_FETCH_LIMITS, type FetchLimits } from "./dns_blocklists.ts";
+import { DnsListService } from "./dns_lists.ts";
+import { DnsLogService } from "./dns_log.ts";
 
 export type Services = {
   clock: Clock;
@@ -65,6 +69,9 @@ export type Services = {
   watch: FleetWatch;
   webhooks: WebhookService;
   prom: PromService;
+  dns: DnsService;
+  dnsLists: DnsListService;
+  dnsLog: DnsLogService;
   /** Backups (set by boot.ts, which holds the secret key and TLS identity they carry). */
   backups?: BackupService;
 };
@@ -127,6 +134,8 @@ export type ServiceOptions = {
   };
   fleet?: FleetOptions;
   ports?: FleetPorts;
+  /** Blocklist downloads: the fetch to use (default: the global one) and its size and time limits. */
+  dns?: { fetch?: typeof fetch; fetchLimits?: Partial<FetchLimits> };
 };
 
 /** Builds the services, loads the master's sync signing key and makes its `local` node (first start). */
@@ -189,6 +198,12 @@ export async function createServices(
     publicHost,
     tokenTtlMs: node.tokenTtlMs,
   });
+  const dns = new DnsService(db, clock, audit, configVersions);
+  const dnsLists = new DnsListService(db, clock, audit, log, {
+    fetch: opts.dns?.fetch ?? fetch,
+    fetchLimits: { ...DEFAULT_FETCH_LIMITS, ...opts.dns?.fetchLimits },
+  }, () => dns.changed());
+  const dnsLog = new DnsLogService(db, clock, dns, log);
   const services: Services = {
     clock,
     log,
@@ -216,6 +231,7 @@ export async function createServices(
       {
         publicHost,
         syncRatePerMinute: node.syncRatePerMinute,
+        dnsIntake: (n, hb) => dnsLog.intake(n, hb.dns_log, hb.dns_dropped, hb.dns),
         observer: {
           heartbeatInTx: (before, hb, now) => {
             watch.heartbeatInTx(before, hb, now);
@@ -250,7 +266,11 @@ export async function createServices(
       processStats: ports.processStats ?? (() => ({ rssBytes: 0, heapUsedBytes: 0 })),
       version: ports.version ?? "dev",
       scrapeToken: ports.metricsToken ?? null,
+      extra: () => dnsLog.metrics(),
     }),
+    dns,
+    dnsLists,
+    dnsLog,
   };
   events.onQueued = () => void services.webhooks.deliverDue();
   await syncKeys.load(opts.tls ?? null);

@@ -47,6 +47,8 @@ export type SyncOptions = {
   syncRatePerMinute: number;
   /** Derives the status and fleet events from a heartbeat, in its transaction, after `seen` (health.ts). */
   observer: { heartbeatInTx(before: NodeFullRow, hb: HeartbeatRequest, now: number): void };
+  /** Stores a heartbeat's DNS report and query log (dns_log.ts); returns the query-log sequence to ack. */
+  dnsIntake?: (node: NodeFullRow, hb: HeartbeatRequest) => number;
 };
 
 const tokenUsed = () =>
@@ -272,10 +274,12 @@ export class SyncService {
     });
     if (changedKeys) this.versions.wake([nodesFullRepo.local(this.db)!.id]);
     if (raised) this.versions.wake([node.id]);
+    const dns = hb.dns || hb.dns_log.length > 0 ? this.opts.dnsIntake?.(node, hb) : undefined;
     return {
       kind: "ok",
       acked_seq: acked,
       config_version: nodesFullRepo.byId(this.db, node.id)!.config_version,
+      ...(dns !== undefined ? { dns_acked_seq: dns } : {}),
     };
   }
 
