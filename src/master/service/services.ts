@@ -272,7 +272,7 @@ export async function createServices(
     dnsLists,
     dnsLog,
   };
-  events.onQueued = () => void services.webhooks.deliverDue();
+  events.onQueued = () => services.webhooks.deliverDue();
   await syncKeys.load(opts.tls ?? null);
   nodes.ensureLocalNode();
   return services;
