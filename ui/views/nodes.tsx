@@ -34,6 +34,8 @@ export type NodeItem = {
   appliedVersion: number;
   peerCount: number;
   droppedMetrics: number;
+  /** The node's clock minus the master's (null: unknown). */
+  clockSkewMs: number | null;
   /** The node's last apply report (outcome, error, duration, warnings, queue depth). */
   report?: NodeReportItem | null;
 };
@@ -61,6 +63,14 @@ export const brief = (n: NodeItem): NodeBrief => ({
 });
 
 const ConfigVersion: FC<{ n: NodeItem }> = ({ n }) => <ConfigState n={n} />;
+
+/** "10 min ahead of the master", "12 s behind the master" (past ±5 min its requests are refused). */
+function clockSkew(ms: number): string {
+  const s = Math.round(Math.abs(ms) / 1000);
+  const size = s < 120 ? `${s} s` : `${Math.round(s / 60)} min`;
+  const note = Math.abs(ms) > 5 * 60_000 ? ": its requests are refused until its time is right" : "";
+  return `${size} ${ms >= 0 ? "ahead of" : "behind"} the master${note}`;
+}
 
 const peersHref = (n: NodeItem) => `/ui/peers?node=${n.isLocal ? "local" : n.id}`;
 
@@ -261,6 +271,12 @@ export const NodeDetailPage: FC<PageModel & { m: NodeDetailModel }> = (p) => {
           <dd>
             <a href={peersHref(n)}>{n.peerCount} peer{n.peerCount === 1 ? "" : "s"}</a>
           </dd>
+          {n.clockSkewMs !== null && Math.abs(n.clockSkewMs) >= 2_000 && (
+            <>
+              <dt>Clock</dt>
+              <dd class={Math.abs(n.clockSkewMs) >= 60_000 ? "error" : undefined}>{clockSkew(n.clockSkewMs)}</dd>
+            </>
+          )}
           {n.droppedMetrics > 0 && (
             <>
               <dt>Dropped metrics</dt>

@@ -22,6 +22,7 @@ export const nodeJson = (n: NodeView) => ({
   applied_version: n.appliedVersion,
   peers: n.peerCount,
   dropped_metrics: n.droppedMetrics,
+  clock_skew_ms: n.clockSkewMs,
   interfaces: n.interfaces.map((i) => ({ name: i.name, address: i.address, public_key: i.publicKey })),
 });
 

@@ -18,6 +18,7 @@ import type { AuditService } from "./audit.ts";
 import type { ConfigVersions } from "./config_versions.ts";
 import type { Actor, RequestMeta } from "./context.ts";
 import { allocateNodeAddresses } from "./node_addresses.ts";
+import type { NodeClocks } from "./node_clocks.ts";
 import type { SyncKeys } from "./sync_keys.ts";
 import { FieldProblems, parseInput } from "./validate.ts";
 import { HostSchema } from "./wg_schemas.ts";
@@ -59,6 +60,8 @@ export type NodeView = {
   appliedVersion: number;
   peerCount: number;
   droppedMetrics: number;
+  /** The node's clock minus the master's, from its latest request (null: not heard from since the start). */
+  clockSkewMs: number | null;
   interfaces: { name: string; address: string; publicKey: string | null }[];
 };
 
@@ -66,6 +69,8 @@ export type NodeAdminOptions = {
   publicUrl: URL;
   publicHost: string;
   tokenTtlMs: number;
+  /** Each node's clock skew, as the sync API measured it. */
+  clocks?: NodeClocks;
 };
 
 export class NodeAdminService {
@@ -109,6 +114,7 @@ export class NodeAdminService {
       appliedVersion: n.applied_version,
       peerCount: n.is_local ? peersRepo.countOnMaster(this.db) : counts.get(n.id) ?? 0,
       droppedMetrics: n.dropped_metrics,
+      clockSkewMs: this.opts.clocks?.skew(n.id) ?? null,
       interfaces: nodeInterfacesRepo.forNode(this.db, n.id).map((ni) => ({
         name: ifaces.get(ni.interface_id) ?? "?",
         address: ni.address4,

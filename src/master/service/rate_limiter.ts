@@ -25,6 +25,12 @@ export class RateLimiter {
     return true;
   }
 
+  /** Gives back the token a request took (it turned out to be one the limit is not meant for). */
+  refund(key: string): void {
+    const b = this.#buckets.get(key);
+    if (b) b.tokens = Math.min(this.perMinute, b.tokens + 1);
+  }
+
   /** Any bucket untouched for a minute is full again: drop those (the oldest are first). */
   #forgetRefilled(now: number): void {
     for (const [key, b] of this.#buckets) {

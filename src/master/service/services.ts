@@ -35,6 +35,7 @@ import { SecretBox } from "./secret_box.ts";
 import type { MasterKeys } from "./secrets.ts";
 import { SyncService } from "./sync.ts";
 import { SyncKeys, type TlsPin } from "./sync_keys.ts";
+import { NodeClocks } from "./node_clocks.ts";
 import { SyncAuthenticator } from "./sync_auth.ts";
 import { SyncSessions } from "./sync_sessions.ts";
 import { TrafficService } from "./traffic.ts";
@@ -193,10 +194,12 @@ export async function createServices(
       Object.entries(watchOpts).filter(([k, v]) => k in DEFAULT_WATCH_OPTIONS && v !== undefined),
     ),
   });
+  const clocks = new NodeClocks();
   const nodes = new NodeAdminService(db, clock, audit, syncKeys, configVersions, {
     publicUrl,
     publicHost,
     tokenTtlMs: node.tokenTtlMs,
+    clocks,
   });
   const dns = new DnsService(db, clock, audit, configVersions);
   const dnsLists = new DnsListService(db, clock, audit, log, {
@@ -240,7 +243,7 @@ export async function createServices(
         },
       },
       syncSessions,
-      new SyncAuthenticator(db, clock, log, syncSessions, node),
+      new SyncAuthenticator(db, clock, log, syncSessions, { ...node, clocks }),
     ),
     configVersions,
     liveness: new LivenessService(db, clock, audit, log, {

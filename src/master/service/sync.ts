@@ -24,6 +24,7 @@ import type { AuditService } from "./audit.ts";
 import type { ConfigVersions, WaitEnd } from "./config_versions.ts";
 import { allocateNodeAddresses } from "./node_addresses.ts";
 import { NodeConfigCache, renderNodeConfig } from "./node_config.ts";
+import { masterTime } from "./node_clocks.ts";
 import { RateLimiter } from "./rate_limiter.ts";
 import type { SecretBox } from "./secret_box.ts";
 import type { SyncKeys } from "./sync_keys.ts";
@@ -229,6 +230,8 @@ export class SyncService {
       // move past it, so the node takes the restored config instead of refusing it as older.
       if (hb.applied_version > node.config_version) {
         raised = nodesFullRepo.raiseAbove(this.db, node.id, hb.applied_version);
+      } else {
+        this.auth.uncharge(node.id, "applied", hb.applied_version); // reporting the master's change
       }
       this.opts.observer.heartbeatInTx(node, hb, now);
       const interfaces = interfacesRepo.list(this.db);
@@ -249,6 +252,8 @@ export class SyncService {
         : new Set<string>();
       let last = node.last_metric_seq;
       let foreign = 0;
+      let future = 0;
+      const skew = this.auth.clocks.skew(node.id);
       for (const m of hb.metrics) {
         if (m.seq <= last) continue; // seen before: at-least-once delivery, exactly-once storage
         last = m.seq;
@@ -257,9 +262,12 @@ export class SyncService {
           foreign++;
           continue;
         }
+        // Dated by the master's clock: shifted by the node's skew, never in the future.
+        const at = masterTime(m.at, skew, now);
+        if (at < m.at) future++;
         metricsRepo.insertRaw(this.db, {
           public_key: m.peer,
-          at: m.at,
+          at,
           node_id: host,
           rx: m.rx,
           tx: m.tx,
@@ -268,6 +276,14 @@ export class SyncService {
         });
       }
       if (foreign > 0) this.#foreignSamples(node, foreign, now);
+      const redated = future > 0 ? this.auth.clocks.futureSamples(node.id, future, now) : null;
+      if (redated !== null) {
+        this.log.warn("future-dated traffic samples stored at the master's time", {
+          node: node.name,
+          samples: redated,
+          skew_ms: skew ?? 0,
+        });
+      }
       const maxSeen = hb.metrics.reduce((mx, m) => Math.max(mx, m.seq), node.last_metric_seq);
       nodesFullRepo.metricSeq(this.db, node.id, maxSeen, hb.dropped);
       return maxSeen;
@@ -298,6 +314,7 @@ export class SyncService {
     if (current <= have) {
       return JSON.stringify({ kind: "unchanged", node_id: nodeId, config_version: current });
     }
+    this.auth.uncharge(nodeId, "config", current); // the master's change made this fetch
     return `{"kind":"config","config":${await this.#configs.json(nodeId, current)}}`;
   }
 

@@ -13,6 +13,7 @@ import { CLOCK_WINDOW_MS, importPublicKey, requestSigningText, verifyText } from
 import { verifyMac } from "../../core/sync_session.ts";
 import type { Db } from "../db/db.ts";
 import { type NodeFullRow, nodesFullRepo, noncesRepo, removedNodesRepo } from "../db/nodes_repo.ts";
+import { describeSkew, NodeClocks } from "./node_clocks.ts";
 import { RateLimiter } from "./rate_limiter.ts";
 import type { SyncSessions } from "./sync_sessions.ts";
 
@@ -52,30 +53,59 @@ export function safeEqual(a: string, b: string): boolean {
 
 export class SyncAuthenticator {
   #nodeRate: RateLimiter;
+  /** Each node's clock, from its proven requests. */
+  readonly clocks: NodeClocks;
+  /** The highest version each node fetched or reported without being charged (see uncharge()). */
+  #uncharged = new Map<string, number>();
+  #limitedLoggedAt = new Map<number, number>();
 
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly sessions: SyncSessions,
-    opts: { syncRatePerMinute: number },
+    private readonly opts: { syncRatePerMinute: number; clocks?: NodeClocks },
   ) {
     this.#nodeRate = new RateLimiter(opts.syncRatePerMinute, clock);
+    this.clocks = opts.clocks ?? new NodeClocks();
   }
 
-  /** The timestamp and nonce checks both proofs share; returns the timestamp. */
+  /**
+   * A request caused by the master's own change: the answer carried a config version this node had not
+   * been sent, or the heartbeat reported a version it had not applied before. It does not count against
+   * the node's rate limit, so bulk changes (a 200-peer import is 200 versions) never trip it; each
+   * version frees at most one fetch and one report, so a node cannot make itself unlimited.
+   */
+  uncharge(nodeId: number, kind: "config" | "applied", version: number): void {
+    const key = `${kind}:${nodeId}`;
+    if (version <= (this.#uncharged.get(key) ?? 0)) return;
+    this.#uncharged.set(key, version);
+    this.#nodeRate.refund(`node:${nodeId}`);
+  }
+
+  /** The timestamp and nonce both proofs carry; returns the timestamp (its window is checked once proven). */
   #fresh(h: SyncHeaders, proof: string | undefined): number {
     const ts = Number(h.timestamp);
     if (!h.nonce || !/^[A-Za-z0-9_-]{16,64}$/.test(h.nonce) || !Number.isInteger(ts) || !proof) {
       throw new AppError("unauthorized", "Unsigned sync request");
     }
-    if (Math.abs(this.clock.now() - ts) > CLOCK_WINDOW_MS) {
+    return ts;
+  }
+
+  /**
+   * The clock of a proven request: its skew is kept (the node's page shows it, its samples are dated
+   * by it) and a request outside the window is refused, saying how far off the node's clock is.
+   */
+  #inWindow(ts: number, nodeId: number): void {
+    const skew = ts - this.clock.now();
+    this.clocks.record(nodeId, skew);
+    if (Math.abs(skew) > CLOCK_WINDOW_MS) {
       throw new AppError(
         "unauthorized",
-        "Request timestamp outside the allowed window (check the node's clock)",
+        `Request timestamp outside the allowed window: the node's clock is ${describeSkew(skew)} the ` +
+          `master's (±${CLOCK_WINDOW_MS / 60_000}m allowed; check the node's time sync)`,
       );
     }
-    return ts;
   }
 
   #claim(nonce: string, ts: number): string {
@@ -99,6 +129,7 @@ export class SyncAuthenticator {
     if (!(await verifyText(await importPublicKey(verifyKeySpki), h.signature!, text))) {
       throw new AppError("unauthorized", "Bad request signature");
     }
+    this.#inWindow(ts, nodeId);
     return this.#claim(h.nonce!, ts);
   }
 
@@ -110,6 +141,7 @@ export class SyncAuthenticator {
     if (!key) throw new AppError("unauthorized", "Unknown sync session");
     const text = await requestSigningText({ method, path, timestamp: ts, nonce: h.nonce!, nodeId, body });
     if (!(await verifyMac(key, h.mac!, text))) throw new AppError("unauthorized", "Bad request MAC");
+    this.#inWindow(ts, nodeId);
     return { nonce: this.#claim(h.nonce!, ts), session: { id: h.session!, key } };
   }
 
@@ -147,6 +179,15 @@ export class SyncAuthenticator {
       : { nonce: await this.checkSignature(method, path, h, body, nodeId, node.verify_key), session: null };
     if (node.is_local && !from.loopback) throw this.notLoopback(`${method} ${path}`, from);
     if (!this.#nodeRate.take(`node:${nodeId}`)) {
+      const now = this.clock.now();
+      if (now - (this.#limitedLoggedAt.get(nodeId) ?? -Infinity) >= 60_000) {
+        this.#limitedLoggedAt.set(nodeId, now);
+        this.log.warn("refusing sync requests: too many from this node (429 for a minute at most)", {
+          node: node.name,
+          node_id: nodeId,
+          limit: `${this.opts.syncRatePerMinute}/min`,
+        });
+      }
       throw new AppError("rate_limited", "Too many sync requests", { retryAfter: 5 });
     }
     return { kind: "node", node, nonce, session };

@@ -73,6 +73,7 @@ const nodeItem = (n: NodeView, report: ReportView | null = null): NodeItem => ({
   appliedVersion: n.appliedVersion,
   peerCount: n.peerCount,
   droppedMetrics: n.droppedMetrics,
+  clockSkewMs: n.clockSkewMs,
   report: report && {
     applyOk: report.applyOk,
     applyError: report.applyError,
