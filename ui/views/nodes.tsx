@@ -274,7 +274,9 @@ export const NodeDetailPage: FC<PageModel & { m: NodeDetailModel }> = (p) => {
           {n.clockSkewMs !== null && Math.abs(n.clockSkewMs) >= 2_000 && (
             <>
               <dt>Clock</dt>
-              <dd class={Math.abs(n.clockSkewMs) >= 60_000 ? "error" : undefined}>{clockSkew(n.clockSkewMs)}</dd>
+              <dd class={Math.abs(n.clockSkewMs) >= 60_000 ? "error" : undefined}>
+                {clockSkew(n.clockSkewMs)}
+              </dd>
             </>
           )}
           {n.droppedMetrics > 0 && (
