@@ -166,6 +166,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
     reconcileMs: 3_600_000,
     configWaitMs: opts.configWaitMs,
     requestTimeoutMs: 10_000,
+    wireguardGoDir: null,
     backoffMinMs: 100,
     backoffMaxMs: 1000,
     queueMax: 10_000,

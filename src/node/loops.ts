@@ -8,7 +8,6 @@ import type { Logger } from "../core/logger.ts";
 import type { Clock } from "../core/ports/types.ts";
 import {
   type ConfigResponse,
-  ConfigResponseSchema,
   type HeartbeatRequest,
   HeartbeatResponseSchema,
   type MetricSample,
@@ -18,6 +17,7 @@ import { Backoff } from "./backoff.ts";
 import type { NodeDaemonConfig } from "./config.ts";
 import type { DataPlane } from "./dataplane.ts";
 import { heartbeatWait } from "./jitter.ts";
+import { fetchConfig } from "./delta.ts";
 import type { MetricsQueue } from "./metrics/queue.ts";
 import type { DnsBeat } from "./dns/heartbeat.ts";
 import type { Contact } from "./contact.ts";
@@ -112,9 +112,11 @@ export async function configLoop(d: ConfigLoopDeps): Promise<void> {
     let answer: { value: ConfigResponse; raw: string; signature: string; nonce: string };
     const held = d.configNow.hold(stop);
     try {
-      answer = await d.master.getSigned(
+      // A delta (in a session) comes back rebuilt into the full config (delta.ts).
+      answer = await fetchConfig(
+        d.master,
+        state.current,
         `/api/sync/config?have=${state.have}&wait=${Math.round(d.timing.configWaitMs / 1000)}`,
-        ConfigResponseSchema,
         held.signal,
         d.timing.configWaitMs,
       );

@@ -2,7 +2,8 @@
 // request (so a saved config, MAC'd with it, still verifies after a reboot), opened with the master
 // when there is none or the master refused it, and never opened twice at once (two loops opening one
 // each would replace each other's forever).
-import { importSessionKey } from "../core/sync_session.ts";
+import { newNonce, responseSigningText } from "../core/sync.ts";
+import { importSessionKey, macText, sessionProof } from "../core/sync_session.ts";
 
 export type Session = { id: string; key: CryptoKey };
 
@@ -32,6 +33,23 @@ export class SessionKeeper {
     if (this.#session) return Promise.resolve(this.#session);
     this.#opening ??= this.#open(this.store, signal).finally(() => (this.#opening = null));
     return this.#opening;
+  }
+
+  /**
+   * Proves a body with the current session, as the master proves an answer (for a config the node
+   * built itself from a delta, saved and verified at the next start); null without a session.
+   */
+  async prove(nodeId: number, body: string): Promise<{ signature: string; nonce: string } | null> {
+    const s = this.#session;
+    if (!s) return null;
+    const nonce = `node-${newNonce()}`;
+    const mac = await macText(s.key, await responseSigningText(nodeId, nonce, 200, body));
+    return { signature: sessionProof(s.id, mac), nonce };
+  }
+
+  /** Whether requests go in a session now (a delta can then be proven for the disk). */
+  get active(): boolean {
+    return this.#session !== null;
   }
 
   /** The master refused session `id`: the next request opens a new one (unless another did already). */

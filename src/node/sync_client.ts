@@ -1,8 +1,6 @@
-// The node's side of the sync protocol: signed requests to the master and verified answers. After
-// enrollment the client opens a session (src/core/sync_session.ts) with one request signed by its
-// identity key; later requests and answers carry the session's HMAC instead of ECDSA signatures. A
-// session the master no longer knows is opened again (once, shared by both loops); a master without
-// sessions (404) is spoken to with signatures, as before.
+// The node's side of the sync protocol: proven requests to the master and verified answers. After
+// enrollment one request signed by the identity key opens a session (session_keeper.ts); the rest carry
+// its HMAC. A refused session is opened again; a master without sessions (404) gets signatures.
 import type { z } from "zod";
 import { AppError } from "../core/errors.ts";
 import type { Clock } from "../core/ports/types.ts";
@@ -245,7 +243,8 @@ export async function enroll(
 }
 
 export class SyncClient {
-  readonly #sessions: SessionKeeper;
+  /** The session the requests go in (also proves configs the node builds from deltas). */
+  readonly session: SessionKeeper;
   readonly #fetch: HttpFetch;
   #signer: Promise<Signer>;
 
@@ -260,7 +259,7 @@ export class SyncClient {
     /** Where the session is kept; without one the client signs every request (as before sessions). */
     sessions: SessionStore | null = null,
   ) {
-    this.#sessions = new SessionKeeper(sessions, (signal) => this.#openRemote(signal));
+    this.session = new SessionKeeper(sessions, (signal) => this.#openRemote(signal));
     this.#fetch = fetchFor(enrollment.tls);
     this.#signer = importPublicKey(enrollment.verify_key).then((verifyKey) => ({
       nodeId: enrollment.node_id,
@@ -307,15 +306,15 @@ export class SyncClient {
     fetcher = this.#fetch,
   ): Promise<T> {
     const base = { ...x, fetcher, clock: this.clock, base: this.base };
-    const session = await this.#sessions.current(x.signal);
+    const session = await this.session.current(x.signal);
     try {
       return await exchange({ ...base, signer: { ...(await this.#signer), session } });
     } catch (err) {
       if (!(session && err instanceof SyncError && err.status === 401)) throw err;
-      this.#sessions.refused(session.id);
+      this.session.refused(session.id);
       return await exchange({
         ...base,
-        signer: { ...(await this.#signer), session: await this.#sessions.current(x.signal) },
+        signer: { ...(await this.#signer), session: await this.session.current(x.signal) },
       });
     }
   }

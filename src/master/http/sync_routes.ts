@@ -150,7 +150,7 @@ export function syncRoutes(s: Services): Hono<AppEnv> {
     // A client that goes away leaves a waiter that times out by itself (at most the long-poll maximum).
     const end = await s.sync.waitForChange(auth.node.id, have, wait * 1000);
     // A ConfigResponse as JSON text: the config rendered once per version, "unchanged" without rendering.
-    const answer = await s.sync.configAnswer(auth.node.id, have, end);
+    const answer = await s.sync.configAnswer(auth.node.id, have, end, c.req.query("delta") === "1");
     return await signed(c, { ...auth, nodeId: auth.node.id }, 200, answer);
   });
 

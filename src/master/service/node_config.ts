@@ -9,6 +9,7 @@
 //   has peers on, with its own address from the pool and its own key (never sent by the master).
 import { contains, parseCidr } from "../../core/cidr.ts";
 import type { NodeConfig, NodeInterfaceConfig } from "../../core/sync.ts";
+import { diffConfigs } from "../../core/sync_delta.ts";
 import type { Db } from "../db/db.ts";
 import { nodeInterfacesRepo, nodesFullRepo } from "../db/nodes_repo.ts";
 import { type ActivePeerRow, type InterfaceRow, interfacesRepo, peersRepo } from "../db/wg_repo.ts";
@@ -145,12 +146,13 @@ export async function renderNodeConfig(
 }
 
 /**
- * Each node's rendered config, as JSON text, for its current version only: rendered when a node lacks
- * that version, then shared by every fetch until the version moves (a bump is the only way a node's
- * desired state changes). Concurrent fetches of one version share one render.
+ * Each node's rendered config for its current version (and the one before, for deltas): rendered when a
+ * node lacks that version, then shared by every fetch until the version moves (a bump is the only way a
+ * node's desired state changes). Concurrent fetches of one version share one render.
  */
 export class NodeConfigCache {
-  #byNode = new Map<number, { version: number; json: Promise<string> }>();
+  #byNode = new Map<number, Rendered>();
+  #previous = new Map<number, Rendered>();
   #renders = 0;
 
   constructor(private readonly render: (nodeId: number) => Promise<NodeConfig>) {}
@@ -160,23 +162,46 @@ export class NodeConfigCache {
     return this.#renders;
   }
 
+  #entry(nodeId: number, version: number): Rendered {
+    const hit = this.#byNode.get(nodeId);
+    if (hit && hit.version === version) return hit;
+    this.#renders++;
+    const config = this.render(nodeId);
+    const entry = { version, config, json: config.then((c) => JSON.stringify(c)) };
+    if (hit) this.#previous.set(nodeId, hit);
+    this.#byNode.set(nodeId, entry);
+    entry.json.catch(() => {
+      if (this.#byNode.get(nodeId) === entry) this.#byNode.delete(nodeId);
+    });
+    return entry;
+  }
+
   /** The config of `nodeId` at `version` (its current one), as JSON text, rendered at most once. */
   async json(nodeId: number, version: number): Promise<string> {
-    const hit = this.#byNode.get(nodeId);
-    if (hit && hit.version === version) return await hit.json;
-    this.#renders++;
-    const json = this.render(nodeId).then((c) => JSON.stringify(c));
-    this.#byNode.set(nodeId, { version, json });
+    return await this.#entry(nodeId, version).json;
+  }
+
+  /**
+   * The changes from `have` to `version` as a delta's JSON text, when `have` is the version rendered
+   * before the current one; else null (the node gets the full config).
+   */
+  async delta(nodeId: number, have: number, version: number): Promise<string | null> {
+    const current = this.#entry(nodeId, version); // first: it moves the version before to #previous
+    const prev = this.#previous.get(nodeId);
+    if (!prev) return null;
     try {
-      return await json;
-    } catch (err) {
-      if (this.#byNode.get(nodeId)?.json === json) this.#byNode.delete(nodeId);
-      throw err;
+      const [from, to] = await Promise.all([prev.config, current.config]);
+      return from.config_version === have ? JSON.stringify(diffConfigs(from, to)) : null;
+    } catch {
+      return null; // a failed render: the full config path reports it
     }
   }
 
   /** Forgets a node (deleted, or its config must be rendered afresh). */
   forget(nodeId: number): void {
     this.#byNode.delete(nodeId);
+    this.#previous.delete(nodeId);
   }
 }
+
+type Rendered = { version: number; config: Promise<NodeConfig>; json: Promise<string> };

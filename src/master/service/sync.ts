@@ -306,16 +306,18 @@ export class SyncService {
 
   /**
    * The answer to a config fetch by a node that has version `have`, as JSON text: its config when it
-   * lacks the current version (rendered once per version), else "unchanged" (no rendering). While the
+   * lacks the current version (rendered once per version; with `deltas`, only the changes when it has
+   * the version before), else "unchanged" (no rendering). While the
    * master stops, "unchanged" at `have` (the node asks again once the master is back).
    */
-  async configAnswer(nodeId: number, have: number, end: WaitEnd): Promise<string> {
+  async configAnswer(nodeId: number, have: number, end: WaitEnd, deltas = false): Promise<string> {
     const current = end === "closing" ? have : nodesFullRepo.byId(this.db, nodeId)?.config_version ?? have;
     if (current <= have) {
       return JSON.stringify({ kind: "unchanged", node_id: nodeId, config_version: current });
     }
     this.auth.uncharge(nodeId, "config", current); // the master's change made this fetch
-    return `{"kind":"config","config":${await this.#configs.json(nodeId, current)}}`;
+    const delta = deltas ? await this.#configs.delta(nodeId, have, current) : null;
+    return delta ?? `{"kind":"config","config":${await this.#configs.json(nodeId, current)}}`;
   }
 
   /** Config renders so far (each node's config is rendered once per version). */

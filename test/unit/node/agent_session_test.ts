@@ -77,3 +77,39 @@ Deno.test("SessionKeeper opens one session for concurrent callers and a new one 
   assert.notEqual(c!.id, a!.id);
   assert.deepEqual(saved, [a!.id, c!.id]);
 });
+
+Deno.test("in a session the node takes a one-peer change as a delta, applies it, and restores it from disk offline", async () => {
+  const { m, token, iface, node } = await world();
+  const kinds: string[] = [];
+  const watch = (inner: HttpFetch): HttpFetch => async (url, init) => {
+    const res = await inner(url, init);
+    if (url.includes("/api/sync/config")) kinds.push(JSON.parse(await res.clone().text()).kind);
+    return res;
+  };
+  const n = startNode(m, node.enrollment_token, { wrap: watch });
+  await waitFor("config", () => n.engine.last?.interfaces.length);
+  await waitFor("a session", () => n.fs.readText(`${DATA_DIR}/session.json`));
+  const peers = () => n.engine.last?.interfaces[0]?.peers.length ?? 0;
+  for (const name of ["p1", "p2"]) {
+    const before = peers();
+    const res = await m.api("/peers", {
+      method: "POST",
+      token,
+      json: { interface_id: iface.id, name, node_id: node.id },
+    });
+    assert.equal(res.status, 201);
+    await waitFor(`${name} applied`, () => peers() === before + 1);
+  }
+  assert.ok(kinds.includes("delta"), `answers: ${kinds.join(",")}`);
+  const applied = n.engine.last;
+  await waitFor("saved", async () => {
+    const saved = JSON.parse((await n.fs.readText(`${DATA_DIR}/last-config.json`)) ?? "{}");
+    return saved.body?.includes(`"config_version":${m.services.nodes.get(node.id).configVersion}`);
+  });
+  await n.stop();
+  const offline = startNode(m, null, { fs: n.fs, wrap: () => () => Promise.reject(new Error("down")) });
+  const restored = await waitFor("restored", () => offline.engine.states[0]);
+  assert.deepEqual(restored, applied);
+  await offline.stop();
+  m.close();
+});
