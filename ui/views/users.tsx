@@ -10,6 +10,8 @@ export type UserItem = {
   role: "admin" | "viewer";
   createdAt: number;
   isSelf: boolean;
+  /** "all", or the nodes and pools this user is limited to, by name. */
+  scopeText: string;
 };
 
 export const UserRow: FC<{ u: UserItem; canEdit: boolean }> = ({ u, canEdit }) => (
@@ -18,10 +20,12 @@ export const UserRow: FC<{ u: UserItem; canEdit: boolean }> = ({ u, canEdit }) =
     <td data-label="Role">
       <span class={`badge role-${u.role}`}>{u.role}</span>
     </td>
+    <td data-label="Scope" class="user-scope">{u.scopeText}</td>
     <td data-label="Created">{formatTime(u.createdAt)}</td>
     <td class="actions">
       {canEdit && (
         <>
+          {!u.isSelf && <a class="button" href={`/ui/users/${u.id}/scope`}>Scope</a>}
           <form method="post" action={`/ui/users/${u.id}/role`} class="inline">
             <input type="hidden" name="role" value={u.role === "admin" ? "viewer" : "admin"} />
             <button type="submit">{u.role === "admin" ? "Make viewer" : "Make admin"}</button>
@@ -54,6 +58,7 @@ export const UserTable: FC<{ users: UserItem[]; canEdit: boolean }> = ({ users, 
       <tr>
         <th>Username</th>
         <th>Role</th>
+        <th>Scope</th>
         <th>Created</th>
         <th></th>
       </tr>
@@ -103,5 +108,50 @@ export const UsersPage: FC<
         </section>
       )
       : <p class="muted">You have read-only access.</p>}
+  </Layout>
+);
+
+export type ScopeChoice = { id: number; name: string; checked: boolean };
+
+/** Limit a user to some nodes and pools (and their peers), or give back the whole fleet. */
+export const ScopePage: FC<
+  PageModel & {
+    target: { id: number; username: string };
+    scoped: boolean;
+    nodes: ScopeChoice[];
+    pools: ScopeChoice[];
+  }
+> = (p) => (
+  <Layout title="Scope" user={p.user} active="users" flash={p.flash ?? null}>
+    <section class="card narrow" id="scope-form">
+      <h1>Scope of {p.target.username}</h1>
+      <p class="muted">
+        A scoped user sees and changes only these nodes and pools and their peers, in the UI and the API
+        (their API tokens too); users, settings, webhooks and the fleet's own pages stay closed to them.
+      </p>
+      <form method="post" action={`/ui/users/${p.target.id}/scope`} class="stack">
+        <label class="check">
+          <input type="checkbox" name="scoped" value="on" checked={p.scoped} />{" "}
+          Limit to the nodes and pools below
+        </label>
+        <fieldset>
+          <legend>Nodes</legend>
+          {p.nodes.map((n) => (
+            <label class="check">
+              <input type="checkbox" name="nodes" value={String(n.id)} checked={n.checked} /> {n.name}
+            </label>
+          ))}
+        </fieldset>
+        <fieldset>
+          <legend>Pools (interfaces)</legend>
+          {p.pools.map((i) => (
+            <label class="check">
+              <input type="checkbox" name="interfaces" value={String(i.id)} checked={i.checked} /> {i.name}
+            </label>
+          ))}
+        </fieldset>
+        <button type="submit" class="primary">Save scope</button>
+      </form>
+    </section>
   </Layout>
 );

@@ -10,7 +10,15 @@ export type AuditRow = {
   detail: string;
   ip: string;
 };
-export type AuditFilter = { action?: string; actor?: string; q?: string; before?: number; limit: number };
+export type AuditFilter = {
+  action?: string;
+  actor?: string;
+  /** Only this user's own entries (their sessions and their tokens): what a scoped admin sees. */
+  own?: string;
+  q?: string;
+  before?: number;
+  limit: number;
+};
 
 export const auditRepo = {
   insert: (db: Db, e: Omit<AuditRow, "id">) =>
@@ -23,6 +31,7 @@ export const auditRepo = {
       `SELECT * FROM audit_log
        WHERE (:action = '' OR action = :action OR action LIKE :actionPrefix)
          AND (:actor = '' OR actor = :actor)
+         AND (:own = '' OR actor = :own OR substr(actor, 1, length(:own) + 8) = :own || ' (token ')
          AND (:q = '' OR target LIKE :like OR detail LIKE :like OR ip LIKE :like)
          AND (:before = 0 OR id < :before)
        ORDER BY id DESC LIMIT :limit`,
@@ -30,6 +39,7 @@ export const auditRepo = {
         action: f.action ?? "",
         actionPrefix: `${f.action ?? ""}.%`,
         actor: f.actor ?? "",
+        own: f.own ?? "",
         q: f.q ?? "",
         like: `%${(f.q ?? "").replace(/[%_]/g, "")}%`,
         before: f.before ?? 0,

@@ -46,6 +46,14 @@ export const usersRepo = {
     ).lastInsertRowid,
   setScope: (db: Db, id: number, scope: string) =>
     db.run("UPDATE users SET scope = :scope WHERE id = :id", { id, scope }).changes,
+  /** The ids of `ids` that exist in nodes or interfaces (what a scope may name). */
+  existing: (db: Db, table: "nodes" | "interfaces", ids: number[]) =>
+    db.all<{ id: number }>(
+      `SELECT id FROM ${
+        table === "nodes" ? "nodes" : "interfaces"
+      } WHERE id IN (SELECT value FROM json_each(:ids))`,
+      { ids: JSON.stringify(ids) },
+    ).map((r) => r.id),
   setRole: (db: Db, id: number, role: UserRow["role"]) =>
     db.run("UPDATE users SET role = :role WHERE id = :id", { id, role }).changes,
   setPassword: (db: Db, id: number, hash: string, at: number) =>

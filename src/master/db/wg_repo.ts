@@ -45,12 +45,16 @@ export type PeerQuery = {
   nodeId: number | null | "local";
   limit: number;
   offset: number;
+  /** Only peers served by these nodes, or in these pools and served by none (a scoped admin's view). */
+  scope?: { nodes: number[]; interfaces: number[] } | null;
 };
 
 const PEER_FILTER = `
   (:q = '' OR p.name LIKE :like ESCAPE '\\' OR p.ipv4 LIKE :like ESCAPE '\\' OR p.public_key LIKE :like ESCAPE '\\')
   AND (:iface = 0 OR p.interface_id = :iface)
-  AND (:node = 0 OR (:node = -1 AND p.node_id IS NULL) OR p.node_id = :node)`;
+  AND (:node = 0 OR (:node = -1 AND p.node_id IS NULL) OR p.node_id = :node)
+  AND (:scoped = 0 OR p.node_id IN (SELECT value FROM json_each(:scopeNodes))
+    OR (p.node_id IS NULL AND p.interface_id IN (SELECT value FROM json_each(:scopeIfaces))))`;
 
 function peerParams(q: PeerQuery) {
   return {
@@ -58,6 +62,9 @@ function peerParams(q: PeerQuery) {
     like: `%${q.q.replace(/[\\%_]/g, (m) => "\\" + m)}%`,
     iface: q.interfaceId ?? 0,
     node: q.nodeId === "local" ? -1 : q.nodeId ?? 0,
+    scoped: q.scope ? 1 : 0,
+    scopeIfaces: JSON.stringify(q.scope?.interfaces ?? []),
+    scopeNodes: JSON.stringify(q.scope?.nodes ?? []),
   };
 }
 
@@ -121,7 +128,7 @@ export const peersRepo = {
    * (count(*) OVER ()); without one, the page reads only its rows and a plain count(*) is instant.
    */
   page: (db: Db, q: PeerQuery): { rows: PeerListRow[]; total: number } => {
-    const filtered = q.q !== "" || q.interfaceId !== null || q.nodeId !== null;
+    const filtered = q.q !== "" || q.interfaceId !== null || q.nodeId !== null || !!q.scope;
     const rows = db.all<PeerListRow & { total_count?: number }>(
       `SELECT p.*, i.name AS interface_name, n.name AS node_name${
         filtered ? ", count(*) OVER () AS total_count" : ""

@@ -16,11 +16,21 @@ import { openApiDocument } from "./openapi.ts";
 import denoJson from "../../../deno.json" with { type: "json" };
 
 const userJson = (
-  u: { id: number; username: string; role: string; createdAt: number; passwordChangedAt: number },
+  u: {
+    id: number;
+    username: string;
+    role: string;
+    scope: { nodes: number[]; interfaces: number[] } | null;
+    sso: boolean;
+    createdAt: number;
+    passwordChangedAt: number;
+  },
 ) => ({
   id: u.id,
   username: u.username,
   role: u.role,
+  scope: u.scope,
+  sso: u.sso,
   created_at: new Date(u.createdAt).toISOString(),
   password_changed_at: new Date(u.passwordChangedAt).toISOString(),
 });
@@ -62,6 +72,7 @@ export function apiRoutes(s: Services): Hono<AppEnv> {
     return c.json({
       username: a.username,
       role: a.role,
+      scope: a.fleet ?? null,
       token: { id: a.tokenId, name: a.name, scope: a.scope },
     });
   });
@@ -85,7 +96,7 @@ export function apiRoutes(s: Services): Hono<AppEnv> {
         fields: [{ field: "body", message: "must be an object" }],
       });
     }
-    const { role, password, ...rest } = body as Record<string, unknown>;
+    const { role, password, scope, ...rest } = body as Record<string, unknown>;
     const unknown = Object.keys(rest);
     if (unknown.length > 0) {
       throw new AppError("validation", `Unknown field(s): ${unknown.join(", ")}`, {
@@ -93,6 +104,7 @@ export function apiRoutes(s: Services): Hono<AppEnv> {
       });
     }
     if (role !== undefined) s.accounts.setRole(actorOf(c), c.get("meta"), id, role);
+    if (scope !== undefined) s.accounts.setScope(actorOf(c), c.get("meta"), id, scope);
     if (password !== undefined) await s.accounts.resetPassword(actorOf(c), c.get("meta"), id, password);
     return c.json(withFactors(s.accounts.get(id)));
   });
@@ -117,7 +129,7 @@ export function apiRoutes(s: Services): Hono<AppEnv> {
     revoked_at: iso(t.revokedAt),
     last_used_at: iso(t.lastUsedAt),
   });
-  api.get("/tokens", (c) => c.json({ tokens: s.tokens.list().map(tokenJson) }));
+  api.get("/tokens", (c) => c.json({ tokens: s.tokens.list(actorOf(c)).map(tokenJson) }));
   api.post("/tokens", async (c) => {
     const { token, view } = await s.tokens.create(actorOf(c), c.get("meta"), await jsonBody(c));
     return c.json({ ...tokenJson(view), token }, 201);
@@ -133,7 +145,7 @@ export function apiRoutes(s: Services): Hono<AppEnv> {
         fields: [{ field: "limit", message: "must be 1-500" }],
       });
     }
-    const entries = s.audit.list({
+    const entries = s.audit.listFor(actorOf(c), {
       action: (q.action ?? "").slice(0, 64),
       actor: (q.actor ?? "").slice(0, 128),
       q: (q.q ?? "").slice(0, 128),

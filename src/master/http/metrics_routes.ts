@@ -2,6 +2,7 @@
 // (WIREBUDDY_METRICS_TOKEN) or any API token (read scope is enough), as `Authorization: Bearer ...`.
 import { Hono } from "hono";
 import { AppError } from "../../core/errors.ts";
+import { fleetOf } from "../service/scope.ts";
 import type { Services } from "../service/services.ts";
 import type { AppEnv } from "./env.ts";
 
@@ -16,7 +17,9 @@ export function metricsRoutes(s: Services): Hono<AppEnv> {
         "A scrape token or an API token is required (Authorization: Bearer)",
       );
     }
-    if (!s.prom.isScrapeToken(token)) await s.tokens.authenticate(token);
+    if (!s.prom.isScrapeToken(token) && fleetOf(await s.tokens.authenticate(token))) {
+      throw new AppError("forbidden", "The fleet's metrics are outside this token owner's scope");
+    }
     c.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     c.header("Cache-Control", "no-store");
     return c.body(s.prom.render());

@@ -5,6 +5,7 @@ import { getCookie } from "hono/cookie";
 import { AppError } from "../../core/errors.ts";
 import type { Services } from "../service/services.ts";
 import type { AppEnv } from "./env.ts";
+import { checkScope } from "./scope_guard.ts";
 
 export const SESSION_COOKIE = "__Host-wb_session";
 export const FLASH_COOKIE = "__Host-wb_flash";
@@ -156,12 +157,16 @@ export function csrfOrigin(options: HttpOptions): MiddlewareHandler<AppEnv> {
   };
 }
 
-/** Loads the session's user into `actor` (or leaves it null). */
+/** Loads the session's user into `actor` (or leaves it null); a scoped admin stays in scope. */
 export function sessionAuth(services: Services): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const token = getCookie(c, SESSION_COOKIE);
     if (token) c.set("actor", await services.login.resolveSession(token));
-    await next();
+    if (c.req.path.startsWith("/ui/")) {
+      const refused = await checkScope(c, services);
+      if (refused) return refused;
+    }
+    return await next();
   };
 }
 
@@ -204,7 +209,9 @@ export function tokenAuth(services: Services): MiddlewareHandler<AppEnv> {
       throw new AppError("forbidden", "This API token may only read (scope=read)");
     }
     c.set("actor", actor);
-    await next();
+    const refused = await checkScope(c, services);
+    if (refused) return refused;
+    return await next();
   };
 }
 

@@ -5,6 +5,7 @@ import type { Services } from "../service/services.ts";
 import type { AppEnv } from "./env.ts";
 import { iso, jsonBody } from "./json.ts";
 import { actorOf, idParam } from "./middleware.ts";
+import { fleetOf, inScope } from "../service/scope.ts";
 
 export const nodeJson = (n: NodeView) => ({
   id: n.id,
@@ -28,7 +29,10 @@ export const nodeJson = (n: NodeView) => ({
 
 export function nodesApiRoutes(s: Services): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
-  api.get("/nodes", (c) => c.json({ nodes: s.nodes.list().map(nodeJson) }));
+  api.get(
+    "/nodes",
+    (c) => c.json({ nodes: inScope(fleetOf(actorOf(c)), "nodes", s.nodes.list()).map(nodeJson) }),
+  );
   api.post("/nodes", async (c) => {
     const { node, token } = await s.nodes.create(actorOf(c), c.get("meta"), await jsonBody(c));
     c.header("Cache-Control", "no-store");

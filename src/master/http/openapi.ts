@@ -1,9 +1,9 @@
 // The OpenAPI 3.1 document of the JSON API, served at GET /api/openapi.json. Request bodies come from
 // the same zod schemas the handlers validate with, so the document cannot drift from the code.
 import { z } from "zod";
-import { DNS_OPS } from "./dns_api.ts";
 import { SessionRequestSchema } from "../../core/sync_session.ts";
-import { NewUserSchema, PasswordSchema, RoleSchema } from "../service/accounts.ts";
+import { DNS_OPS } from "./dns_api.ts";
+import { NewUserSchema, PasswordSchema, RoleSchema, ScopeSchema } from "../service/accounts.ts";
 import { NewTokenSchema } from "../service/api_tokens.ts";
 import { NodeInputSchema, NodePatchSchema } from "../service/node_admin.ts";
 import { WebhookInputSchema, WebhookPatchSchema } from "../service/webhooks.ts";
@@ -46,8 +46,8 @@ const OPS: Record<string, Record<string, Op>> = {
   "/api/users/{id}": {
     get: { summary: "One user", ok: 200 },
     patch: {
-      summary: "Change role and/or password",
-      body: z.object({ role: RoleSchema, password: PasswordSchema }).partial(),
+      summary: "Change role, password and/or scope (the nodes and pools an admin is limited to; null: all)",
+      body: z.object({ role: RoleSchema, password: PasswordSchema, scope: ScopeSchema }).partial(),
       ok: 200,
     },
     delete: { summary: "Delete a user (never the last admin)", ok: 204 },

@@ -7,6 +7,7 @@ import type { PeerView } from "../service/peers.ts";
 import type { AppEnv } from "./env.ts";
 import { download, iso, jsonBody } from "./json.ts";
 import { actorOf, idParam } from "./middleware.ts";
+import { fleetOf, inScope } from "../service/scope.ts";
 
 export const interfaceJson = (i: InterfaceView) => ({
   id: i.id,
@@ -46,7 +47,13 @@ export const peerJson = (p: PeerView) => ({
 export function wgApiRoutes(s: Services): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
 
-  api.get("/interfaces", (c) => c.json({ interfaces: s.interfaces.list().map(interfaceJson) }));
+  api.get(
+    "/interfaces",
+    (c) =>
+      c.json({
+        interfaces: inScope(fleetOf(actorOf(c)), "interfaces", s.interfaces.list()).map(interfaceJson),
+      }),
+  );
   api.post(
     "/interfaces",
     async (c) =>
@@ -64,7 +71,7 @@ export function wgApiRoutes(s: Services): Hono<AppEnv> {
   });
 
   api.get("/peers", (c) => {
-    const page = s.peers.list(c.req.query());
+    const page = s.peers.list(c.req.query(), fleetOf(actorOf(c)));
     return c.json({
       peers: page.items.map(peerJson),
       total: page.total,

@@ -19,6 +19,7 @@ import { userKey } from "./login_throttle.ts";
 import type { AuditService } from "./audit.ts";
 import { type Actor, canWrite, type RequestMeta, type Role } from "./context.ts";
 import { parseInput } from "./validate.ts";
+import { type AdminScope, fleetOf, formatScope, parseScope } from "./scope.ts";
 
 export const UsernameSchema = z.string().trim().min(3, "must be at least 3 characters").max(
   64,
@@ -36,6 +37,12 @@ export const NewUserSchema = z.object({
   password: PasswordSchema,
   role: RoleSchema,
 });
+/** An admin scope: node and pool ids (null: the whole fleet). */
+export const ScopeSchema = z.object({
+  nodes: z.array(z.number().int().positive()).max(1000).default([]),
+  interfaces: z.array(z.number().int().positive()).max(1000).default([]),
+}).nullable();
+
 export const ChangePasswordSchema = z.object({
   current_password: z.string().min(1, "is required").max(1024),
   new_password: PasswordSchema,
@@ -45,6 +52,9 @@ export type UserView = {
   id: number;
   username: string;
   role: Role;
+  /** The nodes and pools an admin is limited to; null: the whole fleet. */
+  scope: AdminScope | null;
+  sso: boolean;
   createdAt: number;
   passwordChangedAt: number;
 };
@@ -56,6 +66,8 @@ export function toView(u: UserRow): UserView {
     id: u.id,
     username: u.username,
     role: u.role,
+    scope: parseScope(u.scope),
+    sso: u.oidc_subject !== null,
     createdAt: u.created_at,
     passwordChangedAt: u.password_changed_at,
   };
@@ -149,6 +161,40 @@ export class AccountService {
         action: "user.role",
         target: u.username,
         detail: `${u.role} -> ${role}`,
+      });
+    });
+    return this.get(id);
+  }
+
+  /** Limits an admin to some nodes and pools (null: the whole fleet again). Only unscoped admins may. */
+  setScope(actor: Actor, meta: RequestMeta | null, id: number, input: unknown): UserView {
+    requireAdmin(actor);
+    if (fleetOf(actor)) throw new AppError("forbidden", "A scoped admin cannot change scopes");
+    const scope = parseInput(ScopeSchema, input, "scope");
+    this.db.tx(() => {
+      const u = usersRepo.byId(this.db, id);
+      if (!u) throw new AppError("not_found", `User ${id} not found`);
+      if (scope) {
+        for (const kind of ["nodes", "interfaces"] as const) {
+          const found = usersRepo.existing(this.db, kind, scope[kind]);
+          const missing = scope[kind].filter((x) => !found.includes(x));
+          if (missing.length > 0) {
+            throw new AppError("validation", `No such ${kind}: ${missing.join(", ")}`, {
+              fields: [{ field: kind, message: `has unknown ids ${missing.join(", ")}` }],
+            });
+          }
+        }
+        if (!usersRepo.list(this.db).some((o) => o.id !== id && o.role === "admin" && !o.scope)) {
+          throw new AppError("conflict", `Cannot scope "${u.username}": no unscoped admin would remain`);
+        }
+      }
+      const text = scope ? JSON.stringify(scope) : "";
+      if (text === u.scope) return;
+      usersRepo.setScope(this.db, id, text);
+      this.audit.record(actor, meta, {
+        action: "user.scope",
+        target: u.username,
+        detail: formatScope(scope),
       });
     });
     return this.get(id);

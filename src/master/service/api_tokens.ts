@@ -8,7 +8,7 @@ import { type ApiTokenWithUser, tokensRepo } from "../db/tokens_repo.ts";
 import { requireAdmin } from "./accounts.ts";
 import type { AuditService } from "./audit.ts";
 import type { Actor, RequestMeta } from "./context.ts";
-import { parseScope } from "./scope.ts";
+import { fleetOf, parseScope } from "./scope.ts";
 import { parseInput } from "./validate.ts";
 
 export const TOKEN_PREFIX = "wbt_";
@@ -54,8 +54,12 @@ export class ApiTokenService {
     };
   }
 
-  list(): TokenView[] {
-    return tokensRepo.list(this.db).map((t) => this.#view(t));
+  /** Every token; a scoped admin sees only their own. */
+  list(actor: Actor | null = null): TokenView[] {
+    const own = actor && fleetOf(actor) && actor.kind !== "system" ? actor.userId : null;
+    return tokensRepo.list(this.db).filter((t) => own === null || t.user_id === own).map((t) =>
+      this.#view(t)
+    );
   }
 
   /** Creates a token and returns its secret, which is never shown again. */
@@ -94,7 +98,10 @@ export class ApiTokenService {
     requireAdmin(actor);
     return this.db.tx(() => {
       const t = tokensRepo.byId(this.db, id);
-      if (!t) throw new AppError("not_found", `API token ${id} not found`);
+      const own = fleetOf(actor) && actor.kind !== "system" ? actor.userId : null;
+      if (!t || (own !== null && t.user_id !== own)) {
+        throw new AppError("not_found", `API token ${id} not found`);
+      }
       if (tokensRepo.revoke(this.db, id, this.clock.now()) > 0) {
         this.audit.record(actor, meta, { action: "token.revoke", target: t.name });
       }

@@ -19,6 +19,7 @@ import { allowedFor, checkChosenIpv4, expiry } from "./peer_rules.ts";
 import type { SecretBox } from "./secret_box.ts";
 import { FieldProblems, parseInput, validFields } from "./validate.ts";
 import { PeerInputSchema, PeerPatchSchema, PeerQuerySchema } from "./wg_schemas.ts";
+import type { AdminScope } from "./scope.ts";
 
 export type PeerView = {
   id: number;
@@ -75,7 +76,8 @@ export class PeerService {
     private readonly hosts: HostChanges,
   ) {}
 
-  list(query: unknown): PeerPage {
+  /** A page of peers; with a scope, only those a scoped admin may see (their pools' and nodes'). */
+  list(query: unknown, scope: AdminScope | null = null): PeerPage {
     const q = parseInput(PeerQuerySchema, query, "peer search");
     const filter = {
       q: q.q.trim(),
@@ -83,6 +85,7 @@ export class PeerService {
       nodeId: q.node ?? null,
       limit: q.per_page,
       offset: (q.page - 1) * q.per_page,
+      scope,
     };
     const { rows, total } = peersRepo.page(this.db, filter);
     const now = this.clock.now();

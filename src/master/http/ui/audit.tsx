@@ -4,6 +4,7 @@ import { AuditPage } from "../../../../ui/views/audit.tsx";
 import type { Services } from "../../service/services.ts";
 import type { AppEnv } from "../env.ts";
 import { currentUser, html } from "../ui_kit.tsx";
+import { actorOf } from "../middleware.ts";
 
 export function auditRoutes(s: Services): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
@@ -13,7 +14,7 @@ export function auditRoutes(s: Services): Hono<AppEnv> {
       actor: (c.req.query("actor") ?? "").slice(0, 128),
       q: (c.req.query("q") ?? "").slice(0, 128),
     };
-    const entries = s.audit.list({ ...filter, limit: 200 });
+    const entries = s.audit.listFor(actorOf(c), { ...filter, limit: 200 });
     return html(
       c,
       <AuditPage

@@ -30,6 +30,7 @@ import {
   text,
   withForm,
 } from "../ui_kit.tsx";
+import { fleetOf, inScope } from "../../service/scope.ts";
 
 function interfaceInput(b: Record<string, string>, editing: boolean): Record<string, unknown> {
   return defined({
@@ -53,7 +54,7 @@ export function interfacesRoutes(s: Services): Hono<AppEnv> {
       flash={flash}
       canEdit={canWrite(actorOf(c))}
       form={form}
-      interfaces={s.interfaces.list() satisfies InterfaceItem[]}
+      interfaces={inScope(fleetOf(actorOf(c)), "interfaces", s.interfaces.list()) satisfies InterfaceItem[]}
     />
   );
   const editPage = (c: C, id: number, form: FormState) => (

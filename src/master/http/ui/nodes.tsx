@@ -43,6 +43,7 @@ import {
   withForm,
 } from "../ui_kit.tsx";
 import { chartModel, pickRange } from "./traffic_chart.ts";
+import { fleetOf, inScope } from "../../service/scope.ts";
 
 /** "" → undefined (the default applies); digits → a number; anything else stays, so the schema names it. */
 function port(v: string | undefined): number | string | undefined {
@@ -128,9 +129,13 @@ export function nodesRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
   const requireNodeWriter = (c: C) => requireWriter(c, "nodes");
 
   const list = (c: C): NodeListModel => ({
-    nodes: ((reports) => s.nodes.list().map((n) => nodeItem(n, reports.get(n.id) ?? null)))(
-      s.watch.reports(),
-    ),
+    nodes:
+      ((reports) =>
+        inScope(fleetOf(actorOf(c)), "nodes", s.nodes.list()).map((n) =>
+          nodeItem(n, reports.get(n.id) ?? null)
+        ))(
+          s.watch.reports(),
+        ),
     canEdit: canWrite(actorOf(c)),
     now: s.clock.now(),
   });

@@ -50,6 +50,7 @@ import {
   withForm,
 } from "../ui_kit.tsx";
 import { chartModel, pickRange } from "./traffic_chart.ts";
+import { fleetOf, inScope } from "../../service/scope.ts";
 
 const PER_PAGE = 50;
 
@@ -120,7 +121,13 @@ function backTo(v: string | undefined): string {
 
 export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
-  const choices = () => ({ interfaces: s.interfaces.choices(), nodes: nodeBriefs(s) });
+  const choices = (c: C) => {
+    const scope = fleetOf(actorOf(c));
+    return {
+      interfaces: inScope(scope, "interfaces", s.interfaces.choices()),
+      nodes: inScope(scope, "nodes", nodeBriefs(s)),
+    };
+  };
 
   const peerList = (c: C): PeerListModel => {
     const q = c.req.query();
@@ -137,7 +144,7 @@ export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
         ...(filter.node ? { node: filter.node } : {}),
         page,
         per_page: PER_PAGE,
-      });
+      }, fleetOf(actorOf(c)));
     let result = query(Math.min(Number(digits(q.page) || 1), 1_000_000));
     const lastPage = Math.max(1, Math.ceil(result.total / PER_PAGE));
     if (result.page > lastPage) result = query(lastPage); // past the end: show the last page
@@ -159,7 +166,7 @@ export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
         flash={takeFlash(c)}
         list={list}
         help={localHelp(c, o)}
-        {...choices()}
+        {...choices(c)}
       />,
     );
   });
@@ -167,7 +174,7 @@ export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
   /** The add/edit form: the dialog's content for htmx, a page otherwise. */
   const peerForm = (c: C, m: Omit<PeerFormModel, "inDialog" | "interfaces" | "nodes">): JSX.Element => {
     const inDialog = hxTarget(c) === "modal";
-    const model: PeerFormModel = { ...m, ...choices(), inDialog };
+    const model: PeerFormModel = { ...m, ...choices(c), inDialog };
     return inDialog
       ? <PeerFormDialog m={model} />
       : <PeerFormPage title="Peer" user={currentUser(c)} m={model} />;
@@ -175,7 +182,7 @@ export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
 
   ui.get("/ui/peers/new", (c) => {
     requireWriter(c, "interfaces or peers");
-    const first = s.interfaces.choices()[0];
+    const first = choices(c).interfaces[0];
     const iface = c.req.query("interface_id") ?? (first ? String(first.id) : "");
     return html(
       c,

@@ -36,7 +36,7 @@ export function tokensRoutes(s: Services): Hono<AppEnv> {
       canEdit={canWrite(actorOf(c))}
       form={form}
       created={created}
-      tokens={s.tokens.list()}
+      tokens={s.tokens.list(actorOf(c))}
     />
   );
   ui.get(
@@ -55,7 +55,7 @@ export function tokensRoutes(s: Services): Hono<AppEnv> {
   ui.get("/ui/tokens/:id/revoke", (c) => {
     requireWriter(c, "API tokens");
     const id = idParam(c);
-    const t = s.tokens.list().find((t) => t.id === id);
+    const t = s.tokens.list(actorOf(c)).find((t) => t.id === id);
     if (!t) throw new AppError("not_found", `Token ${id} not found`);
     return confirmation(c, {
       title: `Revoke token ${t.name}?`,

@@ -2,7 +2,8 @@
 import { Hono } from "hono";
 import type { FormState } from "../../../../ui/views/auth.tsx";
 import type { Flash } from "../../../../ui/views/layout.tsx";
-import { UsersPage } from "../../../../ui/views/users.tsx";
+import { ScopePage, UsersPage } from "../../../../ui/views/users.tsx";
+import type { AdminScope } from "../../service/scope.ts";
 import { canWrite } from "../../service/context.ts";
 import type { Services } from "../../service/services.ts";
 import type { AppEnv } from "../env.ts";
@@ -22,6 +23,48 @@ import {
 
 export function usersRoutes(s: Services): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
+  const scopeText = (scope: AdminScope | null) => {
+    if (!scope) return "all";
+    const names = (list: { id: number; name: string }[], ids: number[]) =>
+      list.filter((x) => ids.includes(x.id)).map((x) => x.name).join(", ") || "none";
+    return `nodes: ${names(s.nodes.list(), scope.nodes)}; pools: ${
+      names(s.interfaces.list(), scope.interfaces)
+    }`;
+  };
+  ui.get("/ui/users/:id/scope", (c) => {
+    requireWriter(c, "users");
+    const u = s.accounts.get(idParam(c));
+    const pick = (ids: number[] | undefined) => (x: { id: number; name: string }) => ({
+      id: x.id,
+      name: x.name,
+      checked: !!ids?.includes(x.id),
+    });
+    return html(
+      c,
+      <ScopePage
+        title="Scope"
+        user={currentUser(c)}
+        target={u}
+        scoped={u.scope !== null}
+        nodes={s.nodes.list().map(pick(u.scope?.nodes))}
+        pools={s.interfaces.list().map(pick(u.scope?.interfaces))}
+      />,
+    );
+  });
+  ui.post("/ui/users/:id/scope", async (c) => {
+    const body = await c.req.parseBody({ all: true });
+    const ids = (v: unknown) => (Array.isArray(v) ? v : v === undefined ? [] : [v]).map(Number);
+    const u = s.accounts.setScope(
+      actorOf(c),
+      c.get("meta"),
+      idParam(c),
+      body.scoped === "on" ? { nodes: ids(body.nodes), interfaces: ids(body.interfaces) } : null,
+    );
+    return redirectWith(c, "/ui/users", {
+      kind: "ok",
+      text: `Scope of "${u.username}": ${scopeText(u.scope)}.`,
+    });
+  });
   const usersPage = (c: C, form: FormState, flash: Flash | null = null) => {
     const actor = actorOf(c);
     const selfId = actor.kind === "user" ? actor.userId : -1;
@@ -32,7 +75,11 @@ export function usersRoutes(s: Services): Hono<AppEnv> {
         flash={flash}
         canEdit={canWrite(actor)}
         form={form}
-        users={s.accounts.list().map((u) => ({ ...u, isSelf: u.id === selfId }))}
+        users={s.accounts.list().map((u) => ({
+          ...u,
+          isSelf: u.id === selfId,
+          scopeText: scopeText(u.scope),
+        }))}
       />
     );
   };
