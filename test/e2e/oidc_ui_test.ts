@@ -5,15 +5,17 @@
 import assert from "node:assert/strict";
 import type { Browser } from "playwright-core";
 import { ADMIN_PW, launchBrowser } from "../support/browser.ts";
+import { overflow, PHONE } from "../support/browser_checks.ts";
 import { CLIENT_ID, CLIENT_SECRET, startProvider, type TokenMode } from "../support/oidc_provider.ts";
 import { freePort, runProgram, startProgram } from "../support/programs.ts";
 import { waitFor } from "../support/wait.ts";
 
 /** Signs in through the provider's login page in a fresh browser context; returns the page. */
 async function ssoSignIn(browser: Browser, base: string, login: string) {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: PHONE });
   const page = await context.newPage();
   await page.goto(`${base}/login`);
+  assert.equal(await overflow(page), null, "the login page with its SSO button fits a phone");
   await page.click("text=Sign in with TestID");
   await page.waitForSelector('input[name="login"]'); // the provider's page
   assert.ok(!page.url().startsWith(base), `on the provider's page: ${page.url()}`);

@@ -3,6 +3,7 @@
 // party id and a secure context, so the master serves http://localhost (loopback, TLS off).
 import assert from "node:assert/strict";
 import { launchBrowser } from "../support/browser.ts";
+import { axeViolations, overflow, PHONE } from "../support/browser_checks.ts";
 import { freePort, runProgram, startProgram } from "../support/programs.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -36,7 +37,12 @@ Deno.test({
       await waitFor("the master to listen", () => master.output().includes("WireBuddy master listening"), {
         timeoutMs: 15_000,
       });
-      const context = await browser.newContext();
+      // At phone width: every sign-in screen fits the screen and passes axe.
+      const context = await browser.newContext({ viewport: PHONE });
+      const fits = async (what: string) => {
+        assert.equal(await overflow(page), null, `${what} is wider than the phone`);
+        assert.deepEqual(await axeViolations(page), [], what);
+      };
       const page = await context.newPage();
       const cdp = await context.newCDPSession(page);
       await cdp.send("WebAuthn.enable");
@@ -53,10 +59,16 @@ Deno.test({
 
       // Password login, then register a passkey on the account page.
       await page.goto(`${base}/login`);
+      await fits("the login page");
       await page.fill('input[name="username"]', "root");
       await page.fill('input[name="password"]', PASSWORD);
       await page.click('form[action="/login"] button[type="submit"]');
       await page.waitForURL(/\/ui\/dashboard$/);
+      await page.goto(`${base}/ui/account`);
+      await fits("the account page");
+      await page.click('form[action="/ui/account/totp/start"] button');
+      await page.waitForSelector("#totp-secret");
+      await fits("the authenticator enrolment page");
       await page.goto(`${base}/ui/account`);
       await page.fill('#passkey-add input[name="name"]', "virtual laptop");
       await page.click('#passkey-add button[type="submit"]');

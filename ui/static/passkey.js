@@ -2,8 +2,8 @@
 // options (POST <form action>/options), lets the browser's authenticator answer, puts the answer (JSON,
 // binary fields as base64url) into the form's hidden "response" field and submits it as a normal post.
 (function () {
-  if (window.wbPasskeys) return;
-  window.wbPasskeys = true;
+  if (globalThis.wbPasskeys) return;
+  globalThis.wbPasskeys = true;
 
   const toBytes = (b64url) => {
     const b64 = b64url.replace(/-/g, "+").replace(/_/g, "/");
@@ -71,7 +71,7 @@
     if (!(form instanceof HTMLFormElement) || !form.dataset.passkey) return;
     event.preventDefault();
     event.stopImmediatePropagation();
-    if (!window.PublicKeyCredential) return showError(form, "This browser does not support passkeys.");
+    if (!globalThis.PublicKeyCredential) return showError(form, "This browser does not support passkeys.");
     try {
       const res = await fetch(form.action + "/options", { method: "POST", credentials: "same-origin" });
       if (!res.ok) throw new Error(`the server answered ${res.status}`);

@@ -1,5 +1,6 @@
 // Who is acting, and from where: passed to every service call that changes something.
-import type { AdminScope } from "./scope.ts";
+/** The nodes and pools (interfaces) an admin is limited to; see scope.ts. */
+export type AdminScope = { nodes: number[]; interfaces: number[] };
 
 export type Role = "admin" | "viewer";
 

@@ -1,9 +1,9 @@
 // An admin's scope: the nodes and pools (interfaces) they may see and change. No scope (null) is the
 // whole fleet. Stored on the user as JSON; the actor carries it, API tokens inherit it from their owner.
 import { z } from "zod";
-import type { Actor } from "./context.ts";
+import type { Actor, AdminScope } from "./context.ts";
 
-export type AdminScope = { nodes: number[]; interfaces: number[] };
+export type { AdminScope };
 
 const StoredScope = z.object({
   nodes: z.array(z.number().int().positive()).default([]),
