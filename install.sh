@@ -4,6 +4,7 @@
 #   curl -fsSL https://RELEASE/install.sh | sh -s -- master [--public-url https://vpn.example.com:8443]
 #   curl -fsSL https://RELEASE/install.sh | sh -s -- node --token TOKEN
 #   sh install.sh uninstall [--purge]
+#   sh install.sh verify [--release-url URL | --from-dir DIR]   (checks a release; changes nothing)
 #
 # Options:
 #   --release-url URL   where the binaries, units and SHA256SUMS are (default: $WIREBUDDY_RELEASE_URL,
@@ -16,6 +17,10 @@
 #                       --passphrase-file FILE holding its passphrase. On a new VPS: nodes re-attach once
 #                       the master's DNS name points here (README: Backup and restore)
 #   --purge             uninstall: also delete /etc/wirebuddy, the data directories and the node user
+#
+# Every release is checked before anything is installed: SHA256SUMS must carry a minisign signature by the
+# WireBuddy release key below (MINISIGN_PUBLIC_KEY; WIREBUDDY_RELEASE_PUBKEY overrides it, e.g. for your own
+# builds), and every file must match its line in SHA256SUMS. minisign is installed when missing.
 #
 # Running it again upgrades: binaries and units are replaced when they changed (and the services then
 # restarted); /etc/wirebuddy/*.env, keys and data are kept. Every host change is printed as `[#] command`.
@@ -34,6 +39,9 @@ NODE_DATA=/var/lib/wirebuddy-node
 NODE_USER=wirebuddy-node
 WIREGUARD_GO_DIR=/run/wireguard/.wirebuddy
 DEFAULT_RELEASE_URL=https://github.com/wirebuddy/wirebuddy/releases/latest/download
+# The release signing key (.github/workflows/release.yml signs SHA256SUMS with its secret half).
+MINISIGN_PUBLIC_KEY=RWTxJworABoc+VjjzBs7sBm/cQZlHPrxS+u9TyPX7RxcEIUJEMECNwuU
+release_pubkey=${WIREBUDDY_RELEASE_PUBKEY:-$MINISIGN_PUBLIC_KEY}
 export DEBIAN_FRONTEND=noninteractive
 
 say() { printf '%s\n' "$*"; }
@@ -52,6 +60,7 @@ usage: install.sh master [--public-url URL] [--no-local-node] [--release-url URL
                          [--restore FILE --passphrase-file FILE]
        install.sh node --token TOKEN [--release-url URL | --from-dir DIR]
        install.sh uninstall [--purge]
+       install.sh verify [--release-url URL | --from-dir DIR]
 Running it again upgrades and keeps /etc/wirebuddy and the data. See the comment at the top of install.sh.
 EOF
 }
@@ -82,12 +91,14 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $role in
-  master | node | uninstall) ;;
+  master | node | uninstall | verify) ;;
   -h | --help | help) usage; exit 0 ;;
   *) usage >&2; exit 64 ;;
 esac
-[ "$(id -u)" -eq 0 ] || die "run as root (e.g. curl -fsSL URL/install.sh | sudo sh -s -- $role)"
-command -v systemctl >/dev/null 2>&1 || die "systemd is required (systemctl not found)"
+if [ "$role" != verify ]; then
+  [ "$(id -u)" -eq 0 ] || die "run as root (e.g. curl -fsSL URL/install.sh | sudo sh -s -- $role)"
+  command -v systemctl >/dev/null 2>&1 || die "systemd is required (systemctl not found)"
+fi
 
 # --- the host ----------------------------------------------------------------------------------------
 detect_arch() {
@@ -167,8 +178,20 @@ download() { # download NAME -> $work/NAME
   fi
 }
 
-fetch_verified() { # fetch_verified NAME...: downloads each and checks it against SHA256SUMS
-  [ -f "$work/SHA256SUMS" ] || download SHA256SUMS
+verify_sums() { # SHA256SUMS, signed by the release key, or nothing is installed
+  download SHA256SUMS
+  download SHA256SUMS.minisig
+  if ! command -v minisign >/dev/null 2>&1; then
+    [ "$(id -u)" -ne 0 ] || install_packages minisign
+    command -v minisign >/dev/null 2>&1 || die "minisign is needed to check the release's signature; install it"
+  fi
+  minisign -V -q -P "$release_pubkey" -m "$work/SHA256SUMS" -x "$work/SHA256SUMS.minisig" >/dev/null 2>&1 ||
+    die "SHA256SUMS is not signed by the WireBuddy release key $release_pubkey: refusing this release"
+  say "verified the minisign signature of SHA256SUMS (release key $release_pubkey)"
+}
+
+fetch_verified() { # fetch_verified NAME...: downloads each and checks it against the signed SHA256SUMS
+  [ -f "$work/SHA256SUMS" ] || verify_sums
   for file in "$@"; do # (sh has no local variables: no name a caller uses)
     download "$file"
     want=$(awk -v n="$file" '$2 == n || $2 == "*" n { print $1 }' "$work/SHA256SUMS")
@@ -437,6 +460,17 @@ uninstall() {
 # --- main --------------------------------------------------------------------------------------------
 if [ "$role" = uninstall ]; then
   uninstall
+  exit 0
+fi
+if [ "$role" = verify ]; then # this arch's binaries and every unit, checked; nothing installed
+  detect_arch
+  detect_distro
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT INT TERM
+  verify_sums
+  # shellcheck disable=SC2046 # one word per file name
+  fetch_verified wirebuddy-master-linux-"$arch" wirebuddy-node-linux-"$arch" $(awk '$2 ~ /\.service$/ { print $2 }' "$work/SHA256SUMS")
+  say "release verified"
   exit 0
 fi
 detect_arch

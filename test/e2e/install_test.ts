@@ -17,6 +17,7 @@ import { startDeno } from "../support/cluster.ts";
 import { type Host, skipUnlessRoot, withWorld } from "../support/netns.ts";
 import { waitFor } from "../support/wait.ts";
 import { ensureRootfs, Lab, type Vps } from "../support/vps.ts";
+import { releaseKey, signRelease } from "../support/release.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const LAB_IP = "192.0.2.1";
@@ -93,8 +94,17 @@ DENO_NO_UPDATE_CHECK=1 DENO_DIR=\${DENO_DIR:-/tmp/wirebuddy-deno} exec /opt/wire
   names.push("wirebuddy-wireguard-go.service");
   const sums = await Promise.all(names.map(async (n) => `${await sha256(`${www}/release/${n}`)}  ${n}`));
   await Deno.writeTextFile(`${www}/release/SHA256SUMS`, sums.join("\n") + "\n");
+  // Signed as CI signs a release (install.sh refuses an unsigned one), with a key made for this run.
+  const keys = await Deno.makeTempDir({ prefix: "wb-release-key-" });
+  const key = await releaseKey(keys);
+  await signRelease(`${www}/release`, key.secretFile);
+  await Deno.remove(keys, { recursive: true });
+  releasePubkey = key.publicKey;
   await Deno.copyFile(`${ROOT}install.sh`, `${www}/install.sh`);
 }
+
+/** The stand-in release's signing key, for install.sh (WIREBUDDY_RELEASE_PUBKEY). */
+let releasePubkey = "";
 
 /** The operator's one-liner, run by the container's own systemd. */
 function curlPipe(vps: Vps, args: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -103,7 +113,7 @@ function curlPipe(vps: Vps, args: string): Promise<{ code: number; stdout: strin
     "-o",
     "pipefail",
     "-c",
-    `curl -fsSL ${WWW}/install.sh | sh -s -- ${args} --release-url ${WWW}/release`,
+    `curl -fsSL ${WWW}/install.sh | WIREBUDDY_RELEASE_PUBKEY=${releasePubkey} sh -s -- ${args} --release-url ${WWW}/release`,
   ]);
 }
 

@@ -29,13 +29,16 @@ const log = (line: string) => {
   console.log(`  [restore_vps_test] ${line}`);
 };
 
+/** The stand-in release's signing key (install.sh checks SHA256SUMS.minisig with it). */
+let releasePubkey = "";
+
 function curlPipe(vps: Vps, args: string) {
   return vps.systemdRun([
     "bash",
     "-o",
     "pipefail",
     "-c",
-    `curl -fsSL ${WWW}/install.sh | sh -s -- ${args} --release-url ${WWW}/release`,
+    `curl -fsSL ${WWW}/install.sh | WIREBUDDY_RELEASE_PUBKEY=${releasePubkey} sh -s -- ${args} --release-url ${WWW}/release`,
   ]);
 }
 
@@ -138,7 +141,7 @@ Deno.test({
           labHost,
           "br0",
           tarball,
-          async (lower) => void await prepareRelease(lower, www),
+          async (lower) => void (releasePubkey = (await prepareRelease(lower, www)).publicKey),
         );
         server = startDeno(labHost, [`${ROOT}test/support/vps.ts`, "serve", www, LAB_IP, "8080"]);
         await waitFor("the lab file server", () => server!.output().includes("listening"));

@@ -21,8 +21,14 @@ async function must(argv: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${new TextDecoder().decode(r.stderr)}`);
 }
 
-/** The release's files (binaries and units) in `${www}/release`, SHA256SUMS, and install.sh in `www`. */
-export async function prepareRelease(lower: string, www: string): Promise<string[]> {
+/**
+ * The release's files (binaries and units) in `${www}/release`, SHA256SUMS signed with a fresh minisign key
+ * (its public key returned: install.sh takes it from WIREBUDDY_RELEASE_PUBKEY), and install.sh in `www`.
+ */
+export async function prepareRelease(
+  lower: string,
+  www: string,
+): Promise<{ names: string[]; publicKey: string }> {
   const arch = Deno.build.arch === "aarch64" ? "aarch64" : "x86_64";
   const opt = `${lower}/opt/wirebuddy-standin`;
   await Deno.mkdir(opt, { recursive: true });
@@ -59,8 +65,43 @@ DENO_NO_UPDATE_CHECK=1 DENO_DIR=\${DENO_DIR:-/tmp/wirebuddy-deno} exec /opt/wire
     await Deno.copyFile(`${ROOT}systemd/${unit.name}`, `${www}/release/${unit.name}`);
     names.push(unit.name);
   }
-  const sums = await Promise.all(names.map(async (n) => `${await sha256File(`${www}/release/${n}`)}  ${n}`));
-  await Deno.writeTextFile(`${www}/release/SHA256SUMS`, sums.join("\n") + "\n");
-  await Deno.copyFile(`${ROOT}install.sh`, `${www}/install.sh`);
-  return names;
+  await writeSums(`${www}/release`, names);
+  const keys = await Deno.makeTempDir({ prefix: "wb-release-key-" });
+  try {
+    const key = await releaseKey(keys);
+    await signRelease(`${www}/release`, key.secretFile);
+    await Deno.copyFile(`${ROOT}install.sh`, `${www}/install.sh`);
+    return { names, publicKey: key.publicKey };
+  } finally {
+    await Deno.remove(keys, { recursive: true });
+  }
+}
+
+async function minisign(args: string[], stdin = ""): Promise<string> {
+  const p = new Deno.Command("minisign", { args, stdin: "piped", stdout: "piped", stderr: "piped" }).spawn();
+  const w = p.stdin.getWriter();
+  await w.write(new TextEncoder().encode(stdin));
+  await w.close();
+  const r = await p.output();
+  if (r.code !== 0) throw new Error(`minisign ${args.join(" ")}: ${new TextDecoder().decode(r.stderr)}`);
+  return new TextDecoder().decode(r.stdout);
+}
+
+/** A minisign key pair without a password in `dir`: its public key (the base64 line) and secret key file. */
+export async function releaseKey(dir: string): Promise<{ publicKey: string; secretFile: string }> {
+  const name = crypto.randomUUID().slice(0, 8);
+  const [pub, sec] = [`${dir}/${name}.pub`, `${dir}/${name}.key`];
+  await minisign(["-G", "-W", "-p", pub, "-s", sec]);
+  return { publicKey: (await Deno.readTextFile(pub)).split("\n")[1]!.trim(), secretFile: sec };
+}
+
+/** Signs `${releaseDir}/SHA256SUMS` as CI does (SHA256SUMS.minisig beside it). */
+export async function signRelease(releaseDir: string, secretFile: string): Promise<void> {
+  await minisign(["-S", "-s", secretFile, "-m", `${releaseDir}/SHA256SUMS`, "-t", "wirebuddy test release"]);
+}
+
+/** Writes SHA256SUMS over `names` in `releaseDir`. */
+export async function writeSums(releaseDir: string, names: string[]): Promise<void> {
+  const sums = await Promise.all(names.map(async (n) => `${await sha256File(`${releaseDir}/${n}`)}  ${n}`));
+  await Deno.writeTextFile(`${releaseDir}/SHA256SUMS`, sums.join("\n") + "\n");
 }

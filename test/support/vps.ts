@@ -30,6 +30,7 @@ const PACKAGES = [
   "wireguard-go",
   "iputils-ping",
   "procps",
+  "minisign", // install.sh checks the release's signature with it
 ];
 /** The cached image, named after its package list: a new list builds a new image. */
 export const ROOTFS_TAR = `${ROOT}.tools/vps-rootfs-${
