@@ -194,9 +194,14 @@ export function migrate(db: Db, now: number, migrations = MIGRATIONS): number[] 
       `The database has schema version ${current}, newer than this program's ${latest}: it was written by a newer WireBuddy. Upgrade WireBuddy or restore a backup.`,
     );
   }
+  // Every migration not recorded, also one below the newest recorded (a database made while two
+  // branches each appended one, e.g. v7 recorded without v6, gets v6 now).
+  const recorded = new Set(
+    db.all<{ version: number }>("SELECT version FROM schema_migrations").map((r) => r.version),
+  );
   const applied: number[] = [];
   for (const m of migrations) {
-    if (m.version <= current) continue;
+    if (recorded.has(m.version)) continue;
     db.tx(() => {
       db.raw.exec(m.sql);
       db.run("INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, :t)", {

@@ -8,12 +8,13 @@ import { recordedSchema } from "../../../src/master/db/backup_repo.ts";
 import { initSecrets } from "../../../src/master/service/secrets.ts";
 import { createServices } from "../../../src/master/service/services.ts";
 import previous from "../../fixtures/db/schema_v5.sql" with { type: "text" };
+import gap from "../../fixtures/db/schema_v7_without_v6.sql" with { type: "text" };
 import { FakeClock } from "../../support/fakes.ts";
 import { TEST_SECRET } from "../../support/master.ts";
 
 const FIXTURE_SCHEMA = 5;
 const system = { kind: "system" as const, name: "test" };
-const count = (db: Db, table: string) => db.get<{ n: number }>(`SELECT count(*) AS n FROM "${table}"`)!.n;
+const count = (db: Db, from: string) => db.get<{ n: number }>(`SELECT count(*) AS n FROM ${from}`)!.n;
 
 Deno.test("a database from the previous schema migrates forward and keeps the fleet", async () => {
   const clock = new FakeClock();
@@ -72,6 +73,21 @@ Deno.test("a database from a newer schema is refused, naming both versions", () 
       () => migrate(db, 0),
       new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer than this program's ${SCHEMA_VERSION}`),
     );
+  } finally {
+    db.close();
+  }
+});
+
+Deno.test("a database that recorded v7 without v6 (two branches appended at once) gets v6 at the next start", () => {
+  const db = new Db(":memory:");
+  try {
+    db.raw.exec(gap); // written at commit 59f2a48, whose migrations went 1..5, 7
+    assert.equal(recordedSchema(db), 7);
+    assert.equal(count(db, "sqlite_master WHERE name = 'sync_sessions'"), 0);
+    const applied = migrate(db, 0);
+    assert.ok(applied.includes(6), `applied ${applied.join(", ")}`);
+    assert.equal(count(db, "sqlite_master WHERE name = 'sync_sessions'"), 1);
+    assert.deepEqual(migrate(db, 0), []);
   } finally {
     db.close();
   }
