@@ -251,7 +251,7 @@ Deno.test("the connection, body and hashing limits are configurable, with defaul
     handshakeTimeoutMs: 10_000,
     headerTimeoutMs: 15_000,
     idleTimeoutMs: 60_000,
-    maxTotal: 4096,
+    maxTotal: 16384,
     maxPerAddress: 64,
   });
   const set = parseMasterEnv({
