@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { CLIENT_IP, Cluster, INTERNET_IP, startDeno } from "../support/cluster.ts";
 import { skipUnlessRoot, withWorld } from "../support/netns.ts";
-import { withDeadline } from "../support/programs.ts";
+import { runProgram, withDeadline } from "../support/programs.ts";
 import { waitFor } from "../support/wait.ts";
 import { webhookSignature } from "../../src/master/service/webhooks.ts";
 
@@ -268,6 +268,15 @@ async function fleetHealth(c: Cluster, hooks: Hooks, made: Record<string, { id: 
     async () => await online("frankfurt")() && await online("tokyo")(),
     { timeoutMs: 30_000, intervalMs: 250 },
   );
+
+  // What an operator types first on the node.
+  const st = await runProgram("node", ["status"], { WIREBUDDY_NODE_DATA_DIR: fra.dataDir });
+  assert.equal(st.code, 0, st.output);
+  assert.match(st.output, new RegExp(`Enrollment:\\s+node ${made.frankfurt!.id} "frankfurt"`));
+  assert.match(st.output, /Master:\s+https:\/\/198\.51\.100\.1:8443/);
+  assert.match(st.output, /Config:\s+applied v\d+/);
+  assert.match(st.output, /Interfaces:\s+wg0 10\.13\.13\.\d+\/24: \d+ peers?/);
+  assert.match(st.output, /Last error:\s+none/);
 
   // Stopped, then started: one node.down, one node.up, each signed.
   const base = hooks.received().length;
