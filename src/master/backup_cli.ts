@@ -13,6 +13,8 @@ export type CliIo = {
   print: (text: string) => void;
   write: (text: string) => Promise<void>;
   readStdin: () => Promise<string | null>;
+  /** Whether a master answers on the configured listen address (restore needs it stopped). */
+  listening?: () => Promise<boolean>;
 };
 
 /** sysexits: the file is damaged (65), the passphrase is wrong (77), a newer schema / config (78). */
@@ -73,6 +75,12 @@ export async function restoreCommand(
   o: { file?: string | undefined; passphraseFile?: string | undefined; secretKey: string },
 ): Promise<number> {
   if (!o.file) throw new AppError("bad_request", "Usage: wirebuddy-master restore FILE|-");
+  if (await io.listening?.()) {
+    throw new AppError(
+      "conflict",
+      `A master is running on ${config.listen.hostname}:${config.listen.port}: stop it first (systemctl stop wirebuddy-master), then restore`,
+    );
+  }
   let text: string | null;
   let pass: string;
   if (o.file === "-") {

@@ -271,6 +271,18 @@ async function main(): Promise<void> {
           Deno.stdin.isTerminal()
             ? null
             : new TextDecoder().decode(await new Response(Deno.stdin.readable).arrayBuffer()),
+        // Whether something answers on the master's listen port (a running master: restore refuses).
+        listening: async () => {
+          const hostname = ["0.0.0.0", "::"].includes(config.listen.hostname)
+            ? "127.0.0.1"
+            : config.listen.hostname;
+          try {
+            (await Deno.connect({ hostname, port: config.listen.port })).close();
+            return true;
+          } catch {
+            return false;
+          }
+        },
       };
       const code = command === "backup"
         ? await backupCommand(config, ports, io, {

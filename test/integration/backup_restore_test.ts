@@ -7,7 +7,7 @@ import { createLogger } from "../../src/core/logger.ts";
 import { realClock, realFs } from "../../src/core/ports/real.ts";
 import { bootMaster } from "../../src/master/boot.ts";
 import { parseMasterEnv } from "../../src/master/config.ts";
-import { runProgram } from "../support/programs.ts";
+import { freePort, runProgram } from "../support/programs.ts";
 
 const SECRET_A = "backup-test-secret-a-0123456789-abcdefghij";
 const SECRET_B = "backup-test-secret-b-0123456789-abcdefghij";
@@ -15,11 +15,15 @@ const PASS = "correct horse battery staple";
 const system = { kind: "system" as const, name: "test" };
 const quiet = createLogger({ sink: () => {}, format: "terminal", level: "error" });
 
+/** A port nothing listens on: `restore` refuses while a master answers on its listen port. */
+const PORT = freePort();
+
 function envOf(dir: string, secret: string) {
   return {
     WIREBUDDY_DATA_DIR: dir,
     WIREBUDDY_SECRET_KEY: secret,
     WIREBUDDY_PUBLIC_URL: "https://vpn.test:8443",
+    WIREBUDDY_LISTEN: `127.0.0.1:${PORT}`,
   };
 }
 
@@ -194,5 +198,27 @@ Deno.test("restored over the same master (a rollback), the local node beside it 
       verify_key: "local-key",
       config_version: 10,
     });
+  });
+});
+
+Deno.test("restore refuses while a master answers on the listen port, changing nothing", async () => {
+  await withDirs(async (a, _b, work) => {
+    const made = await runProgram(
+      "master",
+      ["backup", "--out", `${work}/b.wbbackup`],
+      envOf(a, SECRET_A),
+      PASS,
+    );
+    assert.equal(made.code, 0, made.output);
+    const before = await Deno.readFile(`${a}/wirebuddy.db`);
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: PORT });
+    try {
+      const r = await runProgram("master", ["restore", `${work}/b.wbbackup`], envOf(a, SECRET_A), PASS);
+      assert.equal(r.code, 1, r.output);
+      assert.match(r.output, new RegExp(`A master is running on 127\\.0\\.0\\.1:${PORT}: stop it first`));
+    } finally {
+      listener.close();
+    }
+    assert.deepEqual(await Deno.readFile(`${a}/wirebuddy.db`), before);
   });
 });
