@@ -143,6 +143,29 @@ Deno.test({
       await page.fill('input[name="q"]', "");
       await page.waitForSelector('#peer-count:has-text("1–2 of 2 peers")');
 
+      // Sorting by a column heading swaps the table; "select all" and a bulk action apply to every row.
+      await page.click('#peer-table th a:has-text("Name")');
+      await page.waitForSelector('#peer-table th[aria-sort="ascending"]');
+      assert.match(page.url(), /\?sort=name$/);
+      await page.click('#peer-table th a:has-text("Name")');
+      await page.waitForSelector('#peer-table th[aria-sort="descending"]');
+      assert.deepEqual(
+        await page.locator("#peer-table tbody tr").evaluateAll((rows) => rows.map((r) => r.id)),
+        ["peer-2", "peer-1"],
+        "bob-tablet before alice-phone",
+      );
+      await page.check("#peer-table .select-all");
+      assert.equal(await page.locator('#peer-table input[name="ids"]:checked').count(), 2);
+      await page.selectOption("#bulk-action", "disable");
+      await page.click("#bulk-apply");
+      await flash(page, "2 peers disabled.");
+      assert.match(page.url(), /\?sort=-name$/, "back on the same view");
+      await page.check("#peer-table .select-all");
+      await page.selectOption("#bulk-action", "enable");
+      await page.click("#bulk-apply");
+      await flash(page, "2 peers enabled.");
+      await page.goto(`${base}/ui/peers`);
+
       // The QR dialog: the image decodes to exactly the config the download link hands out.
       await page.click('#peer-1 a:has-text("QR")');
       await page.waitForSelector("dialog#modal[open] img#peer-qr");

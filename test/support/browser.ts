@@ -6,14 +6,26 @@ import { waitFor } from "./wait.ts";
 
 export const CHROMIUM = "/usr/bin/chromium";
 
-export async function launchBrowser(): Promise<Browser> {
+/**
+ * Chromium, optionally started through `wrap` (e.g. `nsenter --net=…` to browse from inside a test
+ * namespace): a small script in a temp dir runs `wrap… /usr/bin/chromium "$@"`, removed on close.
+ */
+export async function launchBrowser(wrap: string[] = []): Promise<Browser> {
   try {
     await Deno.stat(CHROMIUM);
   } catch {
     throw new Error(`${CHROMIUM} is missing: install Debian's chromium (.ci/run does)`);
   }
-  return await chromium.launch({
-    executablePath: CHROMIUM,
+  let executablePath = CHROMIUM;
+  let wrapperDir: string | null = null;
+  if (wrap.length > 0) {
+    wrapperDir = await Deno.makeTempDir({ prefix: "wb-chromium-" });
+    executablePath = `${wrapperDir}/chromium`;
+    const quoted = [...wrap, CHROMIUM].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+    await Deno.writeTextFile(executablePath, `#!/bin/sh\nexec ${quoted} "$@"\n`, { mode: 0o755 });
+  }
+  const browser = await chromium.launch({
+    executablePath,
     headless: true,
     args: [
       "--no-sandbox",
@@ -26,6 +38,11 @@ export async function launchBrowser(): Promise<Browser> {
       "--no-first-run",
     ],
   });
+  if (wrapperDir) {
+    const dir = wrapperDir;
+    browser.on("disconnected", () => void Deno.remove(dir, { recursive: true }).catch(() => {}));
+  }
+  return browser;
 }
 
 export const ADMIN_PW = "an admin password";
@@ -85,7 +102,10 @@ export const flash = (page: Page, text: string) =>
 export function watchCsp(page: Page): string[] {
   const violations: string[] = [];
   page.on("console", (m) => {
-    if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text());
+    if (/Content Security Policy|Refused to/i.test(m.text())) {
+      const at = m.location();
+      violations.push(`${m.text()} (at ${at.url}:${at.lineNumber}; page ${page.url()})`);
+    }
   });
   return violations;
 }

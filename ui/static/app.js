@@ -59,6 +59,22 @@
     if (target instanceof HTMLDialogElement && !target.open) target.showModal();
   });
 
+  // --- bulk selection in the peers list: "select all" ticks every box on the page --------------------
+  document.addEventListener("change", (event) => {
+    const box = event.target;
+    if (!(box instanceof HTMLInputElement) || box.type !== "checkbox") return;
+    if (box.classList.contains("select-all")) {
+      for (const row of document.querySelectorAll('input[name="ids"][form="peer-bulk"]')) {
+        row.checked = box.checked;
+        const tr = row.closest("tr");
+        if (tr) tr.classList.toggle("selected", box.checked);
+      }
+    } else if (box.name === "ids") {
+      const tr = box.closest("tr");
+      if (tr) tr.classList.toggle("selected", box.checked);
+    }
+  });
+
   // --- theme: light, dark or auto, remembered per browser (boot.js applies it before the first paint) --
   const root = document.documentElement;
   const storedTheme = () => {

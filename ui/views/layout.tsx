@@ -1,5 +1,6 @@
 // The page shell: head, navigation, flash message. Every page renders inside it.
 import type { Child, FC } from "hono/jsx";
+import { raw } from "hono/html";
 
 export type Flash = { kind: "ok" | "error"; text: string };
 export type CurrentUser = { username: string; role: "admin" | "viewer" };
@@ -10,6 +11,7 @@ export const NAV: readonly { href: string; label: string; key: string }[] = [
   { href: "/ui/peers", label: "Peers", key: "peers" },
   { href: "/ui/interfaces", label: "Interfaces", key: "interfaces" },
   { href: "/ui/nodes", label: "Nodes", key: "nodes" },
+  { href: "/ui/dns", label: "DNS", key: "dns" },
   { href: "/ui/webhooks", label: "Webhooks", key: "webhooks" },
   { href: "/ui/users", label: "Users", key: "users" },
   { href: "/ui/tokens", label: "API tokens", key: "tokens" },
@@ -49,76 +51,80 @@ const ThemePicker: FC = () => (
 );
 
 export const Layout: FC<PageModel & { children?: Child }> = (props) => (
-  <html lang="en">
-    <head>
-      <meta charset="utf-8" />
-      <meta name="viewport" content="width=device-width, initial-scale=1" />
-      <meta name="color-scheme" content="light dark" />
-      <meta name="htmx-config" content={HTMX_CONFIG} />
-      <title>{props.title} · WireBuddy</title>
-      <link rel="icon" href="/static/favicon.svg" type="image/svg+xml" />
-      <link rel="stylesheet" href="/static/app.css" />
-      {/* Sets the remembered theme before the first paint (no flash of the wrong theme). */}
-      <script src="/static/boot.js"></script>
-      <script src="/static/htmx.min.js" defer></script>
-      <script src="/static/app.js" defer></script>
-    </head>
-    <body hx-boost="true">
-      <a class="skip" href="#main">Skip to content</a>
-      <div class="busy-bar" aria-hidden="true"></div>
-      <header class="topbar">
-        {props.user && (
-          <button type="button" class="menu-button" aria-controls="sidenav" aria-expanded="false">
-            <span class="menu-icon" aria-hidden="true"></span>Menu
-          </button>
-        )}
-        <a class="brand" href="/">
-          <img src="/static/favicon.svg" alt="" width="22" height="22" />WireBuddy
-        </a>
-        {props.user && (
-          <div class="whoami">
-            <a href="/ui/account" class="who">{props.user.username}</a>
-            <span class={`badge role-${props.user.role}`}>{props.user.role}</span>
-            <form method="post" action="/logout" class="logout">
-              <button type="submit" class="link">Log out</button>
-            </form>
-          </div>
-        )}
-      </header>
-      <div class="shell">
-        {props.user && (
-          <nav class="sidenav" id="sidenav" aria-label="Main">
-            <ul>
-              {NAV.map((n) => (
-                <li>
-                  <a
-                    href={n.href}
-                    class={n.key === props.active ? "active" : undefined}
-                    aria-current={n.key === props.active ? "page" : undefined}
-                  >
-                    {n.label}
-                  </a>
-                </li>
-              ))}
-            </ul>
-            <div class="nav-foot">
-              <a href="/ui/account" class={props.active === "account" ? "active" : undefined}>
-                Your account ({props.user.username})
-              </a>
-              <ThemePicker />
+  <>
+    {/* Standards mode: without a doctype browsers lay the page out in quirks mode. */}
+    {raw("<!DOCTYPE html>")}
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <meta name="color-scheme" content="light dark" />
+        <meta name="htmx-config" content={HTMX_CONFIG} />
+        <title>{props.title} · WireBuddy</title>
+        <link rel="icon" href="/static/favicon.svg" type="image/svg+xml" />
+        <link rel="stylesheet" href="/static/app.css" />
+        {/* Sets the remembered theme before the first paint (no flash of the wrong theme). */}
+        <script src="/static/boot.js"></script>
+        <script src="/static/htmx.min.js" defer></script>
+        <script src="/static/app.js" defer></script>
+      </head>
+      <body hx-boost="true">
+        <a class="skip" href="#main">Skip to content</a>
+        <div class="busy-bar" aria-hidden="true"></div>
+        <header class="topbar">
+          {props.user && (
+            <button type="button" class="menu-button" aria-controls="sidenav" aria-expanded="false">
+              <span class="menu-icon" aria-hidden="true"></span>Menu
+            </button>
+          )}
+          <a class="brand" href="/">
+            <img src="/static/favicon.svg" alt="" width="22" height="22" />WireBuddy
+          </a>
+          {props.user && (
+            <div class="whoami">
+              <a href="/ui/account" class="who">{props.user.username}</a>
+              <span class={`badge role-${props.user.role}`}>{props.user.role}</span>
+              <form method="post" action="/logout" class="logout">
+                <button type="submit" class="link">Log out</button>
+              </form>
             </div>
-          </nav>
-        )}
-        {props.user && <div class="scrim" hidden></div>}
-        <main id="main" tabindex={-1}>
-          <FlashMessage flash={props.flash} />
-          {props.children}
-        </main>
-      </div>
-      {/* Forms, QR codes and confirmations load into this dialog through htmx (pages of their own without). */}
-      <dialog id="modal" class="modal" aria-labelledby="modal-title"></dialog>
-    </body>
-  </html>
+          )}
+        </header>
+        <div class="shell">
+          {props.user && (
+            <nav class="sidenav" id="sidenav" aria-label="Main">
+              <ul>
+                {NAV.map((n) => (
+                  <li>
+                    <a
+                      href={n.href}
+                      class={n.key === props.active ? "active" : undefined}
+                      aria-current={n.key === props.active ? "page" : undefined}
+                    >
+                      {n.label}
+                    </a>
+                  </li>
+                ))}
+              </ul>
+              <div class="nav-foot">
+                <a href="/ui/account" class={props.active === "account" ? "active" : undefined}>
+                  Your account ({props.user.username})
+                </a>
+                <ThemePicker />
+              </div>
+            </nav>
+          )}
+          {props.user && <div class="scrim" hidden></div>}
+          <main id="main" tabindex={-1}>
+            <FlashMessage flash={props.flash} />
+            {props.children}
+          </main>
+        </div>
+        {/* Forms, QR codes and confirmations load into this dialog through htmx (pages of their own without). */}
+        <dialog id="modal" class="modal" aria-labelledby="modal-title"></dialog>
+      </body>
+    </html>
+  </>
 );
 
 /** The heading of the page's dialog (its accessible name) with a Close button. */

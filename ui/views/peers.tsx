@@ -11,6 +11,7 @@ import {
   type NodeBrief,
   NodesDownNotice,
 } from "./node_status.tsx";
+import { formatBytes, relativeTime } from "./format.ts";
 import { DialogHead, Field, type Flash, formatTime, FormErrors, Layout, type PageModel } from "./layout.tsx";
 
 export type PeerItem = {
@@ -24,12 +25,23 @@ export type PeerItem = {
   enabled: boolean;
   expired: boolean;
   expiresAt: number | null;
+  /** The newest sample its host reported; null before the first. */
+  live: PeerLive | null;
 };
+
+/** What the host last saw of a peer: its handshake, counters (since its interface came up) and address. */
+export type PeerLive = { handshakeAt: number | null; rx: number; tx: number; endpoint: string | null };
+
+/** A peer is online while its latest handshake is this recent (WireGuard re-handshakes every 2 minutes). */
+export const ONLINE_MS = 3 * 60_000;
+
+export const isOnline = (live: PeerLive | null, now: number) =>
+  typeof live?.handshakeAt === "number" && now - live.handshakeAt < ONLINE_MS;
 
 export type Choice = { id: number; name: string };
 
-/** The search and filters as the user typed them (strings, "" = not set). */
-export type PeerFilter = { q: string; interfaceId: string; node: string };
+/** The search, filters and order as the user chose them (strings, "" = not set). */
+export type PeerFilter = { q: string; interfaceId: string; node: string; sort: string };
 
 export type PeerListModel = {
   items: PeerItem[];
@@ -38,16 +50,18 @@ export type PeerListModel = {
   perPage: number;
   filter: PeerFilter;
   canEdit: boolean;
+  now: number;
 };
 
-export function peersUrl(filter: PeerFilter, page = 1): string {
+export function peersUrl(filter: PeerFilter, page = 1, path = "/ui/peers"): string {
   const params = new URLSearchParams();
   if (filter.q) params.set("q", filter.q);
   if (filter.interfaceId) params.set("interface_id", filter.interfaceId);
   if (filter.node) params.set("node", filter.node);
+  if (filter.sort && filter.sort !== "id") params.set("sort", filter.sort);
   if (page > 1) params.set("page", String(page));
   const qs = params.toString();
-  return qs ? `/ui/peers?${qs}` : "/ui/peers";
+  return qs ? `${path}?${qs}` : path;
 }
 
 const StateBadge: FC<{ p: PeerItem }> = ({ p }) =>
@@ -63,12 +77,69 @@ export const NodeBadge: FC<{ nodeName: string | null }> = ({ nodeName }) =>
 const deleteHref = (id: number, back: string) =>
   `/ui/peers/${id}/delete${back === "/ui/peers" ? "" : `?back=${encodeURIComponent(back)}`}`;
 
-export const PeerRow: FC<{ p: PeerItem; canEdit: boolean; back: string }> = ({ p, canEdit, back }) => (
+/** The dot before a peer's name: green while it is connected. */
+export const PeerDot: FC<{ p: PeerItem; now: number; oob?: boolean }> = ({ p, now, oob }) => {
+  const online = isOnline(p.live, now);
+  return (
+    <span
+      id={`dot-${p.id}`}
+      class={online ? "dot online" : "dot"}
+      role="img"
+      aria-label={online ? "online" : "offline"}
+      title={online ? "online" : "offline"}
+      hx-swap-oob={oob ? "true" : undefined}
+    >
+    </span>
+  );
+};
+
+/** Online or not, the latest handshake, the counters and the endpoint: refreshed in place every 10 s. */
+export const PeerLiveStatus: FC<{ p: PeerItem; now: number; oob?: boolean }> = ({ p, now, oob }) => {
+  const l = p.live;
+  const online = isOnline(l, now);
+  return (
+    <div class="live" id={`live-${p.id}`} hx-swap-oob={oob ? "true" : undefined}>
+      <strong class={online ? "online" : undefined}>
+        {!p.enabled || p.expired ? "off" : online ? "online" : l?.handshakeAt ? "offline" : "never connected"}
+      </strong>
+      {l?.handshakeAt && <small>last handshake {relativeTime(l.handshakeAt, now)}</small>}
+      {l && (
+        <small title="received from the peer · sent to the peer">
+          rx {formatBytes(l.rx)} · tx {formatBytes(l.tx)}
+        </small>
+      )}
+      {l?.endpoint && (
+        <small>
+          from <code>{l.endpoint}</code>
+        </small>
+      )}
+    </div>
+  );
+};
+
+export const PeerRow: FC<{ p: PeerItem; canEdit: boolean; back: string; now: number }> = (
+  { p, canEdit, back, now },
+) => (
   <tr id={`peer-${p.id}`}>
+    {canEdit && (
+      <td class="select">
+        <input
+          type="checkbox"
+          name="ids"
+          value={String(p.id)}
+          form="peer-bulk"
+          aria-label={`Select ${p.name}`}
+        />
+      </td>
+    )}
     <td class="primary">
+      <PeerDot p={p} now={now} />
       <a href={`/ui/peers/${p.id}/traffic`} title={`Traffic of ${p.name}`}>
         <strong>{p.name}</strong>
       </a>
+    </td>
+    <td data-label="Status" class="status">
+      <PeerLiveStatus p={p} now={now} />
     </td>
     <td data-label="Interface">{p.interfaceName}</td>
     <td data-label="Node">
@@ -122,41 +193,82 @@ export function pageWindow(page: number, pages: number): (number | "…")[] {
   return out;
 }
 
-/** The table and its page links: the fragment that search, filters and paging replace. */
+/** hx attributes that load a list address into the table (and the address bar). */
+const tableLink = (href: string) => ({
+  href,
+  "hx-get": href,
+  "hx-target": "#peer-table",
+  "hx-swap": "outerHTML",
+  "hx-push-url": "true",
+});
+
+/** A column heading that sorts by it (ascending, then descending on a second click). */
+const SortHeading: FC<{ m: PeerListModel; col: string; label: string }> = ({ m, col, label }) => {
+  const cur = m.filter.sort;
+  const dir = cur === col ? "ascending" : cur === `-${col}` ? "descending" : undefined;
+  const next = cur === col ? `-${col}` : col;
+  return (
+    <th aria-sort={dir}>
+      <a {...tableLink(peersUrl({ ...m.filter, sort: next }))}>
+        {label}
+        {dir === "ascending" ? " ▲" : dir === "descending" ? " ▼" : ""}
+      </a>
+    </th>
+  );
+};
+
+/** The table and its page links: the fragment that search, filters, sorting and paging replace. */
 export const PeerTable: FC<{ m: PeerListModel }> = ({ m }) => {
   const pages = Math.max(1, Math.ceil(m.total / m.perPage));
   const back = peersUrl(m.filter, m.page);
-  const link = (n: number) => ({
-    href: peersUrl(m.filter, n),
-    "hx-get": peersUrl(m.filter, n),
-    "hx-target": "#peer-table",
-    "hx-swap": "outerHTML",
-    "hx-push-url": "true",
-  });
   const first = m.total === 0 ? 0 : (m.page - 1) * m.perPage + 1;
   const last = Math.min(m.total, m.page * m.perPage);
+  const ids = m.items.map((p) => p.id).join(",");
   return (
     <div id="peer-table">
-      <table class="table">
+      {m.items.length > 0 && (
+        <div
+          id="peer-live-poll"
+          hx-get={`/ui/peers/live?ids=${ids}`}
+          hx-trigger="every 10s"
+          hx-swap="none"
+          data-quiet
+        >
+        </div>
+      )}
+      <table class="table peers">
         <thead>
           <tr>
-            <th>Name</th>
-            <th>Interface</th>
-            <th>Node</th>
-            <th>Addresses</th>
+            {m.canEdit && (
+              <th class="select">
+                <input
+                  type="checkbox"
+                  class="select-all"
+                  form="peer-bulk"
+                  aria-label="Select every peer on this page"
+                />
+              </th>
+            )}
+            <SortHeading m={m} col="name" label="Name" />
+            <th>Status</th>
+            <SortHeading m={m} col="interface" label="Interface" />
+            <SortHeading m={m} col="node" label="Node" />
+            <SortHeading m={m} col="address" label="Addresses" />
             <th>State</th>
-            <th></th>
+            <th>
+              <span class="visually-hidden">Actions</span>
+            </th>
           </tr>
         </thead>
         <tbody>
           {m.items.length === 0 && (
             <tr>
-              <td colspan={6} class="muted">
+              <td colspan={8} class="muted">
                 {m.filter.q || m.filter.interfaceId || m.filter.node ? "No peers match." : "No peers yet."}
               </td>
             </tr>
           )}
-          {m.items.map((p) => <PeerRow p={p} canEdit={m.canEdit} back={back} />)}
+          {m.items.map((p) => <PeerRow p={p} canEdit={m.canEdit} back={back} now={m.now} />)}
         </tbody>
       </table>
       <nav class="pager" aria-label="Pages">
@@ -165,21 +277,56 @@ export const PeerTable: FC<{ m: PeerListModel }> = ({ m }) => {
         </span>
         {pages > 1 && (
           <span class="pages">
-            {m.page > 1 && <a {...link(m.page - 1)} rel="prev">‹ Previous</a>}
+            {m.page > 1 && <a {...tableLink(peersUrl(m.filter, m.page - 1))} rel="prev">‹ Previous</a>}
             {pageWindow(m.page, pages).map((n) =>
               n === "…"
                 ? <span class="muted">…</span>
                 : n === m.page
                 ? <strong aria-current="page">{n}</strong>
-                : <a {...link(n)}>{n}</a>
+                : <a {...tableLink(peersUrl(m.filter, n))}>{n}</a>
             )}
-            {m.page < pages && <a {...link(m.page + 1)} rel="next">Next ›</a>}
+            {m.page < pages && <a {...tableLink(peersUrl(m.filter, m.page + 1))} rel="next">Next ›</a>}
           </span>
         )}
       </nav>
     </div>
   );
 };
+
+/** The live status of the listed peers, swapped into their rows in place (htmx out-of-band). */
+export const PeerLiveUpdates: FC<{ items: PeerItem[]; now: number }> = ({ items, now }) => (
+  <>
+    {items.map((p) => (
+      <>
+        <PeerDot p={p} now={now} oob />
+        <PeerLiveStatus p={p} now={now} oob />
+      </>
+    ))}
+  </>
+);
+
+/** Enable, disable, move or delete the peers ticked in the table (a plain form: works without JS). */
+const BulkBar: FC<{ nodes: NodeBrief[]; back: string }> = ({ nodes, back }) => (
+  <form method="post" action="/ui/peers/bulk" id="peer-bulk" class="bulk">
+    <input type="hidden" name="back" value={back} />
+    <label>
+      <span>With the selected peers</span>
+      <select name="action" id="bulk-action">
+        <option value="enable">Enable</option>
+        <option value="disable">Disable</option>
+        <option value="move">Move to node…</option>
+        <option value="delete">Delete…</option>
+      </select>
+    </label>
+    <label>
+      <span>Node (for a move)</span>
+      <select name="node_id" id="bulk-node">
+        {nodes.map((n) => <option value={n.isLocal ? "" : String(n.id)}>{choiceLabel(n)}</option>)}
+      </select>
+    </label>
+    <button type="submit" id="bulk-apply">Apply</button>
+  </form>
+);
 
 export const PeersPage: FC<
   PageModel & {
@@ -219,7 +366,8 @@ export const PeersPage: FC<
         hx-push-url="true"
         hx-include="#peer-filters"
       >
-        <label>
+        {f.sort && f.sort !== "id" && <input type="hidden" name="sort" value={f.sort} />}
+        <label class="search">
           Search
           <input
             type="search"
@@ -254,8 +402,9 @@ export const PeersPage: FC<
             ))}
           </select>
         </label>
-        <button type="submit">Search</button>
+        <button type="submit" class="search-button">Search</button>
       </form>
+      {p.list.canEdit && p.list.total > 0 && <BulkBar nodes={p.nodes} back={peersUrl(f, p.list.page)} />}
       <PeerTable m={p.list} />
     </Layout>
   );

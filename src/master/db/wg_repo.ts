@@ -45,9 +45,28 @@ export type PeerQuery = {
   nodeId: number | null | "local";
   limit: number;
   offset: number;
+  /** A column, "-" first for descending; the default is the order peers were added in. */
+  sort?: PeerSort;
   /** Only peers served by these nodes, or in these pools and served by none (a scoped admin's view). */
   scope?: { nodes: number[]; interfaces: number[] } | null;
 };
+
+export const PEER_SORTS = ["name", "interface", "node", "address"] as const;
+export type PeerSort = "id" | (typeof PEER_SORTS)[number] | `-${(typeof PEER_SORTS)[number]}`;
+
+const SORT_SQL: Record<(typeof PEER_SORTS)[number], string[]> = {
+  name: ["p.name COLLATE NOCASE"],
+  interface: ["i.name"],
+  node: ["n.name IS NOT NULL", "n.name"], // the master's own peers first
+  address: ["length(p.ipv4)", "p.ipv4"], // numeric order inside a pool
+};
+
+function orderBy(sort: PeerSort | undefined): string {
+  if (!sort || sort === "id") return "p.id";
+  const desc = sort.startsWith("-");
+  const cols = SORT_SQL[(desc ? sort.slice(1) : sort) as (typeof PEER_SORTS)[number]];
+  return [...cols.map((c) => `${c}${desc ? " DESC" : ""}`), `p.id${desc ? " DESC" : ""}`].join(", ");
+}
 
 const PEER_FILTER = `
   (:q = '' OR p.name LIKE :like ESCAPE '\\' OR p.ipv4 LIKE :like ESCAPE '\\' OR p.public_key LIKE :like ESCAPE '\\')
@@ -134,7 +153,7 @@ export const peersRepo = {
         filtered ? ", count(*) OVER () AS total_count" : ""
       }
        FROM peers p JOIN interfaces i ON i.id = p.interface_id LEFT JOIN nodes n ON n.id = p.node_id
-       WHERE ${PEER_FILTER} ORDER BY p.id LIMIT :limit OFFSET :offset`,
+       WHERE ${PEER_FILTER} ORDER BY ${orderBy(q.sort)} LIMIT :limit OFFSET :offset`,
       { ...peerParams(q), limit: q.limit, offset: q.offset },
     );
     const total = rows[0]?.total_count ??

@@ -102,6 +102,23 @@ export async function formBody(c: C): Promise<Record<string, string>> {
   return out;
 }
 
+/** Form fields where a name may repeat (checkboxes: ids=1&ids=2), as text or lists of text. */
+export async function formLists(c: C): Promise<Record<string, string | string[]>> {
+  const type = c.req.header("content-type") ?? "";
+  if (!type.includes("application/x-www-form-urlencoded") && !type.includes("multipart/form-data")) {
+    throw new AppError("bad_request", "Send the form as application/x-www-form-urlencoded");
+  }
+  const body = await c.req.parseBody({ all: true });
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(body)) {
+    const list = Array.isArray(v) ? v : [v];
+    if (list.some((x) => typeof x !== "string")) throw new AppError("bad_request", `Field ${k} must be text`);
+    if (list.length > 1000) throw new AppError("bad_request", `Field ${k} is repeated too often`);
+    out[k] = list.length === 1 ? list[0] as string : list as string[];
+  }
+  return out;
+}
+
 /** Runs a form action; validation and conflict errors re-render the form with the fields named. */
 export async function withForm(
   c: C,
@@ -239,13 +256,16 @@ export function formPageOf(path: string): string | null {
   return null;
 }
 
-/** A same-origin path (with its query) from a header holding a URL, e.g. Referer or HX-Current-URL. */
-function localPath(c: C, header: string): string | null {
+/**
+ * The path (with its query) of a URL in a header such as Referer or HX-Current-URL, when it names this
+ * host. Callers still check the path (backTo, safeNext): a header is the browser's word, not ours.
+ */
+export function localPath(c: C, header: string): string | null {
   const v = c.req.header(header);
   if (!v) return null;
   try {
     const u = new URL(v);
-    return u.origin === new URL(c.req.url).origin ? u.pathname + u.search : null;
+    return u.host === (c.req.header("host") ?? new URL(c.req.url).host) ? u.pathname + u.search : null;
   } catch {
     return null;
   }

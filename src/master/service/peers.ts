@@ -85,6 +85,7 @@ export class PeerService {
       nodeId: q.node ?? null,
       limit: q.per_page,
       offset: (q.page - 1) * q.per_page,
+      sort: q.sort,
       scope,
     };
     const { rows, total } = peersRepo.page(this.db, filter);

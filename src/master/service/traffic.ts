@@ -161,6 +161,23 @@ export class TrafficService {
     return { at: r.at, handshakeAt: r.handshake > 0 ? r.handshake * 1000 : null, endpoint: r.endpoint };
   }
 
+  /** The newest sample of each of these peers, with its counters (what the peers list shows live). */
+  latestMany(publicKeys: string[]): Map<string, LatestSample & { rx: number; tx: number }> {
+    const out = new Map<string, LatestSample & { rx: number; tx: number }>();
+    for (const key of new Set(publicKeys)) {
+      const r = trafficRepo.newest(this.db, key);
+      if (!r) continue;
+      out.set(key, {
+        at: r.at,
+        handshakeAt: r.handshake > 0 ? r.handshake * 1000 : null,
+        endpoint: r.endpoint,
+        rx: r.rx,
+        tx: r.tx,
+      });
+    }
+    return out;
+  }
+
   /** Peers with the most recent handshakes in samples since `since` (ms), newest first, with their names. */
   recentHandshakes(since: number, limit: number) {
     return metricsRepo.latestHandshakes(this.db, since, limit);

@@ -3,6 +3,9 @@ import { z } from "zod";
 import { isValidCidr, isValidIp, parseCidr } from "../../core/cidr.ts";
 import { isHostname } from "../../core/client_conf.ts";
 import { IfNameSchema, WgKeySchema } from "../../core/host_state.ts";
+import { PEER_SORTS } from "../db/wg_repo.ts";
+
+export { PEER_SORTS };
 
 /** A list (array or comma/space-separated text); one problem naming every bad entry, e.g. `"10.0.0.999/8"`. */
 const listOf = (valid: (s: string) => boolean, one: string, what: string, like: string) =>
@@ -121,4 +124,7 @@ export const PeerQuerySchema = z.object({
   page: z.coerce.number({ error: "must be a page number" }).int().min(1).max(1_000_000).default(1),
   per_page: z.coerce.number({ error: "must be a number" }).int().min(1).max(500, "must be at most 500")
     .default(50),
+  sort: z.enum(["id", ...PEER_SORTS, ...PEER_SORTS.map((s) => `-${s}` as const)], {
+    error: `must be id, ${PEER_SORTS.join(", ")}, or one of them with a leading -`,
+  }).default("id"),
 });

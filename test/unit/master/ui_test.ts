@@ -360,6 +360,7 @@ Deno.test("every navigation page renders inside the layout", async () => {
     assert.equal(res.status, 200, path);
     const html = await res.text();
     assert.match(html, /<nav class="sidenav"/, path);
+    assert.ok(html.startsWith('<!DOCTYPE html><html lang="en">'), `${path}: standards mode, not quirks`);
     assert.match(html, /src="\/static\/htmx.min.js"/, path);
   }
   assert.equal((await m.request("/ui/nothing-here", { cookie })).status, 404);

@@ -743,3 +743,163 @@ Deno.test("an address with a bad id shows a plain not-found page, not an interna
   assert.match(html, /There is nothing at this address/);
   m.close();
 });
+
+// --- live status, sorting, bulk actions ------------------------------------------------------------
+
+/** A sample as a node's heartbeat stores it. */
+function sample(
+  m: M,
+  key: string,
+  at: number,
+  rx: number,
+  tx: number,
+  handshakeAt: number | null,
+  endpoint: string,
+) {
+  m.db.run(
+    `INSERT INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint)
+     VALUES (:key, 0, :at, NULL, :rx, :tx, :hs, :endpoint)`,
+    { key, at, rx, tx, hs: handshakeAt === null ? 0 : Math.floor(handshakeAt / 1000), endpoint },
+  );
+}
+
+const liveOf = (html: string, id: number) =>
+  html.match(new RegExp(`<div class="live" id="live-${id}"[^>]*>([\\s\\S]*?)</div>`))?.[1] ?? "";
+
+Deno.test("each peer shows whether it is online, its latest handshake, rx/tx and endpoint; the list refreshes them in place", async () => {
+  const { m, admin } = await setup();
+  for (const name of ["alice", "bob", "carol"]) await addPeer(m, admin, { name });
+  const now = m.clock.now();
+  const [a, b] = [m.services.peers.get(1), m.services.peers.get(2)];
+  sample(m, a.publicKey, now - 20_000, 5 * 1024 * 1024, 300 * 1024, now - 30_000, "198.51.100.7:41000");
+  sample(m, b.publicKey, now - 20_000, 1024, 2048, now - 10 * 60_000, "198.51.100.8:5000");
+
+  const html = await (await m.request("/ui/peers", { cookie: admin })).text();
+  assert.match(liveOf(html, 1), /<strong class="online">online<\/strong>/);
+  assert.match(liveOf(html, 1), /last handshake 30 s ago/);
+  assert.match(liveOf(html, 1), /rx 5 MiB · tx 300 KiB/);
+  assert.match(liveOf(html, 1), /from <code>198\.51\.100\.7:41000<\/code>/);
+  assert.match(html, /<span id="dot-1" class="dot online" role="img" aria-label="online"/);
+  assert.match(liveOf(html, 2), /<strong>offline<\/strong><small>last handshake 10 min ago/);
+  assert.match(html, /<span id="dot-2" class="dot" role="img" aria-label="offline"/);
+  assert.match(liveOf(html, 3), /<strong>never connected<\/strong>/);
+  assert.match(
+    html,
+    /id="peer-live-poll" hx-get="\/ui\/peers\/live\?ids=1,2,3" hx-trigger="every 10s" hx-swap="none" data-quiet/,
+  );
+
+  // The poll answers only the status elements, marked for an out-of-band swap (the rows stay put).
+  m.clock.advance(60_000);
+  sample(m, b.publicKey, m.clock.now(), 4096, 4096, m.clock.now() - 5_000, "198.51.100.8:5000");
+  const poll = await (await m.request("/ui/peers/live?ids=1,2,3,999", {
+    cookie: admin,
+    headers: { "hx-request": "true" },
+  })).text();
+  assert.doesNotMatch(poll, /<tr|<html/);
+  assert.match(
+    poll,
+    /<span id="dot-2" class="dot online" role="img" aria-label="online" title="online" hx-swap-oob="true">/,
+  );
+  assert.match(
+    poll,
+    /<div class="live" id="live-2" hx-swap-oob="true"><strong class="online">online<\/strong>/,
+  );
+  assert.match(
+    poll,
+    /<div class="live" id="live-1" hx-swap-oob="true"><strong class="online">online<\/strong><small>last handshake 1 min ago/,
+  );
+  assert.match(poll, /id="live-3" hx-swap-oob="true"><strong>never connected/);
+  m.clock.advance(3 * 60_000);
+  const later = await (await m.request("/ui/peers/live?ids=1", { cookie: admin })).text();
+  assert.match(
+    later,
+    /<strong>offline<\/strong><small>last handshake 4 min ago/,
+    "no handshake for 3 minutes: offline",
+  );
+  m.close();
+});
+
+Deno.test("the columns sort both ways on the server, and search and paging keep the order", async () => {
+  const { m, admin } = await setup();
+  for (const name of ["bob", "alice", "carol"]) await addPeer(m, admin, { name });
+  const order = (html: string) => [...html.matchAll(/<tr id="peer-(\d+)"/g)].map((x) => Number(x[1]));
+  assert.deepEqual(order(await (await m.request("/ui/peers", { cookie: admin })).text()), [1, 2, 3]);
+  const byName = await (await m.request("/ui/peers?sort=name", { cookie: admin })).text();
+  assert.deepEqual(order(byName), [2, 1, 3]);
+  assert.match(byName, /<th aria-sort="ascending"><a href="\/ui\/peers\?sort=-name"/);
+  assert.match(byName, /<input type="hidden" name="sort" value="name"\/>/, "the search keeps the order");
+  assert.deepEqual(order(await (await m.request("/ui/peers?sort=-name", { cookie: admin })).text()), [
+    3,
+    1,
+    2,
+  ]);
+  assert.deepEqual(order(await (await m.request("/ui/peers?sort=-address", { cookie: admin })).text()), [
+    3,
+    2,
+    1,
+  ]);
+  const frag = await m.request("/ui/peers?sort=-name&q=10.13.13.&page=1", {
+    cookie: admin,
+    headers: { "hx-request": "true", "hx-target": "peer-table" },
+  });
+  assert.equal(frag.headers.get("hx-push-url"), "/ui/peers?q=10.13.13.&sort=-name");
+  assert.deepEqual(order(await frag.text()), [3, 1, 2]);
+  // An unknown order is the default, never an error.
+  assert.equal((await m.request("/ui/peers?sort=password", { cookie: admin })).status, 200);
+  const api = await m.api("/peers?sort=-name", { token: await m.token("read") });
+  assert.deepEqual((await api.json()).peers.map((p: { name: string }) => p.name), ["carol", "bob", "alice"]);
+  m.close();
+});
+
+Deno.test("bulk: enable, disable, move to a node and delete (after asking) the ticked peers; viewers cannot", async () => {
+  const { m, admin, viewer } = await setup();
+  for (const name of ["a", "b", "c"]) await addPeer(m, admin, { name });
+  const node = (await m.services.nodes.create(
+    { kind: "system", name: "t" },
+    null,
+    { name: "fra", fqdn: "fra.example.com" },
+  )).node;
+  const bulk = (body: string, cookie = admin) =>
+    m.request("/ui/peers/bulk", {
+      method: "POST",
+      cookie,
+      body,
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
+  const page = await (await m.request("/ui/peers", { cookie: admin })).text();
+  assert.match(page, /<form method="post" action="\/ui\/peers\/bulk" id="peer-bulk"/);
+  assert.match(page, /<input type="checkbox" name="ids" value="2" form="peer-bulk" aria-label="Select b"\/>/);
+
+  let res = await bulk("ids=1&ids=3&action=disable&back=%2Fui%2Fpeers%3Fsort%3Dname");
+  assert.equal(res.status, 303);
+  assert.equal(res.headers.get("location"), "/ui/peers?sort=name");
+  assert.deepEqual([1, 2, 3].map((id) => m.services.peers.get(id).enabled), [false, true, false]);
+  await bulk("ids=1&ids=2&ids=3&action=enable");
+  assert.deepEqual([1, 2, 3].map((id) => m.services.peers.get(id).enabled), [true, true, true]);
+  await bulk(`ids=2&ids=3&action=move&node_id=${node.id}`);
+  assert.deepEqual([1, 2, 3].map((id) => m.services.peers.get(id).nodeId), [null, node.id, node.id]);
+  await bulk("ids=3&action=move&node_id=");
+  assert.equal(m.services.peers.get(3).nodeId, null);
+
+  // Delete asks first (a page, or the dialog), naming the peers; the confirmation deletes them.
+  res = await bulk("ids=1&ids=2&action=delete");
+  assert.equal(res.status, 200);
+  const ask = await res.text();
+  assert.match(ask, /<h1>Delete 2 peers\?<\/h1>/);
+  assert.match(ask, /: a, b\./);
+  assert.match(ask, /<input type="hidden" name="ids" value="1,2"\/>/);
+  assert.equal(m.services.peers.stats().total, 3, "nothing deleted yet");
+  res = await bulk("action=delete&confirmed=yes&ids=1%2C2&back=%2Fui%2Fpeers");
+  assert.equal(res.status, 303);
+  assert.equal(m.services.peers.stats().total, 1);
+  assert.equal(audits(m, "peer.delete"), 2, "each one audited");
+
+  // Nothing ticked: told so; a viewer: refused, nothing changes.
+  res = await bulk("action=disable");
+  assert.match(await flashOf(m, res, admin), /Select one or more peers first/);
+  assert.equal((await bulk("ids=3&action=disable", viewer)).status, 403);
+  assert.equal(m.services.peers.get(3).enabled, true);
+  const viewerPage = await (await m.request("/ui/peers", { cookie: viewer })).text();
+  assert.doesNotMatch(viewerPage, /peer-bulk/);
+  m.close();
+});

@@ -12,7 +12,9 @@ import {
   PeerFormDialog,
   type PeerFormModel,
   PeerFormPage,
+  type PeerItem,
   type PeerListModel,
+  PeerLiveUpdates,
   PeersPage,
   peersUrl,
   PeerTable,
@@ -22,6 +24,7 @@ import {
 } from "../../../../ui/views/peers.tsx";
 import { canWrite } from "../../service/context.ts";
 import type { PeerView } from "../../service/peers.ts";
+import { PEER_SORTS } from "../../service/wg_schemas.ts";
 import type { Services } from "../../service/services.ts";
 import { TRAFFIC_RANGES } from "../../service/traffic.ts";
 import type { AppEnv } from "../env.ts";
@@ -35,11 +38,13 @@ import {
   defined,
   done,
   formBody,
+  formLists,
   formOrDraft,
   html,
   hxTarget,
   isLoopbackHost,
   localHelp,
+  localPath,
   nodeBriefs,
   num,
   redirectWith,
@@ -132,23 +137,44 @@ export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
   const peerList = (c: C): PeerListModel => {
     const q = c.req.query();
     const digits = (v: string | undefined) => (v && /^\d{1,9}$/.test(v) && Number(v) > 0 ? v : "");
+    const sorts = ["id", ...PEER_SORTS, ...PEER_SORTS.map((x) => `-${x}`)];
     const filter: PeerFilter = {
       q: (q.q ?? "").slice(0, 100),
       interfaceId: digits(q.interface_id),
       node: q.node === "local" ? "local" : digits(q.node),
+      sort: q.sort && sorts.includes(q.sort) ? q.sort : "id",
     };
     const query = (page: number) =>
       s.peers.list({
         q: filter.q,
         ...(filter.interfaceId ? { interface_id: filter.interfaceId } : {}),
         ...(filter.node ? { node: filter.node } : {}),
+        sort: filter.sort,
         page,
         per_page: PER_PAGE,
       }, fleetOf(actorOf(c)));
     let result = query(Math.min(Number(digits(q.page) || 1), 1_000_000));
     const lastPage = Math.max(1, Math.ceil(result.total / PER_PAGE));
     if (result.page > lastPage) result = query(lastPage); // past the end: show the last page
-    return { ...result, filter, canEdit: canWrite(actorOf(c)) };
+    return {
+      ...result,
+      items: withLive(result.items),
+      filter,
+      canEdit: canWrite(actorOf(c)),
+      now: s.clock.now(),
+    };
+  };
+
+  /** Peers with the newest sample their host reported. */
+  const withLive = (peers: PeerView[]): PeerItem[] => {
+    const latest = s.traffic.latestMany(peers.map((p) => p.publicKey));
+    return peers.map((p) => {
+      const l = latest.get(p.publicKey);
+      return {
+        ...p,
+        live: l ? { handshakeAt: l.handshakeAt, rx: l.rx, tx: l.tx, endpoint: l.endpoint } : null,
+      };
+    });
   };
 
   ui.get("/ui/peers", (c) => {
@@ -169,6 +195,74 @@ export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
         {...choices(c)}
       />,
     );
+  });
+
+  // The live status of the listed peers, polled by the table every 10 s and swapped in place.
+  ui.get("/ui/peers/live", (c) => {
+    const ids = (c.req.query("ids") ?? "").split(",").filter((v) => /^\d{1,9}$/.test(v)).slice(0, 200);
+    const peers: PeerView[] = [];
+    for (const id of ids) {
+      try {
+        peers.push(s.peers.get(Number(id)));
+      } catch {
+        // deleted since the page was drawn: its row stays as it is until the next search
+      }
+    }
+    return html(c, <PeerLiveUpdates items={withLive(peers)} now={s.clock.now()} />);
+  });
+
+  // Several peers at once: enable, disable, move to a node, or delete (after a confirmation).
+  ui.post("/ui/peers/bulk", async (c) => {
+    requireWriter(c, "interfaces or peers");
+    const body = await formLists(c);
+    const one = (k: string) => (Array.isArray(body[k]) ? body[k][0] : body[k]) ?? "";
+    // The list as it is on screen (htmx may have re-sorted or re-searched it since the page was drawn).
+    const back = backTo(localPath(c, "hx-current-url") ?? one("back"));
+    const ids = [
+      ...new Set([body.ids ?? []].flat().flatMap((v) => v.split(",")).filter((v) => /^\d{1,9}$/.test(v))),
+    ].map(Number).slice(0, 500);
+    if (ids.length === 0) {
+      return redirectWith(c, back, {
+        kind: "error",
+        text: "Select one or more peers first (the boxes in the list).",
+      });
+    }
+    const action = one("action");
+    const peers = ids.map((id) => s.peers.get(id));
+    const names = (n: number) => `${n} peer${n === 1 ? "" : "s"}`;
+    if (action === "delete") {
+      if (one("confirmed") !== "yes") {
+        return confirmation(c, {
+          title: `Delete ${names(peers.length)}?`,
+          warning: `Their clients lose the tunnel at once, and their keys and addresses are deleted: ${
+            peers.map((p) => p.name).join(", ")
+          }.`,
+          detail: "This cannot be undone.",
+          action: "/ui/peers/bulk",
+          hidden: { action: "delete", confirmed: "yes", back, ids: ids.join(",") },
+          button: `Delete ${names(peers.length)}`,
+          danger: true,
+          cancel: back,
+          active: "peers",
+          id: "bulk-delete",
+        });
+      }
+      for (const p of peers) s.peers.delete(actorOf(c), c.get("meta"), p.id);
+      return redirectWith(c, back, { kind: "ok", text: `${names(peers.length)} deleted.` });
+    }
+    if (action === "enable" || action === "disable") {
+      for (const p of peers) {
+        await s.peers.update(actorOf(c), c.get("meta"), p.id, { enabled: action === "enable" });
+      }
+      return redirectWith(c, back, { kind: "ok", text: `${names(peers.length)} ${action}d.` });
+    }
+    if (action === "move") {
+      const nodeId = text(one("node_id")) === "" ? null : num(one("node_id"));
+      for (const p of peers) await s.peers.update(actorOf(c), c.get("meta"), p.id, { node_id: nodeId });
+      const target = nodeId === null ? "the master (local)" : s.nodes.get(Number(nodeId)).name;
+      return redirectWith(c, back, { kind: "ok", text: `${names(peers.length)} moved to ${target}.` });
+    }
+    throw new AppError("bad_request", `Unknown action "${action.slice(0, 20)}"`);
   });
 
   /** The add/edit form: the dialog's content for htmx, a page otherwise. */
