@@ -14,6 +14,7 @@ import {
   PeerInputSchema,
   PeerPatchSchema,
 } from "../service/wg_schemas.ts";
+import { RotatePeerSchema } from "../service/rotation.ts";
 
 const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: "input", unrepresentable: "any" });
 
@@ -104,6 +105,14 @@ const OPS: Record<string, Record<string, Op>> = {
       ok: 200,
     },
     delete: { summary: "Delete a peer", ok: 204 },
+  },
+  "/api/peers/{id}/rotate": {
+    post: {
+      summary:
+        'Rotate the peer\'s credentials: new keys and PSK, or {"keys": false} for a new PSK only (audited); then fetch the fresh config or QR',
+      body: RotatePeerSchema,
+      ok: 200,
+    },
   },
   "/api/peers/{id}/config": {
     get: { summary: "The client's .conf (audited, no-store)", ok: 200, produces: "text/plain" },

@@ -89,6 +89,13 @@ export function wgApiRoutes(s: Services): Hono<AppEnv> {
     async (c) =>
       c.json(peerJson(await s.peers.update(actorOf(c), c.get("meta"), idParam(c), await jsonBody(c)))),
   );
+  // New keys and PSK (or {"keys": false}: a new PSK), audited; then GET .../config or .../qr.svg.
+  api.post("/peers/:id/rotate", async (c) => {
+    const id = idParam(c);
+    const body = c.req.header("content-type") ? await jsonBody(c) : {}; // no body: keys and PSK
+    await s.rotation.rotatePeer(actorOf(c), c.get("meta"), id, body);
+    return c.json(peerJson(s.peers.get(id)));
+  });
   api.delete("/peers/:id", (c) => {
     s.peers.delete(actorOf(c), c.get("meta"), idParam(c));
     return c.body(null, 204);

@@ -16,6 +16,7 @@ import type { OidcConfig } from "../config_sign_in.ts";
 import { ApiTokenService } from "./api_tokens.ts";
 import { AuditService } from "./audit.ts";
 import type { BackupService } from "./backup.ts";
+import { RotationService } from "./rotation.ts";
 import { ClientConfigService } from "./client_configs.ts";
 import { ConfigVersions } from "./config_versions.ts";
 import { FleetEvents } from "./events.ts";
@@ -75,6 +76,7 @@ export type Services = {
   dnsLog: DnsLogService;
   /** Backups (set by boot.ts, which holds the secret key and TLS identity they carry). */
   backups?: BackupService;
+  rotation: RotationService;
 };
 
 /** The world the fleet-health services reach (real ones from main.ts; tests pass fakes). */
@@ -221,6 +223,7 @@ export async function createServices(
     tokens,
     interfaces: new InterfaceService(db, clock, audit, secrets, configVersions),
     peers: new PeerService(db, clock, audit, secrets, configVersions),
+    rotation: new RotationService(db, clock, audit, secrets, configVersions),
     clientConfigs: new ClientConfigService(db, clock, audit, secrets, { publicHost }),
     nodes,
     sync: new SyncService(
