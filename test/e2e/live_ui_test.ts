@@ -1,18 +1,20 @@
 // scripts/dev where the machine allows a node (root, wireguard-go) starts the master's own node beside the
 // master, and the UI shows it running; a peer's status dot then turns online, in place, after a real
-// WireGuard handshake. All inside test network namespaces on one bridge: the master host (scripts/dev and
+// WireGuard handshake; a new node's token page turns from waiting to online when that node enrolls. All inside test network namespaces on one bridge: the master host (scripts/dev and
 // its local node with wireguard-go), a client host with the downloaded config, and Chromium on a host of
 // its own (a browser beside a host whose interfaces change sees ERR_NETWORK_CHANGED).
 import assert from "node:assert/strict";
 import { parseClientConf } from "../../src/core/client_conf.ts";
 import { ADMIN_PW, launchBrowser, watchCsp } from "../support/browser.ts";
 import { startDev } from "../support/dev.ts";
+import { startProgram } from "../support/programs.ts";
 import { type Host, skipUnlessRoot, withWorld } from "../support/netns.ts";
 import { waitFor } from "../support/wait.ts";
 
 const MASTER_IP = "198.51.100.1";
 const CLIENT_IP = "198.51.100.10";
 const BROWSER_IP = "198.51.100.20";
+const EDGE_IP = "198.51.100.2";
 
 /** Brings up a downloaded client config as wg-quick would (minus DNS): wireguard-go, addresses, routes. */
 async function clientUp(client: Host, confText: string): Promise<void> {
@@ -40,9 +42,11 @@ Deno.test({
       const master = await world.host("mst", { wireguard: true });
       const client = await world.host("cli", { wireguard: true });
       const web = await world.host("web");
+      const edge = await world.host("edg", { wireguard: true });
       await world.plug(master, "eth0", lan, "br0", [`${MASTER_IP}/24`]);
       await world.plug(client, "eth0", lan, "br0", [`${CLIENT_IP}/24`]);
       await world.plug(web, "eth0", lan, "br0", [`${BROWSER_IP}/24`]);
+      await world.plug(edge, "eth0", lan, "br0", [`${EDGE_IP}/24`]);
       const dir = await Deno.makeTempDir({ prefix: "wb-e2e-live-" });
       const dev = startDev(
         {
@@ -131,6 +135,28 @@ Deno.test({
           "same page",
           "refreshed in place, not reloaded",
         );
+        // A second node, added in the UI: its token page turns from waiting to online by itself when the
+        // node, started on its own host with that token, enrolls.
+        await page.goto(`${base}/ui/nodes`);
+        await page.fill('#node-form input[name="name"]', "edge");
+        await page.fill('#node-form input[name="fqdn"]', EDGE_IP);
+        await page.click('#node-form button[type="submit"]');
+        await page.waitForSelector("#enrollment-token");
+        assert.match(await page.textContent("#enroll-status") ?? "", /Waiting for the node to enroll/);
+        const token = (await page.textContent("#enrollment-token"))!.trim();
+        const edgeNode = await startProgram("node", [], {
+          WIREBUDDY_NODE_DATA_DIR: `${dir}/edge`,
+          WIREBUDDY_ENROLLMENT_TOKEN: token,
+          WIREBUDDY_HEARTBEAT_INTERVAL: "1s",
+          WIREBUDDY_BACKOFF_MIN: "300ms",
+          WIREBUDDY_BACKOFF_MAX: "2s",
+        }, { wrap: edge.enterArgv });
+        try {
+          await page.waitForSelector("#enroll-status.online", { timeout: 45_000 });
+          assert.match(await page.textContent("#enroll-status") ?? "", /Online: edge enrolled/);
+        } finally {
+          await edgeNode.stop();
+        }
         assert.deepEqual(csp, [], "no CSP violations");
         await context.close();
       } finally {

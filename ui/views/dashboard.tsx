@@ -56,6 +56,49 @@ const NodeList: FC<{ nodes: NodeBrief[] }> = ({ nodes }) => (
   </section>
 );
 
+/**
+ * What to do next on a new install: an interface, then a peer (and its QR code), then, optionally, a
+ * node. Shown until there is an interface with a peer; each step done is ticked.
+ */
+const FirstSteps: FC<{ wg: WireGuardCounts; nodes: NodeBrief[]; canEdit: boolean }> = (
+  { wg, nodes, canEdit },
+) => {
+  const remote = nodes.filter((n) => !n.isLocal).length;
+  const step = (done: boolean) => (done ? "done" : undefined);
+  return (
+    <section class="card highlight" id="first-steps">
+      <h2>Get started</h2>
+      <ol class="steps">
+        <li class={step(wg.interfaces > 0)}>
+          {wg.interfaces > 0 ? "An interface: done." : (
+            <>
+              <a href="/ui/interfaces#new-interface">Create an interface</a>{" "}
+              (a WireGuard network: its address pool and port; the form is filled in with good defaults).
+            </>
+          )}
+        </li>
+        <li class={step(wg.peers > 0)}>
+          {wg.peers > 0 ? "A peer: done." : (
+            <>
+              <a href={wg.interfaces > 0 ? "/ui/peers/new" : "/ui/peers"}>Add a peer</a>{" "}
+              for each phone or laptop, then open its QR code and scan it with the WireGuard app.
+            </>
+          )}
+        </li>
+        <li class={step(remote > 0)}>
+          {remote > 0 ? "A node: done." : (
+            <>
+              Optional: <a href="/ui/nodes#new-node">add a node</a>{" "}
+              to serve peers from another server; it installs with one command.
+            </>
+          )}
+        </li>
+      </ol>
+      {!canEdit && <p class="muted">An admin does these steps; you can watch them here.</p>}
+    </section>
+  );
+};
+
 const Stat: FC<{ label: string; value: number; href?: string; id?: string }> = (p) => (
   <section class="card stat" id={p.id}>
     <h2>{p.label}</h2>
@@ -68,6 +111,9 @@ export const DashboardPage: FC<PageModel & { stats: DashboardModel }> = (p) => {
   return (
     <Layout title="Dashboard" user={p.user} active="dashboard" flash={p.flash ?? null}>
       <h1>Dashboard</h1>
+      {wg && p.stats.nodes && (wg.interfaces === 0 || wg.peers === 0) && (
+        <FirstSteps wg={wg} nodes={p.stats.nodes} canEdit={p.stats.help?.canEdit ?? false} />
+      )}
       {p.stats.nodes && p.stats.help && <NodesDownNotice nodes={p.stats.nodes} help={p.stats.help} />}
       {wg && (
         <div class="cards" id="wg-stats">

@@ -392,11 +392,36 @@ export function nodeTokenConfirm(n: NodeItem): ConfirmModel {
   };
 }
 
+/** Whether the node with a new token has enrolled: polls itself every 3 s until it is online. */
+export const EnrollStatus: FC<{ n: NodeBrief }> = ({ n }) => {
+  const online = n.enrolled && isRunning(n);
+  const poll = online ? {} : {
+    "hx-get": `/ui/nodes/${n.id}/status`,
+    "hx-trigger": "every 3s",
+    "hx-swap": "outerHTML",
+    "data-quiet": true,
+  };
+  return (
+    <p id="enroll-status" class={online ? "enroll-status online" : "enroll-status"} role="status" {...poll}>
+      <span class={online ? "dot online" : "dot"} aria-hidden="true"></span>
+      {online
+        ? `Online: ${n.isLocal ? "Master (local)" : n.name} enrolled${
+          n.hostname ? ` from ${n.hostname}` : ""
+        }.`
+        : n.enrolled
+        ? "Enrolled; waiting for its first report…"
+        : "Waiting for the node to enroll… (this turns green by itself)"}
+    </p>
+  );
+};
+
 /** Where install.sh lives (as in the README; the release it installs from is its own default). */
 export const INSTALL_SH_URL = "https://github.com/wirebuddy/wirebuddy/releases/latest/download/install.sh";
 
 export type NodeTokenModel = {
   node: { id: number; name: string; isLocal: boolean };
+  /** The node as it is now (for the enrollment status line). */
+  status: NodeBrief;
   token: string;
   expiresAt: number | null;
   created: boolean;
@@ -424,6 +449,7 @@ export const NodeTokenPage: FC<PageModel & { m: NodeTokenModel }> = (p) => {
             : " The old token no longer works."}
         </p>
         {m.urlWarning && <p class="warning" id="token-url-warning">{m.urlWarning}</p>}
+        <EnrollStatus n={m.status} />
         <h2>{m.node.isLocal ? "Start it on this machine, as root" : "Install it on the node"}</h2>
         <p class="muted">
           {m.node.isLocal

@@ -50,6 +50,8 @@ export type PeerListModel = {
   perPage: number;
   filter: PeerFilter;
   canEdit: boolean;
+  /** Bulk actions (not for admins limited to a scope: every peer they tick would need checking). */
+  canBulk: boolean;
   now: number;
 };
 
@@ -117,11 +119,11 @@ export const PeerLiveStatus: FC<{ p: PeerItem; now: number; oob?: boolean }> = (
   );
 };
 
-export const PeerRow: FC<{ p: PeerItem; canEdit: boolean; back: string; now: number }> = (
-  { p, canEdit, back, now },
+export const PeerRow: FC<{ p: PeerItem; canEdit: boolean; canBulk: boolean; back: string; now: number }> = (
+  { p, canEdit, canBulk, back, now },
 ) => (
   <tr id={`peer-${p.id}`}>
-    {canEdit && (
+    {canBulk && (
       <td class="select">
         <input
           type="checkbox"
@@ -239,7 +241,7 @@ export const PeerTable: FC<{ m: PeerListModel }> = ({ m }) => {
       <table class="table peers">
         <thead>
           <tr>
-            {m.canEdit && (
+            {m.canBulk && (
               <th class="select">
                 <input
                   type="checkbox"
@@ -268,7 +270,9 @@ export const PeerTable: FC<{ m: PeerListModel }> = ({ m }) => {
               </td>
             </tr>
           )}
-          {m.items.map((p) => <PeerRow p={p} canEdit={m.canEdit} back={back} now={m.now} />)}
+          {m.items.map((p) => (
+            <PeerRow p={p} canEdit={m.canEdit} canBulk={m.canBulk} back={back} now={m.now} />
+          ))}
         </tbody>
       </table>
       <nav class="pager" aria-label="Pages">
@@ -404,7 +408,7 @@ export const PeersPage: FC<
         </label>
         <button type="submit" class="search-button">Search</button>
       </form>
-      {p.list.canEdit && p.list.total > 0 && <BulkBar nodes={p.nodes} back={peersUrl(f, p.list.page)} />}
+      {p.list.canBulk && p.list.total > 0 && <BulkBar nodes={p.nodes} back={peersUrl(f, p.list.page)} />}
       <PeerTable m={p.list} />
     </Layout>
   );

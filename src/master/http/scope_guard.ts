@@ -64,6 +64,8 @@ const RULES: Rule[] = [
   { path: /^\/(ui|api)\/interfaces\/(\d+)(\/.*)?$/, check: (_s, scope, id) => interfaceInScope(scope, id) },
   // Peers: the list (filtered), new ones and changes only where they stay in scope.
   { path: /^\/ui\/peers\/new$/, methods: READ },
+  // The list's live status (the route answers only for peers in scope); bulk actions stay refused.
+  { path: /^\/ui\/peers\/live$/, methods: READ },
   {
     path: /^\/(ui|api)\/peers$/,
     check: async (_s, scope, _id, c) => {

@@ -500,3 +500,82 @@ Deno.test("the chart SVG escapes a malicious peer name", async () => {
   }
   m.close();
 });
+
+Deno.test("first run: the dashboard says what to do next, ticking each step as it is done", async () => {
+  const m = await testMaster();
+  await m.addUser("root", "admin");
+  const admin = await m.login("root");
+  const steps = async () =>
+    (await (await m.request("/ui/dashboard", { cookie: admin })).text()).match(
+      /<section class="card highlight" id="first-steps">[\s\S]*?<\/section>/,
+    )?.[0] ?? "";
+  let s = await steps();
+  assert.match(s, /<a href="\/ui\/interfaces#new-interface">Create an interface<\/a>/);
+  assert.match(s, /Add a peer/);
+  assert.match(s, /<a href="\/ui\/nodes#new-node">add a node<\/a>/);
+  assert.doesNotMatch(s, /class="done"/);
+
+  // The interface form starts filled in with what a first interface needs.
+  const form = await (await m.request("/ui/interfaces", { cookie: admin })).text();
+  for (
+    const [name, value] of [["name", "wg0"], ["ipv4_pool", "10.13.13.0/24"], ["listen_port", "51820"], [
+      "dns",
+      "1.1.1.1, 9.9.9.9",
+    ], ["keepalive", "25"]]
+  ) {
+    assert.match(
+      form,
+      new RegExp(`name="${name}" type="text" value="${value.replace(/[.]/g, "\\.")}"`),
+      name,
+    );
+  }
+  // Posting it as it is just works.
+  assert.equal(
+    (await m.form("/ui/interfaces", {
+      name: "wg0",
+      ipv4_pool: "10.13.13.0/24",
+      listen_port: "51820",
+      dns: "1.1.1.1, 9.9.9.9",
+      keepalive: "25",
+    }, { cookie: admin })).status,
+    303,
+  );
+  s = await steps();
+  assert.match(s, /<li class="done">An interface: done\.<\/li>/);
+  assert.match(s, /<a href="\/ui\/peers\/new">Add a peer<\/a>/);
+  // The next interface's defaults are the next free name, pool and port.
+  const next = await (await m.request("/ui/interfaces", { cookie: admin })).text();
+  assert.match(next, /name="name" type="text" value="wg1"/);
+  assert.match(next, /name="ipv4_pool" type="text" value="10\.13\.14\.0\/24"/);
+  assert.match(next, /name="listen_port" type="text" value="51821"/);
+
+  await m.form("/ui/peers", { interface_id: "1", name: "alice", enabled: "on" }, { cookie: admin });
+  assert.equal(await steps(), "", "done: the dashboard is the dashboard again");
+  m.close();
+});
+
+Deno.test("the token page turns from waiting to online by itself when the node enrolls", async () => {
+  const { m, admin } = await setup();
+  const { html, id } = await addNode(m, admin);
+  assert.match(
+    html,
+    new RegExp(
+      `<p id="enroll-status" class="enroll-status" role="status" hx-get="/ui/nodes/${id}/status" hx-trigger="every 3s" hx-swap="outerHTML" data-quiet="true">`,
+    ),
+  );
+  assert.match(html, /Waiting for the node to enroll/);
+  const poll = async () => await (await m.request(`/ui/nodes/${id}/status`, { cookie: admin })).text();
+  assert.match(await poll(), /hx-trigger="every 3s"[\s\S]*Waiting for the node to enroll/);
+  // What enrollment and the first heartbeat record:
+  m.db.run("UPDATE nodes SET verify_key = 'k', hostname = 'fra-1' WHERE id = :id", { id });
+  assert.match(await poll(), /Enrolled; waiting for its first report/);
+  m.db.run("UPDATE nodes SET status = 'online', last_seen_at = :now WHERE id = :id", {
+    id,
+    now: m.clock.now(),
+  });
+  const online = await poll();
+  assert.match(online, /<p id="enroll-status" class="enroll-status online" role="status">/);
+  assert.match(online, /Online: frankfurt enrolled from fra-1\./);
+  assert.doesNotMatch(online, /hx-trigger/, "and it stops polling");
+  m.close();
+});

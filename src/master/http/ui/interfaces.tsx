@@ -1,6 +1,7 @@
 // WireGuard interfaces: the list with the add form, editing one (its name is fixed), deleting one
 // without peers.
 import { Hono } from "hono";
+import { overlaps } from "../../../core/cidr.ts";
 import { toAppError } from "../../../core/errors.ts";
 import type { FormState } from "../../../../ui/views/auth.tsx";
 import {
@@ -19,7 +20,6 @@ import {
   confirmation,
   currentUser,
   defined,
-  emptyForm,
   formBody,
   formOrDraft,
   html,
@@ -45,6 +45,28 @@ function interfaceInput(b: Record<string, string>, editing: boolean): Record<str
   });
 }
 
+/**
+ * A new interface's form, filled in: the next free name (wg0, wg1, …), /24 pool and port, public
+ * resolvers and a keepalive that keeps phones behind NAT reachable.
+ */
+export function interfaceDefaults(existing: { name: string; address4: string; listenPort: number }[]) {
+  const names = new Set(existing.map((i) => i.name));
+  const ports = new Set(existing.map((i) => i.listenPort));
+  let n = 0;
+  while (names.has(`wg${n}`)) n++;
+  let port = 51820;
+  while (ports.has(port)) port++;
+  let third = 13;
+  while (third < 255 && existing.some((i) => overlaps(i.address4, `10.13.${third}.0/24`))) third++;
+  return {
+    name: `wg${n}`,
+    ipv4_pool: `10.13.${third}.0/24`,
+    listen_port: String(port),
+    dns: "1.1.1.1, 9.9.9.9",
+    keepalive: "25",
+  };
+}
+
 export function interfacesRoutes(s: Services): Hono<AppEnv> {
   const ui = new Hono<AppEnv>();
   const interfacesPage = (c: C, form: FormState, flash: Flash | null = null) => (
@@ -63,7 +85,15 @@ export function interfacesRoutes(s: Services): Hono<AppEnv> {
 
   ui.get(
     "/ui/interfaces",
-    (c) => html(c, interfacesPage(c, formOrDraft(c, "/ui/interfaces", emptyForm()), takeFlash(c))),
+    (c) =>
+      html(
+        c,
+        interfacesPage(
+          c,
+          formOrDraft(c, "/ui/interfaces", { values: interfaceDefaults(s.interfaces.list()), errors: {} }),
+          takeFlash(c),
+        ),
+      ),
   );
   ui.post("/ui/interfaces", async (c) => {
     const body = await formBody(c);

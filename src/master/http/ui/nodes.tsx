@@ -7,6 +7,8 @@ import { readToken } from "../../../core/sync.ts";
 import type { FormState } from "../../../../ui/views/auth.tsx";
 import type { Flash } from "../../../../ui/views/layout.tsx";
 import {
+  brief,
+  EnrollStatus,
   nodeDeleteConfirm,
   NodeDetailPage,
   NodeEditPage,
@@ -158,6 +160,7 @@ export function nodesRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
         user={currentUser(c)}
         m={{
           node: { id: n.id, name: n.name, isLocal: n.isLocal },
+          status: brief(nodeItem(n, null)),
           token,
           expiresAt: n.tokenExpiresAt,
           created,
@@ -182,6 +185,12 @@ export function nodesRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
       const { node, token } = await s.nodes.create(actorOf(c), c.get("meta"), nodeInput(body));
       return tokenPage(c, node, token, true);
     }, (form) => nodesPage(c, form));
+  });
+
+  // The token page's enrollment line, polled until the node is online.
+  ui.get("/ui/nodes/:id/status", (c) => {
+    const n = s.nodes.get(idParam(c));
+    return html(c, <EnrollStatus n={brief(nodeItem(n, null))} />);
   });
 
   ui.get("/ui/nodes/:id", (c) => {

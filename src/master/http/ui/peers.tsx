@@ -55,7 +55,7 @@ import {
   withForm,
 } from "../ui_kit.tsx";
 import { chartModel, pickRange } from "./traffic_chart.ts";
-import { fleetOf, inScope } from "../../service/scope.ts";
+import { fleetOf, inScope, peerInScope } from "../../service/scope.ts";
 
 const PER_PAGE = 50;
 
@@ -161,6 +161,7 @@ export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
       items: withLive(result.items),
       filter,
       canEdit: canWrite(actorOf(c)),
+      canBulk: canWrite(actorOf(c)) && !fleetOf(actorOf(c)),
       now: s.clock.now(),
     };
   };
@@ -200,10 +201,12 @@ export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
   // The live status of the listed peers, polled by the table every 10 s and swapped in place.
   ui.get("/ui/peers/live", (c) => {
     const ids = (c.req.query("ids") ?? "").split(",").filter((v) => /^\d{1,9}$/.test(v)).slice(0, 200);
+    const scope = fleetOf(actorOf(c));
     const peers: PeerView[] = [];
     for (const id of ids) {
       try {
-        peers.push(s.peers.get(Number(id)));
+        const p = s.peers.get(Number(id));
+        if (peerInScope(scope, p)) peers.push(p);
       } catch {
         // deleted since the page was drawn: its row stays as it is until the next search
       }
