@@ -269,8 +269,12 @@ async function fleetHealth(c: Cluster, hooks: Hooks, made: Record<string, { id: 
     { timeoutMs: 30_000, intervalMs: 250 },
   );
 
-  // What an operator types first on the node.
-  const st = await runProgram("node", ["status"], { WIREBUDDY_NODE_DATA_DIR: fra.dataDir });
+  // What an operator types first on the node (the daemon rewrites its status file every interval).
+  let st = { code: -1, output: "" };
+  await waitFor("wirebuddy-node status to report frankfurt well", async () => {
+    st = await runProgram("node", ["status"], { WIREBUDDY_NODE_DATA_DIR: fra.dataDir });
+    return st.code === 0;
+  }, { timeoutMs: 15_000, intervalMs: 500 }).catch(() => {});
   assert.equal(st.code, 0, st.output);
   assert.match(st.output, new RegExp(`Enrollment:\\s+node ${made.frankfurt!.id} "frankfurt"`));
   assert.match(st.output, /Master:\s+https:\/\/198\.51\.100\.1:8443/);
