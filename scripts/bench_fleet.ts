@@ -10,6 +10,9 @@
 // 10,000 nodes cannot each hold their own sockets; per-connection TLS costs are under-counted).
 // Everything is bounded: phases have deadlines and the whole run stops after --max-minutes.
 // Nodes use sync sessions (HMAC per request); --sign makes them sign every request (ECDSA) as before.
+// After the real enrollment and session opening, each node's requests are built with node:crypto
+// (scripts/lib/fleet_node.ts) so this process is not the bottleneck; --real-client uses the node's own
+// SyncClient for every request instead (faithful, but one process cannot play 10,000 of them).
 //   scripts/bench-fleet [--nodes 300] [--nodes 1000,3000,10000] [--per-conn 25] [--measure 65] [--sign]
 import { parseArgs } from "node:util";
 import "reflect-metadata";
@@ -21,6 +24,7 @@ import {
   readToken,
 } from "../src/core/sync.ts";
 import { realClock } from "../src/core/ports/real.ts";
+import { CheapNode } from "./lib/fleet_node.ts";
 import {
   enroll,
   type FetchFactory,
@@ -38,6 +42,7 @@ const args = parseArgs({
     "edit-timeout": { type: "string", default: "60" },
     "max-minutes": { type: "string", default: "25" },
     sign: { type: "boolean", default: false },
+    "real-client": { type: "boolean", default: false },
   },
 }).values;
 const sizes = args.nodes!.split(",").map(Number).filter((n) => Number.isInteger(n) && n > 0 && n <= 20_000);
@@ -90,6 +95,47 @@ function memorySessions(): SessionStore {
   return {
     loadSession: () => Promise.resolve(kept),
     saveSession: (s) => Promise.resolve(void (kept = s)),
+  };
+}
+
+/** What a simulated node does after enrollment: long-poll its config, heartbeat. */
+type Link = {
+  config(have: number, signal: AbortSignal): Promise<{ kind: string; version: number }>;
+  heartbeat(have: number, signal: AbortSignal): Promise<void>;
+};
+
+/** Through the node's own SyncClient (zod-checked answers): faithful, and heavy for 10,000 in one process. */
+function realLink(client: SyncClient): Link {
+  return {
+    config: async (have, signal) => {
+      const path = `/api/sync/config?have=${have}&wait=55`;
+      const { value } = await client.getSigned(path, ConfigResponseSchema, signal);
+      return { kind: value.kind, version: value.kind === "config" ? value.config.config_version : have };
+    },
+    heartbeat: async (have, signal) => {
+      await client.post(
+        "/api/sync/heartbeat",
+        { status: "online", applied_version: have },
+        HeartbeatResponseSchema,
+        signal,
+      );
+    },
+  };
+}
+
+/** Through CheapNode (session MACs with node:crypto, JSON.parse only). */
+function cheapLink(node: CheapNode): Link {
+  return {
+    config: async (have, signal) => {
+      const v = await node.request("GET", `/api/sync/config?have=${have}&wait=55`, null, signal) as {
+        kind: string;
+        config?: { config_version: number };
+      };
+      return { kind: v.kind, version: v.config?.config_version ?? have };
+    },
+    heartbeat: async (have, signal) => {
+      await node.request("POST", "/api/sync/heartbeat", { status: "online", applied_version: have }, signal);
+    },
   };
 }
 
@@ -171,7 +217,7 @@ async function runSize(n: number): Promise<Row> {
     () => Deno.createHttpClient({ caCerts: [info.cert] }),
   );
   const addr = (i: number) => `127.${1 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
-  type Sim = { client: SyncClient; have: number; reachedAt: number | null; arrivals: number[] };
+  type Sim = { link: Link; have: number; reachedAt: number | null };
   const sims: Sim[] = new Array(n);
   const stats = { hb: [] as number[], errors: 0, measuring: false, editAt: 0, editMtu: 0 };
   const fetchFor = (i: number, onArrival?: (at: number, text: string) => void): FetchFactory => () => {
@@ -191,27 +237,43 @@ async function runSize(n: number): Promise<Row> {
   await pool([...Array(n).keys()], 8, async (i) => {
     const token = made[i].enrollment_token;
     const id = await identity();
+    // Arrival before the node checks the answer's proof; kept only for answers carrying the edit.
+    const onArrival = (at: number, text: string) => {
+      const s = sims[i];
+      if (stats.editMtu && s && s.reachedAt === null && text.includes(`"mtu":${stats.editMtu}`)) {
+        s.reachedAt = at;
+      }
+    };
     const { enrollment } = await enroll(fetchFor(i), realClock, token, readToken(token)!, id, {
       hostname: `n${i}`,
       version: "bench",
       masterUrl: base,
       timeoutMs: 30_000,
     });
-    const sim: Sim = { client: null!, have: 0, reachedAt: null, arrivals: [] };
-    sim.client = new SyncClient(
-      fetchFor(i, (at, text) => {
-        // Arrival before the node checks the signature; kept only for answers carrying the edit.
-        if (stats.editMtu && sim.reachedAt === null && text.includes(`"mtu":${stats.editMtu}`)) {
-          sim.reachedAt = at;
-        }
-      }),
+    const sim: Sim = { link: null!, have: 0, reachedAt: null };
+    const sessions = memorySessions();
+    const client = new SyncClient(
+      fetchFor(i, onArrival),
       realClock,
       enrollment,
       id.key,
       base,
       { timeoutMs: 70_000 }, // above the 55 s long-poll
-      args.sign ? null : memorySessions(), // --sign: ECDSA per request, as before sessions
+      args.sign ? null : sessions, // --sign: ECDSA per request, as before sessions
     );
+    sim.link = realLink(client);
+    if (!args.sign && !args["real-client"]) {
+      await client.session.current(); // opened with the real protocol (one ECDSA exchange)
+      const opened = (await sessions.loadSession())!;
+      const cheap = new CheapNode(
+        enrollment.node_id,
+        enrollment.node_secret,
+        opened,
+        fetchFor(i, onArrival)(null),
+        base,
+      );
+      sim.link = cheapLink(cheap);
+    }
     sims[i] = sim;
   });
   out(`  enrolled in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
@@ -221,12 +283,8 @@ async function runSize(n: number): Promise<Row> {
     const poll = (async () => {
       while (!stop.signal.aborted) {
         try {
-          const { value } = await sim.client.getSigned(
-            `/api/sync/config?have=${sim.have}&wait=55`,
-            ConfigResponseSchema,
-            stop.signal,
-          );
-          if (value.kind === "config") sim.have = value.config.config_version;
+          const value = await sim.link.config(sim.have, stop.signal);
+          if (value.kind === "config") sim.have = value.version;
           else if (value.kind === "removed") return;
         } catch {
           if (stop.signal.aborted) return;
@@ -240,12 +298,7 @@ async function runSize(n: number): Promise<Row> {
       while (!stop.signal.aborted) {
         const started = performance.now();
         try {
-          await sim.client.post(
-            "/api/sync/heartbeat",
-            { status: "online", applied_version: sim.have },
-            HeartbeatResponseSchema,
-            stop.signal,
-          );
+          await sim.link.heartbeat(sim.have, stop.signal);
           if (stats.measuring) stats.hb.push(performance.now() - started);
         } catch {
           if (stop.signal.aborted) return;
@@ -270,11 +323,22 @@ async function runSize(n: number): Promise<Row> {
 
   // One interface edit (the first interface: every node carries it); how long until each node has it.
   stats.editMtu = 1380;
+  const ea = procStats(master.pid);
+  const ca = procStats(Deno.pid);
   stats.editAt = performance.now();
   await api("PATCH", `/interfaces/${wg0.id}`, { mtu: stats.editMtu });
   const editEnd = performance.now() + editTimeoutMs;
   while (performance.now() < editEnd && sims.some((s) => s.reachedAt === null)) await sleep(200);
   const lat = sims.filter((s) => s.reachedAt !== null).map((s) => s.reachedAt! - stats.editAt);
+  // CPU seconds the fan-out took, until the last node had it: the master's and these simulated nodes'.
+  const lastAt = Math.max(0, ...lat) / 1000;
+  const fanMaster = (procStats(master.pid).cpuTicks - ea.cpuTicks) / 100;
+  const fanClients = (procStats(Deno.pid).cpuTicks - ca.cpuTicks) / 100;
+  out(
+    `  fan-out: last node after ${lastAt.toFixed(2)} s; CPU until now: master ${
+      fanMaster.toFixed(2)
+    } s, simulated nodes ${fanClients.toFixed(2)} s`,
+  );
   stats.measuring = false;
   clearInterval(sampler);
 

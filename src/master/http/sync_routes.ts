@@ -147,6 +147,11 @@ export function syncRoutes(s: Services): Hono<AppEnv> {
     if (!Number.isInteger(have) || have < 0 || !Number.isFinite(wait) || wait < 0) {
       throw new AppError("bad_request", "have and wait must be non-negative numbers");
     }
+    // A stopping master has answered the waiting long-polls: a new one would be answered at once, again
+    // and again, so it is told to come back later (the node backs off).
+    if (s.configVersions.closing) {
+      throw new AppError("unavailable", "The master is stopping; ask again shortly", { retryAfter: 5 });
+    }
     // A client that goes away leaves a waiter that times out by itself (at most the long-poll maximum).
     const end = await s.sync.waitForChange(auth.node.id, have, wait * 1000);
     // A ConfigResponse as JSON text: the config rendered once per version, "unchanged" without rendering.

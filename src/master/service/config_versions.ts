@@ -117,6 +117,11 @@ export class ConfigVersions implements HostChanges {
     });
   }
 
+  /** Whether the master is stopping (shutdown() was called). */
+  get closing(): boolean {
+    return this.#closing;
+  }
+
   /** How many node long-polls are waiting now. */
   get waiting(): number {
     let n = 0;

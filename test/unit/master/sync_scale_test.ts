@@ -238,3 +238,13 @@ Deno.test("housekeeping works in slices, one short transaction each, with the sa
   assert.ok(pauses >= 23, `the event loop turned between slices (${pauses} pauses)`);
   m.close();
 });
+
+Deno.test("a long-poll that arrives while the master stops gets 503 with Retry-After, not an answer to ask again at once", async () => {
+  const { m } = await withInterfaces(["wg0"]);
+  const a = await enrolled(m, "a");
+  m.services.configVersions.shutdown();
+  const r = await getConfig(m, a, version(m, a.node.id), 50);
+  assert.equal(r.res.status, 503);
+  assert.equal(r.res.headers.get("retry-after"), "5");
+  m.close();
+});
