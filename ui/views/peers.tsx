@@ -580,10 +580,17 @@ export type QrModel = {
   endpoint: string | null;
   /** Set when the endpoint is an address only the master's machine can reach. */
   endpointWarning: string | null;
+  /** The server holds the peer's private key (its keys can rotate; otherwise only its PSK). */
+  serverKeys: boolean;
+  /** What the client has to do, right after its credentials rotated. */
+  rotated: string | null;
 };
+
+const rotateHref = (id: number, keys: boolean) => `/ui/peers/${id}/rotate${keys ? "?keys=1" : ""}`;
 
 const QrContent: FC<{ q: QrModel }> = ({ q }) => (
   <div class="qr-box">
+    {q.rotated && <p class="notice" id="rotated-notice" role="status">{q.rotated}</p>}
     {q.endpointWarning && <p class="warning" id="endpoint-warning">{q.endpointWarning}</p>}
     <img
       class="qr"
@@ -610,6 +617,26 @@ const QrContent: FC<{ q: QrModel }> = ({ q }) => (
         id="qr-download"
       >
         Download {q.filename}
+      </a>
+    </p>
+    <p class="actions">
+      {q.serverKeys && (
+        <a
+          class="button danger"
+          id="rotate-keys"
+          href={rotateHref(q.id, true)}
+          {...intoDialog(rotateHref(q.id, true))}
+        >
+          Rotate keys…
+        </a>
+      )}
+      <a
+        class="button danger"
+        id="rotate-psk"
+        href={rotateHref(q.id, false)}
+        {...intoDialog(rotateHref(q.id, false))}
+      >
+        Rotate PSK…
       </a>
     </p>
   </div>

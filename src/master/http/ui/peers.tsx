@@ -1,11 +1,9 @@
 // Peers: the searchable, paged list (htmx swaps just the table), adding and editing in a dialog (a page
-// without JavaScript), enabling, deleting, the client config and QR code (audited by the service, never
-// cached), and a peer's traffic.
+// without JavaScript), enabling, deleting, and a peer's traffic; the client config, its QR code and
+// rotation are in peer_config.tsx.
 import { Hono } from "hono";
 import type { JSX } from "hono/jsx/jsx-runtime";
-import { clientConfFileName } from "../../../core/client_conf.ts";
 import { AppError } from "../../../core/errors.ts";
-import { qrSvg } from "../../../core/qr.ts";
 import { PeerTrafficPage } from "../../../../ui/views/charts.tsx";
 import {
   type PeerFilter,
@@ -18,9 +16,6 @@ import {
   PeersPage,
   peersUrl,
   PeerTable,
-  QrDialog,
-  type QrModel,
-  QrPage,
 } from "../../../../ui/views/peers.tsx";
 import { canWrite } from "../../service/context.ts";
 import type { PeerView } from "../../service/peers.ts";
@@ -28,7 +23,6 @@ import { PEER_SORTS } from "../../service/wg_schemas.ts";
 import type { Services } from "../../service/services.ts";
 import { TRAFFIC_RANGES } from "../../service/traffic.ts";
 import type { AppEnv } from "../env.ts";
-import { download } from "../json.ts";
 import { actorOf, idParam } from "../middleware.ts";
 import {
   type C,
@@ -42,7 +36,6 @@ import {
   formOrDraft,
   html,
   hxTarget,
-  isLoopbackHost,
   localHelp,
   localPath,
   nodeBriefs,
@@ -55,6 +48,7 @@ import {
   withForm,
 } from "../ui_kit.tsx";
 import { chartModel, pickRange } from "./traffic_chart.ts";
+import { peerConfigRoutes } from "./peer_config.tsx";
 import { fleetOf, inScope, peerInScope } from "../../service/scope.ts";
 
 const PER_PAGE = 50;
@@ -366,39 +360,8 @@ export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
     return redirectWith(c, backTo(body.back), { kind: "ok", text: `Peer ${name} deleted.` });
   });
 
-  // --- client config and QR code (audited by the service, never cached) ---------------------------
-  ui.get("/ui/peers/:id/qr", (c) => {
-    // The image holds the private key: a viewer gets a 403 page, not a page with a broken image.
-    if (!canWrite(actorOf(c))) {
-      throw new AppError(
-        "forbidden",
-        "Only admins can see a peer's QR code: it holds the peer's private key.",
-      );
-    }
-    const p = s.peers.get(idParam(c));
-    const at = s.clientConfigs.endpointOf(p.id);
-    const endpoint = at ? `${at.host.includes(":") ? `[${at.host}]` : at.host}:${at.port}` : null;
-    const q: QrModel = {
-      id: p.id,
-      name: p.name,
-      nodeName: p.nodeName,
-      filename: clientConfFileName(p.name),
-      endpoint,
-      endpointWarning: at && isLoopbackHost(at.host)
-        ? `This config connects to ${endpoint}, an address only the master's own machine can reach: a phone or laptop elsewhere cannot connect. Set the interface's endpoint host (Interfaces → Edit) or WIREBUDDY_PUBLIC_URL to the master's public address.`
-        : null,
-    };
-    if (hxTarget(c) === "modal") return html(c, <QrDialog q={q} />);
-    return html(c, <QrPage title="QR code" user={currentUser(c)} q={q} />);
-  });
-  ui.get("/ui/peers/:id/qr.svg", async (c) => {
-    const conf = await s.clientConfigs.forPeer(actorOf(c), c.get("meta"), idParam(c), "qr");
-    return download(c, await qrSvg(conf.text, conf.badge ? { badge: conf.badge } : {}), "image/svg+xml");
-  });
-  ui.get("/ui/peers/:id/config", async (c) => {
-    const conf = await s.clientConfigs.forPeer(actorOf(c), c.get("meta"), idParam(c), "conf");
-    return download(c, conf.text, "text/plain; charset=utf-8", conf.filename);
-  });
+  // The client config, its QR code and rotating its credentials.
+  ui.route("/", peerConfigRoutes(s));
 
   // --- a peer's traffic -----------------------------------------------------------------------------
   ui.get("/ui/peers/:id/traffic", (c) => {
