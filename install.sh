@@ -13,6 +13,8 @@
 #   --public-url URL    master: the URL operators and nodes use (default: https://<this host's address>:8443)
 #   --token TOKEN       node: the enrollment token from the master's Nodes page (needed until it enrolls)
 #   --no-local-node     master: do not run the master host's own data plane (the `local` node)
+#   --dns               master: install Unbound for the fleet's DNS (README: DNS); the `local` node writes
+#                       its configuration and reloads it, the master itself never touches it
 #   --restore FILE      master: put this backup (wirebuddy-master backup) in place before starting; with
 #                       --passphrase-file FILE holding its passphrase. On a new VPS: nodes re-attach once
 #                       the master's DNS name points here (README: Backup and restore)
@@ -56,7 +58,7 @@ run() { # prints the command the way it could be pasted, then runs it
 }
 usage() {
   cat <<'EOF'
-usage: install.sh master [--public-url URL] [--no-local-node] [--release-url URL | --from-dir DIR]
+usage: install.sh master [--public-url URL] [--no-local-node] [--dns] [--release-url URL | --from-dir DIR]
                          [--restore FILE --passphrase-file FILE]
        install.sh node --token TOKEN [--release-url URL | --from-dir DIR]
        install.sh uninstall [--purge]
@@ -73,6 +75,7 @@ from_dir=
 public_url=
 token=
 local_node=yes
+dns=no
 purge=no
 restore_file=
 passphrase_file=
@@ -83,6 +86,7 @@ while [ $# -gt 0 ]; do
     --public-url) public_url=${2:?--public-url needs a URL}; shift 2 ;;
     --token) token=${2:?--token needs a token}; shift 2 ;;
     --no-local-node) local_node=no; shift ;;
+    --dns) dns=yes; shift ;;
     --restore) restore_file=${2:?--restore needs a backup file}; shift 2 ;;
     --passphrase-file) passphrase_file=${2:?--passphrase-file needs a file}; shift 2 ;;
     --purge) purge=yes; shift ;;
@@ -268,6 +272,45 @@ write_node_env() { # write_node_env TOKEN [MASTER_URL]
   chmod 0600 "$env_file"
 }
 
+DNS_DIR=/etc/unbound/wirebuddy
+DNSTAP_DIR=/run/wirebuddy-dns
+setup_dns() { # Unbound for the fleet, configured only by the local node (README: DNS)
+  command -v unbound-control >/dev/null 2>&1 || install_packages unbound unbound-anchor dns-root-data
+  # The node writes wb-*.conf here (Unbound reads them as its own user, through the group).
+  run install -d -m 0755 -o "$NODE_USER" -g unbound "$DNS_DIR"
+  if ! [ -f /etc/unbound/unbound.conf.d/wirebuddy.conf ]; then
+    say "[#] writing /etc/unbound/unbound.conf.d/wirebuddy.conf"
+    printf '# WireBuddy: the local node writes %s/wb-*.conf (listen addresses, blocklists,
+# records, the query log); keep localhost for this host itself.
+server:
+  interface: 127.0.0.1
+  interface: ::1
+include: "%s/wb-*.conf"
+' \
+      "$DNS_DIR" "$DNS_DIR" >/etc/unbound/unbound.conf.d/wirebuddy.conf
+  fi
+  # The query log's socket: the node listens, Unbound connects (group unbound).
+  printf 'd %s 0750 %s unbound -\n' "$DNSTAP_DIR" "$NODE_USER" >/etc/tmpfiles.d/wirebuddy-dns.conf
+  run systemd-tmpfiles --create /etc/tmpfiles.d/wirebuddy-dns.conf
+  if [ -d /etc/apparmor.d/local ]; then
+    printf '%s/** r,\n%s/** rw,\n' "$DNS_DIR" "$DNSTAP_DIR" >/etc/apparmor.d/local/usr.sbin.unbound
+    ! command -v apparmor_parser >/dev/null 2>&1 || [ ! -f /etc/apparmor.d/usr.sbin.unbound ] ||
+      run apparmor_parser -r /etc/apparmor.d/usr.sbin.unbound || warn "could not reload Unbound's AppArmor profile"
+  fi
+  # The node's unit reaches exactly these: the include directory, the socket's directory, and Unbound's
+  # local control socket (/run/unbound.ctl, group unbound). Nothing else changes in its sandbox.
+  run install -d -m 0755 "$UNIT_DIR/wirebuddy-node.service.d"
+  printf '[Service]\nSupplementaryGroups=unbound\nReadWritePaths=%s %s\n' "$DNS_DIR" "$DNSTAP_DIR" \
+    >"$UNIT_DIR/wirebuddy-node.service.d/dns.conf"
+  set_env "$CONF_DIR/node.env" WIREBUDDY_DNS_DIR "$DNS_DIR"
+  set_env "$CONF_DIR/node.env" WIREBUDDY_DNSTAP_SOCKET "$DNSTAP_DIR/dnstap.sock"
+  # New listen addresses need a restart: the node asks Unbound to stop, systemd starts it again.
+  run install -d -m 0755 "$UNIT_DIR/unbound.service.d"
+  printf '[Service]\nRestart=always\nRestartSec=1\n' >"$UNIT_DIR/unbound.service.d/wirebuddy.conf"
+  run systemctl daemon-reload
+  run systemctl enable --now unbound
+}
+
 prepare_node_host() {
   if ! id "$NODE_USER" >/dev/null 2>&1; then
     nologin=/usr/sbin/nologin
@@ -407,6 +450,7 @@ install_master() {
       write_node_env "$local_token" https://127.0.0.1:8443
     fi
     install_wireguard_go_unit
+    [ "$dns" = no ] || setup_dns
     run systemctl daemon-reload
     start_node_units
     wait_journal wirebuddy-node 'heartbeat sent' 60 ||

@@ -14,6 +14,7 @@ import { authRoutes } from "./ui/auth.tsx";
 import { dashboardRoutes } from "./ui/dashboard.tsx";
 import { interfacesRoutes } from "./ui/interfaces.tsx";
 import { nodesRoutes } from "./ui/nodes.tsx";
+import { dnsRoutes } from "./ui/dns.tsx";
 import { peersRoutes } from "./ui/peers.tsx";
 import { settingsRoutes } from "./ui/settings.tsx";
 import { tokensRoutes } from "./ui/tokens.tsx";
@@ -39,6 +40,7 @@ export function uiRoutes(s: Services, settings: SettingRow[] = []): Hono<AppEnv>
   ui.route("/", interfacesRoutes(s));
   ui.route("/", peersRoutes(s, o));
   ui.route("/", nodesRoutes(s, o));
+  ui.route("/", dnsRoutes(s));
   ui.route("/", webhooksRoutes(s));
   ui.route("/", settingsRoutes(o));
   ui.route("/", backupRoutes(s));

@@ -24,6 +24,9 @@ const HOSTS_IGNORED = new Set([
 /** AdGuard modifiers that keep the rule's meaning for a DNS resolver; any other makes us skip the line. */
 const ADGUARD_OK_MODIFIERS = new Set(["important", "all"]);
 
+/** True for a domain exactly as we store it (what normalizeDomain returns). */
+export const isDomain = (d: string) => DOMAIN.test(d);
+
 /** A domain as we store it (lowercase, no trailing dot), or null when it is not a valid name. */
 export function normalizeDomain(input: string): string | null {
   const d = input.trim().toLowerCase().replace(/\.$/, "");

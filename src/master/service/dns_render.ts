@@ -10,7 +10,7 @@
 // The allowlist wins: allowed names (and their subdomains) leave the blocked set, and an allowed name
 // under a blocked one becomes a transparent zone.
 import { isValidCidr, isValidIp } from "../../core/cidr.ts";
-import { normalizeDomain } from "./dns_blocklists.ts";
+import { isDomain, normalizeDomain } from "./dns_blocklists.ts";
 
 export type BlockMode = "refuse" | "nxdomain" | "null";
 
@@ -129,7 +129,6 @@ export function renderUnbound(input: DnsDesiredInput): RenderedFile[] {
     must(normalizeDomain(d) === d, `insecure domain ${d}`);
     s.push(`  domain-insecure: ${q(fqdn(d))}`);
   }
-  if (allTags.length > 0) s.push(`  define-tag: ${q(allTags.join(" "))}`);
   const defaults = tagsFor({ enabled: true, lists: null }, listIds, custom);
   for (const p of input.pools) {
     must(CIDR(p), `pool ${p}`);
@@ -190,9 +189,12 @@ export function renderUnbound(input: DnsDesiredInput): RenderedFile[] {
     "# Written by wirebuddy-node from the master's signed config. Do not edit.",
     "server:",
   ];
+  // Tags are defined before any use: Unbound reads wb-blocklist.conf before wb-server.conf (glob order).
+  if (allTags.length > 0) b.push(`  define-tag: ${q(allTags.join(" "))}`);
   const type = ZONE_TYPE[input.blockMode];
-  for (const [d, tags] of [...blocked].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) {
-    must(normalizeDomain(d) === d, `blocked domain ${d}`);
+  for (const d of [...blocked.keys()].sort()) {
+    const tags = blocked.get(d)!;
+    if (!isDomain(d)) must(false, `blocked domain ${d}`);
     b.push(
       `  local-zone: ${q(fqdn(d))} ${type}`,
       `  local-zone-tag: ${q(fqdn(d))} ${q([...tags].join(" "))}`,

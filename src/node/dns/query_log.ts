@@ -8,7 +8,7 @@ import { pause } from "../sleep.ts";
 import { CONTROL, controlFrame, decodeDnstap, FrameReader, MESSAGE_TYPE, parseDnsReply } from "./dnstap.ts";
 import type { DnsLogQueue, NewDnsEntry } from "./log_queue.ts";
 
-/** One accepted connection (the real one is a Deno.UnixConn). */
+/** One accepted connection (the real one is a unix socket connection, from main.ts). */
 export type StreamConn = {
   read(buf: Uint8Array): Promise<number | null>;
   write(data: Uint8Array): Promise<number>;

@@ -31,7 +31,9 @@ export type DnsStep =
   | { kind: "write"; file: DnsFile }
   | { kind: "remove"; name: string }
   | { kind: "manifest"; names: string[] }
-  | { kind: "reload" };
+  | { kind: "reload" }
+  /** Unbound opens listening addresses only at start: a new listen set needs a restart (see README: DNS). */
+  | { kind: "restart" };
 
 export type DnsResult = {
   ok: boolean;
@@ -67,6 +69,12 @@ export function desiredFiles(dns: NodeDnsConfig | null, paths: DnsPaths): DnsFil
   return files.sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
+/** The `interface:` lines of a set of files, in order (what Unbound listens on). */
+export function listenSet(files: Iterable<string>): string {
+  return [...files].flatMap((t) => t.split("\n").filter((l) => /^\s*interface:/.test(l)).map((l) => l.trim()))
+    .join("\n");
+}
+
 /** Pure: the steps from what is on disk to `desired`; [] when they match. */
 export function planDns(desired: DnsFile[], observed: ObservedDns): DnsStep[] {
   const want = new Map(desired.map((f) => [f.name, f]));
@@ -78,7 +86,11 @@ export function planDns(desired: DnsFile[], observed: ObservedDns): DnsStep[] {
     ...writes.map((file) => ({ kind: "write" as const, file })),
     ...removes.map((name) => ({ kind: "remove" as const, name })),
     { kind: "manifest", names: desired.map((f) => f.name) },
-    ...(observed.running ? [{ kind: "reload" as const }] : []),
+    ...(!observed.running
+      ? []
+      : listenSet(desired.map((f) => f.text)) !== listenSet(observed.files.values())
+      ? [{ kind: "restart" as const }]
+      : [{ kind: "reload" as const }]),
   ];
 }
 
@@ -159,6 +171,15 @@ export async function applyDns(
       await d.fs.remove(`${dir}/${step.name}`);
     } else if (step.kind === "manifest") {
       await d.fs.writeTextAtomic(`${dir}/${MANIFEST}`, JSON.stringify({ files: step.names }) + "\n", 0o644);
+    } else if (step.kind === "restart") {
+      // Unbound exits cleanly; its service manager starts it again (the unit's Restart=always drop-in).
+      const r = await run(["unbound-control", "-c", d.paths.controlConf, "stop"]);
+      if (r.code !== 0) {
+        return {
+          commands,
+          error: `unbound-control stop failed: ${firstLine(r.stderr) || firstLine(r.stdout)}`,
+        };
+      }
     } else {
       let r = await run(["unbound-control", "-c", d.paths.controlConf, "reload_keep_cache"]);
       if (r.code !== 0 && /unknown command/i.test(r.stdout + r.stderr)) {
@@ -195,7 +216,9 @@ export class UnboundResource {
       const { commands, error } = await applyDns(steps, this.d);
       if (error && error !== this.#lastError) this.d.log.error(error);
       this.#lastError = error ?? "";
-      const after = steps.some((s) => s.kind === "reload") ? await unboundStatus(this.d) : observed;
+      const after = steps.some((s) => s.kind === "reload" || s.kind === "restart")
+        ? await unboundStatus(this.d)
+        : observed;
       return {
         ok: error === null,
         commands,

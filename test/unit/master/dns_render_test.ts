@@ -158,7 +158,7 @@ Deno.test("renderUnbound() listens on the tunnel addresses, allows the pools and
       "  forward-addr: 198.51.100.54@5353",
     ]
   ) assert.ok(text.split("\n").includes(line), `missing ${line}\n${text}`);
-  assert.ok(!text.includes("define-tag"), "no tags without lists");
+  assert.ok(!file({ ...base }, "wb-blocklist.conf").includes("define-tag"), "no tags without lists");
   assert.ok(!text.includes("forward-tls-upstream"));
 });
 
@@ -177,7 +177,6 @@ Deno.test("renderUnbound() tags each list, gives a peer its own choice, and lets
     ],
   };
   const server = file(input, "wb-server.conf").split("\n");
-  assert.ok(server.includes('  define-tag: "wb_l1 wb_l2 wb_custom"'));
   assert.ok(server.includes('  access-control-tag: 10.13.13.0/24 "wb_l1 wb_l2 wb_custom"'));
   assert.ok(server.includes("  access-control: 10.13.13.3/32 allow"));
   assert.ok(server.includes('  access-control-tag: 10.13.13.3/32 "wb_l2 wb_custom"'));
@@ -188,6 +187,11 @@ Deno.test("renderUnbound() tags each list, gives a peer its own choice, and lets
   );
   assert.ok(server.includes('  local-zone: "ok.ads.example." transparent'), "allowed under a blocked name");
   const blocklist = file(input, "wb-blocklist.conf").split("\n");
+  assert.equal(
+    blocklist[2],
+    '  define-tag: "wb_l1 wb_l2 wb_custom"',
+    "tags defined before wb-server.conf uses them",
+  );
   assert.deepEqual(blocklist.filter((l) => l.includes("local-zone:")), [
     '  local-zone: "ads.example." always_refuse',
     '  local-zone: "both.example." always_refuse',

@@ -66,6 +66,20 @@ Deno.test("planDns(): the table", () => {
       kinds: ["remove", "remove", "manifest", "reload"],
     },
     {
+      name: "new listen addresses: a restart (Unbound opens them only at start), not a reload",
+      desired: [f("wb-server.conf", "server:\n  interface: 10.0.0.2@53\n")],
+      observed: obs([["wb-server.conf", "server:\n  interface: 10.0.0.1@53\n"]]),
+      kinds: ["check", "write", "manifest", "restart"],
+    },
+    {
+      name: "same listen addresses, other lines changed: a reload",
+      desired: [
+        f("wb-server.conf", "server:\n  interface: 10.0.0.1@53\n  access-control: 10.0.0.0/24 allow\n"),
+      ],
+      observed: obs([["wb-server.conf", "server:\n  interface: 10.0.0.1@53\n"]]),
+      kinds: ["check", "write", "manifest", "reload"],
+    },
+    {
       name: "a file edited by hand is rewritten",
       desired: [f("wb-a.conf", "x")],
       observed: obs([["wb-a.conf", "x # edited"]]),
@@ -86,7 +100,10 @@ Deno.test("desiredFiles() adds the dnstap clause only when the query log is on",
 
 /** A host with Unbound: checkconf refuses any file containing "BAD"; reload loads the live files. */
 function fakeUnbound(fs: MemFs, opts: { running?: boolean } = {}) {
-  const host = { running: opts.running ?? true, reloads: 0, loaded: "" };
+  const host = { running: opts.running ?? true, reloads: 0, restarts: 0, loaded: "" };
+  const onDisk = () =>
+    [...fs.files].filter(([p]) => /\/wb-[a-z-]+\.conf$/.test(p) && !p.includes(".staged"))
+      .map(([p, v]) => `${p}=${v.text}`).sort().join("\n");
   const exec = new ScriptedExec((argv) => {
     if (argv[0] === "unbound-control" && argv.at(-1) === "status") {
       return host.running
@@ -108,10 +125,14 @@ function fakeUnbound(fs: MemFs, opts: { running?: boolean } = {}) {
         }
         : { code: 0, stdout: "unbound-checkconf: no errors", stderr: "" };
     }
+    if (argv[0] === "unbound-control" && argv.at(-1) === "stop") {
+      host.restarts++; // the unit's Restart=always starts it again
+      host.loaded = onDisk();
+      return { code: 0, stdout: "ok\n", stderr: "" };
+    }
     if (argv[0] === "unbound-control" && argv.at(-1) === "reload_keep_cache") {
       host.reloads++;
-      host.loaded = [...fs.files].filter(([p]) => /\/wb-[a-z-]+\.conf$/.test(p) && !p.includes(".staged"))
-        .map(([p, v]) => `${p}=${v.text}`).sort().join("\n");
+      host.loaded = onDisk();
       return { code: 0, stdout: "ok\n", stderr: "" };
     }
     return undefined;
@@ -119,6 +140,10 @@ function fakeUnbound(fs: MemFs, opts: { running?: boolean } = {}) {
   return { host, exec };
 }
 
+/** The live wb-*.conf files as one text (what a reload loads). */
+const liveText = (fs: MemFs) =>
+  [...fs.files].filter(([p]) => /\/wb-[a-z-]+\.conf$/.test(p) && !p.includes(".staged"))
+    .map(([p, v]) => `${p}=${v.text}`).sort().join("\n");
 const live = (fs: MemFs) =>
   Object.fromEntries(
     [...fs.files].filter(([p]) => p.startsWith(`${PATHS.dir}/wb-`) && p.endsWith(".conf")).map((
@@ -149,7 +174,7 @@ Deno.test("UnboundResource replays desired states in random order: each converge
     const r = new UnboundResource({ exec, fs, log: memoryLogger(), paths: PATHS });
     const order = [...states].sort(() => Math.random() - 0.5);
     for (const want of order) {
-      const reloadsBefore = host.reloads;
+      const reloadsBefore = host.reloads + host.restarts;
       const result = await r.reconcile(want);
       assert.equal(result.ok, true, result.error ?? "");
       const expect = Object.fromEntries(desiredFiles(want, PATHS).map((x) => [x.name, x.text]));
@@ -162,7 +187,13 @@ Deno.test("UnboundResource replays desired states in random order: each converge
         want ? ["status"] : [],
         "a quiet tick only asks status",
       );
-      assert.ok(host.reloads - reloadsBefore <= 1, "at most one reload per change");
+      assert.ok(
+        host.reloads + host.restarts - reloadsBefore <= 1,
+        "at most one reload (or restart) per change",
+      );
+      if (host.reloads + host.restarts > reloadsBefore) {
+        assert.equal(host.loaded, liveText(fs), "Unbound runs what is on disk");
+      }
       if (want) {
         assert.deepEqual(again.report, {
           running: true,
