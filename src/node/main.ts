@@ -1,5 +1,7 @@
 // wirebuddy-node: wiring only. Parses WIREBUDDY_* once, builds the real ports, engine and queue, and
 // runs the agent until SIGTERM (or until the master removes this node).
+import { isIP } from "node:net";
+import tls from "node:tls";
 import { parseArgs } from "node:util";
 import { EX_CONFIG } from "../core/env.ts";
 import { AppError } from "../core/errors.ts";
@@ -18,6 +20,7 @@ import { runSupervisor } from "./supervisor.ts";
 import { NodeState } from "./state.ts";
 import { readStatus, renderStatus } from "./status.ts";
 import type { FetchFactory } from "./sync_client.ts";
+import { pinnedChainPem } from "../core/sync.ts";
 
 const VERSION = denoJson.version;
 const out = (text: string) =>
@@ -40,11 +43,49 @@ Usage:
 Configuration comes from WIREBUDDY_* environment variables (see README.md).
 `;
 
-/** fetch that trusts the master's own certificate from the token (one client per certificate). */
-const fetchFor: FetchFactory = (tls) => {
-  if (!tls) return (url, init) => fetch(url, init);
-  const client = Deno.createHttpClient({ caCerts: [tls.cert] });
-  return (url, init) => fetch(url, { ...init, client });
+/** The certificates a TLS server presents (leaf first), read without trusting them. */
+function presentedChain(url: string): Promise<Uint8Array[]> {
+  const u = new URL(url);
+  const host = u.hostname.replace(/^\[|\]$/g, "");
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({
+      host,
+      port: Number(u.port || 443),
+      ...(isIP(host) ? {} : { servername: host }),
+      rejectUnauthorized: false, // checked against the pin by the caller, nothing is sent before
+    }, () => {
+      const chain: Uint8Array[] = [];
+      const seen = new Set<string>();
+      let c: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+      while (c?.raw && !seen.has(c.fingerprint256)) {
+        seen.add(c.fingerprint256);
+        chain.push(new Uint8Array(c.raw));
+        c = c.issuerCertificate;
+      }
+      socket.end();
+      resolve(chain);
+    });
+    socket.setTimeout(10_000, () => socket.destroy(new Error(`TLS handshake with ${u.host} timed out`)));
+    socket.on("error", reject);
+  });
+}
+
+/**
+ * fetch that trusts exactly the master's own certificate: the saved one, or (a packed token carries only
+ * the pin) the chain the master presents when its certificate matches the pin (one client per node run).
+ */
+const fetchFor: FetchFactory = (pinned) => {
+  if (!pinned) return (url, init) => fetch(url, init);
+  let client: Promise<Deno.HttpClient> | null = null;
+  const clientFor = (url: string) =>
+    client ??= (async () =>
+      Deno.createHttpClient({
+        caCerts: [pinned.cert || await pinnedChainPem(await presentedChain(url), pinned.sha256 ?? "")],
+      }))().catch((err) => {
+        client = null; // try again with the next request
+        throw err;
+      });
+  return async (url, init) => fetch(url, { ...init, client: await clientFor(url) });
 };
 
 async function main(): Promise<number> {

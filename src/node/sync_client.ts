@@ -33,9 +33,12 @@ import type { Enrollment } from "./state.ts";
 
 export type { SessionStore };
 
-/** fetch, built by main.ts to trust exactly the master's certificate from the token (or the system CAs). */
+/**
+ * fetch, built by main.ts to trust exactly the master's certificate (or the system CAs): the one saved, or,
+ * when only its pin is known (`cert` empty), the one the master presents, if it matches the pin.
+ */
 export type HttpFetch = (url: string, init: RequestInit) => Promise<Response>;
-export type FetchFactory = (tls: { cert: string } | null) => HttpFetch;
+export type FetchFactory = (tls: { cert: string; sha256?: string } | null) => HttpFetch;
 
 /** A failed exchange: `status` 0 when the master was unreachable. */
 export class SyncError extends Error {
@@ -207,7 +210,9 @@ export async function enroll(
   identity: { key: CryptoKey; certPem: string },
   info: { hostname: string; version: string; masterUrl: string | null; timeoutMs: number },
 ): Promise<{ enrollment: Enrollment; response: EnrollResponse }> {
-  const fetcher = fetchFor(payload.tls);
+  // A packed token has the certificate's pin only: the fetcher gets the certificate and checks it.
+  const tls = payload.tls ? { cert: payload.tls.cert ?? "", sha256: payload.tls.sha256 } : null;
+  const fetcher = fetchFor(tls);
   const url = info.masterUrl ?? payload.url;
   const signer = {
     nodeId: payload.node_id,
@@ -236,7 +241,7 @@ export async function enroll(
       name: response.name,
       node_secret: response.node_secret,
       url: payload.url,
-      tls: payload.tls,
+      tls,
       verify_key: payload.verify_key,
     },
   };

@@ -76,7 +76,7 @@ Deno.test({
       assert.match(
         await page.textContent("#install-command") ?? "",
         new RegExp(
-          `^WIREBUDDY_MASTER_URL=https://127\\.0\\.0\\.1:${port} WIREBUDDY_ENROLLMENT_TOKEN=wbn1\\.\\S+ wirebuddy-node$`,
+          `^WIREBUDDY_MASTER_URL=https://127\\.0\\.0\\.1:${port} WIREBUDDY_ENROLLMENT_TOKEN=wbn2\\.\\S+ wirebuddy-node$`,
         ),
       );
 
