@@ -428,6 +428,11 @@ export const HeartbeatRequestSchema = z.object({
   dns_log: z.array(DnsLogEntrySchema).max(500).default([]),
   /** Query-log entries dropped because the node's queue was full. */
   dns_dropped: z.number().int().nonnegative().default(0),
+  /**
+   * The master verification keys the node accepts, sent while it holds an announced next one
+   * (only a master that announces keys knows this field, so an older one is never sent it).
+   */
+  trusts: z.array(z.string().max(400)).max(2).optional(),
 }).strict();
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
 
@@ -438,6 +443,10 @@ export const HeartbeatResponseSchema = z.discriminatedUnion("kind", [
     config_version: z.number().int(),
     /** The highest query-log sequence the master has stored (absent: none sent). */
     dns_acked_seq: z.number().int().nonnegative().optional(),
+    /** The key the master signs answers with now; a node holding it as its next one switches to it. */
+    verify_key: z.string().max(400).optional(),
+    /** The key the master will sign with (announced before the switch; nodes keep it beside the current). */
+    next_verify_key: z.string().max(400).optional(),
   }),
   z.object({ kind: z.literal("removed"), node_id: z.number().int() }),
 ]);

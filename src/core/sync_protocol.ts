@@ -6,7 +6,11 @@
 // last good config until one of the two is upgraded.
 //
 //   1  signed requests (ECDSA per request), signed answers, long-polled config, heartbeats
-//   2  the protocol header; sessions (an HMAC key agreed at enrollment) instead of a signature per request
+//   2  the protocol header; sessions (an HMAC key agreed at enrollment) instead of a signature per request;
+//      later within 2, additive only: heartbeat answers may name the master's verification key and announce
+//      the next one (nodes that do not know the fields ignore them), and a node holding an announced key
+//      lists the keys it trusts (only a master that announced one, so knows the field, is ever sent it).
+//      Not a new version: that would refuse protocol-1 nodes, which lose nothing here.
 export const SYNC_PROTOCOL = 2;
 export const PROTOCOL_HEADER = "x-wb-protocol";
 

@@ -57,5 +57,7 @@ export function masterJobs(s: Services, o: { staleCheckMs: number }): Job[] {
     { name: "dns blocklist refresh", everyMs: 10 * 60_000, run: () => s.dnsLists.refreshDue() },
     { name: "dns pause end", everyMs: 15_000, run: () => s.dns.tick() },
     { name: "dns query log retention", everyMs: 3_600_000, run: () => s.dnsLog.purge() },
+    // An announced signing key: the switch once every node trusts it, or at the end of its grace period.
+    { name: "signing key switch", everyMs: 60_000, run: () => s.signingKey.switchDue() },
   ];
 }

@@ -11,6 +11,7 @@ import { AgentState } from "./agent_state.ts";
 import type { NodeDaemonConfig } from "./config.ts";
 import { DataPlane } from "./dataplane.ts";
 import { ensureEnrolled } from "./enrollment.ts";
+import { MasterTrust } from "./master_trust.ts";
 import { Contact, secs } from "./contact.ts";
 import { configLoop, heartbeatLoop, reconcileLoop, takeDown } from "./loops.ts";
 import type { MetricsQueue } from "./metrics/queue.ts";
@@ -62,7 +63,7 @@ async function restoreLastGood(
     if (!saved) return;
     const ok = saved.node_id === me.node_id &&
       await verifySaved(
-        me.verify_key,
+        [me.verify_key, me.next_verify_key ?? ""],
         me.node_id,
         saved.nonce,
         saved.body,
@@ -157,6 +158,7 @@ export async function runAgent(
       removed,
       timing: config,
       ...(deps.dns ? { dns: new DnsBeat(deps.dns.queue, () => dataplane.dnsReport(), log) } : {}),
+      trust: new MasterTrust(me, disk, master, log),
     }),
     ...(deps.dns
       ? [queryLogLoop({

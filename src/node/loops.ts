@@ -20,6 +20,7 @@ import { heartbeatWait } from "./jitter.ts";
 import { fetchConfig } from "./delta.ts";
 import type { MetricsQueue } from "./metrics/queue.ts";
 import type { DnsBeat } from "./dns/heartbeat.ts";
+import type { MasterTrust } from "./master_trust.ts";
 import type { Contact } from "./contact.ts";
 import { pause, type Wakeable } from "./sleep.ts";
 import type { NodeState, SavedConfig } from "./state.ts";
@@ -185,6 +186,8 @@ export type HeartbeatLoopDeps = LoopBase & {
   dns?: DnsBeat;
   /** Spreads the beats (jitter.ts); Math.random unless a test fixes it. */
   random?: () => number;
+  /** The master's verification keys: reported while a next one is held, learnt from answers (master_trust.ts). */
+  trust?: Pick<MasterTrust, "fields" | "learn">;
 };
 
 /**
@@ -226,6 +229,9 @@ export async function heartbeatLoop(d: HeartbeatLoopDeps): Promise<void> {
       beats++;
       if (batch > 0) acknowledge(d, r.acked_seq);
       if (dns && d.dns?.delivered(dns, r.dns_acked_seq)) wait = 0; // more query-log entries wait
+      await d.trust?.learn(r).catch((err) =>
+        log.warn("cannot save the master's verification keys", { error: (err as Error).message })
+      );
       const line = `heartbeat sent (status=${body.status})`;
       if (line !== lastStatus) log.info(line);
       else log.debug(line);
@@ -282,6 +288,7 @@ async function heartbeatBody(d: HeartbeatLoopDeps, beats: number, reported: stri
     ...(batch.length > 0 ? { metrics: batch } : {}),
     ...(dropped > 0 ? { dropped } : {}),
     ...dns?.fields,
+    ...d.trust?.fields(),
   } satisfies Partial<HeartbeatRequest>;
   return { body, batch: batch.length, reportKey, dns };
 }

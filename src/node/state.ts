@@ -17,6 +17,8 @@ const EnrollmentSchema = z.object({
   url: z.string(),
   tls: z.object({ cert: z.string(), sha256: z.string() }).nullable(),
   verify_key: z.string(),
+  /** The master's announced next verification key, accepted beside verify_key (master_trust.ts). */
+  next_verify_key: z.string().optional(),
 });
 export type Enrollment = z.infer<typeof EnrollmentSchema>;
 

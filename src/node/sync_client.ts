@@ -14,14 +14,11 @@ import {
   responseSigningText,
   signText,
   type TokenPayload,
-  verifyText,
 } from "../core/sync.ts";
 import {
   deriveSessionKey,
   ecdhKeyPair,
-  importSessionKey,
   macText,
-  parseSessionProof,
   SESSION_HEADERS,
   SessionAnswerSchema,
   sessionProof,
@@ -30,6 +27,9 @@ import {
 import { type Opened, type Session, SessionKeeper, type SessionStore } from "./session_keeper.ts";
 import { checkMasterProtocol, PROTOCOL_HEADER, SYNC_PROTOCOL } from "../core/sync_protocol.ts";
 import type { Enrollment } from "./state.ts";
+import { anyVerifies } from "./saved_proof.ts";
+
+export { verifySaved } from "./saved_proof.ts";
 
 export type { SessionStore };
 
@@ -75,7 +75,8 @@ type Signer = {
   nodeId: number;
   key: CryptoKey;
   bearer: string | null;
-  verifyKey: CryptoKey;
+  /** The master's keys an answer may be signed with: the current one, and an announced next one. */
+  verifyKeys: CryptoKey[];
   session?: Session | null;
 };
 
@@ -179,7 +180,7 @@ async function exchange<T>(x: Exchange<T>): Promise<T> {
   const expected = await responseSigningText(signer.nodeId, nonce, 200, answer);
   const proven = session
     ? await verifyMac(session.key, res.headers.get(SESSION_HEADERS.mac) ?? "", expected)
-    : await verifyText(signer.verifyKey, res.headers.get(HEADERS.signature) ?? "", expected);
+    : await anyVerifies(signer.verifyKeys, res.headers.get(HEADERS.signature) ?? "", expected);
   if (!proven) {
     throw new RejectedAnswer(
       "the answer is not signed by the master this node enrolled with",
@@ -218,7 +219,7 @@ export async function enroll(
     nodeId: payload.node_id,
     key: identity.key,
     bearer: null,
-    verifyKey: await importPublicKey(payload.verify_key),
+    verifyKeys: [await importPublicKey(payload.verify_key)],
   };
   const response = await exchange({
     fetcher,
@@ -266,12 +267,21 @@ export class SyncClient {
   ) {
     this.session = new SessionKeeper(sessions, (signal) => this.#openRemote(signal));
     this.#fetch = fetchFor(enrollment.tls);
-    this.#signer = importPublicKey(enrollment.verify_key).then((verifyKey) => ({
+    this.#signer = this.#withKeys([enrollment.verify_key, enrollment.next_verify_key ?? ""], {
       nodeId: enrollment.node_id,
       key,
       bearer: enrollment.node_secret,
-      verifyKey,
-    }));
+    });
+  }
+
+  /** From now on answers may be signed by these master keys only (master_trust.ts). */
+  async trustKeys(keys: string[]): Promise<void> {
+    this.#signer = this.#withKeys(keys, await this.#signer);
+    await this.#signer;
+  }
+
+  async #withKeys(keys: string[], s: Omit<Signer, "verifyKeys">): Promise<Signer> {
+    return { ...s, verifyKeys: await Promise.all(keys.filter(Boolean).map((k) => importPublicKey(k))) };
   }
 
   /** Asks the master for a session, in a request signed with the identity key. */
@@ -371,33 +381,4 @@ export class SyncClient {
     }, capturing);
     return { value, ...captured };
   }
-}
-
-/**
- * Re-verifies a saved answer (the last good config): a session's HMAC (`hmac1.` proof) with that
- * session's key when the node still holds it, else a signature with the master's key.
- */
-export async function verifySaved(
-  verifyKey: string,
-  nodeId: number,
-  nonce: string,
-  body: string,
-  signature: string,
-  sessionKey: (id: string) => Promise<string | null> = () => Promise.resolve(null),
-): Promise<boolean> {
-  const mac = parseSessionProof(signature);
-  if (mac) {
-    const raw = await sessionKey(mac.sessionId);
-    return raw !== null &&
-      await verifyMac(
-        await importSessionKey(raw),
-        mac.mac,
-        await responseSigningText(nodeId, nonce, 200, body),
-      );
-  }
-  return await verifyText(
-    await importPublicKey(verifyKey),
-    signature,
-    await responseSigningText(nodeId, nonce, 200, body),
-  );
 }

@@ -1,7 +1,9 @@
-// JSON API for nodes (admin): create (token shown once), list, read, edit, delete, new token.
+// JSON API for nodes (admin): create (token shown once), list, read, edit, delete, new token; the master's
+// answer-signing key the nodes trust, and its rotation.
 import { Hono } from "hono";
 import type { NodeView } from "../service/node_admin.ts";
 import type { Services } from "../service/services.ts";
+import type { SigningKeyStatus } from "../service/signing_rotation.ts";
 import type { AppEnv } from "./env.ts";
 import { iso, jsonBody } from "./json.ts";
 import { actorOf, idParam } from "./middleware.ts";
@@ -25,6 +27,17 @@ export const nodeJson = (n: NodeView) => ({
   dropped_metrics: n.droppedMetrics,
   clock_skew_ms: n.clockSkewMs,
   interfaces: n.interfaces.map((i) => ({ name: i.name, address: i.address, public_key: i.publicKey })),
+});
+
+const signingJson = (k: SigningKeyStatus) => ({
+  current: k.current,
+  next: k.next && {
+    fingerprint: k.next.fingerprint,
+    announced_at: iso(k.next.announcedAt),
+    switch_by: iso(k.next.switchBy),
+    nodes_trusting: k.next.trusted,
+    nodes_enrolled: k.next.enrolled,
+  },
 });
 
 export function nodesApiRoutes(s: Services): Hono<AppEnv> {
@@ -51,6 +64,12 @@ export function nodesApiRoutes(s: Services): Hono<AppEnv> {
     const token = await s.nodes.regenerateToken(actorOf(c), c.get("meta"), idParam(c));
     c.header("Cache-Control", "no-store");
     return c.json({ enrollment_token: token });
+  });
+  api.get("/master/signing-key", async (c) => c.json(signingJson(await s.signingKey.status())));
+  // Announces a new key; the master switches once every enrolled node trusts it (or the grace period ends).
+  api.post("/master/signing-key/rotate", async (c) => {
+    const status = await s.signingKey.start(actorOf(c), c.get("meta"));
+    return c.json(signingJson(status), 202);
   });
   return api;
 }

@@ -150,6 +150,20 @@ const OPS: Record<string, Record<string, Op>> = {
   "/api/nodes/{id}/token": {
     post: { summary: "A new enrollment token; the old one stops working", ok: 200 },
   },
+  "/api/master/signing-key": {
+    get: {
+      summary:
+        "The master's answer-signing key the nodes trust (fingerprint), and the announced next one: how many enrolled nodes trust it, and when the switch happens at the latest",
+      ok: 200,
+    },
+  },
+  "/api/master/signing-key/rotate": {
+    post: {
+      summary:
+        "Announce a new answer-signing key (audited); the master switches to it once every enrolled node trusts it or the grace period ends, then the old key is refused",
+      ok: 202,
+    },
+  },
   "/api/nodes/{id}/check": {
     post: {
       summary:

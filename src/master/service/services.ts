@@ -17,6 +17,7 @@ import { ApiTokenService } from "./api_tokens.ts";
 import { AuditService } from "./audit.ts";
 import type { BackupService } from "./backup.ts";
 import { RotationService } from "./rotation.ts";
+import { SigningKeyRotation } from "./signing_rotation.ts";
 import { ClientConfigService } from "./client_configs.ts";
 import { ConfigVersions } from "./config_versions.ts";
 import { FleetEvents } from "./events.ts";
@@ -77,6 +78,8 @@ export type Services = {
   /** Backups (set by boot.ts, which holds the secret key and TLS identity they carry). */
   backups?: BackupService;
   rotation: RotationService;
+  /** The master's answer-signing key, rotated with overlap (signing_rotation.ts). */
+  signingKey: SigningKeyRotation;
 };
 
 /** The world the fleet-health services reach (real ones from main.ts; tests pass fakes). */
@@ -139,6 +142,8 @@ export type ServiceOptions = {
   ports?: FleetPorts;
   /** Blocklist downloads: the fetch to use (default: the global one) and its size and time limits. */
   dns?: { fetch?: typeof fetch; fetchLimits?: Partial<FetchLimits> };
+  /** How long a new answer-signing key waits for every node to trust it before the switch (default 7 days). */
+  signingGraceMs?: number;
 };
 
 /** Builds the services, loads the master's sync signing key and makes its `local` node (first start). */
@@ -209,6 +214,9 @@ export async function createServices(
     fetchLimits: { ...DEFAULT_FETCH_LIMITS, ...opts.dns?.fetchLimits },
   }, () => dns.changed());
   const dnsLog = new DnsLogService(db, clock, dns, log);
+  const signingKey = new SigningKeyRotation(db, clock, secrets, audit, log, syncKeys, {
+    graceMs: opts.signingGraceMs ?? 7 * 86_400_000,
+  });
   const services: Services = {
     clock,
     log,
@@ -238,6 +246,7 @@ export async function createServices(
         publicHost,
         syncRatePerMinute: node.syncRatePerMinute,
         dnsIntake: (n, hb) => dnsLog.intake(n, hb.dns_log, hb.dns_dropped, hb.dns),
+        credentials: (n, hb) => signingKey.heartbeat(n.id, hb.trusts),
         observer: {
           heartbeatInTx: (before, hb, now) => {
             watch.heartbeatInTx(before, hb, now);
@@ -277,6 +286,7 @@ export async function createServices(
     dns,
     dnsLists,
     dnsLog,
+    signingKey,
   };
   events.onQueued = () => services.webhooks.deliverDue();
   await syncKeys.load(opts.tls ?? null);

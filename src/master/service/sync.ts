@@ -50,6 +50,8 @@ export type SyncOptions = {
   observer: { heartbeatInTx(before: NodeFullRow, hb: HeartbeatRequest, now: number): void };
   /** Stores a heartbeat's DNS report and query log (dns_log.ts); returns the query-log sequence to ack. */
   dnsIntake?: (node: NodeFullRow, hb: HeartbeatRequest) => number;
+  /** The master's verification keys for the heartbeat answer (signing_rotation.ts), from what the node trusts. */
+  credentials?: (node: NodeFullRow, hb: HeartbeatRequest) => Partial<HeartbeatResponse & { kind: "ok" }>;
 };
 
 const tokenUsed = () =>
@@ -296,6 +298,7 @@ export class SyncService {
       acked_seq: acked,
       config_version: nodesFullRepo.byId(this.db, node.id)!.config_version,
       ...(dns !== undefined ? { dns_acked_seq: dns } : {}),
+      ...this.opts.credentials?.(node, hb),
     };
   }
 

@@ -23,6 +23,7 @@ export class SyncKeys {
   #signingKey: CryptoKey | null = null;
   #verifyKey = "";
   #tls: { cert: string; sha256: string } | null = null;
+  #pin: TlsPin | null = null;
 
   constructor(
     private readonly db: Db,
@@ -32,6 +33,7 @@ export class SyncKeys {
 
   /** Loads (or makes, at the first start) the response-signing key, and remembers the TLS pin. */
   async load(tls: TlsPin | null): Promise<void> {
+    this.#pin = tls;
     this.#tls = tls ? { cert: tls.cert, sha256: tls.fingerprint } : null;
     let sealed = metaRepo.get(this.db, "sync_signing_key");
     if (!sealed) {
@@ -45,6 +47,16 @@ export class SyncKeys {
     }
     this.#signingKey = await importPrivateKey(await this.secrets.open(sealed, "sync_signing_key"));
     this.#verifyKey = metaRepo.get(this.db, "sync_verify_key")!;
+  }
+
+  /** Reads the signing key again (after signing_rotation.ts switched to the next one). */
+  async reload(): Promise<void> {
+    await this.load(this.#pin);
+  }
+
+  /** The current verification key (SPKI, base64), as tokens and heartbeat answers carry it. */
+  get verifyKey(): string {
+    return this.#verifyKey;
   }
 
   /** An enrollment token: the node's one-time secret plus what it needs to trust this master. */
