@@ -1,8 +1,9 @@
 // A DNS client for the namespace tests (run inside a host with startDeno): one query, or a steady stream.
 //   deno run -A test/support/dns_client.ts query SERVER[,FROM] NAME [TYPE]   (FROM: source address)
 //     prints {"rcode":"NOERROR","answers":[...]} (exit 1 when no answer within 3 s)
-//   deno run -A test/support/dns_client.ts stream SERVER NAME COUNT RATE_PER_S [TIMEOUT_MS]
-//     sends COUNT queries at RATE_PER_S ("{i}" in NAME becomes the query's index), each waiting up to TIMEOUT_MS (default 2000) with no retry;
+//   deno run -A test/support/dns_client.ts stream SERVER NAME COUNT RATE_PER_S [TIMEOUT_MS] [RETRIES]
+//     sends COUNT queries at RATE_PER_S ("{i}" in NAME becomes the query's index), each waiting up to
+//     TIMEOUT_MS (default 2000), asked again up to RETRIES times (default 0) after a timeout;
 //     prints {"sent":N,"answered":N,"failed":N,"rcodes":{...}} once every query is answered or timed out
 import dgram from "node:dgram";
 import { parseDnsReply } from "../../src/node/dns/dnstap.ts";
@@ -89,14 +90,26 @@ if (import.meta.main) {
     console.log(JSON.stringify(reply ? { rcode: reply.rcode, answers: reply.answers } : null));
     Deno.exit(reply ? 0 : 1);
   }
-  const count = Number(a), rate = Number(b), timeoutMs = Number(c ?? 2000);
+  const count = Number(a),
+    rate = Number(b),
+    timeoutMs = Number(c ?? 2000),
+    retries = Number(Deno.args[6] ?? 0);
+  let retried = 0;
+  /** Like a stub resolver: the same question again after each timeout, up to `retries` times. */
+  const ask = async (qname: string) => {
+    for (let attempt = 0;; attempt++) {
+      const reply = await r.query(qname, "A", timeoutMs);
+      if (reply || attempt >= retries) return reply;
+      retried++;
+    }
+  };
   const started = performance.now();
   const results: Promise<ReturnType<typeof parseDnsReply> | null>[] = [];
   for (let i = 0; i < count; i++) {
     const due = started + (i * 1000) / rate;
     const wait = due - performance.now();
     if (wait > 0) await new Promise((res) => setTimeout(res, wait));
-    results.push(r.query(name.replaceAll("{i}", String(i)), "A", timeoutMs));
+    results.push(ask(name.replaceAll("{i}", String(i))));
     if (i === 0) {
       // deno-lint-ignore no-console
       console.log(JSON.stringify({ started: true }));
@@ -108,5 +121,5 @@ if (import.meta.main) {
   for (const d of done) if (d) rcodes[d.rcode] = (rcodes[d.rcode] ?? 0) + 1;
   const answered = done.filter((d) => d !== null).length;
   // deno-lint-ignore no-console
-  console.log(JSON.stringify({ sent: count, answered, failed: count - answered, rcodes }));
+  console.log(JSON.stringify({ sent: count, answered, failed: count - answered, retried, rcodes }));
 }
