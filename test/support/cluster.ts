@@ -38,7 +38,15 @@ export type WebhookRequest = {
   body: string;
 };
 
-export type NodeHost = { name: string; ip: string; host: Host; dataDir: string; proc: Running | null };
+/** A node host; `port` is its LAN port on the bridge (see partition()). */
+export type NodeHost = {
+  name: string;
+  ip: string;
+  host: Host;
+  dataDir: string;
+  proc: Running | null;
+  port: string;
+};
 
 export class Cluster {
   master!: Host;
@@ -51,6 +59,8 @@ export class Cluster {
   dns: Running | null = null;
   token = "";
   readonly procs: Running[] = [];
+  /** Extra WIREBUDDY_* for the master (on top of masterEnv()'s test settings). */
+  masterOverrides: Record<string, string> = {};
 
   constructor(readonly world: World, readonly dir: string) {}
 
@@ -65,12 +75,12 @@ export class Cluster {
     for (const [i, name] of nodeNames.entries()) {
       const host = await world.host(name.slice(0, 4), { wireguard: true });
       const ip = `198.51.100.${2 + i}`;
-      await world.plug(host, "eth0", c.lan, "br0", [`${ip}/24`]);
+      const port = await world.plug(host, "eth0", c.lan, "br0", [`${ip}/24`]);
       const up = `203.0.113.${1 + i * 16}`;
       const inet = `203.0.113.${2 + i * 16}`;
       await world.link(host, "eth1", c.internet, `up${i}`, { a: [`${up}/28`], b: [`${inet}/28`] });
       await host.run(["ip", "route", "add", "default", "via", inet, "dev", "eth1"]);
-      c.nodes.push({ name, ip, host, dataDir: `${dir}/${name}`, proc: null });
+      c.nodes.push({ name, ip, host, dataDir: `${dir}/${name}`, proc: null, port });
     }
     // The internet host's own address, reachable from every uplink (it answers pings to it).
     await c.internet.run(["ip", "address", "add", `${INTERNET_IP}/32`, "dev", "lo"]);
@@ -93,6 +103,7 @@ export class Cluster {
       WIREBUDDY_HEALTH_TIMEOUT: "1s",
       WIREBUDDY_WEBHOOK_RETRY_MIN: "200ms",
       WIREBUDDY_WEBHOOK_RETRY_MAX: "1s",
+      ...this.masterOverrides,
     };
   }
 
@@ -161,12 +172,13 @@ export class Cluster {
     return n.proc;
   }
 
-  async startLocalNode(token: string): Promise<void> {
+  async startLocalNode(token: string, extra: Record<string, string> = {}): Promise<void> {
     this.localNode = await startProgram("node", [], {
       ...NODE_ENV,
       WIREBUDDY_NODE_DATA_DIR: `${this.dir}/local-node`,
       WIREBUDDY_ENROLLMENT_TOKEN: token,
       WIREBUDDY_MASTER_URL: "https://127.0.0.1:8443",
+      ...extra,
     }, { wrap: this.master.enterArgv });
     this.procs.push(this.localNode);
   }
@@ -218,6 +230,14 @@ export class Cluster {
       if (a === "0.0.0.0/0") await this.client.run(["ip", "route", "replace", "default", "dev", "wg0"]);
       else if (!a.includes(":")) await this.client.run(["ip", "route", "replace", a, "dev", "wg0"]);
     }
+  }
+
+  /**
+   * Cuts a node off the LAN (partition) or plugs it back: its port leaves or rejoins the bridge. Nothing
+   * answers and nothing is refused while cut: packets are silently lost, as in a real partition.
+   */
+  async partition(n: NodeHost, cut: boolean): Promise<void> {
+    await this.lan.run(["ip", "link", "set", n.port, ...(cut ? ["nomaster"] : ["master", "br0"])]);
   }
 
   async handshakeAge(host: Host, peerKey: string): Promise<number | null> {

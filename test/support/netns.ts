@@ -230,17 +230,21 @@ export class World {
     }
   }
 
-  /** Plugs `host` into the bridge `bridge` that lives in `bridgeHost`, via a veth pair. */
+  /**
+   * Plugs `host` into the bridge `bridge` that lives in `bridgeHost`, via a veth pair; returns the
+   * bridge-side port (taking it off the bridge cuts the host off silently, like a partition).
+   */
   async plug(
     host: Host,
     ifname: string,
     bridgeHost: Host,
     bridge: string,
     addresses: string[] = [],
-  ): Promise<void> {
+  ): Promise<string> {
     const port = `p${this.#links}-${host.short}`.slice(0, 15);
     await this.link(host, ifname, bridgeHost, port, { a: addresses });
     await bridgeHost.run(["ip", "link", "set", port, "master", bridge]);
+    return port;
   }
 
   /** Kills what this world started (by PID) and deletes its namespaces. Safe to call twice. */
