@@ -3,7 +3,9 @@
 // saves the next key beside the current one (enrollment.json), accepts answers signed by either, and lists
 // both in its heartbeats. When an answer names the next key as the current one, the node forgets the old
 // key: an answer signed with it is refused from then on. Heartbeat answers are proven by the session (or
-// the current key), so only the master this node enrolled with can announce a key.
+// a trusted key), so only the master this node enrolled with can announce or name a key; a node that was
+// away during the announcement takes the new key from its first heartbeat answer after the switch (its
+// session outlives the switch).
 import type { Logger } from "../core/logger.ts";
 import { sha256Hex } from "../core/seal.ts";
 import type { HeartbeatResponse } from "../core/sync.ts";
@@ -43,17 +45,13 @@ export class MasterTrust {
     const next = this.#me.next_verify_key;
     let me: Enrollment | null = null;
     if (answer.verify_key && answer.verify_key !== cur) {
-      if (answer.verify_key !== next) {
-        // Never announced: not trusted (a master restored from another backup; enroll again).
-        this.log.warn("the master names a verification key it never announced; keeping the one trusted", {
-          named: await short(answer.verify_key),
-        });
-        return;
-      }
-      me = { ...this.#me, verify_key: next };
+      // Proven by the session (opened under a trusted key) or by a trusted key: the master's own word, also
+      // for a node that was away while the next key was announced.
+      me = { ...this.#me, verify_key: answer.verify_key };
       delete me.next_verify_key;
       this.log.info("the master switched to its next signing key; the old one is no longer accepted", {
-        key: await short(next),
+        key: await short(answer.verify_key),
+        announced: answer.verify_key === next,
       });
     } else if (answer.next_verify_key && answer.next_verify_key !== cur && answer.next_verify_key !== next) {
       me = { ...this.#me, next_verify_key: answer.next_verify_key };

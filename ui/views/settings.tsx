@@ -24,6 +24,9 @@ export const SettingsPage: FC<PageModel & { rows: SettingRow[]; loopbackPublicUr
         <code>/etc/wirebuddy/master.env</code>). Change them there and restart the master:{" "}
         <code>systemctl restart wirebuddy-master</code>.
       </p>
+      <p>
+        <a href="/ui/keys" id="keys-link">Master keys</a>: the signing key nodes trust, and its rotation.
+      </p>
       <table class="table" id="settings-table">
         <thead>
           <tr>

@@ -21,6 +21,7 @@ import {
 } from "../../../../ui/views/nodes.tsx";
 import { canWrite } from "../../service/context.ts";
 import type { NodeView } from "../../service/node_admin.ts";
+import { keysRoutes } from "./keys.tsx";
 import type { Services } from "../../service/services.ts";
 import type { ReportView } from "../../service/fleet_watch.ts";
 import type { NodeHealthModel } from "../../../../ui/views/node_health.tsx";
@@ -307,5 +308,7 @@ export function nodesRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
     });
   });
 
+  // The master's keys the nodes trust, and their rotation.
+  ui.route("/", keysRoutes(s));
   return ui;
 }
