@@ -37,15 +37,19 @@ export function encodeQuery(id: number, name: string, type = "A"): Uint8Array {
   ]);
 }
 
-type Pending = { resolve: (r: ReturnType<typeof parseDnsReply> | null) => void; timer: number };
+type Pending = {
+  resolve: (r: ReturnType<typeof parseDnsReply> | null) => void;
+  timer: ReturnType<typeof setTimeout>;
+};
 
 /** A UDP socket that matches answers to queries by id. */
 export class Resolver {
-  #socket = dgram.createSocket(this.server.includes(":") ? "udp6" : "udp4");
+  #socket: ReturnType<typeof dgram.createSocket>;
   #pending = new Map<number, Pending>();
   #next = Math.floor(Math.random() * 60000);
 
   constructor(readonly server: string, from?: string) {
+    this.#socket = dgram.createSocket(server.includes(":") ? "udp6" : "udp4");
     if (from) this.#socket.bind({ address: from, port: 0 });
     this.#socket.on("message", (msg: Uint8Array) => {
       const id = (msg[0]! << 8) | msg[1]!;
