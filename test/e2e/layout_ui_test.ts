@@ -16,6 +16,7 @@ import {
   PHONE,
   screenshotDir,
   smallTargets,
+  sticksOut,
 } from "../support/browser_checks.ts";
 
 type Theme = "light" | "dark";
@@ -145,6 +146,7 @@ Deno.test({
       const check = async (page: Page, where: string, width: Width) => {
         const wide = await overflow(page);
         if (wide) problems.push(`${where}: ${wide.scrollWidth} px wide in a ${wide.innerWidth} px window`);
+        for (const s of await sticksOut(page)) problems.push(`${where}: ${s}`);
         if (width === "phone") {
           for (const t of await smallTargets(page)) problems.push(`${where}: small target ${t}`);
         }

@@ -32,7 +32,13 @@ type Doc = {
   querySelectorAll(s: string): Iterable<El>;
   querySelector(s: string): El | null;
 };
-type Win = { document: Doc; innerWidth: number; innerHeight: number; axe?: Axe };
+type Win = {
+  document: Doc;
+  innerWidth: number;
+  innerHeight: number;
+  axe?: Axe;
+  getComputedStyle(el: El): { paddingRight: string };
+};
 type AxeResult = {
   violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }[];
 };
@@ -48,6 +54,31 @@ export async function overflow(page: Page): Promise<{ scrollWidth: number; inner
     };
   });
   return r.scrollWidth > r.innerWidth ? r : null;
+}
+
+/** Blocks inside <main> that stick out of it (a table wider than the page column, say). */
+export async function sticksOut(page: Page): Promise<string[]> {
+  return await page.evaluate(() => {
+    const w = globalThis as unknown as Win;
+    const main = w.document.querySelector("main");
+    if (!main) return [];
+    const edge = main.getBoundingClientRect().right - parseFloat(w.getComputedStyle(main).paddingRight) + 1;
+    const out: string[] = [];
+    for (
+      const el of w.document.querySelectorAll("main .table, main .card, main section, main form, main pre")
+    ) {
+      if (!el.checkVisibility()) continue;
+      const r = el.getBoundingClientRect();
+      if (r.right > edge) {
+        out.push(
+          `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}.${el.className} ends at ${
+            Math.round(r.right)
+          } > ${Math.round(edge)}`,
+        );
+      }
+    }
+    return out;
+  });
 }
 
 /** Visible controls smaller than 44 × 44 CSS pixels (links inside running text are exempt, as in WCAG). */
