@@ -65,6 +65,7 @@ export async function bootMaster(
       tls,
       hashing: config.hashing,
       signIn: config.signIn,
+      signingGraceMs: config.rotation.graceMs,
       nodes: {
         staleAfterMs: config.nodeStaleAfterMs,
         tokenTtlMs: config.enrollmentTokenTtlMs,

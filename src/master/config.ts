@@ -17,6 +17,7 @@ import type { BodyLimits } from "./http/middleware.ts";
 import type { HealthIntervals } from "./service/health.ts";
 import { count, sizeText, timeout } from "./config_schemas.ts";
 import { parseSignIn, SIGN_IN_ENV, type SignInConfig } from "./config_sign_in.ts";
+import { parseRotation, ROTATION_ENV, type RotationConfig } from "./config_rotation.ts";
 
 export const MASTER_ENV: readonly EnvVar[] = [
   {
@@ -219,6 +220,7 @@ export const MASTER_ENV: readonly EnvVar[] = [
       "Open connections from one client address; more are closed at once (not applied to a trusted proxy on loopback).",
   },
   ...SIGN_IN_ENV,
+  ...ROTATION_ENV,
   {
     name: "WIREBUDDY_LOG_LEVEL",
     schema: z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -278,6 +280,7 @@ export type MasterConfig = {
   connections: GuardLimits;
   backup: { intervalMs: number; dir: string; keep: number; passphraseFile: string } | null;
   signIn: SignInConfig;
+  rotation: RotationConfig;
 };
 
 /**
@@ -386,6 +389,7 @@ export function parseMasterEnv(env: Record<string, string | undefined>): EnvResu
         },
         backup,
         signIn,
+        rotation: parseRotation(raw),
       },
     };
   });

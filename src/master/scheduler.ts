@@ -4,6 +4,7 @@
 import type { Logger } from "../core/logger.ts";
 import type { Clock } from "../core/ports/types.ts";
 import type { Services } from "./service/services.ts";
+import type { RotationConfig } from "./config_rotation.ts";
 
 export type Job = { name: string; everyMs: number; run: () => unknown | Promise<unknown> };
 
@@ -60,4 +61,11 @@ export function masterJobs(s: Services, o: { staleCheckMs: number }): Job[] {
     // An announced signing key: the switch once every node trusts it, or at the end of its grace period.
     { name: "signing key switch", everyMs: 60_000, run: () => s.signingKey.switchDue() },
   ];
+}
+
+/** WIREBUDDY_ROTATE_SIGNING_KEY_EVERY: a new answer-signing key announced when the last one is that old. */
+export function signingKeyJobs(s: Services, r: RotationConfig): Job[] {
+  const every = r.signingKeyEveryMs;
+  if (every === null) return [];
+  return [{ name: "signing key rotation", everyMs: 60_000, run: () => s.signingKey.startIfDue(every) }];
 }

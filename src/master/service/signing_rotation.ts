@@ -22,6 +22,8 @@ import type { SyncKeys } from "./sync_keys.ts";
 const NEXT_KEY = "sync_signing_key_next";
 const NEXT_VERIFY = "sync_verify_key_next";
 const NEXT_AT = "sync_signing_next_at";
+/** When the current key took over (or the schedule first saw it). */
+const SINCE = "sync_signing_since";
 
 export type SigningKeyStatus = {
   /** SHA-256 (hex, first 16) of the current verification key. */
@@ -119,6 +121,7 @@ export class SigningKeyRotation {
     this.db.tx(() => {
       metaRepo.set(this.db, "sync_signing_key", resealed);
       metaRepo.set(this.db, "sync_verify_key", verify);
+      metaRepo.set(this.db, SINCE, String(this.clock.now()));
       for (const k of [NEXT_KEY, NEXT_VERIFY, NEXT_AT]) metaRepo.delete(this.db, k);
       this.audit.record("system", null, {
         action: "master.signing_key.rotate",
@@ -133,6 +136,19 @@ export class SigningKeyRotation {
     const line = "switched to the next answer-signing key; the old one is no longer used";
     if (all) this.log.info(line, { key: fp });
     else this.log.warn(`${line} (grace period over)`, { key: fp, nodes_not_trusting: pending });
+    return true;
+  }
+
+  /** The schedule: announces a new key when the current one is `everyMs` old (none announced yet). */
+  async startIfDue(everyMs: number): Promise<boolean> {
+    if (metaRepo.get(this.db, NEXT_VERIFY)) return false;
+    const since = metaRepo.get(this.db, SINCE);
+    if (since === undefined) {
+      metaRepo.set(this.db, SINCE, String(this.clock.now())); // a key from before the schedule: counted from now
+      return false;
+    }
+    if (this.clock.now() - Number(since) < everyMs) return false;
+    await this.start("schedule", null);
     return true;
   }
 

@@ -3,8 +3,12 @@
 // master signs only with the new key, so an answer is refused by a node that verifies with the old one.
 import assert from "node:assert/strict";
 import { HEADERS, importPublicKey, responseSigningText, verifyText } from "../../../src/core/sync.ts";
+import { parseMasterEnv } from "../../../src/master/config.ts";
+import { signingKeyJobs } from "../../../src/master/scheduler.ts";
 import { testMaster } from "../../support/master.ts";
 import { enrolled, sendHeartbeat } from "../../support/signed_node.ts";
+
+const SECRET = "x".repeat(40);
 
 type M = Awaited<ReturnType<typeof testMaster>>;
 type Node = Awaited<ReturnType<typeof enrolled>>;
@@ -102,4 +106,44 @@ Deno.test("a node that never trusts the next key holds the switch until the grac
   } finally {
     m.close();
   }
+});
+
+Deno.test("WIREBUDDY_ROTATE_SIGNING_KEY_EVERY: the schedule announces a new key when the current one is that old", async () => {
+  const m = await testMaster();
+  try {
+    const every = 30 * 86_400_000;
+    const jobs = signingKeyJobs(m.services, { signingKeyEveryMs: every, graceMs: 86_400_000 });
+    assert.deepEqual(jobs.map((j) => j.name), ["signing key rotation"]);
+    assert.deepEqual(signingKeyJobs(m.services, { signingKeyEveryMs: null, graceMs: 1 }), []);
+    await jobs[0]!.run(); // the first look starts the count for a key made before the schedule
+    m.clock.advance(every - 1);
+    assert.equal(await m.services.signingKey.startIfDue(every), false);
+    m.clock.advance(1);
+    assert.equal(await m.services.signingKey.startIfDue(every), true);
+    assert.equal(await m.services.signingKey.startIfDue(every), false, "one announcement at a time");
+    const announced = m.services.audit.list({ action: "master.signing_key.announce" });
+    assert.equal(announced.length, 1);
+    assert.equal(announced[0]!.actor, "schedule");
+    // No node enrolled: every one trusts it, the switch is due; the count starts again from the switch.
+    assert.equal(await m.services.signingKey.switchDue(), true);
+    m.clock.advance(every - 1);
+    assert.equal(await m.services.signingKey.startIfDue(every), false);
+    m.clock.advance(1);
+    assert.equal(await m.services.signingKey.startIfDue(every), true);
+  } finally {
+    m.close();
+  }
+});
+
+Deno.test("WIREBUDDY_ROTATE_* settings parse, with a 7-day grace period by default", () => {
+  const parse = (env: Record<string, string>) => parseMasterEnv({ WIREBUDDY_SECRET_KEY: SECRET, ...env });
+  const base = parse({});
+  assert.ok(base.ok, JSON.stringify(base));
+  assert.deepEqual(base.value.rotation, { signingKeyEveryMs: null, graceMs: 7 * 86_400_000 });
+  const set = parse({ WIREBUDDY_ROTATE_SIGNING_KEY_EVERY: "90d", WIREBUDDY_ROTATE_GRACE: "2d" });
+  assert.ok(set.ok);
+  assert.deepEqual(set.value.rotation, { signingKeyEveryMs: 90 * 86_400_000, graceMs: 2 * 86_400_000 });
+  const bad = parse({ WIREBUDDY_ROTATE_SIGNING_KEY_EVERY: "5m" });
+  assert.ok(!bad.ok);
+  assert.match(bad.problems.join("\n"), /WIREBUDDY_ROTATE_SIGNING_KEY_EVERY.*at least 1h/);
 });

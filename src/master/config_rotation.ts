@@ -1,0 +1,33 @@
+// The rotation settings of the master's configuration: scheduled rotation of the master's answer-signing
+// key and the grace period an announced key waits for every node. Part of MASTER_ENV (config.ts).
+import { durationText, type EnvVar } from "../core/env.ts";
+
+export type RotationConfig = {
+  /** Announce a new answer-signing key this long after the last one; null: only on demand. */
+  signingKeyEveryMs: number | null;
+  /** How long an announced key waits for every enrolled node to trust it before the switch. */
+  graceMs: number;
+};
+
+export const ROTATION_ENV: readonly EnvVar[] = [
+  {
+    name: "WIREBUDDY_ROTATE_SIGNING_KEY_EVERY",
+    schema: durationText.refine((ms) => ms >= 3_600_000, "must be at least 1h").optional(),
+    description:
+      "Announce a new answer-signing key this long after the last one (e.g. `90d`; audited, the switch follows once every node trusts it); unset: only from the UI or API.",
+  },
+  {
+    name: "WIREBUDDY_ROTATE_GRACE",
+    schema: durationText.refine((ms) => ms >= 1_000, "must be at least 1s").default(7 * 86_400_000),
+    default: "7d",
+    description:
+      "How long an announced signing key waits for every enrolled node to trust it; then the master switches anyway (a node that missed it takes the new key from its session).",
+  },
+];
+
+export function parseRotation(raw: Record<string, unknown>): RotationConfig {
+  return {
+    signingKeyEveryMs: (raw.WIREBUDDY_ROTATE_SIGNING_KEY_EVERY as number | undefined) ?? null,
+    graceMs: raw.WIREBUDDY_ROTATE_GRACE as number,
+  };
+}
