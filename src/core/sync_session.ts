@@ -5,7 +5,9 @@
 // then on a request carries an HMAC over the same text the ECDSA signature covered (method, path,
 // timestamp, nonce, node id, body hash), and an answer an HMAC over the text the master signed (node id,
 // request nonce, status, body): 7.5 µs instead of 333 µs to sign and 413 µs to verify.
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
+import type { RequestParts } from "./sync.ts";
 
 const encoder = new TextEncoder();
 const ECDH = { name: "ECDH", namedCurve: "P-256" } as const;
@@ -100,6 +102,45 @@ export async function macText(key: CryptoKey, text: string): Promise<string> {
 export async function verifyMac(key: CryptoKey, mac: string, text: string): Promise<boolean> {
   if (!/^[A-Za-z0-9_-]{43}$/.test(mac)) return false;
   return await crypto.subtle.verify("HMAC", key, unb64url(mac), encoder.encode(text));
+}
+
+// The master's hot path computes the same MACs synchronously (node:crypto): no promise and no op per
+// hash, which is most of what a request costs it at fleet scale. The texts are those of core/sync.ts.
+const hexSha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/** requestSigningText (core/sync.ts), computed synchronously. */
+export function requestTextSync(r: RequestParts): string {
+  return [
+    "WB1-REQ",
+    r.method.toUpperCase(),
+    r.path,
+    String(r.timestamp),
+    r.nonce,
+    String(r.nodeId),
+    hexSha256(r.body),
+  ]
+    .join("\n");
+}
+
+/** responseSigningText (core/sync.ts), computed synchronously. */
+export function responseTextSync(nodeId: number, nonce: string, status: number, body: string): string {
+  return ["WB1-RES", String(nodeId), nonce, String(status), hexSha256(body)].join("\n");
+}
+
+/** HMAC-SHA256 of `text` with a raw session key, base64url (as macText). */
+export function macTextSync(key: Uint8Array, text: string): string {
+  return createHmac("sha256", key).update(text).digest("base64url");
+}
+
+/** Checks an HMAC with a raw session key in constant time (as verifyMac). */
+export function verifyMacSync(key: Uint8Array, mac: string, text: string): boolean {
+  if (!/^[A-Za-z0-9_-]{43}$/.test(mac)) return false;
+  return timingSafeEqual(createHmac("sha256", key).update(text).digest(), unb64url(mac));
+}
+
+/** A session key's raw bytes, from its base64 form. */
+export function rawSessionKey(raw: string): Uint8Array {
+  return unb64(raw);
 }
 
 /**

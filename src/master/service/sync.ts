@@ -13,9 +13,13 @@ import {
   type HeartbeatRequest,
   type HeartbeatResponse,
   type NodeConfig,
-  responseSigningText,
 } from "../../core/sync.ts";
-import { macText, SESSION_HEADERS, type SessionResponse } from "../../core/sync_session.ts";
+import {
+  macTextSync,
+  responseTextSync,
+  SESSION_HEADERS,
+  type SessionResponse,
+} from "../../core/sync_session.ts";
 import { certFingerprint } from "../../core/x509.ts";
 import type { Db } from "../db/db.ts";
 import { metricsRepo, type NodeFullRow, nodeInterfacesRepo, nodesFullRepo } from "../db/nodes_repo.ts";
@@ -180,7 +184,7 @@ export class SyncService {
   }
 
   /** The key of a node's session `id` while it is the current one (for tests that forge answers). */
-  async sessionKey(nodeId: number, id: string): Promise<CryptoKey | null> {
+  async sessionKey(nodeId: number, id: string): Promise<Uint8Array | null> {
     return await this.sessions.key(nodeId, id);
   }
 
@@ -192,8 +196,8 @@ export class SyncService {
         value: await this.keys.signAnswer(a.nodeId, a.nonce, status, body),
       };
     }
-    const text = await responseSigningText(a.nodeId, a.nonce, status, body);
-    return { header: SESSION_HEADERS.mac, value: await macText(a.session.key, text) };
+    const text = responseTextSync(a.nodeId, a.nonce, status, body);
+    return { header: SESSION_HEADERS.mac, value: macTextSync(a.session.key, text) };
   }
 
   /** Logs dropped foreign samples at most once a minute per node, with the count since the last line. */

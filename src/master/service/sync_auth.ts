@@ -4,13 +4,12 @@
 // predate sessions) or an HMAC with the key of the node's current session (src/core/sync_session.ts).
 // Both are checked against a bounded clock window and a nonce that is claimed once; then a per-node
 // rate limit. A stolen bearer alone, or a replay, gets nothing.
-import { timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import { AppError } from "../../core/errors.ts";
 import type { Logger } from "../../core/logger.ts";
 import type { Clock } from "../../core/ports/types.ts";
-import { sha256Hex } from "../../core/seal.ts";
 import { CLOCK_WINDOW_MS, importPublicKey, requestSigningText, verifyText } from "../../core/sync.ts";
-import { verifyMac } from "../../core/sync_session.ts";
+import { requestTextSync, verifyMacSync } from "../../core/sync_session.ts";
 import type { Db } from "../db/db.ts";
 import { type NodeFullRow, nodesFullRepo, noncesRepo, removedNodesRepo } from "../db/nodes_repo.ts";
 import { describeSkew, NodeClocks } from "./node_clocks.ts";
@@ -18,7 +17,7 @@ import { RateLimiter } from "./rate_limiter.ts";
 import type { SyncSessions } from "./sync_sessions.ts";
 
 /** The session a request was authenticated with (its answer is MAC'd with the same key), else null. */
-export type SessionUse = { id: string; key: CryptoKey } | null;
+export type SessionUse = { id: string; key: Uint8Array } | null;
 
 export type SyncAuth =
   | { kind: "node"; node: NodeFullRow; nonce: string; session: SessionUse }
@@ -139,8 +138,8 @@ export class SyncAuthenticator {
     const key = await this.sessions.key(nodeId, h.session ?? "");
     // The node opens a new session on this answer (its old one was replaced, or the master forgot it).
     if (!key) throw new AppError("unauthorized", "Unknown sync session");
-    const text = await requestSigningText({ method, path, timestamp: ts, nonce: h.nonce!, nodeId, body });
-    if (!(await verifyMac(key, h.mac!, text))) throw new AppError("unauthorized", "Bad request MAC");
+    const text = requestTextSync({ method, path, timestamp: ts, nonce: h.nonce!, nodeId, body });
+    if (!verifyMacSync(key, h.mac!, text)) throw new AppError("unauthorized", "Bad request MAC");
     this.#inWindow(ts, nodeId);
     return { nonce: this.#claim(h.nonce!, ts), session: { id: h.session!, key } };
   }
@@ -157,7 +156,7 @@ export class SyncAuthenticator {
     if (!Number.isInteger(nodeId) || nodeId <= 0 || !h.bearer) {
       throw new AppError("unauthorized", "Missing node credentials");
     }
-    const secretHash = await sha256Hex(h.bearer);
+    const secretHash = createHash("sha256").update(h.bearer).digest("hex");
     const node = nodesFullRepo.byId(this.db, nodeId);
     // An unknown id, a node that has not enrolled and a wrong secret get the same answer after the same
     // work (one hash, one constant-time comparison): the API is no oracle for which node ids exist.

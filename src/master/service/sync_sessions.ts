@@ -4,8 +4,8 @@
 import {
   deriveSessionKey,
   ecdhKeyPair,
-  importSessionKey,
   newSessionId,
+  rawSessionKey,
   SESSION_ID,
   type SessionResponse,
 } from "../../core/sync_session.ts";
@@ -16,7 +16,7 @@ import { AppError } from "../../core/errors.ts";
 import type { SecretBox } from "./secret_box.ts";
 
 export class SyncSessions {
-  #keys = new Map<number, { id: string; key: CryptoKey }>();
+  #keys = new Map<number, { id: string; key: Uint8Array }>();
 
   constructor(private readonly db: Db, private readonly secrets: SecretBox, private readonly clock: Clock) {}
 
@@ -33,12 +33,12 @@ export class SyncSessions {
       key_sealed: sealed,
       created_at: this.clock.now(),
     });
-    this.#keys.set(nodeId, { id: sessionId, key: await importSessionKey(raw) });
+    this.#keys.set(nodeId, { id: sessionId, key: rawSessionKey(raw) });
     return { session_id: sessionId, ecdh_public: mine.publicKey };
   }
 
-  /** The HMAC key of the node's current session when `sessionId` names it, else null. */
-  async key(nodeId: number, sessionId: string): Promise<CryptoKey | null> {
+  /** The HMAC key (raw) of the node's current session when `sessionId` names it, else null. */
+  async key(nodeId: number, sessionId: string): Promise<Uint8Array | null> {
     if (!SESSION_ID.test(sessionId)) return null;
     let hit = this.#keys.get(nodeId);
     if (!hit) {
@@ -46,7 +46,7 @@ export class SyncSessions {
       if (!row) return null;
       hit = {
         id: row.session_id,
-        key: await importSessionKey(await this.secrets.open(row.key_sealed, `session:${nodeId}`)),
+        key: rawSessionKey(await this.secrets.open(row.key_sealed, `session:${nodeId}`)),
       };
       this.#keys.set(nodeId, hit);
     }

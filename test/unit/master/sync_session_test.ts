@@ -8,6 +8,10 @@ import {
   ecdhKeyPair,
   importSessionKey,
   macText,
+  macTextSync,
+  rawSessionKey,
+  requestTextSync,
+  responseTextSync,
   SESSION_HEADERS,
   SessionAnswerSchema,
   verifyMac,
@@ -187,4 +191,19 @@ Deno.test("session: a node without a session (signatures, as before sessions) ke
   assert.equal(r.res.status, 200);
   assert.ok(r.res.headers.get(HEADERS.signature));
   m.close();
+});
+
+Deno.test("session: the master's synchronous texts and MACs are the protocol's", async () => {
+  const r = {
+    method: "post",
+    path: "/api/sync/heartbeat?x=1",
+    timestamp: 1,
+    nonce: "n".repeat(22),
+    nodeId: 3,
+    body: "{}",
+  };
+  assert.equal(requestTextSync(r), await requestSigningText(r));
+  assert.equal(responseTextSync(3, "abc", 200, "body"), await responseSigningText(3, "abc", 200, "body"));
+  const raw = btoa("k".repeat(32));
+  assert.equal(macTextSync(rawSessionKey(raw), "text"), await macText(await importSessionKey(raw), "text"));
 });
