@@ -3,12 +3,14 @@
 // reaches the text was validated before (names, addresses), and is checked again here, so no input
 // can add a configuration line of its own.
 //
-// Blocking per client uses Unbound's tags: each list is a tag (`wb_l<id>`), operator block rules are
-// `wb_custom`; every blocked name is one `local-zone` with the tags of the lists that name it, and a
-// client's `access-control-tag` says which tags apply to it. A pool's default covers every peer with
-// the default choice; a peer with its own choice (blocking off, or some lists) gets a /32 (/128) entry.
-// The allowlist wins: allowed names (and their subdomains) leave the blocked set, and an allowed name
-// under a blocked one becomes a transparent zone.
+// Blocking per client: the pool default (every enabled list and the operator's block rules) is the
+// global local-zone set in wb-blocklist.conf, alone in that file so the node can change it at run time
+// (`unbound-control local_zones` / `local_zones_remove`) instead of reloading: Unbound 1.17 drops every
+// query in flight on a reload. A peer with a choice of its own (blocking off, or some lists) gets a /32
+// (/128) `access-control-view` into a view (`view-first: no`) holding its blocked names, the peer names
+// and the records; changing a view needs a reload, so those changes are the rare kind (a peer's choice,
+// a peer or record while such a view exists). The allowlist wins: allowed names (and their subdomains)
+// leave the blocked set, and an allowed name under a blocked one becomes a transparent zone.
 import { isValidCidr, isValidIp } from "../../core/cidr.ts";
 import { isDomain, normalizeDomain } from "./dns_blocklists.ts";
 
@@ -106,6 +108,33 @@ function tagsFor(
   return [...ids.map((id) => `wb_l${id}`), ...(custom ? ["wb_custom"] : [])];
 }
 
+/** `local-zone` lines for the names blocked by any of `tags`, then the allowlist's transparent holes. */
+function zoneLines(
+  blocked: Map<string, Set<string>>,
+  tags: string[],
+  allowRules: string[],
+  type: string,
+): string[] {
+  const on = new Set(tags);
+  const names = new Set([...blocked].filter(([, t]) => [...t].some((x) => on.has(x))).map(([d]) => d));
+  const out: string[] = [];
+  for (const d of [...names].sort()) {
+    must(isDomain(d), `blocked domain ${d}`);
+    out.push(`  local-zone: ${q(fqdn(d))} ${type}`);
+  }
+  // An allowed name under a blocked one: its own transparent zone wins (the most specific zone applies).
+  for (const d of allowRules) {
+    must(normalizeDomain(d) === d, `allowed domain ${d}`);
+    for (let p = d.slice(d.indexOf(".") + 1); p.includes("."); p = p.slice(p.indexOf(".") + 1)) {
+      if (names.has(p)) {
+        out.push(`  local-zone: ${q(fqdn(d))} transparent`);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 export function renderUnbound(input: DnsDesiredInput): RenderedFile[] {
   const zone = normalizeDomain(input.zone);
   must(zone !== null, `zone ${input.zone}`);
@@ -113,7 +142,8 @@ export function renderUnbound(input: DnsDesiredInput): RenderedFile[] {
   const blocked = blockedSet(input);
   const listIds = input.lists.map((l) => l.id);
   const custom = input.blockRules.length > 0;
-  const allTags = [...listIds.map((id) => `wb_l${id}`), ...(custom ? ["wb_custom"] : [])];
+  const defaults = input.paused ? [] : tagsFor({ enabled: true, lists: null }, listIds, custom);
+  const type = ZONE_TYPE[input.blockMode];
 
   const s: string[] = [
     "# Written by wirebuddy-node from the master's signed config. Do not edit.",
@@ -129,30 +159,33 @@ export function renderUnbound(input: DnsDesiredInput): RenderedFile[] {
     must(normalizeDomain(d) === d, `insecure domain ${d}`);
     s.push(`  domain-insecure: ${q(fqdn(d))}`);
   }
-  const defaults = tagsFor({ enabled: true, lists: null }, listIds, custom);
   for (const p of input.pools) {
     must(CIDR(p), `pool ${p}`);
     s.push(`  access-control: ${p} allow`);
-    if (!input.paused && defaults.length > 0) s.push(`  access-control-tag: ${p} ${q(defaults.join(" "))}`);
   }
+  // A peer whose choice differs from the default: its own view (one per distinct choice).
+  const views = new Map<string, string[]>();
   for (const peer of input.peers) {
-    if (!peer.blocking) continue;
+    if (!peer.blocking || input.paused) continue;
     const tags = tagsFor(peer.blocking, listIds, custom);
+    if (tags.join(" ") === defaults.join(" ")) continue;
+    const view = tags.length === 0 ? "wb_off" : `wb_${tags.map((t) => t.replace(/^wb_/, "")).join("_")}`;
+    views.set(view, tags);
     for (const a of peer.addresses) {
       must(isIp(a), `peer address ${a}`);
       const host = `${a}/${a.includes(":") ? 128 : 32}`;
-      s.push(`  access-control: ${host} allow`);
-      if (!input.paused && tags.length > 0) s.push(`  access-control-tag: ${host} ${q(tags.join(" "))}`);
+      s.push(`  access-control: ${host} allow`, `  access-control-view: ${host} ${q(view)}`);
     }
   }
   // Peers by name: a static zone (names that are not a peer are NXDOMAIN), with reverse entries.
-  s.push(`  local-zone: ${q(fqdn(zone!))} static`);
+  const names: string[] = [`  local-zone: ${q(fqdn(zone!))} static`];
   for (const peer of input.peers) {
     must(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(peer.label), `peer label ${peer.label}`);
     for (const a of peer.addresses) {
+      must(isIp(a), `peer address ${a}`);
       const name = `${peer.label}.${zone}.`;
-      s.push(`  local-data: ${q(`${name} 300 IN ${a.includes(":") ? "AAAA" : "A"} ${a}`)}`);
-      s.push(`  local-data-ptr: ${q(`${a} ${name}`)}`);
+      names.push(`  local-data: ${q(`${name} 300 IN ${a.includes(":") ? "AAAA" : "A"} ${a}`)}`);
+      names.push(`  local-data-ptr: ${q(`${a} ${name}`)}`);
     }
   }
   for (const r of input.records) {
@@ -160,19 +193,11 @@ export function renderUnbound(input: DnsDesiredInput): RenderedFile[] {
     const ok = r.type === "CNAME" ? normalizeDomain(r.value) === r.value : isIp(r.value) &&
       (r.type === "AAAA") === r.value.includes(":");
     must(ok, `record value ${r.value}`);
-    s.push(
+    names.push(
       `  local-data: ${q(`${r.name}. 300 IN ${r.type} ${r.type === "CNAME" ? fqdn(r.value) : r.value}`)}`,
     );
   }
-  // An allowed name under a blocked one: its own transparent zone wins (the most specific zone applies).
-  for (const d of input.allowRules) {
-    must(normalizeDomain(d) === d, `allowed domain ${d}`);
-    let parent = d.slice(d.indexOf(".") + 1);
-    for (; parent.includes("."); parent = parent.slice(parent.indexOf(".") + 1)) {
-      if (blocked.has(parent)) break;
-    }
-    if (blocked.has(parent)) s.push(`  local-zone: ${q(fqdn(d))} transparent`);
-  }
+  s.push(...names);
   const upstreams = input.upstreams.map((u) => ({ text: u, parsed: parseUpstream(u) }));
   if (upstreams.length > 0) {
     const tls = upstreams.some((u) => u.parsed?.tlsName);
@@ -184,22 +209,18 @@ export function renderUnbound(input: DnsDesiredInput): RenderedFile[] {
       s.push(`  forward-addr: ${ip}${port ? `@${port}` : tls ? "@853" : ""}${tlsName ? `#${tlsName}` : ""}`);
     }
   }
+  // view-first: no, so the global (default) blocked names never reach the view's clients.
+  for (const [view, tags] of [...views].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    s.push("view:", `  name: ${q(view)}`, "  view-first: no", ...names);
+    s.push(...zoneLines(blocked, tags, input.allowRules, type));
+  }
 
   const b: string[] = [
     "# Written by wirebuddy-node from the master's signed config. Do not edit.",
+    "# Only global local-zone lines: the node applies changes here without a reload.",
     "server:",
+    ...zoneLines(blocked, defaults, input.allowRules, type),
   ];
-  // Tags are defined before any use: Unbound reads wb-blocklist.conf before wb-server.conf (glob order).
-  if (allTags.length > 0) b.push(`  define-tag: ${q(allTags.join(" "))}`);
-  const type = ZONE_TYPE[input.blockMode];
-  for (const d of [...blocked.keys()].sort()) {
-    const tags = blocked.get(d)!;
-    if (!isDomain(d)) must(false, `blocked domain ${d}`);
-    b.push(
-      `  local-zone: ${q(fqdn(d))} ${type}`,
-      `  local-zone-tag: ${q(fqdn(d))} ${q([...tags].join(" "))}`,
-    );
-  }
   return [
     { name: "wb-server.conf", text: s.join("\n") + "\n" },
     { name: "wb-blocklist.conf", text: b.join("\n") + "\n" },

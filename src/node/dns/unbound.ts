@@ -1,8 +1,10 @@
 // Unbound as one more resource of the node's reconcile loop (DESIGN §8): observe (our include files, and
 // `unbound-control status`) → plan (pure: which files to write or remove, whether to reload) → apply
 // (stage and check with unbound-checkconf first, then write each file atomically, then one
-// `unbound-control reload_keep_cache`). A configuration Unbound would refuse is never installed: the
-// running resolver keeps serving. The node owns exactly the files it lists in wb-manifest.json in the
+// `unbound-control reload_keep_cache`, or, when only the global local zones of wb-blocklist.conf
+// changed, `unbound-control local_zones_remove` / `local_zones` with the difference on stdin: Unbound
+// 1.17 drops every query in flight on a reload, a run-time zone change drops none). A configuration
+// Unbound would refuse is never installed: the running resolver keeps serving. The node owns exactly the files it lists in wb-manifest.json in the
 // include directory; Unbound's own configuration (and the include line for ours) belongs to the
 // installer. A tick with nothing to change runs only `unbound-control status`.
 import type { Logger } from "../../core/logger.ts";
@@ -32,6 +34,8 @@ export type DnsStep =
   | { kind: "remove"; name: string }
   | { kind: "manifest"; names: string[] }
   | { kind: "reload" }
+  /** Global local zones changed at run time (no reload drops queries in flight): names, then `name type`. */
+  | { kind: "zones"; remove: string[]; add: string[] }
   /** Unbound opens listening addresses only at start: a new listen set needs a restart (see README: DNS). */
   | { kind: "restart" };
 
@@ -75,12 +79,42 @@ export function listenSet(files: Iterable<string>): string {
     .join("\n");
 }
 
+/** The file whose global `local-zone` lines the node changes at run time instead of reloading. */
+export const RUNTIME_ZONES = "wb-blocklist.conf";
+const ZONE_LINE = /^\s*local-zone: "([^"\s]+)" ([a-z_]+)\s*$/;
+
+/** `name type` for each local-zone line of a file, or null when it holds anything else (then: reload). */
+function zoneEntries(text: string): Map<string, string> | null {
+  const out = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const m = line.match(ZONE_LINE);
+    if (m) out.set(m[1]!, m[2]!);
+    else if (line.trim() !== "" && !line.startsWith("#") && line.trim() !== "server:") return null;
+  }
+  return out;
+}
+
+/** The run-time change from one zones file to another, or null when only a reload can apply it. */
+export function zonesDiff(before: string, after: string): { remove: string[]; add: string[] } | null {
+  const [a, b] = [zoneEntries(before), zoneEntries(after)];
+  if (!a || !b) return null;
+  return {
+    remove: [...a.keys()].filter((n) => !b.has(n)),
+    add: [...b].filter(([n, t]) => a.get(n) !== t).map(([n, t]) => `${n} ${t}`),
+  };
+}
+
 /** Pure: the steps from what is on disk to `desired`; [] when they match. */
 export function planDns(desired: DnsFile[], observed: ObservedDns): DnsStep[] {
   const want = new Map(desired.map((f) => [f.name, f]));
   const writes = desired.filter((f) => observed.files.get(f.name) !== f.text);
   const removes = [...observed.files.keys()].filter((n) => !want.has(n)).sort();
   if (writes.length === 0 && removes.length === 0) return [];
+  const old = observed.files.get(RUNTIME_ZONES);
+  const zones = writes.length === 1 && writes[0]!.name === RUNTIME_ZONES && removes.length === 0 &&
+      old !== undefined
+    ? zonesDiff(old, writes[0]!.text)
+    : null;
   return [
     ...(writes.length > 0 ? [{ kind: "check" as const, files: desired }] : []),
     ...writes.map((file) => ({ kind: "write" as const, file })),
@@ -90,6 +124,8 @@ export function planDns(desired: DnsFile[], observed: ObservedDns): DnsStep[] {
       ? []
       : listenSet(desired.map((f) => f.text)) !== listenSet(observed.files.values())
       ? [{ kind: "restart" as const }]
+      : zones
+      ? [{ kind: "zones" as const, ...zones }]
       : [{ kind: "reload" as const }]),
   ];
 }
@@ -180,6 +216,21 @@ export async function applyDns(
           error: `unbound-control stop failed: ${firstLine(r.stderr) || firstLine(r.stdout)}`,
         };
       }
+    } else if (step.kind === "zones") {
+      // Unbound reads one entry a line from stdin; an empty list is skipped.
+      for (const [cmd, lines] of [["local_zones_remove", step.remove], ["local_zones", step.add]] as const) {
+        if (lines.length === 0) continue;
+        const argv = ["unbound-control", "-c", d.paths.controlConf, cmd];
+        d.log.info(`[#] ${displayArgv(argv)} < ${lines.length} zones`);
+        commands++;
+        const r = await d.exec.run(argv, { stdin: lines.join("\n") + "\n" });
+        if (r.code !== 0 || /error/i.test(r.stdout)) {
+          return {
+            commands,
+            error: `unbound-control ${cmd} failed: ${firstLine(r.stderr) || firstLine(r.stdout)}`,
+          };
+        }
+      }
     } else {
       let r = await run(["unbound-control", "-c", d.paths.controlConf, "reload_keep_cache"]);
       if (r.code !== 0 && /unknown command/i.test(r.stdout + r.stderr)) {
@@ -216,7 +267,7 @@ export class UnboundResource {
       const { commands, error } = await applyDns(steps, this.d);
       if (error && error !== this.#lastError) this.d.log.error(error);
       this.#lastError = error ?? "";
-      const after = steps.some((s) => s.kind === "reload" || s.kind === "restart")
+      const after = steps.some((s) => s.kind === "reload" || s.kind === "restart" || s.kind === "zones")
         ? await unboundStatus(this.d)
         : observed;
       return {

@@ -82,18 +82,18 @@ Deno.test("DNS API: settings, lists, rules, records and peer choices reach the l
       ),
     );
     assert.match(server, /local-data: "nas\.home\.example\. 300 IN A 10\.13\.13\.50"/);
-    assert.match(
-      server,
-      new RegExp(
-        `access-control-tag: ${
-          kid.ipv4.split("/")[0].replaceAll(".", "\\.")
-        }/32 "wb_l${adguard.id} wb_custom"`,
-      ),
-    );
+    const kidHost = `${kid.ipv4.split("/")[0].replaceAll(".", "\\.")}/32`;
+    const view = `wb_l${adguard.id}_custom`;
+    assert.match(server, new RegExp(`access-control-view: ${kidHost} "${view}"`));
+    assert.match(server, new RegExp(`view:\n  name: "${view}"\n  view-first: no\n`));
+    const viewText = server.slice(server.indexOf(`name: "${view}"`));
+    assert.match(viewText, /local-zone: "adguard\.example\." always_refuse/, "the kid's list in its view");
+    assert.match(viewText, /local-zone: "custom\.example\." always_refuse/);
+    assert.doesNotMatch(viewText, /local-zone: "ads\.example\."/, "a list the kid did not choose");
     const blocklist = await file("wb-blocklist.conf");
     assert.match(blocklist, /local-zone: "ads\.example\." always_refuse/);
     assert.match(blocklist, /local-zone: "custom\.example\." always_refuse/);
-    assert.match(blocklist, /local-zone-tag: "adguard\.example\." "wb_l\d+"/);
+    assert.match(blocklist, /local-zone: "adguard\.example\." always_refuse/);
 
     const status = await (await api("/dns/status")).json();
     assert.equal(status.enabled, true);

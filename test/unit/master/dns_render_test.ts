@@ -158,11 +158,12 @@ Deno.test("renderUnbound() listens on the tunnel addresses, allows the pools and
       "  forward-addr: 198.51.100.54@5353",
     ]
   ) assert.ok(text.split("\n").includes(line), `missing ${line}\n${text}`);
-  assert.ok(!file({ ...base }, "wb-blocklist.conf").includes("define-tag"), "no tags without lists");
+  assert.ok(!file({ ...base }, "wb-blocklist.conf").includes("local-zone:"), "nothing blocked without lists");
+  assert.ok(!text.includes("view:"), "no view while every peer has the default");
   assert.ok(!text.includes("forward-tls-upstream"));
 });
 
-Deno.test("renderUnbound() tags each list, gives a peer its own choice, and lets the allowlist win", () => {
+Deno.test("renderUnbound() blocks the default globally, gives a peer's own choice a view, and lets the allowlist win", () => {
   const input: DnsDesiredInput = {
     ...base,
     lists: [{ id: 1, domains: ["ads.example", "both.example", "good.example"] }, {
@@ -174,38 +175,52 @@ Deno.test("renderUnbound() tags each list, gives a peer its own choice, and lets
     peers: [
       { label: "kid", addresses: ["10.13.13.3"], blocking: { enabled: true, lists: [2] } },
       { label: "admin", addresses: ["10.13.13.4"], blocking: { enabled: false, lists: null } },
+      { label: "same", addresses: ["10.13.13.5"], blocking: { enabled: true, lists: [1, 2] } },
     ],
   };
-  const server = file(input, "wb-server.conf").split("\n");
-  assert.ok(server.includes('  access-control-tag: 10.13.13.0/24 "wb_l1 wb_l2 wb_custom"'));
+  const text = file(input, "wb-server.conf");
+  const server = text.split("\n");
+  assert.ok(!text.includes("access-control-tag") && !text.includes("define-tag"), "no tags: views");
   assert.ok(server.includes("  access-control: 10.13.13.3/32 allow"));
-  assert.ok(server.includes('  access-control-tag: 10.13.13.3/32 "wb_l2 wb_custom"'));
-  assert.ok(server.includes("  access-control: 10.13.13.4/32 allow"));
-  assert.ok(
-    !server.some((l) => l.startsWith("  access-control-tag: 10.13.13.4/32")),
-    "blocking off: no tags",
-  );
-  assert.ok(server.includes('  local-zone: "ok.ads.example." transparent'), "allowed under a blocked name");
-  const blocklist = file(input, "wb-blocklist.conf").split("\n");
-  assert.equal(
-    blocklist[2],
-    '  define-tag: "wb_l1 wb_l2 wb_custom"',
-    "tags defined before wb-server.conf uses them",
-  );
-  assert.deepEqual(blocklist.filter((l) => l.includes("local-zone:")), [
-    '  local-zone: "ads.example." always_refuse',
+  assert.ok(server.includes('  access-control-view: 10.13.13.3/32 "wb_l2_custom"'));
+  assert.ok(server.includes('  access-control-view: 10.13.13.4/32 "wb_off"'));
+  assert.ok(!text.includes("10.13.13.5/32"), "a choice equal to the default needs no view");
+  const view = (name: string) => {
+    const at = text.indexOf(`view:\n  name: "${name}"\n  view-first: no\n`);
+    assert.ok(at >= 0, `view ${name}\n${text}`);
+    const end = text.indexOf("view:", at + 5);
+    return text.slice(at, end < 0 ? undefined : end).split("\n");
+  };
+  const kid = view("wb_l2_custom");
+  assert.deepEqual(kid.filter((l) => l.includes("always_refuse")), [
     '  local-zone: "both.example." always_refuse',
     '  local-zone: "custom.example." always_refuse',
     '  local-zone: "track.example." always_refuse',
   ]);
-  assert.ok(blocklist.includes('  local-zone-tag: "both.example." "wb_l1 wb_l2"'));
+  assert.ok(kid.includes('  local-data: "kid.wg.internal. 300 IN A 10.13.13.3"'), "peer names in a view");
+  const off = view("wb_off");
+  assert.ok(!off.some((l) => l.includes("always_refuse")), "blocking off: nothing blocked");
+  assert.ok(off.includes('  local-zone: "wg.internal." static'), "a view always has a zone of its own");
+  const blocklist = file(input, "wb-blocklist.conf").split("\n");
+  assert.deepEqual(blocklist.filter((l) => l.startsWith("  ")), [
+    '  local-zone: "ads.example." always_refuse',
+    '  local-zone: "both.example." always_refuse',
+    '  local-zone: "custom.example." always_refuse',
+    '  local-zone: "track.example." always_refuse',
+    '  local-zone: "ok.ads.example." transparent',
+  ], "only global local-zone lines, the allowed name under a blocked one a transparent hole");
   assert.ok(!blocklist.some((l) => l.includes("good.example")), "the allowlist wins");
 });
 
-Deno.test("renderUnbound() while paused drops every tag assignment but keeps the zones", () => {
-  const input = { ...base, paused: true, lists: [{ id: 1, domains: ["ads.example"] }] };
-  assert.ok(!file(input, "wb-server.conf").includes("access-control-tag"));
-  assert.ok(file(input, "wb-blocklist.conf").includes('local-zone: "ads.example."'));
+Deno.test("renderUnbound() while paused blocks nothing and needs no view", () => {
+  const input = {
+    ...base,
+    paused: true,
+    lists: [{ id: 1, domains: ["ads.example"] }],
+    peers: [{ label: "kid", addresses: ["10.13.13.3"], blocking: { enabled: false, lists: null } }],
+  };
+  assert.ok(!file(input, "wb-server.conf").includes("view"));
+  assert.ok(!file(input, "wb-blocklist.conf").includes("local-zone:"));
 });
 
 Deno.test("renderUnbound() forwards over TLS with each upstream's name, and refuses a bad value", () => {

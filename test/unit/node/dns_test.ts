@@ -17,6 +17,7 @@ import {
   type ObservedDns,
   planDns,
   UnboundResource,
+  zonesDiff,
 } from "../../../src/node/dns/unbound.ts";
 import { MemFs, ScriptedExec } from "../../support/fakes.ts";
 
@@ -80,6 +81,33 @@ Deno.test("planDns(): the table", () => {
       kinds: ["check", "write", "manifest", "reload"],
     },
     {
+      name: "only the blocklist's zones changed: applied at run time, no reload (a reload drops queries)",
+      desired: [
+        f("wb-server.conf", "s"),
+        f("wb-blocklist.conf", 'server:\n  local-zone: "b.example." always_refuse\n'),
+      ],
+      observed: obs([["wb-server.conf", "s"], [
+        "wb-blocklist.conf",
+        'server:\n  local-zone: "a.example." always_refuse\n',
+      ]]),
+      kinds: ["check", "write", "manifest", "zones"],
+    },
+    {
+      name: "the blocklist and another file changed: a reload",
+      desired: [f("wb-server.conf", "s2"), f("wb-blocklist.conf", "server:\n")],
+      observed: obs([["wb-server.conf", "s"], [
+        "wb-blocklist.conf",
+        'server:\n  local-zone: "a.example." always_refuse\n',
+      ]]),
+      kinds: ["check", "write", "write", "manifest", "reload"],
+    },
+    {
+      name: "the blocklist holds more than local-zone lines: a reload",
+      desired: [f("wb-blocklist.conf", 'server:\n  local-zone-tag: "a.example." "x"\n')],
+      observed: obs([["wb-blocklist.conf", "server:\n"]]),
+      kinds: ["check", "write", "manifest", "reload"],
+    },
+    {
       name: "a file edited by hand is rewritten",
       desired: [f("wb-a.conf", "x")],
       observed: obs([["wb-a.conf", "x # edited"]]),
@@ -87,6 +115,19 @@ Deno.test("planDns(): the table", () => {
     },
   ];
   for (const r of rows) assert.deepEqual(planDns(r.desired, r.observed).map((s) => s.kind), r.kinds, r.name);
+});
+
+Deno.test("zonesDiff() removes gone names, adds new or retyped ones, and refuses anything else", () => {
+  const a = 'server:\n  local-zone: "a.example." always_refuse\n  local-zone: "b.example." always_refuse\n';
+  const b =
+    '# c\nserver:\n  local-zone: "b.example." always_nxdomain\n  local-zone: "c.example." transparent\n';
+  assert.deepEqual(zonesDiff(a, b), {
+    remove: ["a.example."],
+    add: ["b.example. always_nxdomain", "c.example. transparent"],
+  });
+  assert.deepEqual(zonesDiff(a, a), { remove: [], add: [] });
+  assert.equal(zonesDiff(a, 'server:\n  local-data: "x. A 1.2.3.4"\n'), null);
+  assert.equal(zonesDiff(a, 'server:\n  local-zone: "x y." static\n'), null, "a name with a space");
 });
 
 Deno.test("desiredFiles() adds the dnstap clause only when the query log is on", () => {
@@ -100,11 +141,23 @@ Deno.test("desiredFiles() adds the dnstap clause only when the query log is on",
 
 /** A host with Unbound: checkconf refuses any file containing "BAD"; reload loads the live files. */
 function fakeUnbound(fs: MemFs, opts: { running?: boolean } = {}) {
-  const host = { running: opts.running ?? true, reloads: 0, restarts: 0, loaded: "" };
+  const host = {
+    running: opts.running ?? true,
+    reloads: 0,
+    restarts: 0,
+    loaded: "",
+    zones: new Set<string>(),
+  };
+  /** What Unbound serves as global zones: read from the blocklist at (re)load, then changed at run time. */
+  const readZones = () =>
+    new Set(
+      [...(fs.files.get(`${PATHS.dir}/wb-blocklist.conf`)?.text ?? "").matchAll(/local-zone: "(\S+)" (\S+)/g)]
+        .map((m) => `${m[1]} ${m[2]}`),
+    );
   const onDisk = () =>
     [...fs.files].filter(([p]) => /\/wb-[a-z-]+\.conf$/.test(p) && !p.includes(".staged"))
       .map(([p, v]) => `${p}=${v.text}`).sort().join("\n");
-  const exec = new ScriptedExec((argv) => {
+  const exec = new ScriptedExec((argv, stdin = "") => {
     if (argv[0] === "unbound-control" && argv.at(-1) === "status") {
       return host.running
         ? { code: 0, stdout: "version: 1.17.1\nunbound (pid 42) is running...\n", stderr: "" }
@@ -128,11 +181,26 @@ function fakeUnbound(fs: MemFs, opts: { running?: boolean } = {}) {
     if (argv[0] === "unbound-control" && argv.at(-1) === "stop") {
       host.restarts++; // the unit's Restart=always starts it again
       host.loaded = onDisk();
+      host.zones = readZones();
       return { code: 0, stdout: "ok\n", stderr: "" };
     }
     if (argv[0] === "unbound-control" && argv.at(-1) === "reload_keep_cache") {
       host.reloads++;
       host.loaded = onDisk();
+      host.zones = readZones();
+      return { code: 0, stdout: "ok\n", stderr: "" };
+    }
+    if (argv[0] === "unbound-control" && argv.at(-1) === "local_zones_remove") {
+      for (const n of stdin.split("\n").filter(Boolean)) {
+        for (const z of host.zones) if (z.startsWith(`${n} `)) host.zones.delete(z);
+      }
+      return { code: 0, stdout: "ok\n", stderr: "" };
+    }
+    if (argv[0] === "unbound-control" && argv.at(-1) === "local_zones") {
+      for (const z of stdin.split("\n").filter(Boolean)) {
+        for (const old of host.zones) if (old.startsWith(`${z.split(" ")[0]} `)) host.zones.delete(old);
+        host.zones.add(z);
+      }
       return { code: 0, stdout: "ok\n", stderr: "" };
     }
     return undefined;
@@ -165,6 +233,10 @@ Deno.test("UnboundResource replays desired states in random order: each converge
     cfg("server:\n  interface: 10.0.0.1\n", {
       "wb-blocklist.conf": 'server:\n  local-zone: "a.example." always_refuse\n',
     }),
+    cfg("server:\n  interface: 10.0.0.1\n", {
+      "wb-blocklist.conf":
+        'server:\n  local-zone: "b.example." always_refuse\n  local-zone: "c.b.example." transparent\n',
+    }),
     cfg("server:\n  interface: 10.0.0.2\n", {}, true),
     null,
   ];
@@ -194,6 +266,14 @@ Deno.test("UnboundResource replays desired states in random order: each converge
       if (host.reloads + host.restarts > reloadsBefore) {
         assert.equal(host.loaded, liveText(fs), "Unbound runs what is on disk");
       }
+      assert.deepEqual(
+        [...host.zones].sort(),
+        [...(expect["wb-blocklist.conf"] ?? "").matchAll(/local-zone: "(\S+)" (\S+)/g)].map((m) =>
+          `${m[1]} ${m[2]}`
+        )
+          .sort(),
+        "Unbound serves the blocklist on disk, reloaded or changed at run time",
+      );
       if (want) {
         assert.deepEqual(again.report, {
           running: true,
