@@ -271,6 +271,8 @@ export const HeartbeatRequestSchema = z.object({
    * (only a master that announces keys knows this field, so an older one is never sent it).
    */
   trusts: z.array(z.string().max(400)).max(2).optional(),
+  /** The master's TLS pins (SHA-256) the node accepts, sent while it holds an announced next certificate. */
+  trusts_tls: z.array(z.string().max(128)).max(2).optional(),
 }).strict();
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
 
@@ -285,6 +287,10 @@ export const HeartbeatResponseSchema = z.discriminatedUnion("kind", [
     verify_key: z.string().max(400).optional(),
     /** The key the master will sign with (announced before the switch; nodes keep it beside the current). */
     next_verify_key: z.string().max(400).optional(),
+    /** The pin of the TLS certificate the master presents now; a node holding it as its next one switches. */
+    tls_sha256: z.string().max(128).optional(),
+    /** The master's next self-signed TLS certificate (announced before its listener presents it). */
+    next_tls: z.object({ cert: z.string().max(20_000), sha256: z.string().max(128) }).optional(),
   }),
   z.object({ kind: z.literal("removed"), node_id: z.number().int() }),
 ]);

@@ -12,7 +12,9 @@ import { snapshotBytes } from "./db/backup_repo.ts";
 import { BackupService } from "./service/backup.ts";
 import { initSecrets } from "./service/secrets.ts";
 import { createServices, type FleetPorts, type Services } from "./service/services.ts";
-import { loadTls, type TlsMaterial } from "./tls.ts";
+import { loadTls, makeSelfSigned, type TlsMaterial } from "./tls.ts";
+import { SecretBox } from "./service/secret_box.ts";
+import { decidedTlsSwitch } from "./service/tls_rotation.ts";
 
 /** `fleet`: the tunnel probe, fetch for webhooks and process stats (main.ts passes the real ones). */
 export type MasterPorts = { fs: Fs; clock: Clock; log: Logger; fleet?: FleetPorts; version?: string };
@@ -57,7 +59,9 @@ export async function bootMaster(
   }
   try {
     const keys = await initSecrets(db, secret);
-    const tls = await loadTls(config, ports.fs, ports.log, new Date(ports.clock.now()));
+    const selfSigned = config.tls.mode === "self-signed";
+    const next = selfSigned ? await decidedTlsSwitch(db, new SecretBox(keys.sealKey)) : null;
+    const tls = await loadTls(config, ports.fs, ports.log, new Date(ports.clock.now()), next);
     const services = await createServices(db, ports.clock, keys, ports.log, {
       sessionTtlMs: config.sessionTtlMs,
       publicHost: config.publicUrl.hostname.replace(/^\[|\]$/g, ""),
@@ -66,6 +70,7 @@ export async function bootMaster(
       hashing: config.hashing,
       signIn: config.signIn,
       signingGraceMs: config.rotation.graceMs,
+      ...(selfSigned ? { makeTlsCert: () => makeSelfSigned(config, new Date(ports.clock.now())) } : {}),
       nodes: {
         staleAfterMs: config.nodeStaleAfterMs,
         tokenTtlMs: config.enrollmentTokenTtlMs,

@@ -1,10 +1,13 @@
 // The rotation settings of the master's configuration: scheduled rotation of the master's answer-signing
-// key and the grace period an announced key waits for every node. Part of MASTER_ENV (config.ts).
+// key and TLS certificate, and the grace period an announced one waits for every node. Part of MASTER_ENV
+// (config.ts).
 import { durationText, type EnvVar } from "../core/env.ts";
 
 export type RotationConfig = {
   /** Announce a new answer-signing key this long after the last one; null: only on demand. */
   signingKeyEveryMs: number | null;
+  /** Announce a new self-signed TLS certificate this long after the last one; null: only on demand. */
+  tlsEveryMs: number | null;
   /** How long an announced key waits for every enrolled node to trust it before the switch. */
   graceMs: number;
 };
@@ -15,6 +18,12 @@ export const ROTATION_ENV: readonly EnvVar[] = [
     schema: durationText.refine((ms) => ms >= 3_600_000, "must be at least 1h").optional(),
     description:
       "Announce a new answer-signing key this long after the last one (e.g. `90d`; audited, the switch follows once every node trusts it); unset: only from the UI or API.",
+  },
+  {
+    name: "WIREBUDDY_ROTATE_TLS_EVERY",
+    schema: durationText.refine((ms) => ms >= 3_600_000, "must be at least 1h").optional(),
+    description:
+      "Announce a new self-signed TLS certificate this long after the last one (e.g. `180d`; the listener presents it at the first start after every node trusts it); unset: only from the UI or API.",
   },
   {
     name: "WIREBUDDY_ROTATE_GRACE",
@@ -28,6 +37,7 @@ export const ROTATION_ENV: readonly EnvVar[] = [
 export function parseRotation(raw: Record<string, unknown>): RotationConfig {
   return {
     signingKeyEveryMs: (raw.WIREBUDDY_ROTATE_SIGNING_KEY_EVERY as number | undefined) ?? null,
+    tlsEveryMs: (raw.WIREBUDDY_ROTATE_TLS_EVERY as number | undefined) ?? null,
     graceMs: raw.WIREBUDDY_ROTATE_GRACE as number,
   };
 }

@@ -13,7 +13,7 @@ import { backupCommand, backupJob, restoreCommand } from "./backup_cli.ts";
 import { type MasterConfig, parseMasterEnv, trustedOrigins } from "./config.ts";
 import { serveGuarded } from "./http/conn_guard.ts";
 import { SCHEMA_VERSION } from "./db/db.ts";
-import { masterJobs, runScheduler, signingKeyJobs } from "./scheduler.ts";
+import { masterJobs, rotationJobs, runScheduler } from "./scheduler.ts";
 import { tcpProbe } from "./health_probe.ts";
 
 const VERSION = denoJson.version;
@@ -156,7 +156,7 @@ async function serve(config: MasterConfig, log: Logger): Promise<void> {
     [
       ...masterJobs(services, { staleCheckMs: config.nodeCheckIntervalMs }),
       ...(config.backup && services.backups ? [backupJob(services.backups, config.backup)] : []),
-      ...signingKeyJobs(services, config.rotation),
+      ...rotationJobs(services, config.rotation),
     ],
     { clock: realClock, log },
     stop.signal,

@@ -60,12 +60,19 @@ export function masterJobs(s: Services, o: { staleCheckMs: number }): Job[] {
     { name: "dns query log retention", everyMs: 3_600_000, run: () => s.dnsLog.purge() },
     // An announced signing key: the switch once every node trusts it, or at the end of its grace period.
     { name: "signing key switch", everyMs: 60_000, run: () => s.signingKey.switchDue() },
+    { name: "tls certificate switch", everyMs: 60_000, run: () => s.tlsRotation.switchDue() },
   ];
 }
 
-/** WIREBUDDY_ROTATE_SIGNING_KEY_EVERY: a new answer-signing key announced when the last one is that old. */
-export function signingKeyJobs(s: Services, r: RotationConfig): Job[] {
-  const every = r.signingKeyEveryMs;
-  if (every === null) return [];
-  return [{ name: "signing key rotation", everyMs: 60_000, run: () => s.signingKey.startIfDue(every) }];
+/** WIREBUDDY_ROTATE_*_EVERY: a new signing key or TLS certificate announced when the last one is that old. */
+export function rotationJobs(s: Services, r: RotationConfig): Job[] {
+  const [key, tls] = [r.signingKeyEveryMs, r.tlsEveryMs];
+  return [
+    ...(key === null
+      ? []
+      : [{ name: "signing key rotation", everyMs: 60_000, run: () => s.signingKey.startIfDue(key) }]),
+    ...(tls === null
+      ? []
+      : [{ name: "tls certificate rotation", everyMs: 60_000, run: () => s.tlsRotation.startIfDue(tls) }]),
+  ];
 }

@@ -19,7 +19,7 @@ import { supervisedWireguardGo } from "./reconcile/userspace.ts";
 import { runSupervisor } from "./supervisor.ts";
 import { NodeState } from "./state.ts";
 import { readStatus, renderStatus } from "./status.ts";
-import type { FetchFactory } from "./sync_client.ts";
+import type { FetchFactory, PinnedTls } from "./sync_client.ts";
 import { pinnedChainPem } from "../core/sync.ts";
 
 const VERSION = denoJson.version;
@@ -74,13 +74,25 @@ function presentedChain(url: string): Promise<Uint8Array[]> {
  * fetch that trusts exactly the master's own certificate: the saved one, or (a packed token carries only
  * the pin) the chain the master presents when its certificate matches the pin (one client per node run).
  */
+/** The certificates to trust: the pinned one (or the presented chain matching its pin) and an announced next one. */
+async function trusted(pinned: PinnedTls, url: string): Promise<string[]> {
+  const next = pinned.next ? [pinned.next.cert] : [];
+  if (pinned.cert) return [pinned.cert, ...next];
+  try {
+    return [await pinnedChainPem(await presentedChain(url), pinned.sha256 ?? ""), ...next];
+  } catch (err) {
+    if (next.length > 0) return next; // the master presents the next certificate already
+    throw err;
+  }
+}
+
 const fetchFor: FetchFactory = (pinned) => {
   if (!pinned) return (url, init) => fetch(url, init);
   let client: Promise<Deno.HttpClient> | null = null;
   const clientFor = (url: string) =>
     client ??= (async () =>
       Deno.createHttpClient({
-        caCerts: [pinned.cert || await pinnedChainPem(await presentedChain(url), pinned.sha256 ?? "")],
+        caCerts: await trusted(pinned, url),
       }))().catch((err) => {
         client = null; // try again with the next request
         throw err;

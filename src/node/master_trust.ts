@@ -9,10 +9,14 @@
 import type { Logger } from "../core/logger.ts";
 import { sha256Hex } from "../core/seal.ts";
 import type { HeartbeatResponse } from "../core/sync.ts";
+import { certFingerprint } from "../core/x509.ts";
 import type { Enrollment, NodeState } from "./state.ts";
 
-/** Where the accepted keys go: the client that verifies the master's answers. */
-export type KeyTrust = { trustKeys(keys: string[]): Promise<void> };
+/** Where the accepted keys go: the client that verifies the master's answers and its certificate. */
+export type KeyTrust = {
+  trustKeys(keys: string[]): Promise<void>;
+  trustTls(e: Pick<Enrollment, "tls" | "next_tls">): void;
+};
 
 const short = async (key: string) => (await sha256Hex(key)).slice(0, 16);
 
@@ -33,35 +37,78 @@ export class MasterTrust {
     return this.#me.next_verify_key ? [this.#me.verify_key, this.#me.next_verify_key] : [this.#me.verify_key];
   }
 
-  /** The heartbeat's field: sent only while a next key is held (only a master that announced one knows it). */
-  fields(): { trusts?: string[] } {
-    return this.#me.next_verify_key ? { trusts: this.keys } : {};
+  /** The TLS pins this node accepts. */
+  get pins(): string[] {
+    return [this.#me.tls?.sha256, this.#me.next_tls?.sha256].filter((p): p is string => !!p);
   }
 
-  /** Takes what a proven heartbeat answer says about the master's keys. */
+  /** The heartbeat's fields: sent only while a next key or certificate is held (only a master that announced one knows them). */
+  fields(): { trusts?: string[]; trusts_tls?: string[] } {
+    return {
+      ...(this.#me.next_verify_key ? { trusts: this.keys } : {}),
+      ...(this.#me.next_tls ? { trusts_tls: this.pins } : {}),
+    };
+  }
+
+  /** Takes what a proven heartbeat answer says about the master's keys and certificate. */
   async learn(answer: HeartbeatResponse): Promise<void> {
     if (answer.kind !== "ok") return;
-    const cur = this.#me.verify_key;
-    const next = this.#me.next_verify_key;
-    let me: Enrollment | null = null;
+    const keys = await this.#keys(answer, this.#me);
+    const me = await this.#tls(answer, keys ?? this.#me);
+    if (!keys && !me) return;
+    const next = me ?? keys!;
+    await this.disk.saveEnrollment(next); // first on disk: a restart keeps trusting what the master was told
+    this.#me = next;
+    if (keys) await this.client.trustKeys(this.keys);
+    if (me) this.client.trustTls(next);
+  }
+
+  async #keys(answer: HeartbeatResponse & { kind: "ok" }, e: Enrollment): Promise<Enrollment | null> {
+    const cur = e.verify_key;
+    const next = e.next_verify_key;
     if (answer.verify_key && answer.verify_key !== cur) {
       // Proven by the session (opened under a trusted key) or by a trusted key: the master's own word, also
       // for a node that was away while the next key was announced.
-      me = { ...this.#me, verify_key: answer.verify_key };
+      const me = { ...e, verify_key: answer.verify_key };
       delete me.next_verify_key;
       this.log.info("the master switched to its next signing key; the old one is no longer accepted", {
         key: await short(answer.verify_key),
         announced: answer.verify_key === next,
       });
-    } else if (answer.next_verify_key && answer.next_verify_key !== cur && answer.next_verify_key !== next) {
-      me = { ...this.#me, next_verify_key: answer.next_verify_key };
+      return me;
+    }
+    if (answer.next_verify_key && answer.next_verify_key !== cur && answer.next_verify_key !== next) {
       this.log.info("the master announced its next signing key; accepting it beside the current one", {
         next: await short(answer.next_verify_key),
       });
+      return { ...e, next_verify_key: answer.next_verify_key };
     }
-    if (!me) return;
-    await this.disk.saveEnrollment(me); // first on disk: a restart keeps trusting what the master was told
-    this.#me = me;
-    await this.client.trustKeys(this.keys);
+    return null;
+  }
+
+  async #tls(answer: HeartbeatResponse & { kind: "ok" }, e: Enrollment): Promise<Enrollment | null> {
+    if (!e.tls) return null; // publicly trusted certificate: nothing pinned
+    const now = answer.tls_sha256;
+    if (now && now !== e.tls.sha256) {
+      if (e.next_tls?.sha256 !== now) return null; // connected, so trusted already; nothing to learn
+      const me = { ...e, tls: e.next_tls };
+      delete me.next_tls;
+      this.log.info("the master presents its next TLS certificate; the old pin is forgotten", {
+        sha256: now,
+      });
+      return me;
+    }
+    const next = answer.next_tls;
+    if (!next || next.sha256 === e.tls.sha256 || next.sha256 === e.next_tls?.sha256) return null;
+    if ((await certFingerprint(next.cert)) !== next.sha256) {
+      this.log.warn("ignoring an announced TLS certificate whose pin does not match it", {
+        sha256: next.sha256,
+      });
+      return null;
+    }
+    this.log.info("the master announced its next TLS certificate; accepting it beside the pinned one", {
+      sha256: next.sha256,
+    });
+    return { ...e, next_tls: next };
   }
 }

@@ -19,6 +19,8 @@ const EnrollmentSchema = z.object({
   verify_key: z.string(),
   /** The master's announced next verification key, accepted beside verify_key (master_trust.ts). */
   next_verify_key: z.string().optional(),
+  /** The master's announced next TLS certificate, accepted beside `tls` (master_trust.ts). */
+  next_tls: z.object({ cert: z.string(), sha256: z.string() }).optional(),
 });
 export type Enrollment = z.infer<typeof EnrollmentSchema>;
 

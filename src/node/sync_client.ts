@@ -38,7 +38,9 @@ export type { SessionStore };
  * when only its pin is known (`cert` empty), the one the master presents, if it matches the pin.
  */
 export type HttpFetch = (url: string, init: RequestInit) => Promise<Response>;
-export type FetchFactory = (tls: { cert: string; sha256?: string } | null) => HttpFetch;
+export type FetchFactory = (tls: PinnedTls | null) => HttpFetch;
+/** The master's pinned certificate (`cert` empty: only its pin known), and an announced next one. */
+export type PinnedTls = { cert: string; sha256?: string; next?: { cert: string; sha256: string } };
 
 /** A failed exchange: `status` 0 when the master was unreachable. */
 export class SyncError extends Error {
@@ -248,14 +250,17 @@ export async function enroll(
   };
 }
 
+const pinned = (e: Pick<Enrollment, "tls" | "next_tls">): PinnedTls | null =>
+  e.tls ? { ...e.tls, ...(e.next_tls ? { next: e.next_tls } : {}) } : null;
+
 export class SyncClient {
   /** The session the requests go in (also proves configs the node builds from deltas). */
   readonly session: SessionKeeper;
-  readonly #fetch: HttpFetch;
+  #fetch: HttpFetch;
   #signer: Promise<Signer>;
 
   constructor(
-    fetchFor: FetchFactory,
+    private readonly fetchFor: FetchFactory,
     private readonly clock: Clock,
     enrollment: Enrollment,
     key: CryptoKey,
@@ -266,12 +271,17 @@ export class SyncClient {
     sessions: SessionStore | null = null,
   ) {
     this.session = new SessionKeeper(sessions, (signal) => this.#openRemote(signal));
-    this.#fetch = fetchFor(enrollment.tls);
+    this.#fetch = fetchFor(pinned(enrollment));
     this.#signer = this.#withKeys([enrollment.verify_key, enrollment.next_verify_key ?? ""], {
       nodeId: enrollment.node_id,
       key,
       bearer: enrollment.node_secret,
     });
+  }
+
+  /** From now on the master may present these certificates only (master_trust.ts). */
+  trustTls(e: Pick<Enrollment, "tls" | "next_tls">): void {
+    this.#fetch = this.fetchFor(pinned(e));
   }
 
   /** From now on answers may be signed by these master keys only (master_trust.ts). */

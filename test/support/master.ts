@@ -21,7 +21,7 @@ export async function testMaster(
     sessionTtlMs?: number;
     settings?: { label: string; value: string; env: string }[];
     /** Fleet health: options, and the probe and fetch the services reach the world with. */
-    services?: Pick<ServiceOptions, "fleet" | "ports" | "nodes" | "signIn" | "dns">;
+    services?: Pick<ServiceOptions, "fleet" | "ports" | "nodes" | "signIn" | "dns" | "tls" | "makeTlsCert">;
   } = {},
 ) {
   const clock = new FakeClock();
@@ -132,6 +132,7 @@ export async function testMaster(
     token,
     hostState,
     verifyKey,
+    keys,
     close: () => db.close(),
   };
 }

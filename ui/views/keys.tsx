@@ -16,7 +16,67 @@ export type SigningKeyModel = {
   canRotate: boolean;
 };
 
-export const KeysPage: FC<PageModel & { signing: SigningKeyModel }> = (p) => (
+export type TlsModel = {
+  /** null: the certificate is the operator's (or TLS is off): not rotated here. */
+  current: string | null;
+  next: null | {
+    fingerprint: string;
+    trusted: number;
+    enrolled: number;
+    switchBy: number;
+    atNextStart: boolean;
+  };
+  canRotate: boolean;
+};
+
+const TlsCard: FC<{ tls: TlsModel }> = ({ tls }) => (
+  <section class="card" id="tls-cert">
+    <h2>TLS certificate</h2>
+    {tls.current === null
+      ? (
+        <p class="muted">
+          The certificate comes from WIREBUDDY_TLS files (or TLS is off): replace the files to change it.
+        </p>
+      )
+      : (
+        <>
+          <p class="muted">
+            Nodes pin this self-signed certificate. A new one is announced to every node first; once every
+            enrolled node pins it too, the master presents it from its next start, and nodes forget the old
+            pin.
+          </p>
+          <p>
+            Current pin <code id="tls-current">{tls.current.slice(0, 16)}</code>
+          </p>
+          {tls.next
+            ? (
+              <p class="notice" id="tls-next" role="status">
+                Next certificate <code>{tls.next.fingerprint.slice(0, 16)}</code>: pinned by{" "}
+                {tls.next.trusted} of {tls.next.enrolled} enrolled nodes. {tls.next.atNextStart
+                  ? "Restart the master to present it (systemctl restart wirebuddy-master)."
+                  : `Presented from the first start after every node pins it, or after ${
+                    formatTime(tls.next.switchBy)
+                  }.`}
+              </p>
+            )
+            : (tls.canRotate && (
+              <p class="actions">
+                <a
+                  class="button danger"
+                  id="rotate-tls"
+                  href="/ui/keys/tls/rotate"
+                  {...intoDialog("/ui/keys/tls/rotate")}
+                >
+                  Rotate TLS certificate…
+                </a>
+              </p>
+            ))}
+        </>
+      )}
+  </section>
+);
+
+export const KeysPage: FC<PageModel & { signing: SigningKeyModel; tls: TlsModel }> = (p) => (
   <Layout title="Master keys" user={p.user} active="settings" flash={p.flash ?? null}>
     <h1>Master keys</h1>
     <section class="card" id="signing-key">
@@ -51,5 +111,6 @@ export const KeysPage: FC<PageModel & { signing: SigningKeyModel }> = (p) => (
           </p>
         ))}
     </section>
+    <TlsCard tls={p.tls} />
   </Layout>
 );

@@ -4,6 +4,7 @@ import { Hono } from "hono";
 import type { NodeView } from "../service/node_admin.ts";
 import type { Services } from "../service/services.ts";
 import type { SigningKeyStatus } from "../service/signing_rotation.ts";
+import type { TlsStatus } from "../service/tls_rotation.ts";
 import type { AppEnv } from "./env.ts";
 import { iso, jsonBody } from "./json.ts";
 import { actorOf, idParam } from "./middleware.ts";
@@ -40,6 +41,18 @@ const signingJson = (k: SigningKeyStatus) => ({
   },
 });
 
+const tlsJson = (t: TlsStatus) => ({
+  current: t.current,
+  next: t.next && {
+    sha256: t.next.fingerprint,
+    announced_at: iso(t.next.announcedAt),
+    switch_by: iso(t.next.switchBy),
+    nodes_trusting: t.next.trusted,
+    nodes_enrolled: t.next.enrolled,
+    at_next_start: t.next.atNextStart,
+  },
+});
+
 export function nodesApiRoutes(s: Services): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
   api.get(
@@ -71,5 +84,11 @@ export function nodesApiRoutes(s: Services): Hono<AppEnv> {
     const status = await s.signingKey.start(actorOf(c), c.get("meta"));
     return c.json(signingJson(status), 202);
   });
+  api.get("/master/tls", (c) => c.json(tlsJson(s.tlsRotation.status())));
+  // Announces a new self-signed certificate; the listener presents it at the start after every node trusts it.
+  api.post(
+    "/master/tls/rotate",
+    async (c) => c.json(tlsJson(await s.tlsRotation.start(actorOf(c), c.get("meta"))), 202),
+  );
   return api;
 }

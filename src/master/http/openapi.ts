@@ -157,6 +157,20 @@ const OPS: Record<string, Record<string, Op>> = {
       ok: 200,
     },
   },
+  "/api/master/tls": {
+    get: {
+      summary:
+        "The pin (SHA-256) of the master's self-signed TLS certificate, and the announced next one: how many enrolled nodes trust it, and whether the listener presents it at the next start",
+      ok: 200,
+    },
+  },
+  "/api/master/tls/rotate": {
+    post: {
+      summary:
+        "Announce a new self-signed TLS certificate (audited); once every enrolled node trusts it (or the grace period ends) the listener presents it from the next start, then nodes forget the old pin",
+      ok: 202,
+    },
+  },
   "/api/master/signing-key/rotate": {
     post: {
       summary:

@@ -18,6 +18,8 @@ import { AuditService } from "./audit.ts";
 import type { BackupService } from "./backup.ts";
 import { RotationService } from "./rotation.ts";
 import { SigningKeyRotation } from "./signing_rotation.ts";
+import { TlsRotation } from "./tls_rotation.ts";
+import type { CertMaterial } from "../../core/x509.ts";
 import { ClientConfigService } from "./client_configs.ts";
 import { ConfigVersions } from "./config_versions.ts";
 import { FleetEvents } from "./events.ts";
@@ -80,6 +82,8 @@ export type Services = {
   rotation: RotationService;
   /** The master's answer-signing key, rotated with overlap (signing_rotation.ts). */
   signingKey: SigningKeyRotation;
+  /** The master's self-signed TLS certificate, rotated with overlap (tls_rotation.ts). */
+  tlsRotation: TlsRotation;
 };
 
 /** The world the fleet-health services reach (real ones from main.ts; tests pass fakes). */
@@ -144,6 +148,8 @@ export type ServiceOptions = {
   dns?: { fetch?: typeof fetch; fetchLimits?: Partial<FetchLimits> };
   /** How long a new answer-signing key waits for every node to trust it before the switch (default 7 days). */
   signingGraceMs?: number;
+  /** Makes the next self-signed certificate (boot.ts; absent with operator files or no TLS). */
+  makeTlsCert?: () => Promise<CertMaterial>;
 };
 
 /** Builds the services, loads the master's sync signing key and makes its `local` node (first start). */
@@ -217,6 +223,11 @@ export async function createServices(
   const signingKey = new SigningKeyRotation(db, clock, secrets, audit, log, syncKeys, {
     graceMs: opts.signingGraceMs ?? 7 * 86_400_000,
   });
+  const tlsRotation = new TlsRotation(db, clock, secrets, audit, log, {
+    graceMs: opts.signingGraceMs ?? 7 * 86_400_000,
+    current: opts.makeTlsCert ? opts.tls ?? null : null,
+    makeCert: opts.makeTlsCert ?? null,
+  });
   const services: Services = {
     clock,
     log,
@@ -246,7 +257,10 @@ export async function createServices(
         publicHost,
         syncRatePerMinute: node.syncRatePerMinute,
         dnsIntake: (n, hb) => dnsLog.intake(n, hb.dns_log, hb.dns_dropped, hb.dns),
-        credentials: (n, hb) => signingKey.heartbeat(n.id, hb.trusts),
+        credentials: (n, hb) => ({
+          ...signingKey.heartbeat(n.id, hb.trusts),
+          ...tlsRotation.heartbeat(n.id, hb.trusts_tls),
+        }),
         observer: {
           heartbeatInTx: (before, hb, now) => {
             watch.heartbeatInTx(before, hb, now);
@@ -287,9 +301,11 @@ export async function createServices(
     dnsLists,
     dnsLog,
     signingKey,
+    tlsRotation,
   };
   events.onQueued = () => services.webhooks.deliverDue();
   await syncKeys.load(opts.tls ?? null);
   nodes.ensureLocalNode();
+  tlsRotation.afterStart();
   return services;
 }

@@ -1,6 +1,7 @@
 // The master keys page: the signing key nodes trust, "Rotate signing key…" asking first, the announced
 // key with how many nodes trust it; viewers see the page without the action and cannot post it.
 import assert from "node:assert/strict";
+import { selfSignedCert } from "../../../src/core/x509.ts";
 import { testMaster } from "../../support/master.ts";
 import { enrolled, sendHeartbeat } from "../../support/signed_node.ts";
 
@@ -66,6 +67,58 @@ Deno.test("ui: while a key is announced the page says how many nodes trust it an
     const again = await m.form("/ui/keys/signing/rotate", {}, { cookie: admin });
     assert.equal(again.status, 409, "one rotation at a time");
     assert.match(await again.text(), /already announced/);
+  } finally {
+    m.close();
+  }
+});
+
+Deno.test("ui: the TLS card shows the pin, asks before announcing a new certificate, and says when to restart", async () => {
+  const first = await selfSignedCert(
+    "vpn.example.com",
+    { dns: ["vpn.example.com"] },
+    new Date(Date.UTC(2026, 0, 1)),
+  );
+  const m = await testMaster({
+    services: {
+      tls: { cert: first.certPem, fingerprint: first.fingerprint },
+      makeTlsCert: () => selfSignedCert("vpn.example.com", { dns: ["vpn.example.com"] }, new Date()),
+    },
+  });
+  try {
+    await m.addUser("root", "admin");
+    const admin = await m.login("root");
+    const page = await (await m.request("/ui/keys", { cookie: admin })).text();
+    assert.match(page, new RegExp(`id="tls-current">${first.fingerprint.slice(0, 16)}<`));
+    assert.match(page, /id="rotate-tls" href="\/ui\/keys\/tls\/rotate"/);
+    assert.match(
+      await (await m.request("/ui/keys/tls/rotate", { cookie: admin })).text(),
+      /Rotate the TLS certificate\?/,
+    );
+    assert.equal(m.services.tlsRotation.status().next, null, "asking announces nothing");
+    const res = await m.form("/ui/keys/tls/rotate", {}, { cookie: admin });
+    assert.equal(res.status, 303);
+    assert.ok(m.services.tlsRotation.status().next);
+    // No node enrolled: every one pins it; the switch is decided and the page says to restart.
+    m.services.tlsRotation.switchDue();
+    const after = await (await m.request("/ui/keys", { cookie: admin })).text();
+    assert.match(after, /id="tls-next"[^]*Restart the master to present it/);
+    assert.equal(m.services.audit.list({ action: "master.tls.announce" }).length, 1);
+  } finally {
+    m.close();
+  }
+});
+
+Deno.test("ui: a master without its own self-signed certificate offers no TLS rotation", async () => {
+  const m = await testMaster();
+  try {
+    await m.addUser("root", "admin");
+    const admin = await m.login("root");
+    const page = await (await m.request("/ui/keys", { cookie: admin })).text();
+    assert.match(page, /replace the files to change it/);
+    assert.doesNotMatch(page, /id="rotate-tls"/);
+    const res = await m.form("/ui/keys/tls/rotate", {}, { cookie: admin });
+    assert.equal(res.status, 409);
+    await res.body?.cancel();
   } finally {
     m.close();
   }

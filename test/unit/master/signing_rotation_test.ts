@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { HEADERS, importPublicKey, responseSigningText, verifyText } from "../../../src/core/sync.ts";
 import { parseMasterEnv } from "../../../src/master/config.ts";
-import { signingKeyJobs } from "../../../src/master/scheduler.ts";
+import { rotationJobs } from "../../../src/master/scheduler.ts";
 import { testMaster } from "../../support/master.ts";
 import { enrolled, sendHeartbeat } from "../../support/signed_node.ts";
 
@@ -112,9 +112,16 @@ Deno.test("WIREBUDDY_ROTATE_SIGNING_KEY_EVERY: the schedule announces a new key 
   const m = await testMaster();
   try {
     const every = 30 * 86_400_000;
-    const jobs = signingKeyJobs(m.services, { signingKeyEveryMs: every, graceMs: 86_400_000 });
+    const jobs = rotationJobs(m.services, {
+      signingKeyEveryMs: every,
+      tlsEveryMs: null,
+      graceMs: 86_400_000,
+    });
     assert.deepEqual(jobs.map((j) => j.name), ["signing key rotation"]);
-    assert.deepEqual(signingKeyJobs(m.services, { signingKeyEveryMs: null, graceMs: 1 }), []);
+    assert.deepEqual(
+      rotationJobs(m.services, { signingKeyEveryMs: null, tlsEveryMs: null, graceMs: 1 }),
+      [],
+    );
     await jobs[0]!.run(); // the first look starts the count for a key made before the schedule
     m.clock.advance(every - 1);
     assert.equal(await m.services.signingKey.startIfDue(every), false);
@@ -139,10 +146,22 @@ Deno.test("WIREBUDDY_ROTATE_* settings parse, with a 7-day grace period by defau
   const parse = (env: Record<string, string>) => parseMasterEnv({ WIREBUDDY_SECRET_KEY: SECRET, ...env });
   const base = parse({});
   assert.ok(base.ok, JSON.stringify(base));
-  assert.deepEqual(base.value.rotation, { signingKeyEveryMs: null, graceMs: 7 * 86_400_000 });
-  const set = parse({ WIREBUDDY_ROTATE_SIGNING_KEY_EVERY: "90d", WIREBUDDY_ROTATE_GRACE: "2d" });
+  assert.deepEqual(base.value.rotation, {
+    signingKeyEveryMs: null,
+    tlsEveryMs: null,
+    graceMs: 7 * 86_400_000,
+  });
+  const set = parse({
+    WIREBUDDY_ROTATE_SIGNING_KEY_EVERY: "90d",
+    WIREBUDDY_ROTATE_TLS_EVERY: "180d",
+    WIREBUDDY_ROTATE_GRACE: "2d",
+  });
   assert.ok(set.ok);
-  assert.deepEqual(set.value.rotation, { signingKeyEveryMs: 90 * 86_400_000, graceMs: 2 * 86_400_000 });
+  assert.deepEqual(set.value.rotation, {
+    signingKeyEveryMs: 90 * 86_400_000,
+    tlsEveryMs: 180 * 86_400_000,
+    graceMs: 2 * 86_400_000,
+  });
   const bad = parse({ WIREBUDDY_ROTATE_SIGNING_KEY_EVERY: "5m" });
   assert.ok(!bad.ok);
   assert.match(bad.problems.join("\n"), /WIREBUDDY_ROTATE_SIGNING_KEY_EVERY.*at least 1h/);

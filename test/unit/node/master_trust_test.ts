@@ -11,6 +11,7 @@ import {
   responseSigningText,
   signText,
 } from "../../../src/core/sync.ts";
+import { selfSignedCert } from "../../../src/core/x509.ts";
 import { MasterTrust } from "../../../src/node/master_trust.ts";
 import type { Enrollment } from "../../../src/node/state.ts";
 import { RejectedAnswer, SyncClient, verifySaved } from "../../../src/node/sync_client.ts";
@@ -102,4 +103,50 @@ Deno.test("a node away during the announcement takes the key a proven answer nam
   assert.equal(saved.at(-1)!.verify_key, C);
   assert.equal(await accepts(c.privateKey), true);
   assert.equal(await accepts(b.privateKey), false, "neither the old nor the announced key any more");
+});
+
+Deno.test("an announced TLS certificate is pinned beside the current one; when the master presents it the old pin is forgotten", async () => {
+  const next = await selfSignedCert(
+    "vpn.example.com",
+    { dns: ["vpn.example.com"] },
+    new Date(Date.UTC(2026, 0, 1)),
+  );
+  const me: Enrollment = {
+    node_id: 3,
+    name: "n",
+    node_secret: "s",
+    url: "https://vpn.example.com:8443",
+    tls: { cert: "", sha256: "a".repeat(64) },
+    verify_key: "K",
+  };
+  const saved: Enrollment[] = [];
+  const fetchers: unknown[] = [];
+  const client = { trustKeys: () => Promise.resolve(), trustTls: (e: unknown) => void fetchers.push(e) };
+  const trust = new MasterTrust(
+    me,
+    { saveEnrollment: (e) => Promise.resolve(void saved.push(e)) },
+    client,
+    memoryLogger(),
+  );
+  const ok = (f: Record<string, unknown>) => ({ kind: "ok" as const, acked_seq: 0, config_version: 1, ...f });
+
+  // A certificate that does not match its announced pin is not taken.
+  await trust.learn(
+    ok({ tls_sha256: me.tls!.sha256, next_tls: { cert: next.certPem, sha256: "b".repeat(64) } }),
+  );
+  assert.equal(saved.length, 0);
+
+  await trust.learn(
+    ok({ tls_sha256: me.tls!.sha256, next_tls: { cert: next.certPem, sha256: next.fingerprint } }),
+  );
+  assert.deepEqual(saved.at(-1)!.next_tls, { cert: next.certPem, sha256: next.fingerprint });
+  assert.deepEqual(trust.fields(), { trusts_tls: [me.tls!.sha256, next.fingerprint] });
+  assert.deepEqual(fetchers.at(-1), saved.at(-1), "the client trusts both from now on");
+
+  await trust.learn(ok({ tls_sha256: next.fingerprint }));
+  assert.deepEqual(saved.at(-1)!.tls, { cert: next.certPem, sha256: next.fingerprint });
+  assert.equal(saved.at(-1)!.next_tls, undefined);
+  assert.deepEqual(trust.pins, [next.fingerprint], "the old pin is forgotten");
+  assert.deepEqual(trust.fields(), {});
+  assert.equal(fetchers.length, 2);
 });

@@ -1,5 +1,6 @@
-// Master keys: the answer-signing key the nodes trust and its rotation (announce, then the switch once
-// every node trusts the new key; service/signing_rotation.ts). Unscoped admins only (scope_guard.ts).
+// Master keys: the answer-signing key the nodes trust and the TLS certificate they pin, and their rotation
+// (announce, then the switch once every node trusts the new one; service/signing_rotation.ts and
+// tls_rotation.ts). Unscoped admins only (scope_guard.ts).
 import { Hono } from "hono";
 import { KeysPage } from "../../../../ui/views/keys.tsx";
 import { canWrite } from "../../service/context.ts";
@@ -19,6 +20,7 @@ export function keysRoutes(s: Services): Hono<AppEnv> {
         user={currentUser(c)}
         flash={takeFlash(c)}
         signing={{ ...k, canRotate: canWrite(actorOf(c)) }}
+        tls={{ ...s.tlsRotation.status(), canRotate: canWrite(actorOf(c)) }}
       />,
     );
   });
@@ -41,6 +43,29 @@ export function keysRoutes(s: Services): Hono<AppEnv> {
     return redirectWith(c, "/ui/keys", {
       kind: "ok",
       text: `New signing key ${k.next?.fingerprint} announced to ${k.next?.enrolled} enrolled node(s).`,
+    });
+  });
+  ui.get("/ui/keys/tls/rotate", (c) => {
+    requireWriter(c, "the master's keys");
+    return confirmation(c, {
+      title: "Rotate the TLS certificate?",
+      warning:
+        "A new self-signed certificate is announced to every node now; once every enrolled node pins it (at the latest after the grace period) the master presents it from its next start, and nodes forget the old pin. Browsers that accepted the old certificate will ask again.",
+      action: "/ui/keys/tls/rotate",
+      button: "Announce a new TLS certificate",
+      danger: true,
+      cancel: "/ui/keys",
+      active: "settings",
+      id: "rotate-tls-confirm",
+    });
+  });
+  ui.post("/ui/keys/tls/rotate", async (c) => {
+    const t = await s.tlsRotation.start(actorOf(c), c.get("meta"));
+    return redirectWith(c, "/ui/keys", {
+      kind: "ok",
+      text: `New TLS certificate ${
+        t.next?.fingerprint.slice(0, 16)
+      } announced to ${t.next?.enrolled} enrolled node(s).`,
     });
   });
   return ui;
