@@ -23,6 +23,7 @@ import { statusLoop } from "./status.ts";
 import { DnsBeat } from "./dns/heartbeat.ts";
 import type { DnsLogQueue } from "./dns/log_queue.ts";
 import { type ListenUnix, queryLogLoop } from "./dns/query_log.ts";
+import { AnswerCache, type LogFile, replyLogLoop } from "./dns/reply_log.ts";
 import type { UnboundResource } from "./dns/unbound.ts";
 import type { Enrollment, NodeState } from "./state.ts";
 import { type FetchFactory, SyncClient, verifySaved } from "./sync_client.ts";
@@ -42,7 +43,15 @@ export type AgentDeps = {
   /** Where `wirebuddy-node status` reads from: status.json in the data dir (status.ts). */
   status?: { fs: Fs; pid: number };
   /** Unbound, for a config with a `dns` section (the master's `local` node), and its query log. */
-  dns?: { unbound: UnboundResource; queue: DnsLogQueue; listenUnix: ListenUnix; socket: string };
+  dns?: {
+    unbound: UnboundResource;
+    queue: DnsLogQueue;
+    listenUnix: ListenUnix;
+    socket: string;
+    /** Unbound's reply lines (the query log's durable source) and how to read them. */
+    replyLog: string;
+    logFile: LogFile;
+  };
 };
 
 export type AgentResult = "stopped" | "removed";
@@ -161,16 +170,7 @@ export async function runAgent(
       trust: new MasterTrust(me, disk, master, log),
     }),
     ...(deps.dns
-      ? [queryLogLoop({
-        clock,
-        log,
-        stop,
-        listen: deps.dns.listenUnix,
-        path: deps.dns.socket,
-        queue: deps.dns.queue,
-        skip,
-        wanted: () => state.current?.dns?.log === true,
-      })]
+      ? dnsLogLoops(deps.dns, clock, log, stop, skip, () => state.current?.dns?.log === true)
       : []),
     metricsLoop({
       clock,
@@ -211,4 +211,39 @@ export async function runAgent(
   ]);
   signal.removeEventListener("abort", onStop);
   return state.removed ? "removed" : "stopped";
+}
+
+/** The query log: Unbound's reply lines into the queue, with the answers dnstap brings (dns/reply_log.ts). */
+function dnsLogLoops(
+  dns: NonNullable<AgentDeps["dns"]>,
+  clock: Clock,
+  log: Logger,
+  stop: AbortSignal,
+  skip: () => ReadonlySet<string>,
+  wanted: () => boolean,
+): Promise<void>[] {
+  const answers = new AnswerCache(clock);
+  return [
+    queryLogLoop({
+      clock,
+      log,
+      stop,
+      listen: dns.listenUnix,
+      path: dns.socket,
+      queue: answers,
+      skip,
+      wanted,
+    }),
+    replyLogLoop({
+      clock,
+      log,
+      stop,
+      file: dns.logFile,
+      path: dns.replyLog,
+      queue: dns.queue,
+      answers,
+      skip,
+      wanted,
+    }),
+  ];
 }

@@ -115,7 +115,16 @@ export const NODE_ENV: readonly EnvVar[] = [
       "/run/wirebuddy-node/dnstap.sock",
     ),
     default: "/run/wirebuddy-node/dnstap.sock",
-    description: "DNS: the unix socket the node receives Unbound's query log on (dnstap).",
+    description: "DNS: the unix socket the node receives the query log's answers on (Unbound's dnstap).",
+  },
+  {
+    name: "WIREBUDDY_UNBOUND_LOG",
+    schema: z.string().regex(/^\/[A-Za-z0-9_./-]+$/, "must be an absolute path").default(
+      "/var/lib/unbound/wirebuddy-replies.log",
+    ),
+    default: "/var/lib/unbound/wirebuddy-replies.log",
+    description:
+      "DNS: Unbound's logfile with a line per reply, which the node tails into the query log (survives reloads and restarts).",
   },
   {
     name: "WIREBUDDY_LOG_LEVEL",
@@ -143,7 +152,7 @@ export type NodeDaemonConfig = {
   /** The tunnel health responder's port (0 or absent: off). */
   healthPort?: number;
   /** Unbound's include directory, control configuration and the query log's socket (dns/unbound.ts). */
-  dns?: { dir: string; controlConf: string; dnstapSocket: string };
+  dns?: { dir: string; controlConf: string; dnstapSocket: string; replyLog: string };
   logLevel: LogLevel;
 };
 
@@ -179,6 +188,7 @@ export function parseNodeEnv(env: Record<string, string | undefined>): EnvResult
           dir: raw.WIREBUDDY_DNS_DIR as string,
           controlConf: raw.WIREBUDDY_UNBOUND_CONF as string,
           dnstapSocket: raw.WIREBUDDY_DNSTAP_SOCKET as string,
+          replyLog: raw.WIREBUDDY_UNBOUND_LOG as string,
         },
         logLevel: raw.WIREBUDDY_LOG_LEVEL as LogLevel,
       },

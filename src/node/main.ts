@@ -12,6 +12,7 @@ import { runAgent } from "./agent.ts";
 import { parseNodeEnv, parseSupervisorEnv } from "./config.ts";
 import { MetricsQueue } from "./metrics/queue.ts";
 import { DnsLogQueue } from "./dns/log_queue.ts";
+import type { LogFile } from "./dns/reply_log.ts";
 import type { ListenUnix } from "./dns/query_log.ts";
 import { UnboundResource } from "./dns/unbound.ts";
 import { createEngine } from "./reconcile/engine.ts";
@@ -189,6 +190,8 @@ async function main(): Promise<number> {
               queue: dnsQueue,
               listenUnix,
               socket: config.dns.dnstapSocket,
+              replyLog: config.dns.replyLog,
+              logFile: denoLogFile,
             },
           }
           : {}),
@@ -229,6 +232,31 @@ const listenUnix: ListenUnix = async (path) => {
     await Deno.chmod(path, 0o666);
   }
   return listener;
+};
+
+/** Unbound's reply log (dns/reply_log.ts): one open per read, so inode, size and bytes are one file's. */
+const denoLogFile: LogFile = {
+  async read(path, offset, max) {
+    const f = await Deno.open(path, { read: true }).catch((err) => {
+      if (err instanceof Deno.errors.NotFound) return null;
+      throw err;
+    });
+    if (!f) return null;
+    try {
+      const st = await f.stat();
+      const bytes = new Uint8Array(Math.max(0, Math.min(max, st.size - offset)));
+      let got = 0;
+      if (bytes.length > 0) await f.seek(offset, Deno.SeekMode.Start);
+      while (got < bytes.length) {
+        const n = await f.read(bytes.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      return { ino: st.ino ?? 0, size: st.size, bytes: bytes.subarray(0, got) };
+    } finally {
+      f.close();
+    }
+  },
 };
 
 /** `userspace-supervisor`: wireguard-go for the node, kept by wirebuddy-wireguard-go.service. */

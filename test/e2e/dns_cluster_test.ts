@@ -3,9 +3,11 @@
 // serving lab.example as the only upstream, a node "frankfurt" and a client on it. A client resolves an
 // allowed name, a blocked one is refused, with blocking off for its peer it resolves, its own name
 // resolves to its address, and the query log names the peer and the node. A blocklist reload during a
-// steady stream of 1,000 queries fails none; bad input leaves the running resolver untouched; Chromium
+// steady stream of 1,000 queries fails none (applied without a reload); restarting Unbound and the
+// master while queries are logged leaves every reply logged exactly once; bad input leaves the running resolver untouched; Chromium
 // adds a list, sees its count and blocks a domain from the log.
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { chromium } from "playwright-core";
 import { Cluster, NODE_ENV, startDeno } from "../support/cluster.ts";
 import {
@@ -25,6 +27,8 @@ import { waitFor } from "../support/wait.ts";
 const ROOT = new URL("../../", import.meta.url).pathname;
 const RESOLVER = "10.13.13.1";
 const LIST_URL = `http://${AUTH_IP}:8080`;
+/** The node's queue file (its metrics and its query log, src/node/main.ts). */
+const QUEUE_FILE = "metrics_queue.db";
 
 type Reply = { rcode: string; answers: { type: string; data: string }[] } | null;
 type StreamResult = {
@@ -57,7 +61,11 @@ Deno.test({
         }\n---- unbound.log\n${unboundLog()}`;
       const unboundLog = () => {
         try {
-          return Deno.readTextFileSync(`${c.dir}/unbound/unbound.log`).slice(-3000);
+          // Unbound logs to the node's reply log (wb-log.conf) once the query log is on.
+          return ["unbound.log", "replies.log"].map((f) =>
+            Deno.readTextFileSync(`${c.dir}/unbound/${f}`).split("\n").filter((l) => !l.includes(" reply: "))
+              .slice(-30).join("\n")
+          ).join("\n");
         } catch {
           return "";
         }
@@ -236,6 +244,76 @@ Deno.test({
           `reload stream: sent=${s1r.sent} answered=${s1r.answered} failed=${s1r.failed} changes=${during} reloads=${
             reloads() - reloadsBefore
           }`,
+        );
+
+        // Restart Unbound and then the master while a client's queries are logged: the query log holds
+        // exactly the replies Unbound wrote (its reply lines, counted per name), none lost, none twice.
+        const replyLines = async () =>
+          ((await Deno.readTextFile(`${lab!.dir}/replies.log`).catch(() => "")).match(
+            / reply: \S+ q\d+\.restart\.lab\.example\. A IN /g,
+          ) ?? []).map((l) => l.split(" ")[3]!.replace(/\.$/, ""));
+        const logged =
+          async () => ((await c.api("GET", "/dns/queries?q=restart.lab.example&limit=500")).body.queries as {
+            name: string;
+            peer: string;
+            node: string;
+          }[]);
+        const tally = (names: string[]) => {
+          const m: Record<string, number> = {};
+          for (const n of names) m[n] = (m[n] ?? 0) + 1;
+          return m;
+        };
+        const s2 = stream("q{i}.restart.lab.example", 250, 40, 1000, 5);
+        await waitFor("the stream to start", () => s2.output().includes('"started"'), { timeoutMs: 15_000 });
+        await waitFor("the first restart queries logged", async () => (await logged()).length >= 20, {
+          timeoutMs: 15_000,
+          intervalMs: 200,
+        });
+        const starts = lab.starts;
+        await lab.proc!.stop("SIGTERM"); // Unbound exits; its supervisor starts it again (Restart=always)
+        await waitFor("Unbound started again", async () =>
+          lab!.starts > starts &&
+          (await c.master.exec.run(["unbound-control", "-c", lab!.conf, "status"])).code === 0, {
+          timeoutMs: 15_000,
+          intervalMs: 100,
+        });
+        await waitFor("more restart queries logged", async () => (await logged()).length >= 120, {
+          timeoutMs: 15_000,
+          intervalMs: 200,
+        });
+        await c.stopMaster();
+        await c.startMaster();
+        const s2r = await result(s2);
+        assert.equal(s2r.answered, 250, `every query answered in the end: ${JSON.stringify(s2r)}`);
+        const want = tally(await replyLines());
+        assert.equal(Object.keys(want).length, 250, "Unbound wrote a reply line for every name");
+        await waitFor("the query log to hold every reply", async () => {
+          const got = await logged();
+          return got.length >= Object.values(want).reduce((a, b) => a + b, 0);
+        }, { timeoutMs: 30_000, intervalMs: 250 });
+        // Nothing left to come: the local node's queue is empty and its tail is at the end of the file.
+        await waitFor("the local node's query log drained", async () => {
+          const db = new DatabaseSync(`${c.dir}/local-node/${QUEUE_FILE}`, { readOnly: true });
+          try {
+            const left = Number((db.prepare("SELECT count(*) AS n FROM dns_log").get() as { n: number }).n);
+            const offset =
+              (db.prepare("SELECT value FROM dns_log_counters WHERE name = 'tail_offset'").get() as {
+                value: number;
+              } | undefined)?.value;
+            const size = (await Deno.stat(`${lab!.dir}/replies.log`)).size;
+            return left === 0 && offset === size;
+          } finally {
+            db.close();
+          }
+        }, { timeoutMs: 30_000, intervalMs: 250 });
+        const got = await logged();
+        assert.deepEqual(tally(got.map((q) => q.name)), want, "every reply logged exactly once");
+        assert.ok(got.every((q) => q.peer === "phone" && q.node === "frankfurt"), "with the peer and node");
+        // deno-lint-ignore no-console
+        console.log(
+          `restart log: sent=${s2r.sent} answered=${s2r.answered} retried=${s2r.retried} replies=${
+            Object.values(want).reduce((a, b) => a + b, 0)
+          } logged=${got.length} unbound_starts=${lab.starts - starts} master_restarted=1`,
         );
 
         // Bad input: a clear error, and the running resolver untouched.

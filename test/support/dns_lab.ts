@@ -144,6 +144,7 @@ remote-control:
       WIREBUDDY_DNS_DIR: `${dir}/wirebuddy`,
       WIREBUDDY_UNBOUND_CONF: conf,
       WIREBUDDY_DNSTAP_SOCKET: `${dir}/dnstap.sock`,
+      WIREBUDDY_UNBOUND_LOG: `${dir}/replies.log`,
     },
   };
 }

@@ -1,6 +1,7 @@
 // The query log's at-least-once queue: the same SQLite file (WAL) as the metrics queue, its own table
 // and its own sequence numbers (they only grow, also across restarts), a cap that drops the oldest
-// entries and counts them, deletion only after the master acknowledged a sequence number.
+// entries and counts them, deletion only after the master acknowledged a sequence number. The reply
+// log's read position (inode and byte offset) is saved in the same transaction as the entries it gave.
 import { DatabaseSync } from "node:sqlite";
 import type { DnsLogEntry } from "../../core/sync.ts";
 
@@ -25,15 +26,34 @@ export class DnsLogQueue {
     `);
   }
 
-  /** Adds entries in one transaction; returns how many old ones were dropped to stay under the cap. */
-  enqueue(entries: NewDnsEntry[]): number {
-    if (entries.length === 0) return 0;
+  /** Where the reply log's tail stands, or null before its first read. */
+  cursor(): { ino: number; offset: number } | null {
+    const rows = this.#db.prepare(
+      "SELECT name, value FROM dns_log_counters WHERE name IN ('tail_ino', 'tail_offset')",
+    ).all() as { name: string; value: number }[];
+    const v = Object.fromEntries(rows.map((r) => [r.name, Number(r.value)]));
+    return v.tail_ino === undefined || v.tail_offset === undefined
+      ? null
+      : { ino: v.tail_ino, offset: v.tail_offset };
+  }
+
+  /**
+   * Adds entries, and the reply log's new position when given, in one transaction; returns how many old
+   * entries were dropped to stay under the cap.
+   */
+  enqueue(entries: NewDnsEntry[], cursor?: { ino: number; offset: number }): number {
+    if (entries.length === 0 && !cursor) return 0;
     const insert = this.#db.prepare(
       "INSERT INTO dns_log (at, client, qname, qtype, rcode, answer) VALUES (?, ?, ?, ?, ?, ?)",
     );
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       for (const e of entries) insert.run(e.at, e.client, e.qname, e.qtype, e.rcode, e.answer);
+      if (cursor) {
+        const set = this.#db.prepare("INSERT OR REPLACE INTO dns_log_counters (name, value) VALUES (?, ?)");
+        set.run("tail_ino", cursor.ino);
+        set.run("tail_offset", cursor.offset);
+      }
       const size = Number((this.#db.prepare("SELECT count(*) AS n FROM dns_log").get() as { n: number }).n);
       const over = Math.max(0, size - this.max);
       if (over > 0) {

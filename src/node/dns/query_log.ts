@@ -1,7 +1,8 @@
 // The receiving end of Unbound's dnstap stream: a unix socket the node listens on (Unbound connects to
-// it, see wb-dnstap.conf), the Frame Streams handshake, and one queue entry per client response. Each
-// chunk read is committed to the queue before the next is read, so what Unbound handed over survives a
-// node restart; Unbound flushes its buffer with STOP on reload and shutdown.
+// it, see wb-dnstap.conf), the Frame Streams handshake, and one entry per client response, handed to
+// `queue.enqueue`. The agent hands them to the reply log's AnswerCache (reply_log.ts): dnstap brings
+// each reply's answer, while Unbound's reply lines are the durable record of which replies were sent
+// (dnstap drops its buffer on a reload or restart).
 import type { Logger } from "../../core/logger.ts";
 import type { Clock } from "../../core/ports/types.ts";
 import { pause } from "../sleep.ts";

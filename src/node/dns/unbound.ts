@@ -17,8 +17,10 @@ export type DnsPaths = {
   dir: string;
   /** The configuration unbound-control reads its control socket from (e.g. /etc/unbound/unbound.conf). */
   controlConf: string;
-  /** Where the node receives Unbound's dnstap stream (the query log). */
+  /** Where the node receives Unbound's dnstap stream (the answers of the query log). */
   dnstapSocket: string;
+  /** Unbound's logfile with a line per reply (the query log's durable source, see reply_log.ts). */
+  replyLog?: string;
 };
 
 export type DnsFile = { name: string; text: string };
@@ -50,10 +52,27 @@ export type DnsResult = {
 const MANIFEST = "wb-manifest.json";
 const SAFE_PATH = /^\/[A-Za-z0-9_./-]+$/;
 
-/** The files the node writes for a `dns` section: the master's, plus the dnstap clause for the query log. */
+/**
+ * The files the node writes for a `dns` section: the master's, plus for the query log Unbound's reply
+ * lines to its logfile (wb-log.conf) and the dnstap clause that brings the answers.
+ */
 export function desiredFiles(dns: NodeDnsConfig | null, paths: DnsPaths): DnsFile[] {
   if (!dns) return [];
   const files = dns.files.map((f) => ({ name: f.name, text: f.text }));
+  if (dns.log && paths.replyLog && SAFE_PATH.test(paths.replyLog)) {
+    files.push({
+      name: "wb-log.conf",
+      text: [
+        "# Written by wirebuddy-node: a line per reply, tailed into the node's query log.",
+        "server:",
+        "  use-syslog: no",
+        `  logfile: "${paths.replyLog}"`,
+        "  log-replies: yes",
+        "  log-tag-queryreply: yes",
+        "",
+      ].join("\n"),
+    });
+  }
   if (dns.log && SAFE_PATH.test(paths.dnstapSocket)) {
     files.push({
       name: "wb-dnstap.conf",

@@ -130,13 +130,28 @@ Deno.test("zonesDiff() removes gone names, adds new or retyped ones, and refuses
   assert.equal(zonesDiff(a, 'server:\n  local-zone: "x y." static\n'), null, "a name with a space");
 });
 
-Deno.test("desiredFiles() adds the dnstap clause only when the query log is on", () => {
+Deno.test("desiredFiles() adds the reply log and the dnstap clause only when the query log is on", () => {
   const dns: NodeDnsConfig = { files: [{ name: "wb-server.conf", text: "server:\n" }], log: true, nolog: [] };
   const files = desiredFiles(dns, PATHS);
   assert.deepEqual(files.map((x) => x.name), ["wb-dnstap.conf", "wb-server.conf"]);
   assert.match(files[0]!.text, /dnstap-socket-path: "\/run\/wb\/dnstap\.sock"/);
   assert.deepEqual(desiredFiles({ ...dns, log: false }, PATHS).map((x) => x.name), ["wb-server.conf"]);
   assert.deepEqual(desiredFiles(null, PATHS), []);
+  const withLog = desiredFiles(dns, { ...PATHS, replyLog: "/var/lib/unbound/wirebuddy-replies.log" });
+  assert.deepEqual(withLog.map((x) => x.name), ["wb-dnstap.conf", "wb-log.conf", "wb-server.conf"]);
+  for (
+    const l of [
+      '  logfile: "/var/lib/unbound/wirebuddy-replies.log"',
+      "  log-replies: yes",
+      "  use-syslog: no",
+    ]
+  ) {
+    assert.ok(withLog[1]!.text.split("\n").includes(l), l);
+  }
+  assert.deepEqual(
+    desiredFiles({ ...dns, log: false }, { ...PATHS, replyLog: "/x.log" }).map((x) => x.name),
+    ["wb-server.conf"],
+  );
 });
 
 /** A host with Unbound: checkconf refuses any file containing "BAD"; reload loads the live files. */
