@@ -110,12 +110,13 @@ export async function tailOnce(d: ReplyTailDeps): Promise<number> {
   const chunk = d.chunk ?? 1 << 20;
   const saved = d.queue.cursor();
   let r = await d.file.read(d.path, saved?.offset ?? 0, chunk);
-  if (!r) return 0;
   if (!saved) {
-    // First start: the log begins now (older lines are from before the node owned it).
-    d.queue.enqueue([], { ino: r.ino, offset: r.size });
+    // First start: the log begins now (older lines are from before the node owned it); a file that does
+    // not exist yet (Unbound creates it when it loads wb-log.conf) is read from its first line.
+    d.queue.enqueue([], r ? { ino: r.ino, offset: r.size } : { ino: 0, offset: 0 });
     return 0;
   }
+  if (!r) return 0;
   let start = saved.offset;
   if (r.ino !== saved.ino) {
     // Rotated (logrotate renames to `.1`, then `unbound-control log_reopen`): first the rest of the old

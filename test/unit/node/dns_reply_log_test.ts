@@ -85,6 +85,15 @@ Deno.test("tailOnce() starts at the end on first use, then takes each reply line
   assert.equal(queue.cursor()!.offset, new TextEncoder().encode(file.text).length);
 });
 
+Deno.test("tailOnce() reads a log file that appears after the first look from its first line", async () => {
+  const { file, queue, deps } = setup();
+  const missing = { read: () => Promise.resolve(null) };
+  assert.equal(await tailOnce({ ...deps, file: missing }), 0);
+  file.text = line(T, "first.example");
+  await tailOnce(deps);
+  assert.deepEqual(names(queue), ["first.example."]);
+});
+
 Deno.test("tailOnce() waits until a line is old enough for its dnstap answer to have arrived", async () => {
   const { file, queue, clock, deps } = setup();
   await tailOnce(deps);
