@@ -276,6 +276,10 @@ export const HeartbeatRequestSchema = z.object({
 }).strict();
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
 
+/** A node's new identity: its certificate, sent in a request signed with its current identity key. */
+export const IdentityRequestSchema = z.object({ cert: z.string().min(1).max(20_000) }).strict();
+export const IdentityAnswerSchema = z.object({ cert_sha256: z.string() });
+
 export const HeartbeatResponseSchema = z.discriminatedUnion("kind", [
   z.object({
     kind: z.literal("ok"),
@@ -291,6 +295,8 @@ export const HeartbeatResponseSchema = z.discriminatedUnion("kind", [
     tls_sha256: z.string().max(128).optional(),
     /** The master's next self-signed TLS certificate (announced before its listener presents it). */
     next_tls: z.object({ cert: z.string().max(20_000), sha256: z.string().max(128) }).optional(),
+    /** An admin asked this node for a new identity key (POST /api/sync/identity, signed with the current one). */
+    rotate_identity: z.literal(true).optional(),
   }),
   z.object({ kind: z.literal("removed"), node_id: z.number().int() }),
 ]);

@@ -12,6 +12,7 @@ import type { NodeDaemonConfig } from "./config.ts";
 import { DataPlane } from "./dataplane.ts";
 import { ensureEnrolled } from "./enrollment.ts";
 import { MasterTrust } from "./master_trust.ts";
+import { type IdentityHolder, rotateIdentity } from "./identity_rotation.ts";
 import { Contact, secs } from "./contact.ts";
 import { configLoop, heartbeatLoop, reconcileLoop, takeDown } from "./loops.ts";
 import type { MetricsQueue } from "./metrics/queue.ts";
@@ -116,6 +117,7 @@ export async function runAgent(
   const master = new SyncClient(deps.fetchFor, clock, me, identity.key, config.masterUrl ?? me.url, {
     timeoutMs: config.requestTimeoutMs,
   }, disk);
+  const signing: IdentityHolder = { key: identity.key };
   const state = new AgentState();
   const dataplane = new DataPlane(deps.engine, disk, () => clock.now(), deps.dns?.unbound ?? null);
   const noLog = { from: null as string[] | null, set: new Set<string>() };
@@ -167,7 +169,16 @@ export async function runAgent(
       removed,
       timing: config,
       ...(deps.dns ? { dns: new DnsBeat(deps.dns.queue, () => dataplane.dnsReport(), log) } : {}),
-      trust: new MasterTrust(me, disk, master, log),
+      trust: new MasterTrust(me, disk, master, log, () =>
+        rotateIdentity({
+          disk,
+          client: master,
+          log,
+          hostname: deps.hostname,
+          now: () => clock.now(),
+          holder: signing,
+          signal: stop,
+        })),
     }),
     ...(deps.dns
       ? dnsLogLoops(deps.dns, clock, log, stop, skip, () => state.current?.dns?.log === true)
@@ -189,7 +200,9 @@ export async function runAgent(
         log,
         stop,
         listen: deps.listen,
-        key: identity.key,
+        get key() {
+          return signing.key; // a rotated identity signs from then on
+        },
         nodeId: me.node_id,
         port: config.healthPort!,
         intervalMs: Math.min(config.reconcileMs, 2_000),

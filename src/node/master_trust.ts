@@ -28,9 +28,13 @@ export class MasterTrust {
     private readonly disk: Pick<NodeState, "saveEnrollment">,
     private readonly client: KeyTrust,
     private readonly log: Logger,
+    /** Makes a new identity key and has the master take it (identity_rotation.ts), when the master asks. */
+    private readonly rotateIdentity: (() => Promise<void>) | null = null,
   ) {
     this.#me = me;
   }
+
+  #rotating = false;
 
   /** The keys this node accepts: the current one, and the announced next one. */
   get keys(): string[] {
@@ -53,6 +57,14 @@ export class MasterTrust {
   /** Takes what a proven heartbeat answer says about the master's keys and certificate. */
   async learn(answer: HeartbeatResponse): Promise<void> {
     if (answer.kind !== "ok") return;
+    if (answer.rotate_identity && this.rotateIdentity && !this.#rotating) {
+      this.#rotating = true;
+      await this.rotateIdentity().catch((err) =>
+        this.log.warn("cannot rotate the identity key; trying again at the next heartbeat", {
+          error: (err as Error).message,
+        })
+      ).finally(() => (this.#rotating = false));
+    }
     const keys = await this.#keys(answer, this.#me);
     const me = await this.#tls(answer, keys ?? this.#me);
     if (!keys && !me) return;

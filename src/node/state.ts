@@ -69,6 +69,13 @@ export class NodeState {
     if (keyText !== null && certPem !== null) {
       return { key: await importPrivateKey(keyText.trim()), certPem, created: false };
     }
+    const made = await this.makeIdentity(hostname, now);
+    await this.saveIdentity(made);
+    return { key: made.key, certPem: made.certPem, created: true };
+  }
+
+  /** A new identity (P-256 key, self-signed certificate), not saved yet (identity rotation saves it once accepted). */
+  async makeIdentity(hostname: string, now: Date): Promise<Identity & { keyPem: string }> {
     const pair = await generateSigningKeys();
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: "01",
@@ -78,19 +85,15 @@ export class NodeState {
       keys: pair,
       signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
     });
-    const pem = cert.toString("pem") + "\n";
+    const keyPem = await exportPrivateKey(pair.privateKey);
+    return { key: await importPrivateKey(keyPem), certPem: cert.toString("pem") + "\n", keyPem };
+  }
+
+  /** Keeps an identity as the node's own (key 0600, certificate 0644). */
+  async saveIdentity(id: { keyPem: string; certPem: string }): Promise<void> {
     await this.fs.mkdir(this.dir, 0o700);
-    await this.fs.writeTextAtomic(
-      this.#path("identity.key"),
-      (await exportPrivateKey(pair.privateKey)) + "\n",
-      0o600,
-    );
-    await this.fs.writeTextAtomic(this.#path("identity.crt"), pem, 0o644);
-    return {
-      key: await importPrivateKey(await exportPrivateKey(pair.privateKey)),
-      certPem: pem,
-      created: true,
-    };
+    await this.fs.writeTextAtomic(this.#path("identity.key"), id.keyPem + "\n", 0o600);
+    await this.fs.writeTextAtomic(this.#path("identity.crt"), id.certPem, 0o644);
   }
 
   enrollment(): Promise<Enrollment | null> {

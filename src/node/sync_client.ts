@@ -8,6 +8,7 @@ import {
   type EnrollResponse,
   EnrollResponseSchema,
   HEADERS,
+  IdentityAnswerSchema,
   importPublicKey,
   newNonce,
   requestSigningText,
@@ -27,9 +28,11 @@ import {
 import { type Opened, type Session, SessionKeeper, type SessionStore } from "./session_keeper.ts";
 import { checkMasterProtocol, PROTOCOL_HEADER, SYNC_PROTOCOL } from "../core/sync_protocol.ts";
 import type { Enrollment } from "./state.ts";
+import { claimedVersion, RejectedAnswer, SyncError } from "./sync_errors.ts";
 import { anyVerifies } from "./saved_proof.ts";
 
 export { verifySaved } from "./saved_proof.ts";
+export { RejectedAnswer, SyncError } from "./sync_errors.ts";
 
 export type { SessionStore };
 
@@ -41,37 +44,6 @@ export type HttpFetch = (url: string, init: RequestInit) => Promise<Response>;
 export type FetchFactory = (tls: PinnedTls | null) => HttpFetch;
 /** The master's pinned certificate (`cert` empty: only its pin known), and an announced next one. */
 export type PinnedTls = { cert: string; sha256?: string; next?: { cert: string; sha256: string } };
-
-/** A failed exchange: `status` 0 when the master was unreachable. */
-export class SyncError extends Error {
-  override readonly name = "SyncError";
-  constructor(readonly status: number, message: string, readonly retryAfterMs?: number) {
-    super(message);
-  }
-  get unreachable(): boolean {
-    return this.status === 0;
-  }
-}
-
-/**
- * An answer the node refuses (not signed by its master, not JSON, or not what the protocol allows):
- * `version` is the config version it claimed, when it named one.
- */
-export class RejectedAnswer extends SyncError {
-  constructor(message: string, readonly version: number | null) {
-    super(502, message);
-  }
-}
-
-/** The config version an answer claims, read without trusting it (for the report of a refusal). */
-function claimedVersion(text: string): number | null {
-  try {
-    const v = JSON.parse(text)?.config?.config_version;
-    return Number.isInteger(v) ? v : null;
-  } catch {
-    return null;
-  }
-}
 
 type Signer = {
   nodeId: number;
@@ -282,6 +254,24 @@ export class SyncClient {
   /** From now on the master may present these certificates only (master_trust.ts). */
   trustTls(e: Pick<Enrollment, "tls" | "next_tls">): void {
     this.#fetch = this.fetchFor(pinned(e));
+  }
+
+  /** Sends a new identity certificate signed with the current key (never in a session), then signs with `key`. */
+  async changeIdentity(certPem: string, key: CryptoKey, signal?: AbortSignal): Promise<void> {
+    const signer = await this.#signer;
+    await exchange({
+      fetcher: this.#fetch,
+      clock: this.clock,
+      base: this.base,
+      signer: { ...signer, session: null },
+      method: "POST",
+      path: "/api/sync/identity",
+      body: { cert: certPem },
+      schema: IdentityAnswerSchema,
+      deadlineMs: this.opts.timeoutMs,
+      signal,
+    });
+    this.#signer = Promise.resolve({ ...signer, key }); // the master ended the session: the next one is opened with it
   }
 
   /** From now on answers may be signed by these master keys only (master_trust.ts). */

@@ -254,3 +254,77 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "rotation: frankfurt's identity key rotates while the client pings; the master refuses the old key afterwards",
+  ignore: skipUnlessRoot("the identity rotation end-to-end test"),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withWorld(async (world) => {
+      const c = await Cluster.build(world, ["frankfurt"]);
+      const stop = new AbortController();
+      try {
+        const { fra, nodeRow, recorded, pinging } = await fleet(c, stop.signal);
+        const read = (f: string) => Deno.readTextFile(`${fra.dataDir}/${f}`);
+        const [oldKey, oldCert] = [await read("identity.key"), await read("identity.crt")];
+        const id = (await nodeRow()).id;
+        const from = Date.now();
+        const asked = await c.api("POST", `/nodes/${id}/identity/rotate`);
+        assert.equal(asked.status, 202, JSON.stringify(asked.body));
+        await waitFor(
+          "frankfurt keeps its new identity",
+          async () => (await read("identity.crt")) !== oldCert,
+          {
+            timeoutMs: 30_000,
+            intervalMs: 200,
+          },
+        );
+        const audit = JSON.stringify((await c.api("GET", "/audit?action=node.identity.rotate")).body);
+        assert.ok(audit.includes("node.identity.rotate"), audit.slice(0, 300));
+        const seen = (await nodeRow()).last_seen;
+        await waitFor("frankfurt syncs on with the new key", async () => {
+          const n = await nodeRow();
+          return n.status === "online" && n.last_seen !== seen;
+        }, { timeoutMs: 30_000, intervalMs: 250 });
+
+        // The old key is refused: frankfurt given back its old identity (and no session) cannot sync.
+        const [newKey, newCert] = [await read("identity.key"), await read("identity.crt")];
+        const withIdentity = async (key: string, cert: string) => {
+          await fra.proc!.stop("SIGTERM");
+          await Deno.writeTextFile(`${fra.dataDir}/identity.key`, key);
+          await Deno.writeTextFile(`${fra.dataDir}/identity.crt`, cert);
+          await Deno.remove(`${fra.dataDir}/session.json`).catch(() => {});
+          return await c.startNode(fra, null);
+        };
+        const withOld = await withIdentity(oldKey, oldCert);
+        await waitFor(
+          "the master refuses frankfurt's old key",
+          () => withOld.output().includes("Bad request signature"),
+          { timeoutMs: 30_000, intervalMs: 200 },
+        );
+        assert.ok(!withOld.output().includes("sync session opened"), "no session with the old key");
+        const seenBefore = (await nodeRow()).last_seen;
+        const withNew = await withIdentity(newKey, newCert);
+        await waitFor("frankfurt syncs again with the new key", async () => {
+          const n = await nodeRow();
+          return n.status === "online" && n.last_seen !== seenBefore &&
+            withNew.output().includes("heartbeat sent");
+        }, { timeoutMs: 30_000, intervalMs: 250 });
+        const to = Date.now();
+        await waitFor("5 pings answered after the rotation", async () => {
+          return (await recorded()).filter((a) => a.at > to).length >= 5;
+        }, { timeoutMs: 20_000, intervalMs: 100 });
+        stop.abort();
+        await pinging.catch(() => {});
+        const { lost, gap } = lostPings(await recorded(), from, to);
+        log(`identity key rotation: ${lost} pings lost, longest gap ${gap} ms, took ${to - from} ms`);
+        assert.equal(lost, 0, `${lost} pings lost`);
+      } finally {
+        stop.abort();
+        await c.stopAll();
+      }
+    });
+  },
+});

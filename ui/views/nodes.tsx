@@ -290,6 +290,11 @@ export const NodeDetailPage: FC<PageModel & { m: NodeDetailModel }> = (p) => {
           <p class="row-actions">
             <a class="button" href={`/ui/nodes/${n.id}/edit`}>Edit</a>
             <a class="button" href={`/ui/nodes/${n.id}/token`}>New token</a>
+            {n.enrolled && (
+              <a class="button" id="rotate-identity" href={`/ui/nodes/${n.id}/identity`}>
+                Rotate identity key…
+              </a>
+            )}
             <a class="button danger" href={`/ui/nodes/${n.id}/delete`}>Delete</a>
           </p>
         )}

@@ -11,3 +11,11 @@ export function enrolledNodeIds(db: Db): number[] {
     r.id
   );
 }
+
+/** A node's new identity (its P-256 verification key and certificate pin), after a proven rotation. */
+export function setNodeIdentity(db: Db, id: number, verifyKey: string, certSha256: string): boolean {
+  return db.run(
+    "UPDATE nodes SET verify_key = :verifyKey, cert_sha256 = :certSha256 WHERE id = :id AND verify_key IS NOT NULL",
+    { id, verifyKey, certSha256 },
+  ).changes === 1;
+}

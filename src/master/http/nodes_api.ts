@@ -78,6 +78,10 @@ export function nodesApiRoutes(s: Services): Hono<AppEnv> {
     c.header("Cache-Control", "no-store");
     return c.json({ enrollment_token: token });
   });
+  api.post("/nodes/:id/identity/rotate", (c) => {
+    s.identity.request(actorOf(c), c.get("meta"), idParam(c));
+    return c.json({ requested: true }, 202);
+  });
   api.get("/master/signing-key", async (c) => c.json(signingJson(await s.signingKey.status())));
   // Announces a new key; the master switches once every enrolled node trusts it (or the grace period ends).
   api.post("/master/signing-key/rotate", async (c) => {

@@ -7,7 +7,7 @@ import { NewUserSchema, PasswordSchema, RoleSchema, ScopeSchema } from "../servi
 import { NewTokenSchema } from "../service/api_tokens.ts";
 import { NodeInputSchema, NodePatchSchema } from "../service/node_admin.ts";
 import { WebhookInputSchema, WebhookPatchSchema } from "../service/webhooks.ts";
-import { EnrollRequestSchema, HeartbeatRequestSchema } from "../../core/sync.ts";
+import { EnrollRequestSchema, HeartbeatRequestSchema, IdentityRequestSchema } from "../../core/sync.ts";
 import {
   InterfaceInputSchema,
   InterfacePatchSchema,
@@ -223,6 +223,21 @@ const OPS: Record<string, Record<string, Op>> = {
       body: SessionRequestSchema,
       ok: 200,
       public: true,
+    },
+  },
+  "/api/sync/identity": {
+    post: {
+      summary:
+        "A node's new identity certificate, in a request signed with its current identity key (never a session); the master swaps its key and ends its session, the old key is refused from then on",
+      body: IdentityRequestSchema,
+      ok: 200,
+      public: true,
+    },
+  },
+  "/api/nodes/{id}/identity/rotate": {
+    post: {
+      summary: "Ask the node for a new identity key at its next heartbeat (audited)",
+      ok: 202,
     },
   },
   "/api/sync/heartbeat": {

@@ -9,6 +9,7 @@ import {
   HEADERS,
   HeartbeatRequestSchema,
   type HeartbeatResponse,
+  IdentityRequestSchema,
 } from "../../core/sync.ts";
 import type { Services } from "../service/services.ts";
 import type { SessionUse, SyncOrigin } from "../service/sync_auth.ts";
@@ -135,6 +136,16 @@ export function syncRoutes(s: Services): Hono<AppEnv> {
       200,
       { kind: "session", ...opened } satisfies SessionAnswer,
     );
+  });
+
+  // A node's new identity certificate, vouched for by its current identity key (identity_rotation.ts).
+  sync.post("/identity", async (c) => {
+    const raw = await rawBody(c);
+    const auth = await authenticate(c, "POST", raw);
+    if (auth.kind === "removed") throw new AppError("unauthorized", "This node was removed");
+    const req = parseInput(IdentityRequestSchema, parseJson(raw), "identity");
+    const answer = await s.identity.rotate(auth, req.cert);
+    return await signed(c, { ...auth, nodeId: auth.node.id }, 200, answer);
   });
 
   sync.get("/config", async (c) => {

@@ -19,6 +19,7 @@ import type { BackupService } from "./backup.ts";
 import { RotationService } from "./rotation.ts";
 import { SigningKeyRotation } from "./signing_rotation.ts";
 import { TlsRotation } from "./tls_rotation.ts";
+import { IdentityRotation } from "./identity_rotation.ts";
 import type { CertMaterial } from "../../core/x509.ts";
 import { ClientConfigService } from "./client_configs.ts";
 import { ConfigVersions } from "./config_versions.ts";
@@ -84,6 +85,8 @@ export type Services = {
   signingKey: SigningKeyRotation;
   /** The master's self-signed TLS certificate, rotated with overlap (tls_rotation.ts). */
   tlsRotation: TlsRotation;
+  /** A node's identity key, rotated on request (identity_rotation.ts). */
+  identity: IdentityRotation;
 };
 
 /** The world the fleet-health services reach (real ones from main.ts; tests pass fakes). */
@@ -223,6 +226,7 @@ export async function createServices(
   const signingKey = new SigningKeyRotation(db, clock, secrets, audit, log, syncKeys, {
     graceMs: opts.signingGraceMs ?? 7 * 86_400_000,
   });
+  const identity = new IdentityRotation(db, audit, log, syncSessions);
   const tlsRotation = new TlsRotation(db, clock, secrets, audit, log, {
     graceMs: opts.signingGraceMs ?? 7 * 86_400_000,
     current: opts.makeTlsCert ? opts.tls ?? null : null,
@@ -260,6 +264,7 @@ export async function createServices(
         credentials: (n, hb) => ({
           ...signingKey.heartbeat(n.id, hb.trusts),
           ...tlsRotation.heartbeat(n.id, hb.trusts_tls),
+          ...identity.heartbeat(n.id),
         }),
         observer: {
           heartbeatInTx: (before, hb, now) => {
@@ -302,6 +307,7 @@ export async function createServices(
     dnsLog,
     signingKey,
     tlsRotation,
+    identity,
   };
   events.onQueued = () => services.webhooks.deliverDue();
   await syncKeys.load(opts.tls ?? null);

@@ -123,3 +123,32 @@ Deno.test("ui: a master without its own self-signed certificate offers no TLS ro
     m.close();
   }
 });
+
+Deno.test("ui: rotate a node's identity key from its page, after a confirmation; the node is told at its next heartbeat", async () => {
+  const m = await testMaster();
+  try {
+    await m.addUser("root", "admin");
+    await m.addUser("vera", "viewer");
+    const admin = await m.login("root");
+    const viewer = await m.login("vera");
+    const n = await enrolled(m, "tokyo");
+    const page = await (await m.request(`/ui/nodes/${n.node.id}`, { cookie: admin })).text();
+    assert.match(page, new RegExp(`id="rotate-identity" href="/ui/nodes/${n.node.id}/identity"`));
+    const ask = await (await m.request(`/ui/nodes/${n.node.id}/identity`, { cookie: admin })).text();
+    assert.match(ask, /Rotate the identity key of tokyo\?/);
+    assert.equal(
+      JSON.parse((await sendHeartbeat(m, n)).text).rotate_identity,
+      undefined,
+      "asking changes nothing",
+    );
+    const refused = await m.form(`/ui/nodes/${n.node.id}/identity`, {}, { cookie: viewer });
+    assert.equal(refused.status, 403);
+    await refused.body?.cancel();
+    const res = await m.form(`/ui/nodes/${n.node.id}/identity`, {}, { cookie: admin });
+    assert.equal(res.status, 303);
+    assert.equal(JSON.parse((await sendHeartbeat(m, n)).text).rotate_identity, true);
+    assert.match(m.services.audit.list({ action: "node.identity.request" })[0]!.actor, /root/);
+  } finally {
+    m.close();
+  }
+});

@@ -6,7 +6,7 @@ import { KeysPage } from "../../../../ui/views/keys.tsx";
 import { canWrite } from "../../service/context.ts";
 import type { Services } from "../../service/services.ts";
 import type { AppEnv } from "../env.ts";
-import { actorOf } from "../middleware.ts";
+import { actorOf, idParam } from "../middleware.ts";
 import { confirmation, currentUser, html, redirectWith, requireWriter, takeFlash } from "../ui_kit.tsx";
 
 export function keysRoutes(s: Services): Hono<AppEnv> {
@@ -43,6 +43,30 @@ export function keysRoutes(s: Services): Hono<AppEnv> {
     return redirectWith(c, "/ui/keys", {
       kind: "ok",
       text: `New signing key ${k.next?.fingerprint} announced to ${k.next?.enrolled} enrolled node(s).`,
+    });
+  });
+  // A node's identity key: asked for here, made and sent by the node at its next heartbeat.
+  ui.get("/ui/nodes/:id/identity", (c) => {
+    requireWriter(c, "nodes");
+    const n = s.nodes.get(idParam(c));
+    return confirmation(c, {
+      title: `Rotate the identity key of ${n.name}?`,
+      warning:
+        `${n.name} makes a new identity key at its next heartbeat and sends its certificate signed with the current key; the master then refuses the old key. Its tunnels keep running.`,
+      action: `/ui/nodes/${n.id}/identity`,
+      button: `Rotate the identity key of ${n.name}`,
+      danger: true,
+      cancel: `/ui/nodes/${n.id}`,
+      active: "nodes",
+      id: "rotate-identity-confirm",
+    });
+  });
+  ui.post("/ui/nodes/:id/identity", (c) => {
+    const id = idParam(c);
+    s.identity.request(actorOf(c), c.get("meta"), id);
+    return redirectWith(c, `/ui/nodes/${id}`, {
+      kind: "ok",
+      text: `${s.nodes.get(id).name} makes a new identity key at its next heartbeat.`,
     });
   });
   ui.get("/ui/keys/tls/rotate", (c) => {
