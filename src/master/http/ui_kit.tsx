@@ -1,6 +1,7 @@
 // What every screen of the browser UI shares: the session's user, full-page responses that are never
 // cached, flash messages through a short-lived cookie, form bodies and their coercion into service
-// input, the 422 re-render of a form, and the answers to htmx (dialog or page).
+// input, the 422 re-render of a form, the answers to htmx (dialog or page), what the screens know of the
+// master and its nodes, the one confirmation for destructive actions, and a session that ends mid-form.
 import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { JSX } from "hono/jsx/jsx-runtime";
