@@ -274,6 +274,7 @@ write_node_env() { # write_node_env TOKEN [MASTER_URL]
 
 DNS_DIR=/etc/unbound/wirebuddy
 DNSTAP_DIR=/run/wirebuddy-dns
+DNS_REPLY_LOG=/var/lib/unbound/wirebuddy-replies.log
 setup_dns() { # Unbound for the fleet, configured only by the local node (README: DNS)
   command -v unbound-control >/dev/null 2>&1 || install_packages unbound unbound-anchor dns-root-data
   # The node writes wb-*.conf here (Unbound reads them as its own user, through the group).
@@ -293,7 +294,8 @@ include: "%s/wb-*.conf"
   printf 'd %s 0750 %s unbound -\n' "$DNSTAP_DIR" "$NODE_USER" >/etc/tmpfiles.d/wirebuddy-dns.conf
   run systemd-tmpfiles --create /etc/tmpfiles.d/wirebuddy-dns.conf
   if [ -d /etc/apparmor.d/local ]; then
-    printf '%s/** r,\n%s/** rw,\n' "$DNS_DIR" "$DNSTAP_DIR" >/etc/apparmor.d/local/usr.sbin.unbound
+    printf '%s/** r,\n%s/** rw,\n%s* rw,\n' "$DNS_DIR" "$DNSTAP_DIR" "$DNS_REPLY_LOG" \
+      >/etc/apparmor.d/local/usr.sbin.unbound
     ! command -v apparmor_parser >/dev/null 2>&1 || [ ! -f /etc/apparmor.d/usr.sbin.unbound ] ||
       run apparmor_parser -r /etc/apparmor.d/usr.sbin.unbound || warn "could not reload Unbound's AppArmor profile"
   fi
@@ -304,6 +306,11 @@ include: "%s/wb-*.conf"
     >"$UNIT_DIR/wirebuddy-node.service.d/dns.conf"
   set_env "$CONF_DIR/node.env" WIREBUDDY_DNS_DIR "$DNS_DIR"
   set_env "$CONF_DIR/node.env" WIREBUDDY_DNSTAP_SOCKET "$DNSTAP_DIR/dnstap.sock"
+  set_env "$CONF_DIR/node.env" WIREBUDDY_UNBOUND_LOG "$DNS_REPLY_LOG"
+  # The query log Unbound writes and the node reads by position: rotated by renaming, then reopened
+  # (never copytruncate); the node finishes the renamed file before it reads the new one.
+  printf '%s {\n  daily\n  rotate 7\n  missingok\n  notifempty\n  compress\n  delaycompress\n  postrotate\n    unbound-control log_reopen >/dev/null 2>&1 || true\n  endscript\n}\n' \
+    "$DNS_REPLY_LOG" >/etc/logrotate.d/wirebuddy-dns
   # New listen addresses need a restart: the node asks Unbound to stop, systemd starts it again.
   run install -d -m 0755 "$UNIT_DIR/unbound.service.d"
   printf '[Service]\nRestart=always\nRestartSec=1\n' >"$UNIT_DIR/unbound.service.d/wirebuddy.conf"
