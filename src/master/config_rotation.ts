@@ -8,6 +8,8 @@ export type RotationConfig = {
   signingKeyEveryMs: number | null;
   /** Announce a new self-signed TLS certificate this long after the last one; null: only on demand. */
   tlsEveryMs: number | null;
+  /** Ask every enrolled node for a new identity key this long after its last one; null: only on demand. */
+  nodeIdentityEveryMs: number | null;
   /** How long an announced key waits for every enrolled node to trust it before the switch. */
   graceMs: number;
 };
@@ -26,6 +28,12 @@ export const ROTATION_ENV: readonly EnvVar[] = [
       "Announce a new self-signed TLS certificate this long after the last one (e.g. `180d`; the listener presents it at the first start after every node trusts it); unset: only from the UI or API.",
   },
   {
+    name: "WIREBUDDY_ROTATE_NODE_IDENTITY_EVERY",
+    schema: durationText.refine((ms) => ms >= 3_600_000, "must be at least 1h").optional(),
+    description:
+      "Ask each enrolled node for a new identity key this long after its last one (e.g. `30d`; audited, the old key refused once the node sent the new one); unset: only from the UI or API.",
+  },
+  {
     name: "WIREBUDDY_ROTATE_GRACE",
     schema: durationText.refine((ms) => ms >= 1_000, "must be at least 1s").default(7 * 86_400_000),
     default: "7d",
@@ -38,6 +46,7 @@ export function parseRotation(raw: Record<string, unknown>): RotationConfig {
   return {
     signingKeyEveryMs: (raw.WIREBUDDY_ROTATE_SIGNING_KEY_EVERY as number | undefined) ?? null,
     tlsEveryMs: (raw.WIREBUDDY_ROTATE_TLS_EVERY as number | undefined) ?? null,
+    nodeIdentityEveryMs: (raw.WIREBUDDY_ROTATE_NODE_IDENTITY_EVERY as number | undefined) ?? null,
     graceMs: raw.WIREBUDDY_ROTATE_GRACE as number,
   };
 }

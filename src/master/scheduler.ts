@@ -64,9 +64,9 @@ export function masterJobs(s: Services, o: { staleCheckMs: number }): Job[] {
   ];
 }
 
-/** WIREBUDDY_ROTATE_*_EVERY: a new signing key or TLS certificate announced when the last one is that old. */
+/** WIREBUDDY_ROTATE_*_EVERY: a new signing key, TLS certificate or node identity when the last one is that old. */
 export function rotationJobs(s: Services, r: RotationConfig): Job[] {
-  const [key, tls] = [r.signingKeyEveryMs, r.tlsEveryMs];
+  const [key, tls, identity] = [r.signingKeyEveryMs, r.tlsEveryMs, r.nodeIdentityEveryMs];
   return [
     ...(key === null
       ? []
@@ -74,5 +74,8 @@ export function rotationJobs(s: Services, r: RotationConfig): Job[] {
     ...(tls === null
       ? []
       : [{ name: "tls certificate rotation", everyMs: 60_000, run: () => s.tlsRotation.startIfDue(tls) }]),
+    ...(identity === null
+      ? []
+      : [{ name: "node identity rotation", everyMs: 60_000, run: () => s.identity.requestDue(identity) }]),
   ];
 }

@@ -11,7 +11,8 @@ import { certFingerprint } from "../../core/x509.ts";
 import { metaRepo } from "../db/audit_repo.ts";
 import type { Db } from "../db/db.ts";
 import { nodesFullRepo } from "../db/nodes_repo.ts";
-import { setNodeIdentity } from "../db/rotation_repo.ts";
+import { enrolledNodeIds, setNodeIdentity } from "../db/rotation_repo.ts";
+import type { Clock } from "../../core/ports/types.ts";
 import { requireAdmin } from "./accounts.ts";
 import type { AuditService } from "./audit.ts";
 import type { Actor, RequestMeta } from "./context.ts";
@@ -21,10 +22,13 @@ import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 
 const asked = (nodeId: number) => `identity_rotate:${nodeId}`;
+/** When the node's current identity took over (or the schedule first saw it). */
+const since = (nodeId: number) => `identity_since:${nodeId}`;
 
 export class IdentityRotation {
   constructor(
     private readonly db: Db,
+    private readonly clock: Clock,
     private readonly audit: AuditService,
     private readonly log: Logger,
     private readonly sessions: SyncSessions,
@@ -40,6 +44,20 @@ export class IdentityRotation {
       metaRepo.set(this.db, asked(nodeId), "1");
       this.audit.record(actor, meta, { action: "node.identity.request", target: node.name, detail: "" });
     });
+  }
+
+  /** The schedule: asks every enrolled node whose identity is `everyMs` old; returns how many were asked. */
+  requestDue(everyMs: number): number {
+    let n = 0;
+    for (const id of enrolledNodeIds(this.db)) {
+      const at = metaRepo.get(this.db, since(id));
+      if (at === undefined) metaRepo.set(this.db, since(id), String(this.clock.now())); // counted from now
+      else if (this.clock.now() - Number(at) >= everyMs && !metaRepo.get(this.db, asked(id))) {
+        this.request("schedule", null, id);
+        n++;
+      }
+    }
+    return n;
   }
 
   /** The heartbeat answer's field for node `nodeId`. */
@@ -75,6 +93,7 @@ export class IdentityRotation {
         throw new AppError("unauthorized", `Node "${node.name}" is no longer enrolled`);
       }
       metaRepo.delete(this.db, asked(node.id));
+      metaRepo.set(this.db, since(node.id), String(this.clock.now()));
       this.sessions.forget(node.id); // its session was opened with the old key
       this.audit.record(`node:${node.name}`, null, {
         action: "node.identity.rotate",

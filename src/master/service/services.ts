@@ -226,7 +226,7 @@ export async function createServices(
   const signingKey = new SigningKeyRotation(db, clock, secrets, audit, log, syncKeys, {
     graceMs: opts.signingGraceMs ?? 7 * 86_400_000,
   });
-  const identity = new IdentityRotation(db, audit, log, syncSessions);
+  const identity = new IdentityRotation(db, clock, audit, log, syncSessions);
   const tlsRotation = new TlsRotation(db, clock, secrets, audit, log, {
     graceMs: opts.signingGraceMs ?? 7 * 86_400_000,
     current: opts.makeTlsCert ? opts.tls ?? null : null,

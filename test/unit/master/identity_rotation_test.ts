@@ -2,6 +2,7 @@
 // certificate sent in a request signed with the current key; the master swaps the key in one transaction
 // and ends the node's session; a request signed with the old key is refused afterwards.
 import assert from "node:assert/strict";
+import { rotationJobs } from "../../../src/master/scheduler.ts";
 import { testMaster } from "../../support/master.ts";
 import { enrolled, nodeIdentity, sendHeartbeat, signedRequest } from "../../support/signed_node.ts";
 
@@ -47,6 +48,43 @@ Deno.test("a node's identity key rotates: the new certificate is vouched for by 
     const missing = await m.api(`/nodes/999/identity/rotate`, { method: "POST", token });
     assert.equal(missing.status, 404);
     await missing.body?.cancel();
+  } finally {
+    m.close();
+  }
+});
+
+Deno.test("WIREBUDDY_ROTATE_NODE_IDENTITY_EVERY: each enrolled node is asked when its identity is that old", async () => {
+  const m = await testMaster();
+  try {
+    const every = 30 * 86_400_000;
+    const jobs = rotationJobs(m.services, {
+      signingKeyEveryMs: null,
+      tlsEveryMs: null,
+      nodeIdentityEveryMs: every,
+      graceMs: 1,
+    });
+    assert.deepEqual(jobs.map((j) => j.name), ["node identity rotation"]);
+    const a = await enrolled(m, "tokyo");
+    await jobs[0]!.run(); // the first look starts tokyo's count
+    m.clock.advance(every / 2);
+    const b = await enrolled(m, "paris");
+    assert.equal(m.services.identity.requestDue(every), 0, "paris counted from now");
+    m.clock.advance(every / 2);
+    assert.equal(m.services.identity.requestDue(every), 1, "tokyo is due");
+    assert.equal(JSON.parse((await sendHeartbeat(m, a)).text).rotate_identity, true);
+    assert.equal(JSON.parse((await sendHeartbeat(m, b)).text).rotate_identity, undefined);
+    assert.equal(m.services.identity.requestDue(every), 0, "asked once");
+    assert.equal(m.services.audit.list({ action: "node.identity.request" })[0]!.actor, "schedule");
+    // tokyo rotates: its count starts again from then.
+    const next = await nodeIdentity();
+    const res = await signedRequest(m, "POST", "/api/sync/identity", { cert: next.certPem }, {
+      nodeId: a.node.id,
+      key: a.key,
+      bearer: a.secret,
+    });
+    assert.equal(res.res.status, 200, res.text);
+    m.clock.advance(every / 2);
+    assert.equal(m.services.identity.requestDue(every), 1, "paris is due, tokyo not yet");
   } finally {
     m.close();
   }

@@ -115,11 +115,17 @@ Deno.test("WIREBUDDY_ROTATE_SIGNING_KEY_EVERY: the schedule announces a new key 
     const jobs = rotationJobs(m.services, {
       signingKeyEveryMs: every,
       tlsEveryMs: null,
+      nodeIdentityEveryMs: null,
       graceMs: 86_400_000,
     });
     assert.deepEqual(jobs.map((j) => j.name), ["signing key rotation"]);
     assert.deepEqual(
-      rotationJobs(m.services, { signingKeyEveryMs: null, tlsEveryMs: null, graceMs: 1 }),
+      rotationJobs(m.services, {
+        signingKeyEveryMs: null,
+        tlsEveryMs: null,
+        nodeIdentityEveryMs: null,
+        graceMs: 1,
+      }),
       [],
     );
     await jobs[0]!.run(); // the first look starts the count for a key made before the schedule
@@ -149,17 +155,20 @@ Deno.test("WIREBUDDY_ROTATE_* settings parse, with a 7-day grace period by defau
   assert.deepEqual(base.value.rotation, {
     signingKeyEveryMs: null,
     tlsEveryMs: null,
+    nodeIdentityEveryMs: null,
     graceMs: 7 * 86_400_000,
   });
   const set = parse({
     WIREBUDDY_ROTATE_SIGNING_KEY_EVERY: "90d",
     WIREBUDDY_ROTATE_TLS_EVERY: "180d",
+    WIREBUDDY_ROTATE_NODE_IDENTITY_EVERY: "30d",
     WIREBUDDY_ROTATE_GRACE: "2d",
   });
   assert.ok(set.ok);
   assert.deepEqual(set.value.rotation, {
     signingKeyEveryMs: 90 * 86_400_000,
     tlsEveryMs: 180 * 86_400_000,
+    nodeIdentityEveryMs: 30 * 86_400_000,
     graceMs: 2 * 86_400_000,
   });
   const bad = parse({ WIREBUDDY_ROTATE_SIGNING_KEY_EVERY: "5m" });

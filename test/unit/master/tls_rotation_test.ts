@@ -113,7 +113,12 @@ Deno.test("WIREBUDDY_ROTATE_TLS_EVERY: the schedule announces a new certificate 
   const { m } = await setup();
   try {
     const every = 180 * 86_400_000;
-    const jobs = rotationJobs(m.services, { signingKeyEveryMs: null, tlsEveryMs: every, graceMs: 1 });
+    const jobs = rotationJobs(m.services, {
+      signingKeyEveryMs: null,
+      tlsEveryMs: every,
+      nodeIdentityEveryMs: null,
+      graceMs: 1,
+    });
     assert.deepEqual(jobs.map((j) => j.name), ["tls certificate rotation"]);
     await jobs[0]!.run(); // the first look starts the count
     m.clock.advance(every - 1);
