@@ -164,6 +164,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
     heartbeatMs: opts.heartbeatMs,
     metricsMs: opts.metricsMs,
     reconcileMs: 3_600_000,
+    driftMs: 60_000,
     configWaitMs: opts.configWaitMs,
     requestTimeoutMs: 10_000,
     wireguardGoDir: null,

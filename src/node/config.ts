@@ -54,6 +54,13 @@ export const NODE_ENV: readonly EnvVar[] = [
     description: "How often the node re-checks its host against the config (repairs hand edits and reboots).",
   },
   {
+    name: "WIREBUDDY_DRIFT_INTERVAL",
+    schema: durationText.default(60_000),
+    default: "60s",
+    description:
+      "Longest time between full reads of the host (`wg show`, `ip`, `iptables-save`): peer changes in between are applied against the last read, and a hand edit is repaired by the next full read (also after any failed apply). 0 reads the host on every tick.",
+  },
+  {
     name: "WIREBUDDY_CONFIG_WAIT",
     schema: durationText.default(50_000),
     default: "50s",
@@ -144,6 +151,8 @@ export type NodeDaemonConfig = {
   heartbeatMs: number;
   metricsMs: number;
   reconcileMs: number;
+  /** WIREBUDDY_DRIFT_INTERVAL: the longest time between full observes of the host. */
+  driftMs: number;
   configWaitMs: number;
   requestTimeoutMs: number;
   backoffMinMs: number;
@@ -178,6 +187,7 @@ export function parseNodeEnv(env: Record<string, string | undefined>): EnvResult
         heartbeatMs: raw.WIREBUDDY_HEARTBEAT_INTERVAL as number,
         metricsMs: raw.WIREBUDDY_METRICS_INTERVAL as number,
         reconcileMs: raw.WIREBUDDY_RECONCILE_INTERVAL as number,
+        driftMs: raw.WIREBUDDY_DRIFT_INTERVAL as number,
         healthPort: raw.WIREBUDDY_HEALTH_PORT as number,
         configWaitMs: raw.WIREBUDDY_CONFIG_WAIT as number,
         requestTimeoutMs: raw.WIREBUDDY_REQUEST_TIMEOUT as number,

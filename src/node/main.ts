@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import { EX_CONFIG } from "../core/env.ts";
 import { AppError } from "../core/errors.ts";
 import { createLogger } from "../core/logger.ts";
-import { realClock, realExec, realFs, stderrSink } from "../core/ports/real.ts";
+import { realClock, realExec, realFs, realUnixRequest, stderrSink } from "../core/ports/real.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import { runAgent } from "./agent.ts";
 import { parseNodeEnv, parseSupervisorEnv } from "./config.ts";
@@ -17,6 +17,7 @@ import type { ListenUnix } from "./dns/query_log.ts";
 import { UnboundResource } from "./dns/unbound.ts";
 import { createEngine } from "./reconcile/engine.ts";
 import { supervisedWireguardGo } from "./reconcile/userspace.ts";
+import { socketUapi } from "./drivers/uapi.ts";
 import { runSupervisor } from "./supervisor.ts";
 import { NodeState } from "./state.ts";
 import { readStatus, renderStatus } from "./status.ts";
@@ -150,6 +151,8 @@ async function main(): Promise<number> {
       exec: realExec,
       fs: realFs,
       log: engineLog,
+      uapi: socketUapi(realUnixRequest),
+      now: () => realClock.now(),
       ...(config.wireguardGoDir
         ? {
           wireguardGo: supervisedWireguardGo(
@@ -159,7 +162,7 @@ async function main(): Promise<number> {
         }
         : {}),
     },
-    { statePath: `${config.dataDir}/dataplane.json`, wgImpl: config.wgImpl },
+    { statePath: `${config.dataDir}/dataplane.json`, wgImpl: config.wgImpl, driftIntervalMs: config.driftMs },
   );
 
   const stop = new AbortController();

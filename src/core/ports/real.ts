@@ -102,3 +102,32 @@ export const stderrSink: LogSink = (line: string, _level: LogLevel) => {
   let written = 0;
   while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
 };
+
+/**
+ * One request/answer exchange over a unix socket (wireguard-go's UAPI): writes `text`, reads until the
+ * answer's blank line. Null when nothing listens at `path`.
+ */
+export async function realUnixRequest(path: string, text: string): Promise<string | null> {
+  let conn: Deno.UnixConn;
+  try {
+    conn = await Deno.connect({ transport: "unix", path });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.ConnectionRefused) return null;
+    throw err;
+  }
+  try {
+    const bytes = encoder.encode(text);
+    for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
+    const buf = new Uint8Array(65536);
+    const dec = new TextDecoder();
+    let answer = "";
+    while (!answer.endsWith("\n\n")) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      answer += dec.decode(buf.subarray(0, n), { stream: true });
+    }
+    return answer;
+  } finally {
+    conn.close();
+  }
+}

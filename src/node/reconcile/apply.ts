@@ -9,6 +9,7 @@ import { displayArgv } from "../drivers/exec.ts";
 import { ipArgv } from "../drivers/ip.ts";
 import { iptablesArgv } from "../drivers/iptables.ts";
 import { sysctlArgv } from "../drivers/sysctl.ts";
+import { literalEndpoint, type Uapi, uapiDisplay, uapiErrno, uapiSet } from "../drivers/uapi.ts";
 import { renderPeersConfig, renderWgConfig, wgArgv } from "../drivers/wg.ts";
 import type { OwnershipStore } from "./ownership.ts";
 import { type Ownership, STATE_ONLY, type Step, type WgImpl } from "./steps.ts";
@@ -24,6 +25,8 @@ export type ApplyContext = {
   wg: { impl: WgImpl; kernelAvailable?: boolean };
   /** How userspace interfaces are started and stopped (by the engine, or by a supervisor). */
   wireguardGo: WireguardGo;
+  /** wireguard-go's UAPI sockets: peer changes to userspace interfaces go there instead of `wg`. */
+  uapi?: Uapi;
 };
 
 export type ApplyResult = { commands: number; error?: AppError };
@@ -65,6 +68,32 @@ export async function apply(steps: readonly Step[], ctx: ApplyContext): Promise<
       throw new CommandFailed(`${displayArgv(argv)} exited ${result.code}: ${stderr || "(no stderr)"}`);
     }
     return result;
+  };
+
+  /**
+   * A `set=1` on the interface's UAPI socket, logged as `[#] uapi IF set …` (keys redacted). False when
+   * the interface has no socket (a kernel interface) or an endpoint is a host name: then `wg` does it.
+   */
+  const viaUapi = async (iface: string, config: Parameters<typeof uapiSet>[0]): Promise<boolean> => {
+    if (!ctx.uapi) return false;
+    if ((config.peers ?? []).some((p) => p.endpoint !== undefined && !literalEndpoint(p.endpoint))) {
+      return false;
+    }
+    const line = uapiDisplay(iface, config);
+    let answer;
+    try {
+      answer = await ctx.uapi.request(iface, uapiSet(config));
+    } catch (err) {
+      throw new CommandFailed(`${line} could not reach the socket: ${(err as Error).message}`);
+    }
+    if (answer === null) return false;
+    ctx.log.info(`[#] ${line}`);
+    commands++;
+    const errno = uapiErrno(answer);
+    if (errno !== 0) {
+      throw new CommandFailed(`${line} failed: errno=${Number.isNaN(errno) ? "(none)" : errno}`);
+    }
+    return true;
   };
 
   const saveState = async (change: (o: Ownership) => void) => {
@@ -118,6 +147,18 @@ export async function apply(steps: readonly Step[], ctx: ApplyContext): Promise<
         await ctx.wireguardGo.stop(step.iface);
         return void await run(ipArgv.linkDelete(step.iface), { alreadyDone: /cannot find device/i });
       case "wg-addconf": {
+        const uapiPeers = step.peers.map((p) => ({
+          publicKey: p.publicKey,
+          allowedIps: p.allowedIps,
+          ...(p.presharedKey ? { presharedKey: p.presharedKey } : {}),
+          ...(p.endpoint ? { endpoint: p.endpoint } : {}),
+          ...(p.persistentKeepalive ? { persistentKeepalive: p.persistentKeepalive } : {}),
+        }));
+        const head = {
+          ...(step.privateKey ? { privateKey: step.privateKey } : {}),
+          ...(step.listenPort !== undefined ? { listenPort: step.listenPort } : {}),
+        };
+        if (await viaUapi(step.iface, { ...head, peers: uapiPeers })) return;
         const stdin = renderWgConfig({
           ...(step.privateKey ? { privateKey: step.privateKey.reveal() } : {}),
           ...(step.listenPort !== undefined ? { listenPort: step.listenPort } : {}),
@@ -136,6 +177,7 @@ export async function apply(steps: readonly Step[], ctx: ApplyContext): Promise<
         return void await run(wgArgv.addconf(step.iface), { stdin, secrets });
       }
       case "peer-set": {
+        if (await viaUapi(step.iface, { peers: [{ publicKey: step.publicKey, ...step.fields }] })) return;
         const { presharedKey, allowedIps, ...rest } = step.fields;
         // A node peer on the master carries every client address of that node: a list that long goes
         // through stdin (`wg addconf`, which replaces only this peer's allowed IPs), never into argv.
@@ -158,6 +200,7 @@ export async function apply(steps: readonly Step[], ctx: ApplyContext): Promise<
         return;
       }
       case "peer-remove":
+        if (await viaUapi(step.iface, { remove: [step.publicKey] })) return;
         return void await run(wgArgv.removePeer(step.iface, step.publicKey));
       case "address-add":
         return void await run(ipArgv.addressAdd(step.iface, step.cidr));

@@ -56,6 +56,7 @@ function agentConfig(token: string | null, overrides: Partial<NodeDaemonConfig> 
     heartbeatMs: 100,
     metricsMs: 50,
     reconcileMs: 10_000,
+    driftMs: 60_000,
     configWaitMs: 1_000,
     requestTimeoutMs: 5_000,
     backoffMinMs: 20,

@@ -248,3 +248,49 @@ Deno.test("an IPv4-mapped IPv6 address on a foreign interface does not stop the 
   assert.deepEqual(host.links.get("tun9")!.addresses, ["::ffff:192.0.2.9/128"], "left alone");
   assert.equal((await engine.reconcileOnce(server([peerA]))).planned, 0);
 });
+
+Deno.test("peer changes to a userspace interface go through its UAPI socket, logged with keys redacted", async () => {
+  const host = foreignHost();
+  const log = memoryLogger();
+  const requests: string[] = [];
+  let socket: "none" | "ok" | "fail" = "none";
+  const uapi = {
+    request(iface: string, text: string) {
+      if (socket === "none" || iface !== "wg0") return Promise.resolve(null);
+      requests.push(text);
+      return Promise.resolve(socket === "ok" ? "errno=0\n\n" : "errno=-22\n\n");
+    },
+  };
+  const engine = createEngine({ exec: host, fs: new MemFs(), log, uapi, now: () => 0 }, {
+    statePath: STATE,
+    wgImpl: "auto",
+    driftIntervalMs: 60_000,
+  });
+  assert.ok((await engine.reconcileOnce(server([peerB]))).ok, "without a socket, `wg` does it");
+  assert.equal((await engine.reconcileOnce(server([peerB]))).commands, 0);
+  socket = "ok";
+  const before = host.commands.length;
+  const r = await engine.reconcileOnce(server([peerA, peerB]));
+  assert.deepEqual([r.ok, r.commands, r.observed], [true, 1, false]);
+  assert.deepEqual(host.commands.slice(before), [], "no command spawned");
+  assert.equal(requests.length, 1);
+  assert.match(requests[0]!, /^set=1\npublic_key=[0-9a-f]{64}\npreshared_key=[0-9a-f]{64}\n/);
+  assert.ok(requests[0]!.endsWith("replace_allowed_ips=true\nallowed_ip=10.0.0.2/32\n\n"));
+  const line = log.lines.find((l) => l.includes("[#] uapi"));
+  assert.equal(
+    line?.replace(/^<\d>/, ""),
+    `[#] uapi wg0 set peer ${A} preshared-key [redacted] allowed-ips 10.0.0.2/32`,
+  );
+  assert.ok(!log.lines.some((l) => l.includes(P)), "the preshared key is never logged");
+
+  socket = "fail";
+  const failed = await engine.reconcileOnce(server([peerB]));
+  assert.equal(failed.ok, false);
+  assert.match(
+    failed.error!.message,
+    new RegExp(`uapi wg0 set peer ${A.replaceAll("+", "\\+")} remove failed: errno=-22`),
+  );
+  socket = "none";
+  const after = await engine.reconcileOnce(server([peerB]));
+  assert.deepEqual([after.ok, after.observed], [true, true], "after a failure the next tick observes");
+});

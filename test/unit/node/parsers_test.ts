@@ -6,6 +6,8 @@ import { chainRules, parseIptablesSave } from "../../../src/node/drivers/iptable
 import { parseSysctl } from "../../../src/node/drivers/sysctl.ts";
 import { displayArgv } from "../../../src/node/drivers/exec.ts";
 import { parseWgDump, renderPeersConfig, renderWgConfig } from "../../../src/node/drivers/wg.ts";
+import { Secret } from "../../../src/core/secret.ts";
+import { keyHex, literalEndpoint, uapiDisplay, uapiErrno, uapiSet } from "../../../src/node/drivers/uapi.ts";
 
 Deno.test("parseWgDump() reads interfaces and peers of `wg show all dump`", () => {
   const text = [
@@ -166,5 +168,70 @@ Deno.test("displayArgv() quotes only what a shell would misread", () => {
   assert.equal(
     displayArgv(["iptables", "-A", "X", "-m", "comment", "--comment", "it's ours", ""]),
     `iptables -A X -m comment --comment 'it'\\''s ours' ''`,
+  );
+});
+
+Deno.test("uapiSet() writes wireguard-go's set=1 text: hex keys, replaced allowed IPs, removals, a blank line", () => {
+  const pub = "eI98EyNGRIJMZd+kuHzKItwaGS9WtTR0hhXIqqrmW0U=";
+  const psk = new Secret(btoa(String.fromCharCode(...new Uint8Array(32).fill(255))));
+  const gone = btoa(String.fromCharCode(...new Uint8Array(32).fill(1)));
+  assert.equal(keyHex(gone), "01".repeat(32));
+  assert.equal(
+    uapiSet({
+      listenPort: 51820,
+      remove: [gone],
+      peers: [{
+        publicKey: pub,
+        presharedKey: psk,
+        endpoint: "[fd00::1]:51820",
+        persistentKeepalive: 0,
+        allowedIps: ["10.0.0.2/32", "fd00::2/128"],
+      }, { publicKey: gone, presharedKey: null, allowedIps: [] }],
+    }),
+    [
+      "set=1",
+      "listen_port=51820",
+      `public_key=${"01".repeat(32)}`,
+      "remove=true",
+      `public_key=${keyHex(pub)}`,
+      `preshared_key=${"ff".repeat(32)}`,
+      "endpoint=[fd00::1]:51820",
+      "persistent_keepalive_interval=0",
+      "replace_allowed_ips=true",
+      "allowed_ip=10.0.0.2/32",
+      "allowed_ip=fd00::2/128",
+      `public_key=${"01".repeat(32)}`,
+      `preshared_key=${"00".repeat(32)}`,
+      "replace_allowed_ips=true",
+      "",
+      "",
+    ].join("\n"),
+  );
+  assert.equal(uapiErrno("errno=0\n\n"), 0);
+  assert.equal(uapiErrno("errno=-22\n\n"), -22);
+  assert.ok(Number.isNaN(uapiErrno("")));
+  assert.ok(literalEndpoint("192.0.2.7:51820") && literalEndpoint("[fd00::1]:51820"));
+  assert.ok(!literalEndpoint("vpn.example.com:51820"), "a host name needs wg, which resolves it");
+});
+
+Deno.test("uapiDisplay() is a pasteable-looking line with every key but public ones redacted", () => {
+  const pub = "eI98EyNGRIJMZd+kuHzKItwaGS9WtTR0hhXIqqrmW0U=";
+  const secret = btoa(String.fromCharCode(...new Uint8Array(32).fill(7)));
+  const many = Array.from({ length: 20_000 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`);
+  const line = uapiDisplay("wg0", {
+    privateKey: new Secret(secret),
+    peers: [{ publicKey: pub, presharedKey: new Secret(secret), allowedIps: many }],
+  });
+  assert.equal(
+    line,
+    `uapi wg0 set private-key [redacted] peer ${pub} preshared-key [redacted] allowed-ips <20000 entries>`,
+  );
+  assert.ok(!line.includes(secret));
+  assert.equal(uapiDisplay("wg0", { remove: [pub] }), `uapi wg0 set peer ${pub} remove`);
+  assert.equal(
+    uapiDisplay("wg0", {
+      peers: [{ publicKey: pub, presharedKey: null, persistentKeepalive: 0, allowedIps: [] }],
+    }),
+    `uapi wg0 set peer ${pub} preshared-key none persistent-keepalive off allowed-ips ''`,
   );
 });

@@ -642,3 +642,155 @@ Deno.test("plan() converges from any earlier state: the table replayed in random
     }
   }
 });
+
+// The incremental path (issue 18 item 4): between full observes, a change to peers alone is planned
+// against the last observe plus what was applied since. Each variant below differs from BASE in peers
+// only; after an incremental apply, a full plan of the same host must be [] (incremental and full agree).
+const BASE: HostState = {
+  interfaces: [{ ...WG0, forward: true, masquerade: true }, { ...WG1 }],
+  forwarding: { ipv4: true, ipv6: false },
+};
+const PEER_VARIANTS: { name: string; wg0: InterfaceSpec["peers"]; wg1: InterfaceSpec["peers"] }[] = [
+  { name: "no peers", wg0: [], wg1: [] },
+  { name: "one peer", wg0: [{ publicKey: A, allowedIps: ["10.0.0.2/32"] }], wg1: [] },
+  {
+    name: "two peers, one with a psk, an endpoint and keepalive",
+    wg0: [
+      { publicKey: A, allowedIps: ["10.0.0.2/32"] },
+      {
+        publicKey: B,
+        presharedKey: P,
+        allowedIps: ["10.0.0.3/32", "fd00::3/128"],
+        endpoint: "192.0.2.7:51820",
+        persistentKeepalive: 25,
+      },
+    ],
+    wg1: [],
+  },
+  {
+    name: "the psk changed and removed, allowed IPs replaced, endpoint moved",
+    wg0: [
+      { publicKey: A, presharedKey: Q, allowedIps: ["10.0.0.9/32", "10.9.0.7/24"] },
+      { publicKey: B, allowedIps: ["10.0.0.3/32"], endpoint: "192.0.2.8:51820" },
+    ],
+    wg1: [{ publicKey: C, allowedIps: ["10.1.0.2/32"] }],
+  },
+  {
+    name: "the same peers in another order, keepalive off, endpoint dropped",
+    wg0: [{ publicKey: B, allowedIps: ["10.0.0.3/32"] }, { publicKey: A, allowedIps: ["10.0.0.2/32"] }],
+    wg1: [{ publicKey: C, allowedIps: ["10.1.0.2/32"], persistentKeepalive: 5 }],
+  },
+  {
+    name: "every peer moved to the other interface",
+    wg0: [{ publicKey: C, allowedIps: ["10.0.0.4/32"] }],
+    wg1: [{ publicKey: A, allowedIps: ["10.1.0.2/32"] }, { publicKey: B, allowedIps: ["10.1.0.3/32"] }],
+  },
+];
+const variant = (v: (typeof PEER_VARIANTS)[number]): HostState => ({
+  ...BASE,
+  interfaces: [{ ...BASE.interfaces[0]!, peers: v.wg0 }, { ...BASE.interfaces[1]!, peers: v.wg1 }],
+});
+
+/** An engine on the incremental path (a drift interval that never passes) and a full one beside it. */
+function incrementalPair(host: FakeHost) {
+  const fs = new MemFs();
+  const opts = { statePath: "/var/lib/wb/state.json", wgImpl: "auto" as const };
+  return {
+    incremental: createEngine({ exec: host, fs, log: memoryLogger(), now: () => 0 }, {
+      ...opts,
+      driftIntervalMs: 60_000,
+    }),
+    full: createEngine({ exec: host, fs, log: memoryLogger() }, opts),
+  };
+}
+
+const readsOf = (host: FakeHost, from: number) =>
+  host.commands.slice(from).filter((c) =>
+    /^(wg show|ip -j|ip -\d -j|iptables-save|ip6tables-save|sysctl -a|sysctl net)/.test(c)
+  );
+
+for (const v of PEER_VARIANTS) {
+  Deno.test(`plan() incrementally: ${v.name}, then a full plan is []`, async () => {
+    const host = foreignHost();
+    const { incremental, full } = incrementalPair(host);
+    const first = await incremental.reconcileOnce(BASE);
+    assert.ok(first.ok && first.observed, first.error?.message ?? "the first tick observes");
+    const settled = await incremental.reconcileOnce(BASE);
+    assert.deepEqual(
+      [settled.commands, settled.observed],
+      [0, true],
+      "the converged tick makes the baseline",
+    );
+    const before = host.commands.length;
+    const r = await incremental.reconcileOnce(variant(v));
+    assert.ok(r.ok, r.error?.message ?? "");
+    assert.equal(r.observed, false, "a change to peers alone does not read the host");
+    assert.deepEqual(readsOf(host, before), [], "no observe command ran");
+    const check = await full.reconcileOnce(variant(v));
+    assert.ok(check.observed);
+    assert.deepEqual(
+      [check.planned, check.commands],
+      [0, 0],
+      "the full plan after the incremental apply is []",
+    );
+    const noop = await incremental.reconcileOnce(variant(v));
+    assert.deepEqual(
+      [noop.planned, noop.commands, noop.observed],
+      [0, 0, false],
+      "a no-op tick runs nothing",
+    );
+  });
+}
+
+Deno.test("plan() incrementally: the peer variants replayed in random order agree with a full plan", async () => {
+  for (let seed = 1; seed <= 25; seed++) {
+    const random = prng(seed);
+    const host = foreignHost();
+    const { incremental, full } = incrementalPair(host);
+    assert.ok((await incremental.reconcileOnce(BASE)).ok);
+    assert.equal((await incremental.reconcileOnce(BASE)).commands, 0);
+    const order: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const v = PEER_VARIANTS[Math.floor(random() * PEER_VARIANTS.length)]!;
+      order.push(v.name);
+      const where = `seed ${seed}, order: ${order.join(" → ")}`;
+      const r = await incremental.reconcileOnce(variant(v));
+      assert.ok(r.ok && r.observed === false, `${where}: ${r.error?.message ?? "observed the host"}`);
+      const check = await full.reconcileOnce(variant(v));
+      assert.deepEqual([check.planned, check.commands], [0, 0], `${where}: the full plan is []`);
+    }
+  }
+});
+
+Deno.test("plan() incrementally: anything beyond peers, or the drift interval passing, observes again", async () => {
+  const host = foreignHost();
+  let t = 0;
+  const engine = createEngine({ exec: host, fs: new MemFs(), log: memoryLogger(), now: () => t }, {
+    statePath: "/var/lib/wb/state.json",
+    wgImpl: "auto",
+    driftIntervalMs: 60_000,
+  });
+  await engine.reconcileOnce(BASE);
+  assert.equal((await engine.reconcileOnce(BASE)).observed, true);
+  assert.equal((await engine.reconcileOnce(variant(PEER_VARIANTS[1]!))).observed, false);
+  const mtu = { ...BASE, interfaces: [{ ...BASE.interfaces[0]!, mtu: 1380 }, BASE.interfaces[1]!] };
+  const r = await engine.reconcileOnce(mtu);
+  assert.deepEqual([r.ok, r.observed], [true, true], "an MTU change takes the full path");
+  assert.equal((await engine.reconcileOnce(mtu)).observed, true, "after commands, the next tick observes");
+  assert.equal((await engine.reconcileOnce(mtu)).observed, false, "converged: incremental again");
+  // A peer removed by hand is not seen by incremental ticks, and is restored by the first full one.
+  host.run(["wg", "set", "wg0", "peer", A, "remove"]);
+  const withA = {
+    ...mtu,
+    interfaces: [{ ...mtu.interfaces[0]!, peers: PEER_VARIANTS[1]!.wg0 }, mtu.interfaces[1]!],
+  };
+  await engine.reconcileOnce(withA);
+  assert.ok(host.peer("wg0", A));
+  host.run(["wg", "set", "wg0", "peer", A, "remove"]);
+  assert.equal((await engine.reconcileOnce(withA)).observed, false);
+  assert.equal(host.peer("wg0", A), undefined, "not seen before the drift interval");
+  t += 60_000;
+  const repaired = await engine.reconcileOnce(withA);
+  assert.deepEqual([repaired.observed, repaired.commands], [true, 1], "the drift interval passed: observed");
+  assert.ok(host.peer("wg0", A), "the peer is back");
+});
