@@ -114,14 +114,18 @@ export type PeerCounterRow = {
 };
 
 export const promRepo = {
-  /** Each peer's newest raw sample, with its interface and node (the master's own peers: node "local"). */
+  /**
+   * Each peer's newest raw sample, with its interface and node (the master's own peers: node "local");
+   * one row per peer: of samples taken in the same millisecond by two hosts, its own host's.
+   */
   peerCounters: (db: Db) =>
     db.all<PeerCounterRow>(
       `SELECT p.name AS peer, p.public_key, i.name AS iface, coalesce(n.name, 'local') AS node,
          m.rx, m.tx, m.handshake, m.at
        FROM peers p JOIN interfaces i ON i.id = p.interface_id LEFT JOIN nodes n ON n.id = p.node_id
        JOIN peer_metrics m ON m.public_key = p.public_key AND m.resolution = 0
-         AND m.at = (SELECT max(at) FROM peer_metrics WHERE public_key = p.public_key AND resolution = 0)
+         AND m.rowid = (SELECT rowid FROM peer_metrics WHERE public_key = p.public_key AND resolution = 0
+                        ORDER BY at DESC, node_id IS p.node_id DESC LIMIT 1)
        ORDER BY i.name, p.name`,
     ),
 };

@@ -225,12 +225,16 @@ export const metricsRepo = {
        VALUES (:public_key, 0, :at, :node_id, :rx, :tx, :handshake, :endpoint)`,
       r,
     ).changes,
-  /** Rolls raw samples older than `before` into buckets of `bucketMs` (resolution `to`), keeping the last of each bucket. */
+  /**
+   * Rolls raw samples older than `before` into buckets of `bucketMs` (resolution `to`), keeping the last
+   * of each bucket, per key and reporting host (each host's counters are its own).
+   */
   downsample: (db: Db, from: number, to: number, bucketMs: number, before: number) => {
     db.run(
       `INSERT OR REPLACE INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint)
        SELECT public_key, :to, CAST(at / :bucket AS INTEGER) * :bucket, node_id, max(rx), max(tx), max(handshake), max(endpoint)
-       FROM peer_metrics WHERE resolution = :from AND at < :before GROUP BY public_key, CAST(at / :bucket AS INTEGER)`,
+       FROM peer_metrics WHERE resolution = :from AND at < :before
+       GROUP BY public_key, node_id, CAST(at / :bucket AS INTEGER)`,
       { from, to, bucket: bucketMs, before },
     );
     return db.run("DELETE FROM peer_metrics WHERE resolution = :from AND at < :before", { from, before })
@@ -261,8 +265,10 @@ const TRAFFIC_SCOPE_SQL: Record<TrafficScope["kind"], string> = {
 
 export const trafficRepo = {
   /**
-   * The last sample of each peer in each `slotMs` slot of [from, to). A downsampled row holds the last
-   * counters of its bucket, so it is timed at the bucket's end (`res1Ms`, `res2Ms` after `at`).
+   * The last sample of each peer, per reporting host, in each `slotMs` slot of [from, to) (a host's
+   * counters are its own: a moved peer's two hosts, the master's key on two nodes). A downsampled row
+   * holds the last counters of its bucket, so it is timed at the bucket's end (`res1Ms`, `res2Ms` after
+   * `at`).
    * (node:sqlite binds numbers as REAL: the slot number is CAST, or `/` would not divide whole.)
    */
   lastPerSlot: (
@@ -270,17 +276,17 @@ export const trafficRepo = {
     scope: TrafficScope,
     q: { from: number; to: number; slotMs: number; res1Ms: number; res2Ms: number },
   ) =>
-    db.all<{ public_key: string; at: number; rx: number; tx: number }>(
-      `SELECT public_key, max(t) AS at, rx, tx FROM (
-         SELECT public_key, rx, tx, at + CASE resolution WHEN 1 THEN :res1Ms WHEN 2 THEN :res2Ms ELSE 0 END AS t
+    db.all<{ public_key: string; node_id: number | null; at: number; rx: number; tx: number }>(
+      `SELECT public_key, node_id, max(t) AS at, rx, tx FROM (
+         SELECT public_key, node_id, rx, tx, at + CASE resolution WHEN 1 THEN :res1Ms WHEN 2 THEN :res2Ms ELSE 0 END AS t
          FROM peer_metrics
          WHERE resolution IN (0, 1, 2) AND at >= :from - :res2Ms AND at < :to AND ${
         TRAFFIC_SCOPE_SQL[scope.kind]
       }
        )
        WHERE t >= :from AND t < :to
-       GROUP BY public_key, CAST((t - :from) / :slotMs AS INTEGER)
-       ORDER BY public_key, at`,
+       GROUP BY public_key, node_id, CAST((t - :from) / :slotMs AS INTEGER)
+       ORDER BY public_key, node_id, at`,
       {
         ...q,
         ...(scope.kind === "host" ? { nodeId: scope.nodeId } : {}),

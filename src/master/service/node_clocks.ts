@@ -51,3 +51,29 @@ export function masterTime(at: number, skewMs: number | null, now: number): numb
   const corrected = skewMs !== null && Math.abs(skewMs) >= NOTABLE_SKEW_MS ? at - skewMs : at;
   return corrected > now + NOTABLE_SKEW_MS ? now : corrected;
 }
+
+/**
+ * The master's times of one heartbeat's samples, in their order (masterTime each). Samples of one key
+ * clamped to `now` would share a time (with each other, or with one the node dated `now`): each is
+ * stored a millisecond before the next of its key, so every sample keeps a time of its own and the
+ * counters stay in order.
+ */
+export function masterTimes(
+  samples: readonly { peer: string; at: number }[],
+  skewMs: number | null,
+  now: number,
+): number[] {
+  const times = samples.map((s) => masterTime(s.at, skewMs, now));
+  const next = new Map<string, { at: number; moved: boolean }>();
+  for (let i = samples.length - 1; i >= 0; i--) {
+    const s = samples[i]!;
+    let moved = times[i] !== masterTime(s.at, skewMs, Infinity); // clamped
+    const later = next.get(s.peer);
+    if (later?.moved && times[i]! >= later.at) {
+      times[i] = later.at - 1;
+      moved = true;
+    }
+    next.set(s.peer, { at: times[i]!, moved });
+  }
+  return times;
+}

@@ -28,7 +28,7 @@ import type { AuditService } from "./audit.ts";
 import type { ConfigVersions, WaitEnd } from "./config_versions.ts";
 import { allocateNodeAddresses } from "./node_addresses.ts";
 import { NodeConfigCache, renderNodeConfig } from "./node_config.ts";
-import { masterTime } from "./node_clocks.ts";
+import { masterTimes } from "./node_clocks.ts";
 import { RateLimiter } from "./rate_limiter.ts";
 import type { SecretBox } from "./secret_box.ts";
 import type { SyncKeys } from "./sync_keys.ts";
@@ -60,6 +60,9 @@ export type SyncOptions = {
 
 const tokenUsed = () =>
   new AppError("unauthorized", "Invalid enrollment token: already used or replaced by a newer one");
+
+/** How far before its time a re-dated sample looks for a free millisecond. */
+const REDATED_SEARCH_MS = 1_000;
 
 export class SyncService {
   /** Enrollment attempts per token (per node id), and answers to invalid tokens per address. */
@@ -256,31 +259,30 @@ export class SyncService {
       const own = hb.metrics.length > 0 && interfaces[0]
         ? new Set(metricsRepo.reportableKeys(this.db, host, interfaces[0].id))
         : new Set<string>();
+      // Seen before: at-least-once delivery, exactly-once storage (by sequence number).
       let last = node.last_metric_seq;
-      let foreign = 0;
+      const fresh: typeof hb.metrics = [];
+      for (const m of hb.metrics) {
+        if (m.seq <= last) continue;
+        fresh.push(m);
+        last = m.seq;
+      }
+      // Another host's peer (or no peer at all): dropped, but acked below so the node does not resend it.
+      const mine = fresh.filter((m) => own.has(m.peer));
+      const foreign = fresh.length - mine.length;
       let future = 0;
       const skew = this.auth.clocks.skew(node.id);
-      for (const m of hb.metrics) {
-        if (m.seq <= last) continue; // seen before: at-least-once delivery, exactly-once storage
-        last = m.seq;
-        // Another host's peer (or no peer at all): dropped, but acked below so the node does not resend it.
-        if (!own.has(m.peer)) {
-          foreign++;
-          continue;
+      // Dated by the master's clock: shifted by the node's skew, never in the future.
+      const times = masterTimes(mine, skew, now);
+      mine.forEach((m, i) => {
+        if (times[i]! < m.at) future++;
+        const sample = { public_key: m.peer, node_id: host, rx: m.rx, tx: m.tx, handshake: m.handshake };
+        // A time this host's key already holds can only be an earlier heartbeat's re-dated sample:
+        // this one takes the free millisecond before it (a node's own times never repeat per key).
+        for (let at = times[i]!; at > times[i]! - REDATED_SEARCH_MS; at--) {
+          if (metricsRepo.insertRaw(this.db, { ...sample, at, endpoint: m.endpoint }) === 1) break;
         }
-        // Dated by the master's clock: shifted by the node's skew, never in the future.
-        const at = masterTime(m.at, skew, now);
-        if (at < m.at) future++;
-        metricsRepo.insertRaw(this.db, {
-          public_key: m.peer,
-          at,
-          node_id: host,
-          rx: m.rx,
-          tx: m.tx,
-          handshake: m.handshake,
-          endpoint: m.endpoint,
-        });
-      }
+      });
       if (foreign > 0) this.#foreignSamples(node, foreign, now);
       const redated = future > 0 ? this.auth.clocks.futureSamples(node.id, future, now) : null;
       if (redated !== null) {

@@ -136,7 +136,13 @@ export class TrafficService {
       res1Ms: RESOLUTION_MS[1],
       res2Ms: RESOLUTION_MS[2],
     });
-    const samples = rows.map((r) => ({ key: r.public_key, at: r.at, rx: r.rx, tx: r.tx }));
+    // One series per key and reporting host: two hosts' counters never take deltas from each other.
+    const samples = rows.map((r) => ({
+      key: `${r.public_key} ${r.node_id ?? 0}`,
+      at: r.at,
+      rx: r.rx,
+      tx: r.tx,
+    }));
     return slotRates(samples, { from, to, slotMs });
   }
 

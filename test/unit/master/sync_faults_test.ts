@@ -115,7 +115,11 @@ Deno.test("samples dated ahead of the master are stored by the master's time, ne
   );
   assert.equal(r.res.status, 200, r.text);
   const stored = m.db.all<{ at: number }>("SELECT at FROM peer_metrics ORDER BY at").map((x) => x.at);
-  assert.deepEqual(stored, [now - 30_000, now], "shifted by the node's skew; nothing later than now");
+  assert.deepEqual(
+    stored,
+    [now - 30_000, now - 1, now],
+    "shifted by the node's skew; nothing later than now; the clamped sample stored too, after the one before it",
+  );
   assert.ok(stored.every((at) => at <= now));
   assert.match(m.log.lines.join("\n"), /future-dated traffic samples .*node=frankfurt/);
   m.close();
