@@ -17,18 +17,34 @@ async function git(...args: string[]): Promise<Uint8Array> {
   return r.stdout;
 }
 const lastChange = new TextDecoder().decode(
-  await git("log", "-1", "--format=%H", "--", "src/master/db/migrations.ts"),
+  await git("log", "-1", "--format=%H", "--", "src/master/db/migrations.ts", "src/master/db/migrations"),
 )
   .trim();
 const rev = Deno.args[0] ?? `${lastChange.slice(0, 12)}~`;
 
-const tmp = `${ROOT}scripts/.migrations-${crypto.randomUUID()}.ts`;
-await Deno.writeFile(tmp, await git("show", `${rev}:src/master/db/migrations.ts`));
+// The migrations as they were at REV: one file then, a file per migration since (listed by migrations.ts).
+const tmp = `${ROOT}scripts/.migrations-${crypto.randomUUID()}`;
+const paths = new TextDecoder().decode(
+  await git(
+    "ls-tree",
+    "-r",
+    "--name-only",
+    rev,
+    "--",
+    "src/master/db/migrations.ts",
+    "src/master/db/migrations",
+  ),
+).split("\n").filter((p) => p.endsWith(".ts"));
 let migrations: { version: number; name: string; sql: string }[];
 try {
-  migrations = (await import(tmp)).MIGRATIONS;
+  for (const path of paths) {
+    const to = `${tmp}/${path.slice("src/master/db/".length)}`;
+    await Deno.mkdir(to.slice(0, to.lastIndexOf("/")), { recursive: true });
+    await Deno.writeFile(to, await git("show", `${rev}:${path}`));
+  }
+  migrations = (await import(`${tmp}/migrations.ts`)).MIGRATIONS;
 } finally {
-  await Deno.remove(tmp);
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
 }
 const schema = migrations[migrations.length - 1]!.version;
 
