@@ -22,13 +22,13 @@ import {
 } from "../../core/sync_session.ts";
 import { certFingerprint } from "../../core/x509.ts";
 import type { Db } from "../db/db.ts";
-import { metricsRepo, type NodeFullRow, nodeInterfacesRepo, nodesFullRepo } from "../db/nodes_repo.ts";
+import { type NodeFullRow, nodeInterfacesRepo, nodesFullRepo } from "../db/nodes_repo.ts";
 import { interfacesRepo, peersRepo } from "../db/wg_repo.ts";
 import type { AuditService } from "./audit.ts";
 import type { ConfigVersions, WaitEnd } from "./config_versions.ts";
 import { allocateNodeAddresses } from "./node_addresses.ts";
 import { NodeConfigCache, renderNodeConfig } from "./node_config.ts";
-import { masterTimes } from "./node_clocks.ts";
+import { MetricsIntake } from "./metrics_intake.ts";
 import { RateLimiter } from "./rate_limiter.ts";
 import type { SecretBox } from "./secret_box.ts";
 import type { SyncKeys } from "./sync_keys.ts";
@@ -62,14 +62,13 @@ const tokenUsed = () =>
   new AppError("unauthorized", "Invalid enrollment token: already used or replaced by a newer one");
 
 /** How far before its time a re-dated sample looks for a free millisecond. */
-const REDATED_SEARCH_MS = 1_000;
 
 export class SyncService {
   /** Enrollment attempts per token (per node id), and answers to invalid tokens per address. */
   #enrollRate: RateLimiter;
+  #metrics: MetricsIntake;
   #badTokenRate: RateLimiter;
   #configs: NodeConfigCache;
-  #foreign = new Map<number, { loggedAt: number; dropped: number }>();
 
   constructor(
     private readonly db: Db,
@@ -85,6 +84,7 @@ export class SyncService {
   ) {
     this.#enrollRate = new RateLimiter(10, clock);
     this.#badTokenRate = new RateLimiter(10, clock);
+    this.#metrics = new MetricsIntake(db, log, auth.clocks);
     this.#configs = new NodeConfigCache((nodeId) =>
       renderNodeConfig(this.db, this.secrets, nodeId, {
         now: this.clock.now(),
@@ -203,22 +203,6 @@ export class SyncService {
     return { header: SESSION_HEADERS.mac, value: macTextSync(a.session.key, text) };
   }
 
-  /** Logs dropped foreign samples at most once a minute per node, with the count since the last line. */
-  #foreignSamples(node: NodeFullRow, n: number, now: number): void {
-    const seen = this.#foreign.get(node.id) ?? { loggedAt: -Infinity, dropped: 0 };
-    seen.dropped += n;
-    if (now - seen.loggedAt >= 60_000) {
-      this.log.warn("dropped foreign traffic samples: a node reports only its own peers and tunnel", {
-        node: node.name,
-        node_id: node.id,
-        dropped: seen.dropped,
-      });
-      seen.loggedAt = now;
-      seen.dropped = 0;
-    }
-    this.#foreign.set(node.id, seen);
-  }
-
   /** Signs an answer for a node: bound to its id, the request's nonce, the status and the body. */
   async signAnswer(nodeId: number, nonce: string, status: number, body: string): Promise<string> {
     return await this.keys.signAnswer(nodeId, nonce, status, body);
@@ -255,43 +239,7 @@ export class SyncService {
         }
       }
       if (changedKeys) this.versions.bumpLocalInTx();
-      const host = node.is_local ? null : node.id;
-      const own = hb.metrics.length > 0 && interfaces[0]
-        ? new Set(metricsRepo.reportableKeys(this.db, host, interfaces[0].id))
-        : new Set<string>();
-      // Seen before: at-least-once delivery, exactly-once storage (by sequence number).
-      let last = node.last_metric_seq;
-      const fresh: typeof hb.metrics = [];
-      for (const m of hb.metrics) {
-        if (m.seq <= last) continue;
-        fresh.push(m);
-        last = m.seq;
-      }
-      // Another host's peer (or no peer at all): dropped, but acked below so the node does not resend it.
-      const mine = fresh.filter((m) => own.has(m.peer));
-      const foreign = fresh.length - mine.length;
-      let future = 0;
-      const skew = this.auth.clocks.skew(node.id);
-      // Dated by the master's clock: shifted by the node's skew, never in the future.
-      const times = masterTimes(mine, skew, now);
-      mine.forEach((m, i) => {
-        if (times[i]! < m.at) future++;
-        const sample = { public_key: m.peer, node_id: host, rx: m.rx, tx: m.tx, handshake: m.handshake };
-        // A time this host's key already holds can only be an earlier heartbeat's re-dated sample:
-        // this one takes the free millisecond before it (a node's own times never repeat per key).
-        for (let at = times[i]!; at > times[i]! - REDATED_SEARCH_MS; at--) {
-          if (metricsRepo.insertRaw(this.db, { ...sample, at, endpoint: m.endpoint }) === 1) break;
-        }
-      });
-      if (foreign > 0) this.#foreignSamples(node, foreign, now);
-      const redated = future > 0 ? this.auth.clocks.futureSamples(node.id, future, now) : null;
-      if (redated !== null) {
-        this.log.warn("future-dated traffic samples stored at the master's time", {
-          node: node.name,
-          samples: redated,
-          skew_ms: skew ?? 0,
-        });
-      }
+      this.#metrics.storeInTx(node, hb, interfaces[0]?.id ?? null, now);
       const maxSeen = hb.metrics.reduce((mx, m) => Math.max(mx, m.seq), node.last_metric_seq);
       nodesFullRepo.metricSeq(this.db, node.id, maxSeen, hb.dropped);
       return maxSeen;
