@@ -19,8 +19,8 @@ import { requireAdmin } from "./accounts.ts";
 import type { AuditService } from "./audit.ts";
 import type { HostChanges } from "./config_versions.ts";
 import type { Actor, RequestMeta } from "./context.ts";
-import { dnsDesiredInput, hostOf, peerLabels, prefsOf, renderDnsConfig, split } from "./dns_desired.ts";
-import { blockedSet, type BlockMode, type DnsDesiredInput } from "./dns_render.ts";
+import { dnsDesiredInput, hostOf, peerLabels, prefsOf, renderDnsConfig } from "./dns_desired.ts";
+import { blockedSet, type DnsDesiredInput } from "./dns_render.ts";
 import {
   DnsPauseSchema,
   DnsPeerPrefsSchema,
@@ -28,55 +28,10 @@ import {
   DnsRuleInputSchema,
   DnsSettingsSchema,
 } from "./dns_schemas.ts";
+import { type DnsPeerView, type DnsSettings, type DnsStatus, settingsView } from "./dns_views.ts";
 import { parseInput } from "./validate.ts";
 
-export type DnsSettings = {
-  enabled: boolean;
-  zone: string;
-  upstreams: string[];
-  dnssec: boolean;
-  insecureDomains: string[];
-  blockMode: BlockMode;
-  logQueries: boolean;
-  logRetentionDays: number;
-  refreshHours: number;
-  pausedUntil: number | null;
-};
-
-export type DnsPeerView = {
-  id: number;
-  name: string;
-  dnsName: string | null;
-  addresses: string[];
-  node: string;
-  blocking: boolean;
-  lists: number[] | null;
-  log: boolean;
-};
-
-export type DnsStatus = {
-  enabled: boolean;
-  /** null: the local node has not reported on Unbound yet. */
-  running: boolean | null;
-  /** One sentence for the operator: runs, or why not and what to do. */
-  detail: string;
-  error: string | null;
-  reportedAt: number | null;
-  listen: string[];
-};
-
-const settingsView = (r: DnsSettingsRow, now: number): DnsSettings => ({
-  enabled: r.enabled === 1,
-  zone: r.zone,
-  upstreams: split(r.upstreams),
-  dnssec: r.dnssec === 1,
-  insecureDomains: split(r.insecure_domains),
-  blockMode: r.block_mode as BlockMode,
-  logQueries: r.log_queries === 1,
-  logRetentionDays: r.log_retention_days,
-  refreshHours: r.refresh_hours,
-  pausedUntil: r.paused_until > now ? r.paused_until : null,
-});
+export type { DnsPeerView, DnsSettings, DnsStatus } from "./dns_views.ts";
 
 export class DnsService {
   #blocked: { key: string; set: Map<string, Set<string>> } | null = null;
