@@ -13,9 +13,10 @@
 // - Every master answer is signed with the master's P-256 key over the node id, the request's nonce and
 //   the body hash, so a node accepts only fresh answers meant for it; configs carry node_id and a
 //   monotonic config_version inside the signed body.
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import { CidrTextSchema, IfNameSchema, WgKeySchema } from "./host_state.ts";
-import { fromBase64, fromBase64Url, sha256Hex, toBase64, toBase64Url } from "./seal.ts";
+import { fromBase64, fromBase64Url, toBase64, toBase64Url } from "./seal.ts";
 
 const encoder = new TextEncoder();
 const EC = { name: "ECDSA", namedCurve: "P-256" } as const;
@@ -70,8 +71,9 @@ export type RequestParts = {
   body: string;
 };
 
-/** The text a node signs for one request; `path` includes the query string. */
-export async function requestSigningText(r: RequestParts): Promise<string> {
+/** The text a node signs (or MACs) for one request; `path` includes the query string. Synchronous
+ * (node:crypto): the master computes it on its hot path for every request. */
+export function requestText(r: RequestParts): string {
   return [
     "WB1-REQ",
     r.method.toUpperCase(),
@@ -79,21 +81,27 @@ export async function requestSigningText(r: RequestParts): Promise<string> {
     String(r.timestamp),
     r.nonce,
     String(r.nodeId),
-    await sha256Hex(r.body),
-  ].join(
-    "\n",
-  );
+    sha256HexSync(r.body),
+  ].join("\n");
 }
 
-/** The text the master signs for one answer: bound to the node and the request's nonce. */
-export async function responseSigningText(
+/** The text the master signs (or MACs) for one answer: bound to the node and the request's nonce. */
+export function responseText(nodeId: number, requestNonce: string, status: number, body: string): string {
+  return ["WB1-RES", String(nodeId), requestNonce, String(status), sha256HexSync(body)].join("\n");
+}
+
+/** requestText, for callers that await it. */
+export const requestSigningText = (r: RequestParts): Promise<string> => Promise.resolve(requestText(r));
+
+/** responseText, for callers that await it. */
+export const responseSigningText = (
   nodeId: number,
   requestNonce: string,
   status: number,
   body: string,
-): Promise<string> {
-  return ["WB1-RES", String(nodeId), requestNonce, String(status), await sha256Hex(body)].join("\n");
-}
+): Promise<string> => Promise.resolve(responseText(nodeId, requestNonce, status, body));
+
+const sha256HexSync = (text: string) => createHash("sha256").update(text).digest("hex");
 
 export const HEADERS = {
   node: "x-wb-node",
