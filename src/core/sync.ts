@@ -153,13 +153,44 @@ export const MasterPeerSchema = z.object({
   persistent_keepalive: z.number().int().min(0).max(65535),
 });
 
+/** How a pool's address follows health on a member (the DNS path is the master's: nothing to announce). */
+export const PoolAnnounceSchema = z.discriminatedUnion("kind", [
+  z.object({
+    kind: z.literal("vrrp"),
+    /** The floating address with its prefix on the link (e.g. 192.0.2.10/24), held by one healthy member. */
+    address: CidrTextSchema,
+    vrid: z.number().int().min(1).max(255),
+    /** This member's VRRP priority (the master orders members; higher wins). */
+    priority: z.number().int().min(1).max(254),
+    advert_ms: z.number().int().min(100).max(10_000),
+    /** The device carrying the address; null: the device of this host's route to it. */
+    link: IfNameSchema.nullable(),
+  }),
+  z.object({ kind: z.literal("dns") }),
+]);
+export type PoolAnnounce = z.infer<typeof PoolAnnounceSchema>;
+
+export const PoolConfigSchema = z.object({
+  id: z.number().int().positive(),
+  name: z.string().min(1).max(63),
+  announce: PoolAnnounceSchema,
+  /** The operator drained this member: withdraw its announcement (clients move to the others). */
+  drained: z.boolean(),
+  /**
+   * Each peer's last endpoint seen by any member, so a member that takes the pool's address over can
+   * start the handshake itself (the engine never sets client endpoints; only the takeover does).
+   */
+  handover: z.array(z.object({ public_key: WgKeySchema, endpoint: z.string().max(300) })).max(MAX_PEERS),
+});
+export type PoolConfig = z.infer<typeof PoolConfigSchema>;
+
 export const NodeInterfaceConfigSchema = z.object({
   name: IfNameSchema,
   /** The node's own address on this interface, with the pool's prefix (e.g. 10.13.13.250/24). */
   addresses: z.array(CidrTextSchema).min(1).max(2),
   listen_port: z.number().int().min(1).max(65535),
   mtu: z.number().int().min(1280).max(9000).nullable(),
-  /** The master's private key for this interface, only for the master's own `local` node (over loopback). */
+  /** The private key the master holds for this interface: the master's own (its `local` node, over loopback) or a pool's shared one (its members); else null (the node's own key). */
   private_key: WgKeySchema.nullable(),
   peers: z.array(z.object({
     public_key: WgKeySchema,
@@ -171,6 +202,11 @@ export const NodeInterfaceConfigSchema = z.object({
   /** The master as a peer (DNS path through the tunnel); null on the master itself and non-first interfaces. */
   master_peer: MasterPeerSchema.nullable(),
   masquerade: z.boolean(),
+  /**
+   * Set when this interface is a failover pool's (DESIGN §8): every member runs it with the pool's shared
+   * identity (`private_key`), the interface's own addresses and port, and all of the pool's peers.
+   */
+  pool: PoolConfigSchema.optional(),
 });
 export type NodeInterfaceConfig = z.infer<typeof NodeInterfaceConfigSchema>;
 
@@ -255,6 +291,21 @@ export const DnsReportSchema = z.object({
 });
 export type DnsReport = z.infer<typeof DnsReportSchema>;
 
+/** A member's view of one pool, in its heartbeat. */
+export const PoolReportSchema = z.object({
+  id: z.number().int().positive(),
+  /**
+   * serving: holds the pool's address (VRRP master) or, DNS path, published and healthy; backup: healthy,
+   * ready to take over; withdrawn: drained by the operator; fault: its own health failed.
+   */
+  state: z.enum(["serving", "backup", "withdrawn", "fault"]),
+  /** Why it is in `fault` (or the announcer's own error), for the pool page. */
+  detail: z.string().max(MAX_ERROR_LENGTH).nullable(),
+  /** Peers with a handshake on this member in the last 180 s (WireGuard's session lifetime). */
+  sessions: z.number().int().nonnegative(),
+});
+export type PoolReport = z.infer<typeof PoolReportSchema>;
+
 export const HeartbeatRequestSchema = z.object({
   status: z.enum(["online", "error"]),
   applied_version: z.number().int().nonnegative(),
@@ -281,6 +332,11 @@ export const HeartbeatRequestSchema = z.object({
   trusts: z.array(z.string().max(400)).max(2).optional(),
   /** The master's TLS pins (SHA-256) the node accepts, sent while it holds an announced next certificate. */
   trusts_tls: z.array(z.string().max(128)).max(2).optional(),
+  /**
+   * Each failover pool this node is a member of (sent only while its config has pools, so only to a
+   * master that knows the field): whether it holds the pool's address, and how many clients it serves.
+   */
+  pools: z.array(PoolReportSchema).max(MAX_INTERFACES).optional(),
 }).strict();
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
 
