@@ -16,10 +16,17 @@ export class MetricsIntake {
   constructor(private readonly db: Db, private readonly log: Logger, private readonly clocks: NodeClocks) {}
 
   /** Stores the samples the node has not sent before; call inside the heartbeat's transaction. */
-  storeInTx(node: NodeFullRow, hb: HeartbeatRequest, firstInterface: number | null, now: number): void {
+  storeInTx(
+    node: NodeFullRow,
+    hb: HeartbeatRequest,
+    firstInterface: number | null,
+    now: number,
+    poolKeys: string[] = [],
+  ): void {
     const host = node.is_local ? null : node.id;
+    // Its own peers and tunnel, and the clients of the failover pools it is a member of (pool_intake.ts).
     const own = hb.metrics.length > 0 && firstInterface !== null
-      ? new Set(metricsRepo.reportableKeys(this.db, host, firstInterface))
+      ? new Set([...metricsRepo.reportableKeys(this.db, host, firstInterface), ...poolKeys])
       : new Set<string>();
     // Seen before: at-least-once delivery, exactly-once storage (by sequence number).
     let last = node.last_metric_seq;

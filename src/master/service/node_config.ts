@@ -15,6 +15,8 @@ import { nodeInterfacesRepo, nodesFullRepo } from "../db/nodes_repo.ts";
 import { type ActivePeerRow, type InterfaceRow, interfacesRepo, peersRepo } from "../db/wg_repo.ts";
 import type { SecretOpener } from "./secret_box.ts";
 import { renderDnsConfig } from "./dns_desired.ts";
+import { poolRoutes, poolsOf, renderPoolInterface } from "./pool_config.ts";
+import { poolsRepo } from "../db/pools_repo.ts";
 
 const prefixOf = (cidr: string) => cidr.slice(cidr.indexOf("/"));
 const hostOf = (cidr: string) => cidr.slice(0, cidr.indexOf("/"));
@@ -25,7 +27,7 @@ export function nodePort(wgPort: number, interfaceIndex: number): number {
   return wgPort + interfaceIndex;
 }
 
-async function clientPeers(rows: ActivePeerRow[], secrets: SecretOpener) {
+export async function clientPeers(rows: ActivePeerRow[], secrets: SecretOpener) {
   return await Promise.all(rows.map(async (p) => ({
     public_key: p.public_key,
     preshared_key: p.psk_sealed ? await secrets.open(p.psk_sealed, `peer:${p.public_key}:psk`) : null,
@@ -56,6 +58,7 @@ export function tunnelAddresses(first: InterfaceRow, interfaces: InterfaceRow[])
 export function nodesCarrying(db: Db, interfaceId: number, opts: { dnsChanged: boolean }): number[] {
   const first = interfacesRepo.list(db)[0];
   if (opts.dnsChanged || first?.id === interfaceId) return nodesFullRepo.remote(db).map((n) => n.id);
+  if (poolsRepo.isPool(db, interfaceId)) return poolsRepo.memberIds(db, interfaceId); // issue 11
   return peersRepo.nodesOn(db, interfaceId);
 }
 
@@ -70,10 +73,25 @@ export async function renderNodeConfig(
   const interfaces = interfacesRepo.list(db);
   const first = interfaces[0];
   const out: NodeInterfaceConfig[] = [];
+  // Failover pools (pool_config.ts): only their members run them, with the pool's shared identity.
+  const pools = poolsOf(db, nodeId);
+  const pool = async (iface: InterfaceRow) => {
+    const m = pools.mine.get(iface.id);
+    if (m) {
+      out.push(
+        await renderPoolInterface(db, secrets, iface, pools.pools.get(iface.id)!, m, opts.now, clientPeers),
+      );
+    }
+  };
 
   if (node.is_local) {
     const remotes = nodesFullRepo.remote(db);
+    const routed = poolRoutes(db, opts.now);
     for (const iface of interfaces) {
+      if (pools.pools.has(iface.id)) {
+        await pool(iface);
+        continue;
+      }
       const rows = peersRepo.activeOn(db, iface.id, opts.now);
       const peers = await clientPeers(rows.filter((p) => p.node_id === null), secrets);
       if (iface === first) {
@@ -88,6 +106,7 @@ export async function renderNodeConfig(
               ni.address4,
               ...(ni.address6 ? [ni.address6] : []),
               ...clients.flatMap((c) => (c.ipv6 ? [c.ipv4, c.ipv6] : [c.ipv4])),
+              ...(routed.get(remote.id) ?? []),
             ],
             endpoint: null,
             persistent_keepalive: null,
@@ -107,6 +126,10 @@ export async function renderNodeConfig(
     }
   } else {
     for (const [index, iface] of interfaces.entries()) {
+      if (pools.pools.has(iface.id)) {
+        await pool(iface);
+        continue;
+      }
       const rows = peersRepo.activeOfNodeOn(db, nodeId, iface.id, opts.now);
       if (iface !== first && rows.length === 0) continue;
       const ni = nodeInterfacesRepo.get(db, nodeId, iface.id);

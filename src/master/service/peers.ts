@@ -20,6 +20,8 @@ import type { SecretBox } from "./secret_box.ts";
 import { FieldProblems, parseInput, validFields } from "./validate.ts";
 import { PeerInputSchema, PeerPatchSchema, PeerQuerySchema } from "./wg_schemas.ts";
 import type { AdminScope } from "./scope.ts";
+import { checkPoolPeerNode } from "./pool_checks.ts";
+import { poolHostsOf } from "./pool_config.ts";
 
 export type PeerView = {
   id: number;
@@ -128,6 +130,7 @@ export class PeerService {
       }
     });
     problems.check(() => this.#requireNode(v.node_id));
+    if (iface) problems.check(() => checkPoolPeerNode(this.db, iface.id, v.node_id));
     let allowed = "";
     if (iface) problems.check(() => (allowed = allowedFor(iface, v.routing ?? "full", v.allowed_ips ?? [])));
     let expiresAt: number | null = null;
@@ -200,7 +203,7 @@ export class PeerService {
       });
       return id;
     });
-    this.hosts.hostsChanged([data.node_id ?? null]);
+    this.hosts.hostsChanged([data.node_id ?? null, ...poolHostsOf(this.db, [iface!.id])]);
     return this.get(id);
   }
 
@@ -214,6 +217,7 @@ export class PeerService {
     const parsed = problems.parse(PeerPatchSchema, input, "peer");
     const v = parsed ?? validFields(PeerPatchSchema, input);
     if (v.node_id !== undefined) problems.check(() => this.#requireNode(v.node_id));
+    if (v.node_id !== undefined) problems.check(() => checkPoolPeerNode(this.db, iface.id, v.node_id));
     problems.check(() => {
       if (v.public_key && v.regenerate_keys) {
         throw new AppError("validation", "Give a public key or regenerate keys, not both", {
@@ -292,7 +296,7 @@ export class PeerService {
       );
       this.audit.record(actor, meta, { action: "peer.update", target: next.name, detail: changes });
     });
-    this.hosts.hostsChanged([cur.node_id, next.node_id]);
+    this.hosts.hostsChanged([cur.node_id, next.node_id, ...poolHostsOf(this.db, [cur.interface_id])]);
     return this.get(id);
   }
 
@@ -308,7 +312,7 @@ export class PeerService {
         detail: `${cur.interface_name} ${cur.ipv4}`,
       });
     });
-    this.hosts.hostsChanged([cur.node_id]);
+    this.hosts.hostsChanged([cur.node_id, ...poolHostsOf(this.db, [cur.interface_id])]);
   }
 
   /** Disables peers whose expiry has passed; returns how many. Run by the scheduler. */
@@ -322,7 +326,10 @@ export class PeerService {
         this.audit.record("scheduler", null, { action: "peer.expire", target: p.name });
       }
     });
-    this.hosts.hostsChanged(due.map((p) => p.node_id));
+    this.hosts.hostsChanged([
+      ...due.map((p) => p.node_id),
+      ...poolHostsOf(this.db, due.map((p) => p.interface_id)),
+    ]);
     return due.length;
   }
 

@@ -16,6 +16,7 @@ import type { HostChanges } from "./config_versions.ts";
 import type { Actor, RequestMeta } from "./context.ts";
 import type { SecretBox } from "./secret_box.ts";
 import { parseInput } from "./validate.ts";
+import { poolHostsOf } from "./pool_config.ts";
 
 export const RotatePeerSchema = z.object({
   /** false: only a new PSK (the keys stay; the client's config changes in its PresharedKey line). */
@@ -71,7 +72,7 @@ export class RotationService {
         detail: keys ? `keys and PSK (was ${cur.public_key.slice(0, 8)}…)` : "PSK",
       });
     });
-    this.hosts.hostsChanged([cur.node_id]);
+    this.hosts.hostsChanged([cur.node_id, ...poolHostsOf(this.db, [cur.interface_id])]);
     return { keys, publicKey };
   }
 }

@@ -48,6 +48,8 @@ import { DnsService } from "./dns.ts";
 import { DEFAULT_FETCH_LIMITS, type FetchLimits } from "./dns_blocklists.ts";
 import { DnsListService } from "./dns_lists.ts";
 import { DnsLogService } from "./dns_log.ts";
+import { PoolService } from "./pools.ts";
+import { PoolIntake } from "./pool_intake.ts";
 
 export type Services = {
   clock: Clock;
@@ -87,6 +89,8 @@ export type Services = {
   tlsRotation: TlsRotation;
   /** A node's identity key, rotated on request (identity_rotation.ts). */
   identity: IdentityRotation;
+  /** Failover pools (pools.ts): members, announce settings, drains, DNS targets. */
+  pools: PoolService;
 };
 
 /** The world the fleet-health services reach (real ones from main.ts; tests pass fakes). */
@@ -261,6 +265,7 @@ export async function createServices(
         publicHost,
         syncRatePerMinute: node.syncRatePerMinute,
         dnsIntake: (n, hb) => dnsLog.intake(n, hb.dns_log, hb.dns_dropped, hb.dns),
+        pools: new PoolIntake(db, configVersions),
         credentials: (n, hb) => ({
           ...signingKey.heartbeat(n.id, hb.trusts),
           ...tlsRotation.heartbeat(n.id, hb.trusts_tls),
@@ -307,6 +312,7 @@ export async function createServices(
     dnsLog,
     signingKey,
     tlsRotation,
+    pools: new PoolService(db, clock, audit, secrets, configVersions),
     identity,
   };
   events.onQueued = () => services.webhooks.deliverDue();

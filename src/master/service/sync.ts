@@ -56,6 +56,11 @@ export type SyncOptions = {
   dnsIntake?: (node: NodeFullRow, hb: HeartbeatRequest) => number;
   /** The master's verification keys for the heartbeat answer (signing_rotation.ts), from what the node trusts. */
   credentials?: (node: NodeFullRow, hb: HeartbeatRequest) => Partial<HeartbeatResponse & { kind: "ok" }>;
+  /** Failover pools (pool_intake.ts): members' pool-client samples, holders, reports and drains. */
+  pools?: {
+    keysOf(node: NodeFullRow): string[];
+    heartbeatInTx(node: NodeFullRow, hb: HeartbeatRequest, now: number): void;
+  };
 };
 
 const tokenUsed = () =>
@@ -239,7 +244,8 @@ export class SyncService {
         }
       }
       if (changedKeys) this.versions.bumpLocalInTx();
-      this.#metrics.storeInTx(node, hb, interfaces[0]?.id ?? null, now);
+      this.#metrics.storeInTx(node, hb, interfaces[0]?.id ?? null, now, this.opts.pools?.keysOf(node));
+      this.opts.pools?.heartbeatInTx(node, hb, now);
       const maxSeen = hb.metrics.reduce((mx, m) => Math.max(mx, m.seq), node.last_metric_seq);
       nodesFullRepo.metricSeq(this.db, node.id, maxSeen, hb.dropped);
       return maxSeen;

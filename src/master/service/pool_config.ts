@@ -1,0 +1,103 @@
+// A failover pool in a member's NodeConfig (issue 11), and the pool clients the master routes to each
+// node on its tunnel. Every member runs the pool's interface with the pool's shared identity, its own
+// addresses and port, and all of its peers; non-members never see it. A drained member says so (it
+// withdraws) and, once safe to stop, drops the pool's peers. The master's `local` config sends each
+// pool client's traffic (DNS replies) to the member holding the client's latest handshake.
+import type { NodeInterfaceConfig, PoolConfig } from "../../core/sync.ts";
+import type { Db } from "../db/db.ts";
+import { type PoolMemberRow, type PoolSettingsRow, poolsRepo } from "../db/pools_repo.ts";
+import { type InterfaceRow, peersRepo } from "../db/wg_repo.ts";
+import type { SecretOpener } from "./secret_box.ts";
+
+type ClientPeers = (
+  rows: ReturnType<typeof peersRepo.activeOn>,
+  secrets: SecretOpener,
+) => Promise<NodeInterfaceConfig["peers"]>;
+
+/** The pools (interface ids) and, for `nodeId`, its memberships by pool. */
+export function poolsOf(
+  db: Db,
+  nodeId: number,
+): { pools: Map<number, PoolSettingsRow>; mine: Map<number, PoolMemberRow> } {
+  return {
+    pools: new Map(poolsRepo.list(db).map((p) => [p.id, p])),
+    mine: new Map(poolsRepo.membershipsOf(db, nodeId).map((m) => [m.interface_id, m])),
+  };
+}
+
+function announceOf(s: PoolSettingsRow, m: PoolMemberRow): PoolConfig["announce"] {
+  if (s.pool_announce === "vrrp") {
+    return {
+      kind: "vrrp",
+      address: s.pool_vrrp_address!,
+      vrid: s.pool_vrrp_vrid!,
+      priority: m.priority,
+      advert_ms: s.pool_vrrp_advert_ms ?? 1000,
+      link: s.pool_vrrp_link,
+    };
+  }
+  return { kind: "dns" };
+}
+
+/** The pool's interface as member `m` runs it. */
+export async function renderPoolInterface(
+  db: Db,
+  secrets: SecretOpener,
+  iface: InterfaceRow,
+  settings: PoolSettingsRow,
+  m: PoolMemberRow,
+  now: number,
+  clientPeers: ClientPeers,
+): Promise<NodeInterfaceConfig> {
+  const drained = m.drained_at !== null;
+  const rows = m.drain_state === "safe" ? [] : peersRepo.activeOn(db, iface.id, now);
+  const active = new Set(rows.map((r) => r.public_key));
+  return {
+    name: iface.name,
+    addresses: iface.address6 ? [iface.address4, iface.address6] : [iface.address4],
+    listen_port: iface.listen_port,
+    mtu: iface.mtu,
+    private_key: await secrets.open(iface.private_key_sealed, `interface:${iface.name}`),
+    peers: await clientPeers(rows, secrets),
+    master_peer: null,
+    masquerade: true,
+    pool: {
+      id: iface.id,
+      name: iface.name,
+      announce: announceOf(settings, m),
+      drained,
+      handover: drained ? [] : poolsRepo.endpoints(db, iface.id).filter((e) => active.has(e.public_key)),
+    },
+  };
+}
+
+/**
+ * The pool clients' addresses the master routes to each remote node on its tunnel: the clients it
+ * holds, and those nobody holds yet on the first member in priority order (undrained first).
+ */
+export function poolRoutes(db: Db, now: number): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  const add = (nodeId: number, a: { ipv4: string; ipv6: string | null }) =>
+    out.set(nodeId, [...(out.get(nodeId) ?? []), a.ipv4, ...(a.ipv6 ? [a.ipv6] : [])]);
+  const firstMember = new Map<number, number | null>();
+  for (const p of poolsRepo.list(db)) {
+    const members = poolsRepo.members(db, p.id);
+    const first = members.find((m) => m.drained_at === null) ?? members[0];
+    firstMember.set(p.id, first && !first.is_local ? first.node_id : null);
+  }
+  for (const h of poolsRepo.heldClients(db, now)) add(h.node_id, h);
+  for (const u of poolsRepo.unheld(db, now)) {
+    const to = firstMember.get(u.interface_id);
+    if (to) add(to, u);
+  }
+  return out;
+}
+
+/** The members of whichever of these interfaces are pools (a pool peer's change reaches all of them). */
+export function poolHostsOf(db: Db, interfaceIds: number[]): number[] {
+  const out = new Set<number>();
+  for (const id of new Set(interfaceIds)) {
+    if (poolsRepo.isPool(db, id)) { for (const n of poolsRepo.memberIds(db, id)) out.add(n); }
+  }
+  return [...out];
+}
