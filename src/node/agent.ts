@@ -10,15 +10,17 @@ import { ConfigResponseSchema } from "../core/sync.ts";
 import { AgentState } from "./agent_state.ts";
 import type { NodeDaemonConfig } from "./config.ts";
 import { DataPlane } from "./dataplane.ts";
+import { NodeWgRotation, wgRotationLoop } from "./wg_key_rotation.ts";
 import { ensureEnrolled } from "./enrollment.ts";
 import { MasterTrust } from "./master_trust.ts";
 import { type IdentityHolder, rotateIdentity } from "./identity_rotation.ts";
 import { Contact, secs } from "./contact.ts";
 import { configLoop, heartbeatLoop, reconcileLoop, takeDown } from "./loops.ts";
 import type { MetricsQueue } from "./metrics/queue.ts";
-import { metricsLoop } from "./metrics/sample.ts";
+import { metricsLoop, sampleOnce } from "./metrics/sample.ts";
+import type { PoolAnnouncer } from "./pools/announcer.ts";
 import type { Engine } from "./reconcile/engine.ts";
-import { Wakeable } from "./sleep.ts";
+import { pause, Wakeable } from "./sleep.ts";
 import { healthResponderLoop, type Listen } from "./health_responder.ts";
 import { statusLoop } from "./status.ts";
 import { DnsBeat } from "./dns/heartbeat.ts";
@@ -53,6 +55,8 @@ export type AgentDeps = {
     replyLog: string;
     logFile: LogFile;
   };
+  /** The failover pools this node is a member of: keepalived, its notify fifo, the takeover. */
+  pools?: PoolAnnouncer;
 };
 
 export type AgentResult = "stopped" | "removed";
@@ -119,7 +123,15 @@ export async function runAgent(
   }, disk);
   const signing: IdentityHolder = { key: identity.key };
   const state = new AgentState();
-  const dataplane = new DataPlane(deps.engine, disk, () => clock.now(), deps.dns?.unbound ?? null);
+  const rotation = new NodeWgRotation(disk, log);
+  const dataplane = new DataPlane(
+    deps.engine,
+    disk,
+    () => clock.now(),
+    deps.dns?.unbound ?? null,
+    deps.pools ?? null,
+    rotation,
+  );
   const noLog = { from: null as string[] | null, set: new Set<string>() };
   const skip = () => {
     const list = state.current?.dns?.nolog ?? [];
@@ -139,6 +151,25 @@ export async function runAgent(
   await restoreLastGood({ log, disk, dataplane, state }, me);
 
   const removed = () => takeDown({ log, state, dataplane, disk, stopAll });
+  // Holding a pool's address now: the master learns the new holder from the samples of the clients'
+  // new handshakes, so sample and beat at once, then again as the takeover's handshakes complete.
+  const sample = {
+    exec: deps.exec,
+    clock,
+    log,
+    queue: deps.queue,
+    queueMax: config.queueMax,
+    health: state,
+  };
+  deps.pools?.whenServing(async () => {
+    heartbeatNow.wake();
+    for (const ms of [300, 700, 1_000, 2_000]) {
+      await pause(clock, ms, stop);
+      if (stop.aborted) return;
+      await sampleOnce(sample);
+      heartbeatNow.wake();
+    }
+  });
   log.info(`starting sync loop (interval=${secs(config.heartbeatMs)})`);
   await Promise.all([
     configLoop({
@@ -169,6 +200,8 @@ export async function runAgent(
       removed,
       timing: config,
       ...(deps.dns ? { dns: new DnsBeat(deps.dns.queue, () => dataplane.dnsReport(), log) } : {}),
+      ...(deps.pools ? { pools: () => deps.pools!.reports() } : {}),
+      rotation,
       trust: new MasterTrust(me, disk, master, log, () =>
         rotateIdentity({
           disk,
@@ -194,6 +227,16 @@ export async function runAgent(
       health: state,
     }),
     reconcileLoop({ clock, log, stop, state, dataplane, intervalMs: config.reconcileMs }),
+    wgRotationLoop({
+      clock,
+      log,
+      stop,
+      exec: deps.exec,
+      rotation,
+      current: () => (state.removed ? null : state.current),
+      apply: (c) => dataplane.apply(c),
+    }),
+    ...(deps.pools ? [deps.pools.run(stop)] : []),
     ...(deps.listen && (config.healthPort ?? 0) > 0
       ? [healthResponderLoop({
         clock,

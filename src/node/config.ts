@@ -134,6 +134,19 @@ export const NODE_ENV: readonly EnvVar[] = [
       "DNS: Unbound's logfile with a line per reply, which the node tails into the query log (survives reloads and restarts).",
   },
   {
+    name: "WIREBUDDY_KEEPALIVED",
+    schema: z.string().regex(/^[A-Za-z0-9_./-]+$/, "must be a program name or path").default("keepalived"),
+    default: "keepalived",
+    description:
+      "Failover pools announced by VRRP: the keepalived program (Debian's `keepalived`) the node runs as its child, only while its config has such a pool.",
+  },
+  {
+    name: "WIREBUDDY_KEEPALIVED_DIR",
+    schema: z.string().regex(/^\/[A-Za-z0-9_./-]+$/, "must be an absolute path").optional(),
+    description:
+      "Failover pools: the node's own directory for keepalived's config, the pools' track files, the notify fifo and the pid files (default: `keepalived` in WIREBUDDY_NODE_DATA_DIR). Several nodes on one machine need one each.",
+  },
+  {
     name: "WIREBUDDY_LOG_LEVEL",
     schema: z.enum(["debug", "info", "warn", "error"]).default("info"),
     default: "info",
@@ -162,6 +175,8 @@ export type NodeDaemonConfig = {
   healthPort?: number;
   /** Unbound's include directory, control configuration and the query log's socket (dns/unbound.ts). */
   dns?: { dir: string; controlConf: string; dnstapSocket: string; replyLog: string };
+  /** keepalived for the VRRP pools: the program and the node's own directory for it (pools/keepalived.ts). */
+  keepalived?: { program: string; dir: string };
   logLevel: LogLevel;
 };
 
@@ -199,6 +214,11 @@ export function parseNodeEnv(env: Record<string, string | undefined>): EnvResult
           controlConf: raw.WIREBUDDY_UNBOUND_CONF as string,
           dnstapSocket: raw.WIREBUDDY_DNSTAP_SOCKET as string,
           replyLog: raw.WIREBUDDY_UNBOUND_LOG as string,
+        },
+        keepalived: {
+          program: raw.WIREBUDDY_KEEPALIVED as string,
+          dir: (raw.WIREBUDDY_KEEPALIVED_DIR as string | undefined) ??
+            `${(raw.WIREBUDDY_NODE_DATA_DIR as string).replace(/\/$/, "")}/keepalived`,
         },
         logLevel: raw.WIREBUDDY_LOG_LEVEL as LogLevel,
       },

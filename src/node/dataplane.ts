@@ -14,6 +14,11 @@ const EMPTY: HostState = { interfaces: [], forwarding: { ipv4: false, ipv6: fals
 /** A resolver the node keeps as its config says (dns/unbound.ts): reconciled after the interfaces. */
 export type DnsPlane = { reconcile(dns: NodeConfig["dns"] | null): Promise<DnsResult> };
 
+/** The failover pools' announcer (pools/announcer.ts): told each apply's config and outcome. */
+export type PoolPlane = {
+  reconcile(config: NodeConfig | null, applyOk: boolean): Promise<{ commands: number }>;
+};
+
 export class DataPlane {
   #tail: Promise<unknown> = Promise.resolve();
   #dnsReport: DnsReport | null = null;
@@ -24,6 +29,7 @@ export class DataPlane {
     /** Milliseconds, to time each apply (the agent passes its clock). */
     private readonly now: () => number = () => 0,
     private readonly dns: DnsPlane | null = null,
+    private readonly pools: PoolPlane | null = null,
   ) {}
 
   /** The resolver's state after the last apply (null without a `dns` section), for the heartbeat. */
@@ -66,7 +72,12 @@ export class DataPlane {
       const start = this.now();
       const result = await this.engine.reconcileOnce(desired);
       const dnsCommands = await this.#reconcileDns(config);
-      return { ...result, commands: result.commands + dnsCommands, durationMs: this.now() - start };
+      const poolCommands = (await this.pools?.reconcile(config, result.ok))?.commands ?? 0;
+      return {
+        ...result,
+        commands: result.commands + dnsCommands + poolCommands,
+        durationMs: this.now() - start,
+      };
     });
   }
 
@@ -74,7 +85,9 @@ export class DataPlane {
   takeDown(): Promise<ReconcileResult> {
     return this.#serial(async () => {
       const result = await this.engine.reconcileOnce(EMPTY);
-      return { ...result, commands: result.commands + await this.#reconcileDns(null) };
+      const dnsCommands = await this.#reconcileDns(null);
+      const poolCommands = (await this.pools?.reconcile(null, true))?.commands ?? 0;
+      return { ...result, commands: result.commands + dnsCommands + poolCommands };
     });
   }
 

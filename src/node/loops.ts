@@ -11,6 +11,7 @@ import {
   type HeartbeatRequest,
   HeartbeatResponseSchema,
   type MetricSample,
+  type PoolReport,
 } from "../core/sync.ts";
 import { type AgentState, storageProblem } from "./agent_state.ts";
 import { Backoff } from "./backoff.ts";
@@ -24,6 +25,7 @@ import type { MasterTrust } from "./master_trust.ts";
 import type { Contact } from "./contact.ts";
 import { pause, type Wakeable } from "./sleep.ts";
 import type { NodeState, SavedConfig } from "./state.ts";
+import type { NodeWgRotation } from "./wg_key_rotation.ts";
 import { RejectedAnswer, type SyncClient, SyncError } from "./sync_client.ts";
 
 /** The master as the loops see it: signed requests, verified answers. */
@@ -188,6 +190,10 @@ export type HeartbeatLoopDeps = LoopBase & {
   random?: () => number;
   /** The master's verification keys: reported while a next one is held, learnt from answers (master_trust.ts). */
   trust?: Pick<MasterTrust, "fields" | "learn">;
+  /** A WireGuard key rotation's progress (clients moved), reported while one runs (wg_key_rotation.ts). */
+  rotation?: Pick<NodeWgRotation, "fields">;
+  /** The failover pools' reports (pools/announcer.ts), sent while the config has pools (null: none). */
+  pools?: () => PoolReport[] | null;
 };
 
 /**
@@ -271,17 +277,22 @@ async function heartbeatBody(d: HeartbeatLoopDeps, beats: number, reported: stri
   } catch (err) {
     d.log.warn("cannot read the interface keys", { error: (err as Error).message });
   }
-  const interfaces = (d.state.current?.interfaces ?? []).map((i) => ({
-    name: i.name,
-    public_key: publicKeys[i.name] ?? "",
-    listen_port: i.listen_port,
-    peers: i.peers.length,
-  })).filter((i) => i.public_key !== "");
+  // A key rotation's next device is reported beside its interface (the announce of its new key).
+  const interfaces = (d.state.current?.interfaces ?? []).flatMap((
+    i,
+  ) => [i, ...(i.next ? [{ ...i, ...i.next }] : [])])
+    .map((i) => ({
+      name: i.name,
+      public_key: publicKeys[i.name] ?? "",
+      listen_port: i.listen_port,
+      peers: i.peers.length,
+    })).filter((i) => i.public_key !== "");
   // The apply report goes with the keys: when the last apply's outcome or warnings change, and every 20th beat.
   const applyReport = d.state.report(depth);
   const reportKey = JSON.stringify([interfaces, applyReport.apply, applyReport.warnings]);
   const report = reportKey !== reported || beats % 20 === 0;
   const dns = d.dns?.body();
+  const pools = d.pools?.() ?? null;
   const body = {
     ...d.state.status(),
     ...(report ? { interfaces, report: applyReport } : {}),
@@ -289,6 +300,8 @@ async function heartbeatBody(d: HeartbeatLoopDeps, beats: number, reported: stri
     ...(dropped > 0 ? { dropped } : {}),
     ...dns?.fields,
     ...d.trust?.fields(),
+    ...d.rotation?.fields(d.state.current),
+    ...(pools ? { pools } : {}),
   } satisfies Partial<HeartbeatRequest>;
   return { body, batch: batch.length, reportKey, dns };
 }

@@ -6,7 +6,15 @@ import { parseArgs } from "node:util";
 import { EX_CONFIG } from "../core/env.ts";
 import { AppError } from "../core/errors.ts";
 import { createLogger } from "../core/logger.ts";
-import { realClock, realExec, realFs, realUnixRequest, stderrSink } from "../core/ports/real.ts";
+import {
+  realClock,
+  realExec,
+  realFifoLines,
+  realFs,
+  realSpawn,
+  realUnixRequest,
+  stderrSink,
+} from "../core/ports/real.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import { runAgent } from "./agent.ts";
 import { parseNodeEnv, parseSupervisorEnv } from "./config.ts";
@@ -19,6 +27,7 @@ import { createEngine } from "./reconcile/engine.ts";
 import { supervisedWireguardGo } from "./reconcile/userspace.ts";
 import { socketUapi } from "./drivers/uapi.ts";
 import { runSupervisor } from "./supervisor.ts";
+import { PoolAnnouncer } from "./pools/announcer.ts";
 import { NodeState } from "./state.ts";
 import { readStatus, renderStatus } from "./status.ts";
 import type { FetchFactory, PinnedTls } from "./sync_client.ts";
@@ -198,6 +207,21 @@ async function main(): Promise<number> {
             },
           }
           : {}),
+        ...(config.keepalived
+          ? {
+            pools: new PoolAnnouncer({
+              exec: realExec,
+              fs: realFs,
+              clock: realClock,
+              log: engineLog,
+              paths: config.keepalived,
+              routerId: `wirebuddy-${Deno.hostname()}`.replace(/[^A-Za-z0-9_.-]/g, "-").slice(0, 60),
+              spawn: realSpawn,
+              signal: (pid, sig) => Deno.kill(pid, sig),
+              fifoLines: realFifoLines,
+            }),
+          }
+          : {}),
       },
       config,
       stop.signal,
@@ -290,15 +314,7 @@ async function supervise(): Promise<number> {
         return names;
       },
       mkdir: (dir, mode) => realFs.mkdir(dir, mode),
-      spawn: (argv) => {
-        const child = new Deno.Command(argv[0]!, {
-          args: argv.slice(1),
-          stdin: "null",
-          stdout: "inherit",
-          stderr: "inherit",
-        }).spawn();
-        return { pid: child.pid, exited: child.status.then((s) => s.code), kill: (sig) => child.kill(sig) };
-      },
+      spawn: realSpawn,
     },
     { dir: parsed.value.dir },
     stop.signal,

@@ -131,3 +131,56 @@ export async function realUnixRequest(path: string, text: string): Promise<strin
     conn.close();
   }
 }
+
+/** A child process whose output goes to ours (the journal): wireguard-go, keepalived. */
+export function realSpawn(
+  argv: string[],
+): { pid: number; exited: Promise<number>; kill(signal: "SIGTERM" | "SIGKILL"): void } {
+  const child = new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  return { pid: child.pid, exited: child.status.then((s) => s.code), kill: (sig) => child.kill(sig) };
+}
+
+/**
+ * keepalived's notify fifo (pools/announcer.ts), made when missing and opened for reading and writing:
+ * the open never waits for a writer and a keepalived that restarts is no end of file. An empty line
+ * first (the fifo is open), then each line written; stopping writes one newline to end the read.
+ */
+export async function* realFifoLines(path: string, stop: AbortSignal): AsyncGenerator<string> {
+  const st = await Deno.lstat(path).catch(() => null);
+  if (st && !st.isFifo) await Deno.remove(path);
+  if (!st?.isFifo) {
+    const r = await realExec.run(["mkfifo", "-m", "0600", path]);
+    if (r.code !== 0) throw new Error(`mkfifo ${path}: ${r.stderr.trim()}`);
+  }
+  const f = await Deno.open(path, { read: true, write: true });
+  const wake = () => {
+    try {
+      f.writeSync(new TextEncoder().encode("\n"));
+    } catch { /* closed */ }
+  };
+  stop.addEventListener("abort", wake, { once: true });
+  try {
+    yield "";
+    const decoder = new TextDecoder();
+    const buf = new Uint8Array(4096);
+    let rest = "";
+    while (!stop.aborted) {
+      const n = await f.read(buf);
+      if (n === null) break;
+      rest += decoder.decode(buf.subarray(0, n), { stream: true });
+      for (let i = rest.indexOf("\n"); i >= 0; i = rest.indexOf("\n")) {
+        const line = rest.slice(0, i);
+        rest = rest.slice(i + 1);
+        yield line;
+      }
+    }
+  } finally {
+    stop.removeEventListener("abort", wake);
+    f.close();
+  }
+}

@@ -1,0 +1,99 @@
+// The takeover handshake: a member that has just taken a pool's address over starts the handshake with
+// each client itself, instead of waiting for the client's own timers (about 15 s without an answer
+// before a stock client tries again, and then still to the member it last talked to). For each
+// `handover` entry (the client's last endpoint seen by any member): `wg set DEV peer K endpoint E
+// persistent-keepalive 1`. Turning a keepalive on for an up device sends one at once; with no session
+// that is a handshake initiation (kernel WireGuard and wireguard-go alike). The client answers and
+// roams to this member. A moment later the keepalive goes back to the configured value (0: off).
+// This is the only place the node sets a client's endpoint; the engine never does.
+import type { Logger } from "../../core/logger.ts";
+import type { Clock, Exec } from "../../core/ports/types.ts";
+import type { NodeInterfaceConfig } from "../../core/sync.ts";
+import { displayArgv } from "../drivers/exec.ts";
+
+/** Peers per `wg set` command (keeps argv far below the kernel's limit). */
+export const TAKEOVER_CHUNK = 200;
+/** How long the keepalive stays at 1 s: long enough for one initiation and its retry. */
+export const TAKEOVER_KEEPALIVE_MS = 1_500;
+
+type Entry = { public_key: string; endpoint: string };
+
+/** The handover entries for this interface's own peers (a `wg set peer` for any other key would add one). */
+export function takeoverEntries(iface: NodeInterfaceConfig): Entry[] {
+  const own = new Set(iface.peers.map((p) => p.public_key));
+  return (iface.pool?.handover ?? []).filter((h) => own.has(h.public_key) && h.endpoint !== "");
+}
+
+/** `wg set DEV peer K endpoint E persistent-keepalive 1 …`, chunked. */
+export function kickArgv(dev: string, entries: Entry[]): string[][] {
+  const out: string[][] = [];
+  for (let i = 0; i < entries.length; i += TAKEOVER_CHUNK) {
+    out.push([
+      "wg",
+      "set",
+      dev,
+      ...entries.slice(i, i + TAKEOVER_CHUNK).flatMap((e) => [
+        "peer",
+        e.public_key,
+        "endpoint",
+        e.endpoint,
+        "persistent-keepalive",
+        "1",
+      ]),
+    ]);
+  }
+  return out;
+}
+
+/** The keepalives back to what the config says (0: off), chunked. */
+export function restoreArgv(dev: string, entries: Entry[], iface: NodeInterfaceConfig): string[][] {
+  const keepalive = new Map(iface.peers.map((p) => [p.public_key, p.persistent_keepalive ?? 0]));
+  const out: string[][] = [];
+  for (let i = 0; i < entries.length; i += TAKEOVER_CHUNK) {
+    out.push([
+      "wg",
+      "set",
+      dev,
+      ...entries.slice(i, i + TAKEOVER_CHUNK).flatMap((e) => [
+        "peer",
+        e.public_key,
+        "persistent-keepalive",
+        String(keepalive.get(e.public_key) || "off"),
+      ]),
+    ]);
+  }
+  return out;
+}
+
+export type TakeoverDeps = { exec: Exec; clock: Clock; log: Logger };
+
+/** Runs the takeover for one pool interface; returns how many clients were asked. Never throws. */
+export async function takeover(
+  d: TakeoverDeps,
+  iface: NodeInterfaceConfig,
+  signal?: AbortSignal,
+): Promise<number> {
+  const entries = takeoverEntries(iface);
+  if (entries.length === 0) return 0;
+  const run = async (argv: string[]) => {
+    const shown = argv.length > 12
+      ? `${argv.slice(0, 3).join(" ")} … (${(argv.length - 3) / 6 | 0} peers)`
+      : displayArgv(argv);
+    d.log.info(`[#] ${shown}`);
+    const r = await d.exec.run(argv);
+    if (r.code !== 0) {
+      d.log.warn(`takeover command failed: ${r.stderr.trim().slice(0, 300)}`, { iface: iface.name });
+    }
+  };
+  try {
+    for (const argv of kickArgv(iface.name, entries)) await run(argv);
+    await d.clock.sleep(TAKEOVER_KEEPALIVE_MS, signal).catch(() => {});
+    for (const argv of restoreArgv(iface.name, entries, iface)) await run(argv);
+  } catch (err) {
+    d.log.warn("takeover failed", {
+      iface: iface.name,
+      error: err instanceof Error ? err.message : String(err),
+    });
+  }
+  return entries.length;
+}
