@@ -25,7 +25,6 @@ import type { MasterTrust } from "./master_trust.ts";
 import type { Contact } from "./contact.ts";
 import { pause, type Wakeable } from "./sleep.ts";
 import type { NodeState, SavedConfig } from "./state.ts";
-import type { NodeWgRotation } from "./wg_key_rotation.ts";
 import { RejectedAnswer, type SyncClient, SyncError } from "./sync_client.ts";
 
 /** The master as the loops see it: signed requests, verified answers. */
@@ -190,8 +189,6 @@ export type HeartbeatLoopDeps = LoopBase & {
   random?: () => number;
   /** The master's verification keys: reported while a next one is held, learnt from answers (master_trust.ts). */
   trust?: Pick<MasterTrust, "fields" | "learn">;
-  /** A WireGuard key rotation's progress (clients moved), reported while one runs (wg_key_rotation.ts). */
-  rotation?: Pick<NodeWgRotation, "fields">;
   /** The failover pools' reports (pools/announcer.ts), sent while the config has pools (null: none). */
   pools?: () => PoolReport[] | null;
 };
@@ -277,16 +274,12 @@ async function heartbeatBody(d: HeartbeatLoopDeps, beats: number, reported: stri
   } catch (err) {
     d.log.warn("cannot read the interface keys", { error: (err as Error).message });
   }
-  // A key rotation's next device is reported beside its interface (the announce of its new key).
-  const interfaces = (d.state.current?.interfaces ?? []).flatMap((
-    i,
-  ) => [i, ...(i.next ? [{ ...i, ...i.next }] : [])])
-    .map((i) => ({
-      name: i.name,
-      public_key: publicKeys[i.name] ?? "",
-      listen_port: i.listen_port,
-      peers: i.peers.length,
-    })).filter((i) => i.public_key !== "");
+  const interfaces = (d.state.current?.interfaces ?? []).map((i) => ({
+    name: i.name,
+    public_key: publicKeys[i.name] ?? "",
+    listen_port: i.listen_port,
+    peers: i.peers.length,
+  })).filter((i) => i.public_key !== "");
   // The apply report goes with the keys: when the last apply's outcome or warnings change, and every 20th beat.
   const applyReport = d.state.report(depth);
   const reportKey = JSON.stringify([interfaces, applyReport.apply, applyReport.warnings]);
@@ -300,7 +293,6 @@ async function heartbeatBody(d: HeartbeatLoopDeps, beats: number, reported: stri
     ...(dropped > 0 ? { dropped } : {}),
     ...dns?.fields,
     ...d.trust?.fields(),
-    ...d.rotation?.fields(d.state.current),
     ...(pools ? { pools } : {}),
   } satisfies Partial<HeartbeatRequest>;
   return { body, batch: batch.length, reportKey, dns };
