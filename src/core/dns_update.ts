@@ -366,10 +366,15 @@ export function answerMac(
 
 export type UpdateOutcome = { ok: true } | { ok: false; rcode: string; error: string };
 
-const TSIG_ERRORS: Record<number, (key: TsigKey, t: ParsedTsig) => string> = {
+const TSIG_ERRORS: Record<number, (key: TsigKey, t: ParsedTsig, set: RecordSet) => string> = {
   16: (k) =>
     `the server rejected our TSIG signature (BADSIG): the secret of key "${k.name}" differs from the server's`,
-  17: (k) => `the server does not know TSIG key "${k.name}" with algorithm ${k.algorithm} (BADKEY)`,
+  // Knot also answers BADKEY when its ACL does not let a known key update the name.
+  17: (k, _t, s) =>
+    `the server does not accept TSIG key "${k.name}" (${k.algorithm}) for this update (BADKEY): it does not ` +
+    `know the key, or its ACL does not let the key update "${normalizeName(s.name)}" in zone "${
+      normalizeName(s.zone)
+    }"`,
   18: (_k, t) => {
     const server = t.other.length === 6 ? u16(t.other, 0) * 2 ** 32 + u32(t.other, 2) : null;
     const at = server === null ? "" : `; the server's time is ${new Date(server * 1000).toISOString()}`;
@@ -412,7 +417,7 @@ export function verifyUpdateAnswer(
   const t = m.tsig;
   if (t && t.error !== 0) {
     const explain = TSIG_ERRORS[t.error];
-    return fail(rcodeName(t.error), explain ? explain(key, t) : `TSIG error ${rcodeName(t.error)}`);
+    return fail(rcodeName(t.error), explain ? explain(key, t, set) : `TSIG error ${rcodeName(t.error)}`);
   }
   if (!t || t.mac.length === 0) {
     // An unsigned error answer can still say why; an unsigned success cannot be trusted.

@@ -7,7 +7,7 @@ import { memoryLogger } from "../../src/core/logger.ts";
 import { realClock } from "../../src/core/ports/real.ts";
 import { tcpDnsExchange } from "../../src/master/dns_tcp.ts";
 import { PoolDnsPublisher, type PoolDnsTarget } from "../../src/master/service/pool_dns.ts";
-import { type Knot, startKnot } from "../support/knot.ts";
+import { type Knot, type KnotKey, startKnot } from "../support/knot.ts";
 import { freePort } from "../support/programs.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -21,9 +21,9 @@ const A = "192.0.2.11";
 const B = "192.0.2.12";
 const V6 = "2001:db8::12";
 
-async function withKnot(fn: (knot: Knot) => Promise<void>) {
+async function withKnot(fn: (knot: Knot) => Promise<void>, key: KnotKey = KEY) {
   const dir = await Deno.makeTempDir({ prefix: "wb-knot-" });
-  const knot = await startKnot(dir, ZONE, KEY, freePort());
+  const knot = await startKnot(dir, ZONE, key, freePort(), "vpn");
   try {
     await fn(knot);
   } finally {
@@ -158,4 +158,39 @@ Deno.test("RFC 2136: a wrong TSIG secret is a clear error and changes nothing on
       await bad.close();
     }
   });
+});
+
+Deno.test("RFC 2136: an hmac-sha512 key publishes; a name outside the key's ACL is refused, said plainly", async () => {
+  const key: KnotKey = { ...KEY, algorithm: "hmac-sha512" };
+  await withKnot(async (knot) => {
+    const target = (name: string): PoolDnsTarget => ({
+      interfaceId: 1,
+      name,
+      zone: ZONE,
+      server: knot.server,
+      tsig: key,
+      ttl: 15,
+      addresses: [A],
+    });
+    let current = target(NAME);
+    const publisher = new PoolDnsPublisher(
+      () => [current],
+      tcpDnsExchange((o) => Deno.connect(o)),
+      realClock,
+      memoryLogger(),
+    );
+    await publisher.publishDue();
+    assert.equal(publisher.status(1)!.lastError, null);
+    assert.deepEqual(await records(knot), [`15 ${A}`]);
+
+    current = { ...target(`other.${ZONE}`), interfaceId: 2 };
+    await publisher.publishDue();
+    assert.equal(
+      publisher.status(2)!.lastError,
+      // Knot answers an ACL denial of a known key with NOTAUTH and the TSIG error BADKEY.
+      `${knot.server}: the server does not accept TSIG key "wirebuddy-pool" (hmac-sha512) for this update (BADKEY): ` +
+        `it does not know the key, or its ACL does not let the key update "other.pool.test" in zone "pool.test"`,
+    );
+    assert.deepEqual(await knot.query(`other.${ZONE}`, "A"), []);
+  }, key);
 });

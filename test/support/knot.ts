@@ -43,7 +43,14 @@ function spawn(argv: string[]): Running {
   };
 }
 
-export async function startKnot(dir: string, zone: string, key: KnotKey, port: number): Promise<Knot> {
+/** `owner`: the one name (relative to the zone) whose A and AAAA records the key may update, as in README. */
+export async function startKnot(
+  dir: string,
+  zone: string,
+  key: KnotKey,
+  port: number,
+  owner: string,
+): Promise<Knot> {
   await Deno.mkdir(`${dir}/storage`, { recursive: true });
   await Deno.writeTextFile(
     `${dir}/storage/${zone}.zone`,
@@ -80,6 +87,10 @@ export async function startKnot(dir: string, zone: string, key: KnotKey, port: n
       "  - id: wirebuddy_update",
       `    key: ${key.name}`,
       "    action: update",
+      "    update-type: [A, AAAA]",
+      "    update-owner: name",
+      "    update-owner-match: equal",
+      `    update-owner-name: ${owner}`,
       "zone:",
       `  - domain: ${zone}`,
       `    file: "${dir}/storage/${zone}.zone"`,

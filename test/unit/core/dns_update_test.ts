@@ -169,7 +169,9 @@ Deno.test("TSIG errors in the answer become sentences naming the key", () => {
   assert.deepEqual(verifyUpdateAnswer(unsignedError(5, 17), req, SET, KEY, NOW), {
     ok: false,
     rcode: "BADKEY",
-    error: 'the server does not know TSIG key "wb-key" with algorithm hmac-sha256 (BADKEY)',
+    error:
+      'the server does not accept TSIG key "wb-key" (hmac-sha256) for this update (BADKEY): it does not know ' +
+      'the key, or its ACL does not let the key update "vpn.example.com" in zone "example.com"',
   });
   const serverTime = hex((T + 3600).toString(16).padStart(12, "0"));
   assert.deepEqual(verifyUpdateAnswer(unsignedError(5, 18, serverTime), req, SET, KEY, NOW), {
