@@ -11,6 +11,7 @@ import { nodesApiRoutes } from "./nodes_api.ts";
 import { healthApiRoutes } from "./health_api.ts";
 import { webhooksApiRoutes } from "./webhooks_api.ts";
 import { dnsApiRoutes } from "./dns_api.ts";
+import { poolsApiRoutes } from "./pools_api.ts";
 import { syncRoutes } from "./sync_routes.ts";
 import { openApiDocument } from "./openapi.ts";
 import denoJson from "../../../deno.json" with { type: "json" };
@@ -160,6 +161,7 @@ export function apiRoutes(s: Services): Hono<AppEnv> {
   api.route("/", healthApiRoutes(s));
   api.route("/", webhooksApiRoutes(s));
   api.route("/", dnsApiRoutes(s));
+  api.route("/", poolsApiRoutes(s));
 
   api.all("*", () => {
     throw new AppError("not_found", "No such API endpoint");

@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { SessionRequestSchema } from "../../core/sync_session.ts";
 import { DNS_OPS } from "./dns_api.ts";
+import { POOL_OPS } from "./pools_api.ts";
 import { NewUserSchema, PasswordSchema, RoleSchema, ScopeSchema } from "../service/accounts.ts";
 import { NewTokenSchema } from "../service/api_tokens.ts";
 import { NodeInputSchema, NodePatchSchema } from "../service/node_admin.ts";
@@ -257,6 +258,7 @@ const OPS: Record<string, Record<string, Op>> = {
     },
   },
   ...DNS_OPS,
+  ...POOL_OPS,
 };
 
 const ERROR = {
@@ -284,6 +286,9 @@ export function openApiDocument(version: string): Record<string, unknown> {
       const parameters = [
         ...(path.includes("{id}")
           ? [{ name: "id", in: "path", required: true, schema: { type: "integer" } }]
+          : []),
+        ...(path.includes("{node}")
+          ? [{ name: "node", in: "path", required: true, schema: { type: "integer" } }]
           : []),
         ...(op.query ?? []).map((name) => ({
           name,

@@ -18,6 +18,7 @@ import { splitList } from "./interfaces.ts";
 import { nodePort } from "./node_config.ts";
 import { type PeerView, peerView } from "./peers.ts";
 import type { SecretBox } from "./secret_box.ts";
+import { poolClientTarget } from "./pool_config.ts";
 
 export type ClientConfig = {
   filename: string;
@@ -50,8 +51,9 @@ export class ClientConfigService {
     if (!row) throw new AppError("not_found", `Peer ${id} not found`);
     const peer = peerView(row, this.clock.now());
     const iface = interfacesRepo.byId(this.db, row.interface_id)!;
-    const served = this.#servedBy(iface, row.node_id);
-    const dns = splitList(iface.dns);
+    const pool = poolClientTarget(this.db, iface); // a failover pool's client (issue 11)
+    const served = pool ?? this.#servedBy(iface, row.node_id);
+    const dns = pool?.dns ?? splitList(iface.dns);
     const conf: ClientConf = {
       interface: {
         privateKey: row.private_key_sealed
@@ -99,6 +101,9 @@ export class ClientConfigService {
     const row = peersRepo.byId(this.db, id);
     if (!row) throw new AppError("not_found", `Peer ${id} not found`);
     try {
+      const iface = interfacesRepo.byId(this.db, row.interface_id)!;
+      const pool = poolClientTarget(this.db, iface);
+      if (pool) return pool.endpoint;
       return this.#servedBy(interfacesRepo.byId(this.db, row.interface_id)!, row.node_id).endpoint;
     } catch {
       return null;

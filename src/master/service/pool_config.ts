@@ -6,7 +6,7 @@
 import type { NodeInterfaceConfig, PoolConfig } from "../../core/sync.ts";
 import type { Db } from "../db/db.ts";
 import { type PoolMemberRow, type PoolSettingsRow, poolsRepo } from "../db/pools_repo.ts";
-import { type InterfaceRow, peersRepo } from "../db/wg_repo.ts";
+import { type InterfaceRow, interfacesRepo, peersRepo } from "../db/wg_repo.ts";
 import type { SecretOpener } from "./secret_box.ts";
 
 type ClientPeers = (
@@ -66,7 +66,8 @@ export async function renderPoolInterface(
       name: iface.name,
       announce: announceOf(settings, m),
       drained,
-      handover: drained ? [] : poolsRepo.endpoints(db, iface.id).filter((e) => active.has(e.public_key)),
+      handover: drained ? [] : poolsRepo.endpoints(db, iface.id).filter((e) => active.has(e.public_key))
+        .map((e) => ({ public_key: e.public_key, endpoint: e.endpoint })),
     },
   };
 }
@@ -100,4 +101,31 @@ export function poolHostsOf(db: Db, interfaceIds: number[]): number[] {
     if (poolsRepo.isPool(db, id)) { for (const n of poolsRepo.memberIds(db, id)) out.add(n); }
   }
   return [...out];
+}
+
+/**
+ * Where a pool client connects (client_configs.ts): the pool's key, its address (the VRRP floating
+ * address without its prefix, or the DNS name) and port, and the master's resolver through the member's
+ * tunnel (the first interface's own addresses) unless the pool names its own DNS servers. Null when the
+ * interface is no pool.
+ */
+export function poolClientTarget(
+  db: Db,
+  iface: InterfaceRow,
+): { publicKey: string; endpoint: { host: string; port: number }; dns: string[] } | null {
+  const s = poolsRepo.settings(db, iface.id);
+  if (!s || s.is_pool !== 1) return null;
+  const host = s.pool_announce === "vrrp"
+    ? s.pool_vrrp_address!.slice(0, s.pool_vrrp_address!.indexOf("/"))
+    : s.pool_dns_name ?? "";
+  const first = interfacesRepo.list(db)[0]!;
+  const own = iface.dns.split(",").map((x) => x.trim()).filter(Boolean);
+  const resolver = [first.address4, ...(first.address6 ? [first.address6] : [])].map((c) =>
+    c.slice(0, c.indexOf("/"))
+  );
+  return {
+    publicKey: iface.public_key,
+    endpoint: { host, port: iface.listen_port },
+    dns: own.length > 0 ? own : resolver,
+  };
 }
