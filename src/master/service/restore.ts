@@ -42,6 +42,7 @@ export const SEALED: Record<string, (row: Record<string, unknown>) => string> = 
   "peers.private_key_sealed": (r) => `peer:${r.public_key}:private`,
   "peers.psk_sealed": (r) => `peer:${r.public_key}:psk`,
   "interfaces.private_key_sealed": (r) => `interface:${r.name}`,
+  "interfaces.pool_tsig_secret_sealed": (r) => `pool:${r.name}:tsig`, // a DNS pool's TSIG secret (pool_settings.ts)
   "webhooks.secret_sealed": () => "webhook:secret",
   "user_totp.secret_sealed": (r) => `totp:${r.user_id}`,
   "sync_sessions.key_sealed": (r) => `session:${r.node_id}`,
