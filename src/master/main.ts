@@ -15,6 +15,7 @@ import { serveGuarded } from "./http/conn_guard.ts";
 import { SCHEMA_VERSION } from "./db/db.ts";
 import { masterJobs, rotationJobs, runScheduler } from "./scheduler.ts";
 import { tcpProbe } from "./health_probe.ts";
+import { tcpDnsExchange } from "./dns_tcp.ts";
 
 const VERSION = denoJson.version;
 const print = (text: string) =>
@@ -67,6 +68,7 @@ async function readPasswordFromStdin(): Promise<string> {
 async function serve(config: MasterConfig, log: Logger): Promise<void> {
   const fleet = {
     probe: tcpProbe((o) => Deno.connect(o)),
+    dnsExchange: tcpDnsExchange((o) => Deno.connect(o)),
     fetch: globalThis.fetch,
     processStats: () => {
       const m = Deno.memoryUsage();

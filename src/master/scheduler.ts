@@ -47,7 +47,15 @@ export function masterJobs(s: Services, o: { staleCheckMs: number }): Job[] {
     { name: "purge sessions", everyMs: 10 * 60_000, run: () => s.login.purgeExpiredSessions() },
     { name: "mark stale nodes", everyMs: o.staleCheckMs, run: () => s.liveness.markStale() },
     { name: "metrics housekeeping", everyMs: 10 * 60_000, run: () => s.liveness.housekeeping() },
-    { name: "node health checks", everyMs: 1_000, run: () => s.health.checkDue() },
+    {
+      name: "node health checks",
+      everyMs: 1_000,
+      run: async () => {
+        const checked = await s.health.checkDue();
+        s.poolDns.kick(); // DNS-mode pools follow each round (in the background: a slow server delays no check)
+        return checked;
+      },
+    },
     { name: "webhook deliveries", everyMs: 1_000, run: () => s.webhooks.deliverDue() },
     {
       name: "configs not applied",

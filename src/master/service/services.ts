@@ -49,6 +49,8 @@ import { DEFAULT_FETCH_LIMITS, type FetchLimits } from "./dns_blocklists.ts";
 import { DnsListService } from "./dns_lists.ts";
 import { DnsLogService } from "./dns_log.ts";
 import { PoolService } from "./pools.ts";
+import { PoolDnsPublisher } from "./pool_dns.ts";
+import type { DnsExchange } from "../dns_tcp.ts";
 import { PoolIntake } from "./pool_intake.ts";
 
 export type Services = {
@@ -91,6 +93,8 @@ export type Services = {
   identity: IdentityRotation;
   /** Failover pools (pools.ts): members, announce settings, drains, DNS targets. */
   pools: PoolService;
+  /** DNS-mode pools' healthy members published by RFC 2136 after each health round (pool_dns.ts). */
+  poolDns: PoolDnsPublisher;
 };
 
 /** The world the fleet-health services reach (real ones from main.ts; tests pass fakes). */
@@ -101,6 +105,8 @@ export type FleetPorts = {
   fetch?: typeof fetch;
   processStats?: ProcessStats;
   version?: string;
+  /** RFC 2136 exchanges with the operators' DNS servers (default: each fails, naming the missing port). */
+  dnsExchange?: DnsExchange;
   /** A scrape token GET /metrics accepts besides read API tokens. */
   metricsToken?: Secret | null;
 };
@@ -313,6 +319,12 @@ export async function createServices(
     signingKey,
     tlsRotation,
     pools: new PoolService(db, clock, audit, secrets, configVersions),
+    poolDns: new PoolDnsPublisher(
+      (now) => services.pools.dnsTargets(now),
+      ports.dnsExchange ?? (() => Promise.reject(new Error("no DNS transport configured"))),
+      clock,
+      log,
+    ),
     identity,
   };
   events.onQueued = () => services.webhooks.deliverDue();
