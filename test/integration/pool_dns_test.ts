@@ -10,6 +10,11 @@ import { PoolDnsPublisher, type PoolDnsTarget } from "../../src/master/service/p
 import { type Knot, type KnotKey, startKnot } from "../support/knot.ts";
 import { freePort } from "../support/programs.ts";
 import { waitFor } from "../support/wait.ts";
+import type { Probe } from "../../src/master/health_probe.ts";
+import { masterJobs } from "../../src/master/scheduler.ts";
+import { DEFAULT_HEALTH_INTERVALS, healthStep } from "../../src/master/service/health.ts";
+import { testMaster } from "../support/master.ts";
+import { enroll, type EnrolledNode, sendHeartbeat } from "../support/signed_node.ts";
 
 const ZONE = "pool.test";
 const NAME = `vpn.${ZONE}`;
@@ -193,4 +198,88 @@ Deno.test("RFC 2136: an hmac-sha512 key publishes; a name outside the key's ACL 
     );
     assert.deepEqual(await knot.query(`other.${ZONE}`, "A"), []);
   }, key);
+});
+
+Deno.test("RFC 2136 end to end in the master: a member's failed tunnel check takes it out of knot's records within one check interval, a passing one brings it back", async () => {
+  await withKnot(async (knot) => {
+    const down = new Set<number>();
+    const probe: Probe = (t) =>
+      Promise.resolve(
+        down.has(t.nodeId)
+          ? { ok: false, latencyMs: 3_000, error: "no answer within 3000 ms", applied: null }
+          : { ok: true, latencyMs: 1, error: null, applied: 0 },
+      );
+    const m = await testMaster({
+      services: {
+        nodes: { staleAfterMs: 3_600_000 },
+        ports: { probe, dnsExchange: tcpDnsExchange((o) => Deno.connect(o)) },
+      },
+    });
+    try {
+      // The master's clock is a fake one (health intervals by hand), set to now: TSIG is signed with it.
+      m.clock.advance(Date.now() - m.clock.now());
+      const system = { kind: "system" as const, name: "test" };
+      await m.services.interfaces.create(system, null, { name: "wg0", ipv4_pool: "10.13.13.0/24" });
+      const token = await m.token("write");
+      const nodes: EnrolledNode[] = [];
+      for (const [name, fqdn] of [["alpha", A], ["bravo", B]]) {
+        const res = await m.api("/nodes", { method: "POST", token, json: { name, fqdn } });
+        assert.equal(res.status, 201);
+        const n = await enroll(m, await res.json(), name!);
+        assert.equal((await sendHeartbeat(m, n)).res.status, 200);
+        nodes.push(n);
+      }
+      const alpha = nodes[0]!;
+      const pool = await m.services.pools.create(system, null, {
+        name: "wbp0",
+        ipv4_pool: "10.77.0.0/24",
+        listen_port: 51900,
+        announce: { kind: "dns", name: NAME, zone: ZONE, server: knot.server, tsig: KEY, ttl: 15 },
+      });
+      for (const n of nodes) m.services.pools.addMember(system, null, pool.id, { node_id: n.node.id });
+
+      // The scheduler's own job: a health round, then the publisher (awaited here, not in the background).
+      const round = async () => {
+        await masterJobs(m.services, { staleCheckMs: 60_000 }).find((j) => j.name === "node health checks")!
+          .run();
+        await m.services.poolDns.idle();
+      };
+      const interval = DEFAULT_HEALTH_INTERVALS[0];
+      await round();
+      assert.deepEqual(await records(knot), [`15 ${A}`, `15 ${B}`]);
+
+      // alpha's tunnel stops answering: by its next check (one interval later) knot lists only bravo.
+      down.add(alpha.node.id);
+      let waited = 0;
+      while (waited < interval && (await records(knot)).includes(`15 ${A}`)) {
+        m.clock.advance(1_000);
+        waited += 1_000;
+        await round();
+      }
+      assert.deepEqual(await records(knot), [`15 ${B}`], `after ${waited} ms of master time`);
+      assert.ok(waited <= interval, `failover after ${waited} ms, interval ${interval} ms`);
+      assert.equal(m.services.health.view(alpha.node.id).failures, 1);
+      const failedAfter = waited;
+
+      down.delete(alpha.node.id);
+      const failing = healthStep(1).intervalMs; // a failed node is checked again on the table's interval
+      waited = 0;
+      while (waited < failing && !(await records(knot)).includes(`15 ${A}`)) {
+        m.clock.advance(1_000);
+        waited += 1_000;
+        await round();
+      }
+      assert.deepEqual(await records(knot), [`15 ${A}`, `15 ${B}`], `after ${waited} ms of master time`);
+      assert.ok(waited <= failing, `recovery after ${waited} ms, interval ${failing} ms`);
+      assert.equal(m.services.poolDns.status(pool.id)?.lastError, null);
+      // deno-lint-ignore no-console
+      console.log(
+        `in the master: failure→only bravo after ${failedAfter} ms, recovery→both after ${waited} ms ` +
+          `of master time (check intervals ${interval} and ${failing} ms)`,
+      );
+    } finally {
+      await m.services.poolDns.idle();
+      m.close();
+    }
+  });
 });
