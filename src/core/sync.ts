@@ -207,6 +207,16 @@ export const NodeInterfaceConfigSchema = z.object({
    * identity (`private_key`), the interface's own addresses and port, and all of the pool's peers.
    */
   pool: PoolConfigSchema.optional(),
+  /**
+   * A key rotation in progress (node WireGuard key rotation): the node also runs this device, with a key
+   * it makes itself for rotation `id`, on this port, with the same peers and its address as a host
+   * route only; each client's route follows its latest handshake (node/wg_key_rotation.ts).
+   */
+  next: z.object({
+    id: z.number().int().positive(),
+    name: IfNameSchema,
+    listen_port: z.number().int().min(1).max(65535),
+  }).optional(),
 });
 export type NodeInterfaceConfig = z.infer<typeof NodeInterfaceConfigSchema>;
 
@@ -337,6 +347,16 @@ export const HeartbeatRequestSchema = z.object({
    * master that knows the field): whether it holds the pool's address, and how many clients it serves.
    */
   pools: z.array(PoolReportSchema).max(MAX_INTERFACES).optional(),
+  /**
+   * While an interface's key rotates (sent only while the config names a `next` device, so only to a
+   * master that knows the field): clients whose latest handshake is on the next device (moved), and
+   * clients still handshaking on the old one within the last 180 s (pending).
+   */
+  wg_rotation: z.array(z.object({
+    name: IfNameSchema,
+    moved: z.number().int().nonnegative(),
+    pending: z.number().int().nonnegative(),
+  })).max(MAX_INTERFACES).optional(),
 }).strict();
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
 

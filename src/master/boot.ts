@@ -70,6 +70,7 @@ export async function bootMaster(
       hashing: config.hashing,
       signIn: config.signIn,
       signingGraceMs: config.rotation.graceMs,
+      nodeWgOverlapMs: config.rotation.nodeWgOverlapMs,
       ...(selfSigned ? { makeTlsCert: () => makeSelfSigned(config, new Date(ports.clock.now())) } : {}),
       nodes: {
         staleAfterMs: config.nodeStaleAfterMs,

@@ -10,6 +10,10 @@ export type RotationConfig = {
   tlsEveryMs: number | null;
   /** Ask every enrolled node for a new identity key this long after its last one; null: only on demand. */
   nodeIdentityEveryMs: number | null;
+  /** Rotate each remote node's WireGuard keys this long after the last rotation; null: only on demand. */
+  nodeWgKeysEveryMs?: number | null;
+  /** How long a node's old WireGuard key keeps serving beside the new one (clients switch meanwhile). */
+  nodeWgOverlapMs?: number;
   /** How long an announced key waits for every enrolled node to trust it before the switch. */
   graceMs: number;
 };
@@ -34,6 +38,19 @@ export const ROTATION_ENV: readonly EnvVar[] = [
       "Ask each enrolled node for a new identity key this long after its last one (e.g. `30d`; audited, the old key refused once the node sent the new one); unset: only from the UI or API.",
   },
   {
+    name: "WIREBUDDY_ROTATE_NODE_WG_KEYS_EVERY",
+    schema: durationText.refine((ms) => ms >= 3_600_000, "must be at least 1h").optional(),
+    description:
+      "Rotate each remote node's WireGuard interface keys this long after the last rotation (e.g. `30d`; audited, the old key serves beside the new one for WIREBUDDY_ROTATE_NODE_WG_OVERLAP); unset: only from the UI or API.",
+  },
+  {
+    name: "WIREBUDDY_ROTATE_NODE_WG_OVERLAP",
+    schema: durationText.refine((ms) => ms >= 60_000, "must be at least 1m").default(7 * 86_400_000),
+    default: "7d",
+    description:
+      "How long a node's old WireGuard key keeps serving beside the new one while clients install their fresh configs; the rotation ends earlier once every client of the node is on the new key.",
+  },
+  {
     name: "WIREBUDDY_ROTATE_GRACE",
     schema: durationText.refine((ms) => ms >= 1_000, "must be at least 1s").default(7 * 86_400_000),
     default: "7d",
@@ -47,6 +64,8 @@ export function parseRotation(raw: Record<string, unknown>): RotationConfig {
     signingKeyEveryMs: (raw.WIREBUDDY_ROTATE_SIGNING_KEY_EVERY as number | undefined) ?? null,
     tlsEveryMs: (raw.WIREBUDDY_ROTATE_TLS_EVERY as number | undefined) ?? null,
     nodeIdentityEveryMs: (raw.WIREBUDDY_ROTATE_NODE_IDENTITY_EVERY as number | undefined) ?? null,
+    nodeWgKeysEveryMs: (raw.WIREBUDDY_ROTATE_NODE_WG_KEYS_EVERY as number | undefined) ?? null,
+    nodeWgOverlapMs: raw.WIREBUDDY_ROTATE_NODE_WG_OVERLAP as number,
     graceMs: raw.WIREBUDDY_ROTATE_GRACE as number,
   };
 }

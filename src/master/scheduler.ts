@@ -69,12 +69,19 @@ export function masterJobs(s: Services, o: { staleCheckMs: number }): Job[] {
     // An announced signing key: the switch once every node trusts it, or at the end of its grace period.
     { name: "signing key switch", everyMs: 60_000, run: () => s.signingKey.switchDue() },
     { name: "tls certificate switch", everyMs: 60_000, run: () => s.tlsRotation.switchDue() },
+    // A node's WireGuard key rotation: ends once every client moved, or at the end of its overlap window.
+    { name: "node wireguard key switch", everyMs: 10_000, run: () => s.wgKeys.finishDue() },
   ];
 }
 
-/** WIREBUDDY_ROTATE_*_EVERY: a new signing key, TLS certificate or node identity when the last one is that old. */
+/** WIREBUDDY_ROTATE_*_EVERY: a new signing key, TLS certificate, node identity or node WireGuard keys when the last ones are that old. */
 export function rotationJobs(s: Services, r: RotationConfig): Job[] {
-  const [key, tls, identity] = [r.signingKeyEveryMs, r.tlsEveryMs, r.nodeIdentityEveryMs];
+  const [key, tls, identity, wg] = [
+    r.signingKeyEveryMs,
+    r.tlsEveryMs,
+    r.nodeIdentityEveryMs,
+    r.nodeWgKeysEveryMs ?? null,
+  ];
   return [
     ...(key === null
       ? []
@@ -85,5 +92,8 @@ export function rotationJobs(s: Services, r: RotationConfig): Job[] {
     ...(identity === null
       ? []
       : [{ name: "node identity rotation", everyMs: 60_000, run: () => s.identity.requestDue(identity) }]),
+    ...(wg === null
+      ? []
+      : [{ name: "node wireguard key rotation", everyMs: 60_000, run: () => s.wgKeys.startDue(wg) }]),
   ];
 }

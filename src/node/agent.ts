@@ -10,6 +10,7 @@ import { ConfigResponseSchema } from "../core/sync.ts";
 import { AgentState } from "./agent_state.ts";
 import type { NodeDaemonConfig } from "./config.ts";
 import { DataPlane } from "./dataplane.ts";
+import { NodeWgRotation, wgRotationLoop } from "./wg_key_rotation.ts";
 import { ensureEnrolled } from "./enrollment.ts";
 import { MasterTrust } from "./master_trust.ts";
 import { type IdentityHolder, rotateIdentity } from "./identity_rotation.ts";
@@ -122,12 +123,14 @@ export async function runAgent(
   }, disk);
   const signing: IdentityHolder = { key: identity.key };
   const state = new AgentState();
+  const rotation = new NodeWgRotation(disk, log);
   const dataplane = new DataPlane(
     deps.engine,
     disk,
     () => clock.now(),
     deps.dns?.unbound ?? null,
     deps.pools ?? null,
+    rotation,
   );
   const noLog = { from: null as string[] | null, set: new Set<string>() };
   const skip = () => {
@@ -198,6 +201,7 @@ export async function runAgent(
       timing: config,
       ...(deps.dns ? { dns: new DnsBeat(deps.dns.queue, () => dataplane.dnsReport(), log) } : {}),
       ...(deps.pools ? { pools: () => deps.pools!.reports() } : {}),
+      rotation,
       trust: new MasterTrust(me, disk, master, log, () =>
         rotateIdentity({
           disk,
@@ -223,6 +227,15 @@ export async function runAgent(
       health: state,
     }),
     reconcileLoop({ clock, log, stop, state, dataplane, intervalMs: config.reconcileMs }),
+    wgRotationLoop({
+      clock,
+      log,
+      stop,
+      exec: deps.exec,
+      rotation,
+      current: () => (state.removed ? null : state.current),
+      apply: (c) => dataplane.apply(c),
+    }),
     ...(deps.pools ? [deps.pools.run(stop)] : []),
     ...(deps.listen && (config.healthPort ?? 0) > 0
       ? [healthResponderLoop({

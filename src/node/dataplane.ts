@@ -8,6 +8,7 @@ import type { DnsResult } from "./dns/unbound.ts";
 import { storageProblem } from "./agent_state.ts";
 import type { Engine, ReconcileResult } from "./reconcile/engine.ts";
 import type { NodeState } from "./state.ts";
+import type { NodeWgRotation } from "./wg_key_rotation.ts";
 
 const EMPTY: HostState = { interfaces: [], forwarding: { ipv4: false, ipv6: false } };
 
@@ -30,6 +31,8 @@ export class DataPlane {
     private readonly now: () => number = () => 0,
     private readonly dns: DnsPlane | null = null,
     private readonly pools: PoolPlane | null = null,
+    /** A WireGuard key rotation's next devices (wg_key_rotation.ts). */
+    private readonly rotation: NodeWgRotation | null = null,
   ) {}
 
   /** The resolver's state after the last apply (null without a `dns` section), for the heartbeat. */
@@ -56,8 +59,13 @@ export class DataPlane {
   async apply(config: NodeConfig): Promise<ReconcileResult & { durationMs?: number }> {
     let desired: HostState;
     try {
-      const keys = await this.keys.wgKeys(config.interfaces.filter((i) => !i.private_key).map((i) => i.name));
+      await this.rotation?.prepare(config);
+      const keys = await this.keys.wgKeys([
+        ...config.interfaces.filter((i) => !i.private_key).map((i) => i.name),
+        ...(this.rotation?.deviceNames(config) ?? []),
+      ]);
       desired = hostStateFromNodeConfig(config, keys);
+      if (this.rotation) desired = this.rotation.extend(config, desired, keys);
     } catch (err) {
       const message = storageProblem("cannot prepare the interface keys", err);
       return {

@@ -25,6 +25,7 @@ import type { MasterTrust } from "./master_trust.ts";
 import type { Contact } from "./contact.ts";
 import { pause, type Wakeable } from "./sleep.ts";
 import type { NodeState, SavedConfig } from "./state.ts";
+import type { NodeWgRotation } from "./wg_key_rotation.ts";
 import { RejectedAnswer, type SyncClient, SyncError } from "./sync_client.ts";
 
 /** The master as the loops see it: signed requests, verified answers. */
@@ -189,6 +190,8 @@ export type HeartbeatLoopDeps = LoopBase & {
   random?: () => number;
   /** The master's verification keys: reported while a next one is held, learnt from answers (master_trust.ts). */
   trust?: Pick<MasterTrust, "fields" | "learn">;
+  /** A WireGuard key rotation's progress (clients moved), reported while one runs (wg_key_rotation.ts). */
+  rotation?: Pick<NodeWgRotation, "fields">;
   /** The failover pools' reports (pools/announcer.ts), sent while the config has pools (null: none). */
   pools?: () => PoolReport[] | null;
 };
@@ -274,7 +277,11 @@ async function heartbeatBody(d: HeartbeatLoopDeps, beats: number, reported: stri
   } catch (err) {
     d.log.warn("cannot read the interface keys", { error: (err as Error).message });
   }
-  const interfaces = (d.state.current?.interfaces ?? []).map((i) => ({
+  // A key rotation's next device is reported beside its interface (the announce of its new key).
+  const devices = (d.state.current?.interfaces ?? []).flatMap((
+    i,
+  ) => (i.next ? [i, { ...i, ...i.next }] : [i]));
+  const interfaces = devices.map((i) => ({
     name: i.name,
     public_key: publicKeys[i.name] ?? "",
     listen_port: i.listen_port,
@@ -293,6 +300,7 @@ async function heartbeatBody(d: HeartbeatLoopDeps, beats: number, reported: stri
     ...(dropped > 0 ? { dropped } : {}),
     ...dns?.fields,
     ...d.trust?.fields(),
+    ...d.rotation?.fields(d.state.current),
     ...(pools ? { pools } : {}),
   } satisfies Partial<HeartbeatRequest>;
   return { body, batch: batch.length, reportKey, dns };

@@ -141,6 +141,33 @@ export class NodeState {
     return current;
   }
 
+  /** A new WireGuard key for device `name` (a key rotation's next device; node/wg_key_rotation.ts). */
+  async replaceWgKey(name: string): Promise<void> {
+    const current = (await this.#readJson("wg-keys.json", z.record(z.string(), z.string()))) ?? {};
+    current[name] = (await generateKeyPair()).privateKey;
+    await this.#writeJson("wg-keys.json", current);
+    this.#publicKeys = null;
+  }
+
+  /** Forgets device `name`'s WireGuard key (a rotated-out one: never used again). */
+  async dropWgKey(name: string): Promise<void> {
+    const current = (await this.#readJson("wg-keys.json", z.record(z.string(), z.string()))) ?? {};
+    if (!(name in current)) return;
+    delete current[name];
+    await this.#writeJson("wg-keys.json", current);
+    this.#publicKeys = null;
+  }
+
+  /** The key rotations this node took part in, by next device: the rotation's id and the device it replaces. */
+  async wgRotations(): Promise<Record<string, { id: number; from: string }>> {
+    const schema = z.record(z.string(), z.object({ id: z.number(), from: z.string() }));
+    return (await this.#readJson("wg-rotations.json", schema)) ?? {};
+  }
+
+  saveWgRotations(r: Record<string, { id: number; from: string }>): Promise<void> {
+    return this.#writeJson("wg-rotations.json", r);
+  }
+
   #publicKeys: Record<string, string> | null = null;
 
   /** The public keys of this node's interfaces (derived once; wgKeys() forgets them when it adds a key). */

@@ -295,6 +295,9 @@ export const NodeDetailPage: FC<PageModel & { m: NodeDetailModel }> = (p) => {
                 Rotate identity key…
               </a>
             )}
+            {n.enrolled && (
+              <a class="button" id="wg-keys" href={`/ui/nodes/${n.id}/wg-keys`}>WireGuard keys…</a>
+            )}
             <a class="button danger" href={`/ui/nodes/${n.id}/delete`}>Delete</a>
           </p>
         )}

@@ -33,6 +33,8 @@ export type NodeInterfaceRow = {
   address4: string;
   address6: string | null;
   public_key: string | null;
+  /** The device the node runs this interface as (null: its name; service/wg_key_rotation.ts). */
+  device?: string | null;
 };
 
 export const nodesFullRepo = {

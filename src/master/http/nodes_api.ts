@@ -5,6 +5,7 @@ import type { NodeView } from "../service/node_admin.ts";
 import type { Services } from "../service/services.ts";
 import type { SigningKeyStatus } from "../service/signing_rotation.ts";
 import type { TlsStatus } from "../service/tls_rotation.ts";
+import type { WgRotationStatus } from "../service/wg_key_rotation.ts";
 import type { AppEnv } from "./env.ts";
 import { iso, jsonBody } from "./json.ts";
 import { actorOf, idParam } from "./middleware.ts";
@@ -53,6 +54,23 @@ const tlsJson = (t: TlsStatus) => ({
   },
 });
 
+const wgRotationJson = (r: WgRotationStatus) => ({
+  node: r.node,
+  running: r.running,
+  started_at: iso(r.startedAt),
+  finish_by: iso(r.finishBy),
+  started_by: r.startedBy,
+  interfaces: r.interfaces.map((i) => ({
+    name: i.name,
+    device: i.device,
+    port: i.port,
+    next: i.next && { device: i.next.device, port: i.next.port, public_key: i.next.publicKey },
+  })),
+  clients: r.clients,
+  clients_moved: r.moved,
+  clients_on_old_key: r.pending,
+});
+
 export function nodesApiRoutes(s: Services): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
   api.get(
@@ -81,6 +99,14 @@ export function nodesApiRoutes(s: Services): Hono<AppEnv> {
   api.post("/nodes/:id/identity/rotate", (c) => {
     s.identity.request(actorOf(c), c.get("meta"), idParam(c));
     return c.json({ requested: true }, 202);
+  });
+  // A node's WireGuard keys: a next device with a new key beside the old one, then the switch.
+  api.get("/nodes/:id/rotate-wireguard-key", (c) => c.json(wgRotationJson(s.wgKeys.status(idParam(c)))));
+  api.post("/nodes/:id/rotate-wireguard-key", (c) => {
+    return c.json(wgRotationJson(s.wgKeys.start(actorOf(c), c.get("meta"), idParam(c))), 202);
+  });
+  api.post("/nodes/:id/rotate-wireguard-key/finish", (c) => {
+    return c.json(wgRotationJson(s.wgKeys.finish(actorOf(c), c.get("meta"), idParam(c))));
   });
   api.get("/master/signing-key", async (c) => c.json(signingJson(await s.signingKey.status())));
   // Announces a new key; the master switches once every enrolled node trusts it (or the grace period ends).

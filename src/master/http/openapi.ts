@@ -235,6 +235,24 @@ const OPS: Record<string, Record<string, Op>> = {
       public: true,
     },
   },
+  "/api/nodes/{id}/rotate-wireguard-key": {
+    get: {
+      summary: "The node's WireGuard key rotation: devices, ports, announced keys, clients moved",
+      ok: 200,
+    },
+    post: {
+      summary:
+        "Rotate the node's WireGuard keys with overlap: it brings up a next device (alternate name and port) with a key it makes itself; client configs name the new key once announced (audited node.rotate_wireguard_key; 409 while one runs)",
+      ok: 202,
+    },
+  },
+  "/api/nodes/{id}/rotate-wireguard-key/finish": {
+    post: {
+      summary:
+        "Finish the node's WireGuard key rotation now: the next device becomes the interface's, the old device and key go, the master's tunnel takes the new key (409 before the node announced its key)",
+      ok: 200,
+    },
+  },
   "/api/nodes/{id}/identity/rotate": {
     post: {
       summary: "Ask the node for a new identity key at its next heartbeat (audited)",

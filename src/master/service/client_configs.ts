@@ -10,13 +10,14 @@ import {
 import { AppError } from "../../core/errors.ts";
 import type { Clock } from "../../core/ports/types.ts";
 import type { Db } from "../db/db.ts";
-import { nodeInterfacesRepo, nodesFullRepo } from "../db/nodes_repo.ts";
+import { nodesFullRepo } from "../db/nodes_repo.ts";
 import { type InterfaceRow, interfacesRepo, peersRepo } from "../db/wg_repo.ts";
 import type { AuditService } from "./audit.ts";
 import { type Actor, canWrite, type RequestMeta } from "./context.ts";
 import { splitList } from "./interfaces.ts";
 import { nodePort } from "./node_config.ts";
 import { type PeerView, peerView } from "./peers.ts";
+import { servingDevice } from "./wg_devices.ts";
 import type { SecretBox } from "./secret_box.ts";
 import { poolClientTarget } from "./pool_config.ts";
 
@@ -118,15 +119,16 @@ export class ClientConfigService {
     if (nodeId !== null) {
       const node = nodesFullRepo.byId(this.db, nodeId);
       if (node) {
-        const key = nodeInterfacesRepo.get(this.db, nodeId, iface.id)?.public_key;
+        const index = interfacesRepo.list(this.db).findIndex((i) => i.id === iface.id);
+        // During a key rotation, the node's announced new key and port (wg_key_rotation.ts).
+        const { publicKey: key, port } = servingDevice(this.db, nodeId, iface, nodePort(node.wg_port, index));
         if (!key) {
           throw new AppError(
             "conflict",
             `Node "${node.name}" has not reported its WireGuard key for ${iface.name} yet; the config is ready once the node is online`,
           );
         }
-        const index = interfacesRepo.list(this.db).findIndex((i) => i.id === iface.id);
-        return { publicKey: key, endpoint: { host: node.fqdn, port: nodePort(node.wg_port, index) } };
+        return { publicKey: key, endpoint: { host: node.fqdn, port } };
       }
     }
     return {

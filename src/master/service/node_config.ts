@@ -17,6 +17,8 @@ import type { SecretOpener } from "./secret_box.ts";
 import { renderDnsConfig } from "./dns_desired.ts";
 import { poolRoutes, poolsOf, renderPoolInterface } from "./pool_config.ts";
 import { poolsRepo } from "../db/pools_repo.ts";
+import { renderedDevice } from "./wg_devices.ts";
+import { wgRotationRepo } from "../db/wg_rotation_repo.ts";
 
 const prefixOf = (cidr: string) => cidr.slice(cidr.indexOf("/"));
 const hostOf = (cidr: string) => cidr.slice(0, cidr.indexOf("/"));
@@ -125,6 +127,7 @@ export async function renderNodeConfig(
       });
     }
   } else {
+    const rotation = wgRotationRepo.running(db, nodeId); // a key rotation's next devices (wg_key_rotation.ts)
     for (const [index, iface] of interfaces.entries()) {
       if (pools.pools.has(iface.id)) {
         await pool(iface);
@@ -135,12 +138,11 @@ export async function renderNodeConfig(
       const ni = nodeInterfacesRepo.get(db, nodeId, iface.id);
       if (!ni) continue;
       out.push({
-        name: iface.name,
+        ...renderedDevice(rotation, iface, ni.device ?? null, nodePort(node.wg_port, index)),
         addresses: [
           `${hostOf(ni.address4)}${prefixOf(iface.address4)}`,
           ...(ni.address6 && iface.address6 ? [`${hostOf(ni.address6)}${prefixOf(iface.address6)}`] : []),
         ],
-        listen_port: nodePort(node.wg_port, index),
         mtu: iface.mtu,
         private_key: null,
         peers: await clientPeers(rows, secrets),

@@ -20,6 +20,7 @@ import { RotationService } from "./rotation.ts";
 import { SigningKeyRotation } from "./signing_rotation.ts";
 import { TlsRotation } from "./tls_rotation.ts";
 import { IdentityRotation } from "./identity_rotation.ts";
+import { NodeWgKeyRotation } from "./wg_key_rotation.ts";
 import type { CertMaterial } from "../../core/x509.ts";
 import { ClientConfigService } from "./client_configs.ts";
 import { ConfigVersions } from "./config_versions.ts";
@@ -95,6 +96,8 @@ export type Services = {
   pools: PoolService;
   /** DNS-mode pools' healthy members published by RFC 2136 after each health round (pool_dns.ts). */
   poolDns: PoolDnsPublisher;
+  /** A node's WireGuard interface keys, rotated with an overlap device (wg_key_rotation.ts). */
+  wgKeys: NodeWgKeyRotation;
 };
 
 /** The world the fleet-health services reach (real ones from main.ts; tests pass fakes). */
@@ -161,6 +164,8 @@ export type ServiceOptions = {
   dns?: { fetch?: typeof fetch; fetchLimits?: Partial<FetchLimits> };
   /** How long a new answer-signing key waits for every node to trust it before the switch (default 7 days). */
   signingGraceMs?: number;
+  /** How long a node's old WireGuard key keeps serving beside the new one (default 7 days). */
+  nodeWgOverlapMs?: number;
   /** Makes the next self-signed certificate (boot.ts; absent with operator files or no TLS). */
   makeTlsCert?: () => Promise<CertMaterial>;
 };
@@ -237,6 +242,9 @@ export async function createServices(
     graceMs: opts.signingGraceMs ?? 7 * 86_400_000,
   });
   const identity = new IdentityRotation(db, clock, audit, log, syncSessions);
+  const wgKeys = new NodeWgKeyRotation(db, clock, audit, log, configVersions, {
+    overlapMs: opts.nodeWgOverlapMs ?? 7 * 86_400_000,
+  });
   const tlsRotation = new TlsRotation(db, clock, secrets, audit, log, {
     graceMs: opts.signingGraceMs ?? 7 * 86_400_000,
     current: opts.makeTlsCert ? opts.tls ?? null : null,
@@ -281,6 +289,7 @@ export async function createServices(
           heartbeatInTx: (before, hb, now) => {
             watch.heartbeatInTx(before, hb, now);
             health.heartbeatInTx(before, hb, now);
+            wgKeys.heartbeatInTx(before, hb);
           },
         },
       },
@@ -326,6 +335,7 @@ export async function createServices(
       log,
     ),
     identity,
+    wgKeys,
   };
   events.onQueued = () => services.webhooks.deliverDue();
   await syncKeys.load(opts.tls ?? null);

@@ -41,6 +41,7 @@ import {
   type SyncOrigin,
 } from "./sync_auth.ts";
 import type { SyncSessions } from "./sync_sessions.ts";
+import { currentDevices } from "./wg_devices.ts";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 
@@ -233,7 +234,7 @@ export class SyncService {
       }
       this.opts.observer.heartbeatInTx(node, hb, now);
       const interfaces = interfacesRepo.list(this.db);
-      const ifaces = new Map(interfaces.map((i) => [i.name, i.id]));
+      const ifaces = currentDevices(this.db, node.id, interfaces); // by the device the node runs now
       for (const i of hb.interfaces) {
         const id = ifaces.get(i.name);
         if (id === undefined || node.is_local) continue;

@@ -22,6 +22,7 @@ import {
 import { canWrite } from "../../service/context.ts";
 import type { NodeView } from "../../service/node_admin.ts";
 import { keysRoutes } from "./keys.tsx";
+import { wgKeysRoutes } from "./wg_keys.tsx";
 import type { Services } from "../../service/services.ts";
 import type { ReportView } from "../../service/fleet_watch.ts";
 import type { NodeHealthModel } from "../../../../ui/views/node_health.tsx";
@@ -310,5 +311,6 @@ export function nodesRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
 
   // The master's keys the nodes trust, and their rotation.
   ui.route("/", keysRoutes(s));
+  ui.route("/", wgKeysRoutes(s));
   return ui;
 }
