@@ -10,6 +10,7 @@ export const NAV: readonly { href: string; label: string; key: string }[] = [
   { href: "/ui/dashboard", label: "Dashboard", key: "dashboard" },
   { href: "/ui/peers", label: "Peers", key: "peers" },
   { href: "/ui/interfaces", label: "Interfaces", key: "interfaces" },
+  { href: "/ui/pools", label: "Pools", key: "pools" },
   { href: "/ui/nodes", label: "Nodes", key: "nodes" },
   { href: "/ui/dns", label: "DNS", key: "dns" },
   { href: "/ui/webhooks", label: "Webhooks", key: "webhooks" },

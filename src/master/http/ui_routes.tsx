@@ -16,6 +16,7 @@ import { interfacesRoutes } from "./ui/interfaces.tsx";
 import { nodesRoutes } from "./ui/nodes.tsx";
 import { dnsRoutes } from "./ui/dns.tsx";
 import { peersRoutes } from "./ui/peers.tsx";
+import { poolsRoutes } from "./ui/pools.tsx";
 import { settingsRoutes } from "./ui/settings.tsx";
 import { tokensRoutes } from "./ui/tokens.tsx";
 import { usersRoutes } from "./ui/users.tsx";
@@ -38,6 +39,7 @@ export function uiRoutes(s: Services, settings: SettingRow[] = []): Hono<AppEnv>
   ui.route("/", tokensRoutes(s));
   ui.route("/", auditRoutes(s));
   ui.route("/", interfacesRoutes(s));
+  ui.route("/", poolsRoutes(s));
   ui.route("/", peersRoutes(s, o));
   ui.route("/", nodesRoutes(s, o));
   ui.route("/", dnsRoutes(s));

@@ -41,9 +41,9 @@ export class PoolService {
     return poolView(this.db, id, this.clock.now());
   }
 
-  /** Ids and names of the pools (a peer form's choices). */
-  choices(): { id: number; name: string }[] {
-    return this.list().map((p) => ({ id: p.id, name: p.name }));
+  /** Whether an interface is a failover pool (a peer form labels it). */
+  isPool(interfaceId: number): boolean {
+    return poolsRepo.isPool(this.db, interfaceId);
   }
 
   async create(actor: Actor, meta: RequestMeta | null, input: unknown): Promise<PoolView> {

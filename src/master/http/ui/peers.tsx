@@ -123,7 +123,10 @@ export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
   const choices = (c: C) => {
     const scope = fleetOf(actorOf(c));
     return {
-      interfaces: inScope(scope, "interfaces", s.interfaces.choices()),
+      // A failover pool is chosen like an interface (its peers name no node): labelled as one.
+      interfaces: inScope(scope, "interfaces", s.interfaces.choices()).map((i) =>
+        s.pools.isPool(i.id) ? { ...i, name: `${i.name} (failover pool)` } : i
+      ),
       nodes: inScope(scope, "nodes", nodeBriefs(s)),
     };
   };
