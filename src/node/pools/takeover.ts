@@ -1,15 +1,21 @@
 // The takeover handshake: a member that has just taken a pool's address over starts the handshake with
 // each client itself, instead of waiting for the client's own timers (about 15 s without an answer
 // before a stock client tries again, and then still to the member it last talked to). For each
-// `handover` entry (the client's last endpoint seen by any member): `wg set DEV peer K endpoint E
-// persistent-keepalive 1`. Turning a keepalive on for an up device sends one at once; with no session
-// that is a handshake initiation (kernel WireGuard and wireguard-go alike). The client answers and
-// roams to this member. A moment later the keepalive goes back to the configured value (0: off).
-// This is the only place the node sets a client's endpoint; the engine never does.
+// `handover` entry (the client's last endpoint seen by any member) the peer is removed and added back
+// as configured plus `Endpoint = E` and `PersistentKeepalive = 1` (`wg set DEV peer K remove …`, then
+// `wg addconf DEV /dev/stdin`). Turning a keepalive on for an up device sends one at once; with no
+// session that is a handshake initiation (kernel WireGuard and wireguard-go alike). The removal matters:
+// a member that served the client before still holds that session's keys, and would send its keepalive
+// on them; the client, on a newer session with another member since, accepts it as its previous one,
+// roams here, and answers on keys this member never had, so nothing flows until the client's own timers
+// (15 s) start a new handshake. The client answers the initiation and roams to this member. A moment
+// later the keepalive goes back to the configured value (0: off). This is the only place the node sets a
+// client's endpoint; the engine never does.
 import type { Logger } from "../../core/logger.ts";
 import type { Clock, Exec } from "../../core/ports/types.ts";
 import type { NodeInterfaceConfig } from "../../core/sync.ts";
 import { displayArgv } from "../drivers/exec.ts";
+import { renderPeersConfig } from "../drivers/wg.ts";
 
 /** Peers per `wg set` command (keeps argv far below the kernel's limit). */
 export const TAKEOVER_CHUNK = 200;
@@ -24,23 +30,30 @@ export function takeoverEntries(iface: NodeInterfaceConfig): Entry[] {
   return (iface.pool?.handover ?? []).filter((h) => own.has(h.public_key) && h.endpoint !== "");
 }
 
-/** `wg set DEV peer K endpoint E persistent-keepalive 1 …`, chunked. */
-export function kickArgv(dev: string, entries: Entry[]): string[][] {
-  const out: string[][] = [];
+/**
+ * For each chunk: `wg set DEV peer K remove …`, then `wg addconf DEV /dev/stdin` with the peers as
+ * configured plus the handover endpoint and a 1 s keepalive (keys on stdin only).
+ */
+export function kickCommands(
+  iface: NodeInterfaceConfig,
+  entries: Entry[],
+): { argv: string[]; stdin?: string }[] {
+  const peers = new Map(iface.peers.map((p) => [p.public_key, p]));
+  const out: { argv: string[]; stdin?: string }[] = [];
   for (let i = 0; i < entries.length; i += TAKEOVER_CHUNK) {
-    out.push([
-      "wg",
-      "set",
-      dev,
-      ...entries.slice(i, i + TAKEOVER_CHUNK).flatMap((e) => [
-        "peer",
-        e.public_key,
-        "endpoint",
-        e.endpoint,
-        "persistent-keepalive",
-        "1",
-      ]),
-    ]);
+    const chunk = entries.slice(i, i + TAKEOVER_CHUNK);
+    out.push({ argv: ["wg", "set", iface.name, ...chunk.flatMap((e) => ["peer", e.public_key, "remove"])] });
+    const text = renderPeersConfig(chunk.map((e) => {
+      const p = peers.get(e.public_key)!;
+      return {
+        publicKey: e.public_key,
+        ...(p.preshared_key ? { presharedKey: p.preshared_key } : {}),
+        endpoint: e.endpoint,
+        allowedIps: p.allowed_ips,
+        persistentKeepalive: 1,
+      };
+    }));
+    out.push({ argv: ["wg", "addconf", iface.name, "/dev/stdin"], stdin: text });
   }
   return out;
 }
@@ -75,18 +88,19 @@ export async function takeover(
 ): Promise<number> {
   const entries = takeoverEntries(iface);
   if (entries.length === 0) return 0;
-  const run = async (argv: string[]) => {
+  const run = async (argv: string[], stdin?: string) => {
+    // Long lists are counted, and keys (on stdin) never logged.
     const shown = argv.length > 12
-      ? `${argv.slice(0, 3).join(" ")} … (${(argv.length - 3) / 6 | 0} peers)`
+      ? `${argv.slice(0, 3).join(" ")} … (peers: ${entries.length})`
       : displayArgv(argv);
-    d.log.info(`[#] ${shown}`);
-    const r = await d.exec.run(argv);
+    d.log.info(`[#] ${shown}${stdin === undefined ? "" : ` < ${entries.length} peers`}`);
+    const r = await d.exec.run(argv, stdin === undefined ? {} : { stdin });
     if (r.code !== 0) {
       d.log.warn(`takeover command failed: ${r.stderr.trim().slice(0, 300)}`, { iface: iface.name });
     }
   };
   try {
-    for (const argv of kickArgv(iface.name, entries)) await run(argv);
+    for (const c of kickCommands(iface, entries)) await run(c.argv, c.stdin);
     await d.clock.sleep(TAKEOVER_KEEPALIVE_MS, signal).catch(() => {});
     for (const argv of restoreArgv(iface.name, entries, iface)) await run(argv);
   } catch (err) {

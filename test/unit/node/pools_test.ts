@@ -18,7 +18,12 @@ import {
   renderKeepalived,
   routeDevice,
 } from "../../../src/node/pools/keepalived.ts";
-import { kickArgv, restoreArgv, TAKEOVER_CHUNK, takeoverEntries } from "../../../src/node/pools/takeover.ts";
+import {
+  kickCommands,
+  restoreArgv,
+  TAKEOVER_CHUNK,
+  takeoverEntries,
+} from "../../../src/node/pools/takeover.ts";
 import { FakeClock, MemFs, ScriptedExec } from "../../support/fakes.ts";
 
 const PATHS: KeepalivedPaths = { dir: "/var/lib/wb/keepalived", program: "keepalived" };
@@ -156,59 +161,79 @@ Deno.test("routeDevice(): the most specific main-table route's device", () => {
   assert.equal(routeDevice("not json"), null);
 });
 
-Deno.test("takeover: the interface's own handover peers, keepalive 1 then back to the configured value", () => {
+Deno.test("takeover: the interface's own handover peers, flushed and added back with keepalive 1, then the configured keepalive", () => {
+  const [A, B, C] = ["A", "B", "C"].map((c) => c.repeat(43) + "=") as [string, string, string];
+  const PSK = "P".repeat(43) + "=";
   const iface = {
     name: "wgpool",
     peers: [
-      { public_key: "A".repeat(43) + "=", persistent_keepalive: null },
-      { public_key: "B".repeat(43) + "=", persistent_keepalive: 25 },
+      { public_key: A, preshared_key: PSK, allowed_ips: ["10.77.0.2/32"], persistent_keepalive: null },
+      {
+        public_key: B,
+        preshared_key: null,
+        allowed_ips: ["10.77.0.3/32", "fd77::3/128"],
+        persistent_keepalive: 25,
+      },
     ],
     pool: {
       handover: [
-        { public_key: "A".repeat(43) + "=", endpoint: "198.51.100.10:40000" },
-        { public_key: "B".repeat(43) + "=", endpoint: "[2001:db8::10]:40001" },
-        { public_key: "C".repeat(43) + "=", endpoint: "198.51.100.11:40000" }, // not a peer: never added
+        { public_key: A, endpoint: "198.51.100.10:40000" },
+        { public_key: B, endpoint: "[2001:db8::10]:40001" },
+        { public_key: C, endpoint: "198.51.100.11:40000" }, // not a peer: never added
       ],
     },
   } as unknown as NodeInterfaceConfig;
   const entries = takeoverEntries(iface);
   assert.equal(entries.length, 2);
-  assert.deepEqual(kickArgv("wgpool", entries), [[
-    "wg",
-    "set",
-    "wgpool",
-    "peer",
-    "A".repeat(43) + "=",
-    "endpoint",
-    "198.51.100.10:40000",
-    "persistent-keepalive",
-    "1",
-    "peer",
-    "B".repeat(43) + "=",
-    "endpoint",
-    "[2001:db8::10]:40001",
-    "persistent-keepalive",
-    "1",
-  ]]);
+  const kick = kickCommands(iface, entries);
+  assert.deepEqual(kick.map((c) => c.argv), [
+    ["wg", "set", "wgpool", "peer", A, "remove", "peer", B, "remove"],
+    ["wg", "addconf", "wgpool", "/dev/stdin"],
+  ]);
+  assert.equal(
+    kick[1]!.stdin,
+    [
+      "[Peer]",
+      `PublicKey = ${A}`,
+      `PresharedKey = ${PSK}`,
+      "Endpoint = 198.51.100.10:40000",
+      "AllowedIPs = 10.77.0.2/32",
+      "PersistentKeepalive = 1",
+      "",
+      "[Peer]",
+      `PublicKey = ${B}`,
+      "Endpoint = [2001:db8::10]:40001",
+      "AllowedIPs = 10.77.0.3/32, fd77::3/128",
+      "PersistentKeepalive = 1",
+    ].join("\n") + "\n",
+  );
+  assert.ok(kick.every((c) => !c.argv.includes(PSK)), "keys on stdin only");
   assert.deepEqual(restoreArgv("wgpool", entries, iface)[0]!.slice(3), [
     "peer",
-    "A".repeat(43) + "=",
+    A,
     "persistent-keepalive",
     "off",
     "peer",
-    "B".repeat(43) + "=",
+    B,
     "persistent-keepalive",
     "25",
   ]);
-  const many = Array.from(
-    { length: TAKEOVER_CHUNK * 2 + 1 },
-    (_, i) => ({ public_key: `k${i}`, endpoint: "e" }),
+  const many = { ...iface, peers: [] as NodeInterfaceConfig["peers"] };
+  const lots = Array.from({ length: TAKEOVER_CHUNK * 2 + 1 }, (_, i) => {
+    const key = `k${i}`.padEnd(43, "x") + "=";
+    many.peers.push({
+      public_key: key,
+      preshared_key: null,
+      allowed_ips: ["10.0.0.1/32"],
+      endpoint: null,
+      persistent_keepalive: null,
+    });
+    return { public_key: key, endpoint: "192.0.2.1:1" };
+  });
+  assert.deepEqual(
+    kickCommands(many, lots).filter((c) => c.argv[1] === "set").map((c) => (c.argv.length - 3) / 3),
+    [TAKEOVER_CHUNK, TAKEOVER_CHUNK, 1],
   );
-  assert.deepEqual(kickArgv("wgpool", many).map((a) => (a.length - 3) / 6), [
-    TAKEOVER_CHUNK,
-    TAKEOVER_CHUNK,
-    1,
-  ]);
 });
 
 // --- the announcer against a fake host --------------------------------------------------------------
@@ -247,7 +272,9 @@ class FakeHost {
     if (line.startsWith("ip -j -4 route show table main match ")) {
       return { code: 0, stdout: JSON.stringify([{ dst: "198.51.100.0/24", dev: "eth0" }]), stderr: "" };
     }
-    if (argv[0] === "wg" && argv[1] === "set") return { code: 0, stdout: "", stderr: "" };
+    if (argv[0] === "wg" && (argv[1] === "set" || argv[1] === "addconf")) {
+      return { code: 0, stdout: "", stderr: "" };
+    }
     return undefined;
   });
 
@@ -304,7 +331,7 @@ class FakeHost {
   }
 
   mutating(): string[] {
-    return this.exec.calls.map((c) => c.argv.join(" ")).filter((l) => l.startsWith("wg set"));
+    return this.exec.calls.map((c) => c.argv.join(" ")).filter((l) => /^wg (set|addconf)/.test(l));
   }
 }
 
@@ -530,20 +557,25 @@ Deno.test("PoolAnnouncer: MASTER from the fifo starts the takeover handshake and
     for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 0));
     assert.ok(ok(), what);
   };
-  await until("the takeover's first command", () => host.mutating().length === 1);
+  await until("the takeover's first commands", () => host.mutating().length === 2);
   assert.deepEqual(host.mutating(), [
-    `wg set wgp1 peer ${client} endpoint 198.51.100.10:40000 persistent-keepalive 1`,
+    `wg set wgp1 peer ${client} remove`,
+    "wg addconf wgp1 /dev/stdin",
   ]);
   assert.deepEqual(serving, [1]);
   assert.equal(a.reports()![0]!.state, "serving");
   host.clock.advance(1_500);
-  await until("the keepalive back off", () => host.mutating().length === 2);
-  assert.equal(host.mutating()[1], `wg set wgp1 peer ${client} persistent-keepalive off`);
+  assert.match(
+    host.exec.calls.at(-1)!.stdin ?? "",
+    /Endpoint = 198\.51\.100\.10:40000\n.*\nPersistentKeepalive = 1\n/,
+  );
+  await until("the keepalive back off", () => host.mutating().length === 3);
+  assert.equal(host.mutating()[2], `wg set wgp1 peer ${client} persistent-keepalive off`);
   // MASTER again (a reload) is no new takeover; FAULT is reported as such.
   host.say('INSTANCE "wb_pool_1" MASTER 200');
   host.say('INSTANCE "wb_pool_1" FAULT 0');
   await until("FAULT read", () => a.vrrpState(1) === "FAULT");
-  assert.equal(host.mutating().length, 2);
+  assert.equal(host.mutating().length, 3);
   assert.equal(a.reports()![0]!.state, "fault");
   // A handshake older than 180 s is no session.
   host.clock.advance(200_000);
