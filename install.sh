@@ -166,6 +166,10 @@ ensure_dataplane_tools() { # what wirebuddy-node runs: ip, wg, iptables, sysctl 
   fi
   # shellcheck disable=SC2086 # word splitting of the package list is intended
   [ -z "$missing" ] || install_packages $missing
+  # Optional: keepalived, only for failover pools whose address floats by VRRP (README: Failover pools).
+  # The node runs it as its own child with its own config; Debian's keepalived.service stays idle.
+  command -v keepalived >/dev/null 2>&1 ||
+    say "note: for failover pools announced by VRRP, install keepalived on this node (apt-get install keepalived)"
 }
 
 # --- release files -----------------------------------------------------------------------------------

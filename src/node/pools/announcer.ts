@@ -301,7 +301,9 @@ export class PoolAnnouncer {
           const argv = keepalivedArgv(paths);
           log.info(`[#] ${displayArgv(argv)}`);
           commands++;
-          this.#start(argv);
+          const pid = this.#start(argv);
+          // keepalived writes its pid file only as root: the node's own user records it (adoption).
+          if (pid !== null) await fs.writeTextAtomic(pidPath(paths), `${pid}\n`, 0o644);
           break;
         }
         case "reload":
@@ -321,7 +323,7 @@ export class PoolAnnouncer {
     return commands;
   }
 
-  #start(argv: string[]): void {
+  #start(argv: string[]): number | null {
     let child: Child;
     try {
       child = this.d.spawn(argv);
@@ -329,7 +331,7 @@ export class PoolAnnouncer {
       this.#childExit = `cannot start keepalived (${argv[0]}): ${
         (err as Error).message
       }; install the keepalived package`;
-      return;
+      return null;
     }
     this.#child = child;
     this.#childExit = null;
@@ -341,6 +343,7 @@ export class PoolAnnouncer {
         `keepalived exited (code ${code}); started again at the next tick (see the node's log)`;
       this.d.log.warn(this.#childExit);
     }, () => {});
+    return child.pid;
   }
 
   #setError(error: string | null): void {
