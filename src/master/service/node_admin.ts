@@ -22,6 +22,7 @@ import type { NodeClocks } from "./node_clocks.ts";
 import type { SyncKeys } from "./sync_keys.ts";
 import { FieldProblems, parseInput } from "./validate.ts";
 import { HostSchema } from "./wg_schemas.ts";
+import { checkNotPoolMember } from "./pool_checks.ts";
 
 export const LOCAL_NODE_NAME = "local";
 
@@ -226,6 +227,7 @@ export class NodeAdminService {
       const cur = nodesFullRepo.byId(this.db, id);
       if (!cur) throw new AppError("not_found", `Node ${id} not found`);
       if (cur.is_local) throw new AppError("conflict", "The master's own node cannot be deleted");
+      checkNotPoolMember(this.db, cur); // its pools' key must be rotated first (pools.ts)
       const n = nodesFullRepo.unassignPeers(this.db, id);
       if (cur.verify_key && cur.node_secret_hash) {
         removedNodesRepo.insert(this.db, {

@@ -144,3 +144,18 @@ export function checkPoolPeerNode(db: Db, interfaceId: number, nodeId: number | 
     );
   }
 }
+
+/** A node deleted while a pool member would keep the pool's key: it must leave (and rotate it) first. */
+export function checkNotPoolMember(db: Db, node: { id: number; name: string }): void {
+  const pools = poolsRepo.membershipsOf(db, node.id).map((m) =>
+    interfacesRepo.byId(db, m.interface_id)?.name
+  );
+  if (pools.length > 0) {
+    throw new AppError(
+      "conflict",
+      `Node "${node.name}" is a member of pool ${
+        pools.join(", ")
+      }: remove it from the pool first (that gives the pool a new key)`,
+    );
+  }
+}

@@ -259,3 +259,19 @@ Deno.test("a restore under another secret key re-seals a DNS pool's TSIG secret 
   assert.equal(cells, 1);
   m.close();
 });
+
+Deno.test("a pool member cannot be deleted as a node until it left the pool (its key is rotated then)", async () => {
+  const { m, token, a } = await setup();
+  const pool = await (await m.api("/pools", {
+    method: "POST",
+    token,
+    json: { name: "wbp0", ipv4_pool: "10.77.0.0/24", listen_port: 51900, announce: VRRP },
+  })).json();
+  await m.api(`/pools/${pool.id}/members`, { method: "POST", token, json: { node_id: a.node.id } });
+  const refused = await m.api(`/nodes/${a.node.id}`, { method: "DELETE", token });
+  assert.equal(refused.status, 409);
+  assert.match((await refused.json()).error.message, /member of pool wbp0/);
+  await m.api(`/pools/${pool.id}/members/${a.node.id}`, { method: "DELETE", token });
+  assert.equal((await m.api(`/nodes/${a.node.id}`, { method: "DELETE", token })).status, 200);
+  m.close();
+});
