@@ -156,12 +156,16 @@ Deno.test("WIREBUDDY_ROTATE_* settings parse, with a 7-day grace period by defau
     signingKeyEveryMs: null,
     tlsEveryMs: null,
     nodeIdentityEveryMs: null,
+    nodeWgKeysEveryMs: null,
+    nodeWgOverlapMs: 7 * 86_400_000,
     graceMs: 7 * 86_400_000,
   });
   const set = parse({
     WIREBUDDY_ROTATE_SIGNING_KEY_EVERY: "90d",
     WIREBUDDY_ROTATE_TLS_EVERY: "180d",
     WIREBUDDY_ROTATE_NODE_IDENTITY_EVERY: "30d",
+    WIREBUDDY_ROTATE_NODE_WG_KEYS_EVERY: "30d",
+    WIREBUDDY_ROTATE_NODE_WG_OVERLAP: "3d",
     WIREBUDDY_ROTATE_GRACE: "2d",
   });
   assert.ok(set.ok);
@@ -169,6 +173,8 @@ Deno.test("WIREBUDDY_ROTATE_* settings parse, with a 7-day grace period by defau
     signingKeyEveryMs: 90 * 86_400_000,
     tlsEveryMs: 180 * 86_400_000,
     nodeIdentityEveryMs: 30 * 86_400_000,
+    nodeWgKeysEveryMs: 30 * 86_400_000,
+    nodeWgOverlapMs: 3 * 86_400_000,
     graceMs: 2 * 86_400_000,
   });
   const bad = parse({ WIREBUDDY_ROTATE_SIGNING_KEY_EVERY: "5m" });
