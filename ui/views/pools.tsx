@@ -43,7 +43,35 @@ export type PoolItem = {
     enabled: boolean;
     servedBy: { nodeName: string; handshakeAt: number; endpoint: string | null } | null;
   }[];
+  /** DNS mode: what the master last published by RFC 2136 and its last error (null before its first try). */
+  dnsPublish?: PoolDnsPublishItem | null;
 };
+
+export type PoolDnsPublishItem = {
+  published: string[] | null;
+  publishedAt: number | null;
+  wanted: string[];
+  lastError: string | null;
+  failures: number;
+  nextAttemptAt: number | null;
+};
+
+const DnsPublishLine: FC<{ p: PoolItem; d: PoolDnsPublishItem }> = ({ p, d }) => (
+  <>
+    <p id={`pool-${p.id}-dns`}>
+      DNS records: {d.published === null
+        ? "none published yet"
+        : `${d.published.join(", ") || "none (no healthy member)"}, published ${formatTime(d.publishedAt)}`}
+      {d.lastError === null && d.published?.join() !== d.wanted.join() && " (updating…)"}
+    </p>
+    {d.lastError !== null && (
+      <p class="error" id={`pool-${p.id}-dns-error`} role="alert">
+        DNS update failed{d.failures > 1 ? ` ${d.failures} times` : ""}: {d.lastError}. Next try{" "}
+        {formatTime(d.nextAttemptAt)}.
+      </p>
+    )}
+  </>
+);
 
 export type PoolsPageModel = PageModel & {
   pools: PoolItem[];
@@ -114,6 +142,7 @@ export const PoolCard: FC<{ p: PoolItem; canEdit: boolean; nodes: { id: number; 
         {p.address6 && <code>{p.address6}</code>}, port {p.listenPort}. {announceText(p)}.{" "}
         {canEdit && <a href={`/ui/pools/${p.id}/edit`}>Edit announce settings</a>}
       </p>
+      {p.dnsPublish && <DnsPublishLine p={p} d={p.dnsPublish} />}
       <p class="muted">
         Public key <code class="key" title={p.publicKey}>{p.publicKey}</code>
       </p>

@@ -5,6 +5,7 @@ import { type DnsExchange, parseServer, tcpDnsExchange } from "../../../src/mast
 import { PoolDnsPublisher, type PoolDnsTarget } from "../../../src/master/service/pool_dns.ts";
 import { FakeClock } from "../../support/fakes.ts";
 import { FakeUpdateServer } from "../../support/fake_dns_update_server.ts";
+import { testMaster } from "../../support/master.ts";
 
 const SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
 const OPTS = { timeoutMs: 1_000, retryMinMs: 2_000, retryMaxMs: 16_000, removeAttempts: 3 };
@@ -251,4 +252,64 @@ Deno.test("tcpDnsExchange() fails at its deadline and when the server closes ear
     early("192.0.2.53", new Uint8Array([1]), 1_000),
     /connection closed after 3 of 7 bytes/,
   );
+});
+
+Deno.test("the pools page shows what the master published in DNS and why its last update failed", async () => {
+  let answer: "refuse" | "serve" = "refuse";
+  const m = await testMaster({
+    services: {
+      ports: {
+        dnsExchange: (server, message) => {
+          if (answer === "refuse") return Promise.reject(new Error(`${server}: connection refused`));
+          const fake = new FakeUpdateServer("example.com", {
+            name: "wb-key",
+            algorithm: "hmac-sha256",
+            secret: Uint8Array.from(atob(SECRET), (c) => c.charCodeAt(0)),
+          });
+          fake.now = () => Math.floor(m.clock.now() / 1000);
+          return Promise.resolve(fake.answer(message));
+        },
+      },
+    },
+  });
+  try {
+    await m.addUser("root", "admin");
+    const admin = await m.login("root");
+    const system = { kind: "system" as const, name: "test" };
+    await m.services.interfaces.create(system, null, { name: "wg0", ipv4_pool: "10.13.13.0/24" });
+    const node = (await m.services.nodes.create(system, null, { name: "alpha", fqdn: "203.0.113.1" })).node;
+    m.db.run("UPDATE nodes SET status = 'online', enrolled_at = 1 WHERE id = :id", { id: node.id });
+    const pool = await m.services.pools.create(system, null, {
+      name: "wbp0",
+      ipv4_pool: "10.77.0.0/24",
+      listen_port: 51900,
+      announce: {
+        kind: "dns",
+        name: "vpn.example.com",
+        zone: "example.com",
+        server: "192.0.2.53:53",
+        tsig: { name: "wb-key", algorithm: "hmac-sha256", secret: SECRET },
+      },
+    });
+    m.services.pools.addMember(system, null, pool.id, { node_id: node.id });
+    const page = async () => await (await m.request("/ui/pools", { cookie: admin })).text();
+    assert.doesNotMatch(await page(), /DNS records:/, "nothing tried yet");
+
+    await m.services.poolDns.publishDue();
+    const failed = await page();
+    assert.match(failed, /DNS records:\s*none published yet/);
+    assert.match(
+      failed,
+      /DNS update failed: 192\.0\.2\.53:53: connection refused\. Next try\s*2026-11-22 10:00 UTC\./,
+    );
+
+    answer = "serve";
+    m.clock.advance(2_000);
+    await m.services.poolDns.publishDue();
+    const ok = await page();
+    assert.match(ok, /DNS records:\s*203\.0\.113\.1, published 2026-11-22 10:00 UTC/);
+    assert.doesNotMatch(ok, /DNS update failed/);
+  } finally {
+    m.close();
+  }
 });

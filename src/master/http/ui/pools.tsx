@@ -83,7 +83,7 @@ export function poolsRoutes(s: Services): Hono<AppEnv> {
       flash={flash}
       canEdit={canWrite(actorOf(c))}
       form={form}
-      pools={s.pools.list() satisfies PoolItem[]}
+      pools={s.pools.list().map((p) => ({ ...p, dnsPublish: s.poolDns.status(p.id) })) satisfies PoolItem[]}
       nodes={s.nodes.list().map((n) => ({ id: n.id, name: n.name }))}
     />
   );
