@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { EX_CONFIG } from "../core/env.ts";
 import { AppError } from "../core/errors.ts";
 import { createLogger, type Logger } from "../core/logger.ts";
-import { realClock, realFs, stderrSink } from "../core/ports/real.ts";
+import { realClock, realFs, realResolveHost, stderrSink } from "../core/ports/real.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import { createApp } from "./app.tsx";
 import { bootMaster, resolveSecretKey } from "./boot.ts";
@@ -69,6 +69,7 @@ async function serve(config: MasterConfig, log: Logger): Promise<void> {
   const fleet = {
     probe: tcpProbe((o) => Deno.connect(o)),
     dnsExchange: tcpDnsExchange((o) => Deno.connect(o)),
+    resolveHost: (host: string) => realResolveHost(host),
     fetch: globalThis.fetch,
     processStats: () => {
       const m = Deno.memoryUsage();

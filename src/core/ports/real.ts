@@ -184,3 +184,17 @@ export async function* realFifoLines(path: string, stop: AbortSignal): AsyncGene
     f.close();
   }
 }
+
+/** A host name's A and AAAA addresses through the system's resolver, within `timeoutMs`; [] for none. */
+export async function realResolveHost(host: string, timeoutMs = 3_000): Promise<string[]> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  const none = (err: unknown) => {
+    if (err instanceof Deno.errors.NotFound) return [];
+    throw err;
+  };
+  const [a, aaaa] = await Promise.all([
+    Deno.resolveDns(host, "A", { signal }).catch(none),
+    Deno.resolveDns(host, "AAAA", { signal }).catch(none),
+  ]);
+  return [...a, ...aaaa];
+}

@@ -5,8 +5,9 @@
 // An UPDATE goes out when what a pool wants (name, zone, server, key, TTL, addresses) differs from what
 // was last published successfully: once at start, then on every change. A failure is retried with
 // backoff (sooner when what the pool wants changes again) and shown on the pool's page (status()). A
-// pool that leaves DNS mode has its records deleted. The state lives in memory: a restarted master
-// publishes every pool again, which is what makes the server's records ours again.
+// pool that leaves DNS mode has its records deleted. Members known by a host name are published with
+// the addresses it resolves to (ResolveHost, cached a minute). The state lives in memory: a restarted
+// master publishes every pool again, which is what makes the server's records ours again.
 import { canonicalIp } from "../../core/cidr.ts";
 import {
   normalizeName,
@@ -34,10 +35,12 @@ export type PoolDnsTarget = {
   ttl: number;
   /** Public addresses of the pool's healthy, undrained members. */
   addresses: string[];
-  /** Healthy members known by a host name only: not published (an address record needs an address). */
+  /** Healthy members known by a host name: their addresses are resolved (ResolveHost) and published. */
   hostnames?: string[];
 };
 export type DnsTargets = (now: number) => PoolDnsTarget[] | Promise<PoolDnsTarget[]>;
+/** A host name's A and AAAA addresses (main.ts: Deno.resolveDns); [] when it has none. */
+export type ResolveHost = (host: string) => Promise<string[]>;
 
 export type PoolDnsOptions = {
   /** Deadline of one exchange with the server. */
@@ -47,12 +50,15 @@ export type PoolDnsOptions = {
   retryMaxMs: number;
   /** Attempts to delete the records of a pool that left DNS mode before giving up. */
   removeAttempts: number;
+  /** How long a member's resolved host name is used before it is resolved again. */
+  resolveEveryMs: number;
 };
 export const DEFAULT_POOL_DNS_OPTIONS: PoolDnsOptions = {
   timeoutMs: 5_000,
   retryMinMs: 2_000,
   retryMaxMs: 60_000,
   removeAttempts: 5,
+  resolveEveryMs: 60_000,
 };
 
 /** What the pool page shows. */
@@ -117,14 +123,20 @@ export class PoolDnsPublisher {
   #states = new Map<number, State>();
   #running: Promise<void> | null = null;
   #again = false;
+  #resolved = new Map<string, { at: number; addresses: string[] }>();
+  private readonly opts: PoolDnsOptions;
 
   constructor(
     private readonly targets: DnsTargets,
     private readonly exchange: DnsExchange,
     private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly opts: PoolDnsOptions = DEFAULT_POOL_DNS_OPTIONS,
-  ) {}
+    opts: Partial<PoolDnsOptions> = {},
+    /** Without it, members known by a host name are not published (logged with the records). */
+    private readonly resolve: ResolveHost | null = null,
+  ) {
+    this.opts = { ...DEFAULT_POOL_DNS_OPTIONS, ...opts };
+  }
 
   /** Starts a publishing round unless one is running (then one more follows it). Never throws. */
   kick(): void {
@@ -156,7 +168,7 @@ export class PoolDnsPublisher {
       return 0;
     }
     const seen = new Set<number>();
-    for (const t of targets) {
+    for (const t of await Promise.all(targets.map((t) => this.#withResolved(t, now)))) {
       seen.add(t.interfaceId);
       const want = wantOf(t);
       const s = this.#states.get(t.interfaceId);
@@ -194,6 +206,30 @@ export class PoolDnsPublisher {
     );
     await Promise.all(due.map(([id, s]) => this.#publish(id, s)));
     return due.length;
+  }
+
+  /** The target with its members' host names resolved into addresses (cached for resolveEveryMs). */
+  async #withResolved(t: PoolDnsTarget, now: number): Promise<PoolDnsTarget> {
+    const resolve = this.resolve;
+    if (!resolve || !t.hostnames?.length) return t;
+    const found = await Promise.all(t.hostnames.map(async (host) => {
+      const cached = this.#resolved.get(host);
+      if (cached && now - cached.at < this.opts.resolveEveryMs) return cached.addresses;
+      let addresses = cached?.addresses ?? [];
+      try {
+        addresses = (await resolve(host)).map((a) => canonicalIp(a)).sort();
+        if (addresses.length === 0) this.log.warn("pool member's host name has no address", { host });
+      } catch (err) {
+        this.log.warn("cannot resolve a pool member's host name", {
+          host,
+          err: message(err),
+          keeping: addresses.join(",") || "none",
+        });
+      }
+      this.#resolved.set(host, { at: now, addresses });
+      return addresses;
+    }));
+    return { ...t, addresses: [...t.addresses, ...found.flat()], hostnames: [] };
   }
 
   async #publish(id: number, s: State): Promise<void> {

@@ -50,7 +50,7 @@ import { DEFAULT_FETCH_LIMITS, type FetchLimits } from "./dns_blocklists.ts";
 import { DnsListService } from "./dns_lists.ts";
 import { DnsLogService } from "./dns_log.ts";
 import { PoolService } from "./pools.ts";
-import { PoolDnsPublisher } from "./pool_dns.ts";
+import { DEFAULT_POOL_DNS_OPTIONS, PoolDnsPublisher, type ResolveHost } from "./pool_dns.ts";
 import type { DnsExchange } from "../dns_tcp.ts";
 import { PoolIntake } from "./pool_intake.ts";
 
@@ -110,6 +110,8 @@ export type FleetPorts = {
   version?: string;
   /** RFC 2136 exchanges with the operators' DNS servers (default: each fails, naming the missing port). */
   dnsExchange?: DnsExchange;
+  /** Resolves pool members' host names for DNS mode (default: none; such members are not published). */
+  resolveHost?: ResolveHost;
   /** A scrape token GET /metrics accepts besides read API tokens. */
   metricsToken?: Secret | null;
 };
@@ -333,6 +335,8 @@ export async function createServices(
       ports.dnsExchange ?? (() => Promise.reject(new Error("no DNS transport configured"))),
       clock,
       log,
+      DEFAULT_POOL_DNS_OPTIONS,
+      ports.resolveHost ?? null,
     ),
     identity,
     wgKeys,

@@ -162,6 +162,50 @@ Deno.test("bad settings (an unknown algorithm, a secret that is not base64) fail
   assert.match(w.pub.status(7)!.lastError ?? "", /TSIG secret is not base64/);
 });
 
+Deno.test("members known by a host name are published with the addresses it resolves to, cached a while", async () => {
+  const w = world(["192.0.2.1"]);
+  w.target.hostnames = ["bravo.example.net"];
+  const answers: (string[] | Error)[] = [["192.0.2.2", "2001:DB8::2"], new Error("SERVFAIL"), ["192.0.2.3"]];
+  const asked: string[] = [];
+  const exchange: DnsExchange = (_srv, message) => Promise.resolve(w.server.answer(message));
+  const pub = new PoolDnsPublisher(() => w.targets, exchange, w.clock, w.log, {
+    ...OPTS,
+    resolveEveryMs: 60_000,
+  }, (h) => {
+    asked.push(h);
+    const a = answers.shift()!;
+    return a instanceof Error ? Promise.reject(a) : Promise.resolve(a);
+  });
+  await pub.publishDue();
+  assert.deepEqual(w.records(), ["192.0.2.1", "192.0.2.2", "2001:db8::2"]);
+  w.clock.advance(59_000);
+  assert.equal(await pub.publishDue(), 0);
+  assert.deepEqual(asked, ["bravo.example.net"], "cached for resolveEveryMs");
+  w.clock.advance(1_000);
+  assert.equal(await pub.publishDue(), 0, "a failed resolution keeps the last addresses");
+  assert.ok(
+    w.log.lines.some((l) =>
+      l.startsWith("<4>cannot resolve a pool member's host name host=bravo.example.net")
+    ),
+  );
+  w.clock.advance(60_000);
+  assert.equal(await pub.publishDue(), 1);
+  assert.deepEqual(w.records(), ["192.0.2.1", "192.0.2.3"]);
+  assert.equal(asked.length, 3);
+});
+
+Deno.test("without a resolver, members known by a host name are named in the log as not published", async () => {
+  const w = world(["192.0.2.1"]);
+  w.target.hostnames = ["bravo.example.net"];
+  await w.pub.publishDue();
+  assert.deepEqual(w.records(), ["192.0.2.1"]);
+  assert.ok(
+    w.log.lines.some((l) =>
+      /pool DNS records published .* not_published_host_names=bravo\.example\.net ms=\d+$/.test(l)
+    ),
+  );
+});
+
 Deno.test("kick() runs one round at a time and one more after it when kicked meanwhile", async () => {
   const clock = new FakeClock();
   let calls = 0;
