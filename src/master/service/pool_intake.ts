@@ -9,6 +9,7 @@ import type { Db } from "../db/db.ts";
 import { type NodeFullRow, nodesFullRepo } from "../db/nodes_repo.ts";
 import { poolsRepo } from "../db/pools_repo.ts";
 import type { ConfigVersions } from "./config_versions.ts";
+import { masterTime, type NodeClocks } from "./node_clocks.ts";
 
 /** WireGuard's session lifetime: a client without a handshake this long has no session left. */
 export const SESSION_MS = 180_000;
@@ -20,7 +21,11 @@ export class PoolIntake {
   #lastBump = new Map<string, number>();
   #pending = new Set<string>();
 
-  constructor(private readonly db: Db, private readonly versions: ConfigVersions) {}
+  constructor(
+    private readonly db: Db,
+    private readonly versions: ConfigVersions,
+    private readonly clocks: NodeClocks | null = null,
+  ) {}
 
   /** The pool clients a member reports samples for (besides its own peers). */
   keysOf(node: NodeFullRow): string[] {
@@ -46,13 +51,14 @@ export class PoolIntake {
   }
 
   #samples(node: NodeFullRow, hb: HeartbeatRequest, pools: number[], now: number): void {
+    // Handshake times by the master's clock (less the node's skew), so members' times compare.
+    const skew = this.clocks?.skew(node.id) ?? null;
     const latest = new Map<string, { handshake: number; endpoint: string | null }>();
     for (const m of hb.metrics) {
       if (m.handshake <= 0) continue;
+      const handshake = masterTime(m.handshake, skew, now);
       const cur = latest.get(m.peer);
-      if (!cur || m.handshake >= cur.handshake) {
-        latest.set(m.peer, { handshake: m.handshake, endpoint: m.endpoint });
-      }
+      if (!cur || handshake >= cur.handshake) latest.set(m.peer, { handshake, endpoint: m.endpoint });
     }
     if (latest.size === 0) return;
     const mine = new Set(pools);

@@ -281,7 +281,7 @@ export async function createServices(
         publicHost,
         syncRatePerMinute: node.syncRatePerMinute,
         dnsIntake: (n, hb) => dnsLog.intake(n, hb.dns_log, hb.dns_dropped, hb.dns),
-        pools: new PoolIntake(db, configVersions),
+        pools: new PoolIntake(db, configVersions, clocks),
         credentials: (n, hb) => ({
           ...signingKey.heartbeat(n.id, hb.trusts),
           ...tlsRotation.heartbeat(n.id, hb.trusts_tls),
