@@ -370,6 +370,13 @@ export const PoolEditPage: FC<PageModel & { id: number; name: string; form: Form
     <section class="card">
       <form method="post" action={`/ui/pools/${p.id}`} class="grid-form" id="edit-pool">
         <FormErrors errors={p.form.errors} message={p.form.message} />
+        <Field
+          name="listen_port"
+          label="Listen port"
+          value={p.form.values.listen_port}
+          error={p.form.errors.listen_port}
+          hint="The same on every member; clients must download their configs again after a change"
+        />
         <AnnounceFields form={p.form} />
         <div class="form-actions">
           <button type="submit" class="primary">Save</button> <a href="/ui/pools">Cancel</a>

@@ -2,14 +2,13 @@
 // one, its announce settings, members (removal rotates the pool's identity) and draining. A pool's
 // clients are peers created on the pool (POST /api/peers with its id as interface_id and no node).
 import { Hono } from "hono";
-import { z } from "zod";
 import type { Services } from "../service/services.ts";
 import type { PoolView } from "../service/pools.ts";
 import {
-  AnnounceInputSchema,
   MemberInputSchema,
   MemberPatchSchema,
   PoolInputSchema,
+  PoolPatchSchema,
 } from "../service/pool_schemas.ts";
 import type { AppEnv } from "./env.ts";
 import { iso, jsonBody } from "./json.ts";
@@ -137,8 +136,9 @@ export const POOL_OPS = {
   "/api/pools/{id}": {
     get: { summary: "One pool", ok: 200 },
     patch: {
-      summary: "Change how the pool's address follows health (a DNS pool keeps its TSIG secret unless given)",
-      body: z.object({ announce: AnnounceInputSchema }),
+      summary:
+        "Change how the pool's address follows health and/or its port (a DNS pool keeps its TSIG secret unless given; clients must download their configs again after an address or port change)",
+      body: PoolPatchSchema,
       ok: 200,
     },
     delete: { summary: "Delete a pool without peers (taken down on every member)", ok: 204 },

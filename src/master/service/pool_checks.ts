@@ -4,7 +4,7 @@
 import { contains, formatIp, hostAddress, networkOf, overlaps, parseCidr } from "../../core/cidr.ts";
 import { AppError } from "../../core/errors.ts";
 import type { Db } from "../db/db.ts";
-import type { NodeFullRow } from "../db/nodes_repo.ts";
+import { type NodeFullRow, nodesFullRepo } from "../db/nodes_repo.ts";
 import { poolsRepo } from "../db/pools_repo.ts";
 import { type InterfaceRow, interfacesRepo } from "../db/wg_repo.ts";
 import { nodePort } from "./node_config.ts";
@@ -158,4 +158,18 @@ export function checkNotPoolMember(db: Db, node: { id: number; name: string }): 
       }: remove it from the pool first (that gives the pool a new key)`,
     );
   }
+}
+
+/** A pool's new port against every other interface's port and its members' own ports. */
+export function checkPoolPort(db: Db, interfaceId: number, port: number): void {
+  const other = interfacesRepo.list(db).find((i) => i.id !== interfaceId && i.listen_port === port);
+  if (other) {
+    throw conflict(
+      "listen_port",
+      `is already used by ${other.name}`,
+      `Port ${port} is already used by ${other.name}`,
+    );
+  }
+  const members = poolsRepo.memberIds(db, interfaceId).map((id) => nodesFullRepo.byId(db, id)!);
+  checkMemberPorts(db, port, members);
 }

@@ -80,7 +80,15 @@ export type AnnounceInput = z.infer<typeof AnnounceInputSchema>;
 export const PoolInputSchema = InterfaceInputSchema.extend({ announce: AnnounceInputSchema }).strict();
 export type PoolInput = z.infer<typeof PoolInputSchema>;
 
-export const PoolPatchSchema = z.object({ announce: AnnounceInputSchema }).strict();
+/** A change of how the address follows health and/or the pool's port (clients must download their configs again). */
+export const PoolPatchSchema = z.object({
+  announce: AnnounceInputSchema,
+  listen_port: z.number({ error: "must be a port number" }).int("must be a whole number").min(
+    1,
+    "must be 1-65535",
+  )
+    .max(65535, "must be 1-65535"),
+}).partial().strict();
 
 const priority = z.number({ error: "must be a number 1-254" }).int().min(1, "must be 1-254").max(
   254,

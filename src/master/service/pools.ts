@@ -13,7 +13,13 @@ import { requireAdmin } from "./accounts.ts";
 import type { AuditService } from "./audit.ts";
 import type { HostChanges } from "./config_versions.ts";
 import type { Actor, RequestMeta } from "./context.ts";
-import { checkAnnounce, checkInterfaceConflicts, checkMemberPorts, gatewayAddress } from "./pool_checks.ts";
+import {
+  checkAnnounce,
+  checkInterfaceConflicts,
+  checkMemberPorts,
+  checkPoolPort,
+  gatewayAddress,
+} from "./pool_checks.ts";
 import { MemberInputSchema, MemberPatchSchema, PoolInputSchema, PoolPatchSchema } from "./pool_schemas.ts";
 import { type PoolView, poolView } from "./pool_views.ts";
 import { type PoolDnsTarget, poolDnsTargets, settingsRow, tsigContext } from "./pool_settings.ts";
@@ -108,16 +114,23 @@ export class PoolService {
     return this.get(id);
   }
 
-  /** New announce settings (a DNS pool's TSIG secret stays unless a new one is given). */
+  /**
+   * New announce settings and/or port (a DNS pool's TSIG secret stays unless a new one is given; a new
+   * port or address means every client must download its config again).
+   */
   async update(actor: Actor, meta: RequestMeta | null, id: number, input: unknown): Promise<PoolView> {
     requireAdmin(actor);
     const cur = this.#pool(id);
-    const { announce } = parseInput(PoolPatchSchema, input, "pool");
-    const problems = new FieldProblems();
-    checkAnnounce(this.db, problems, announce, id);
-    problems.throwIfAny();
+    const { announce, listen_port: port } = parseInput(PoolPatchSchema, input, "pool");
+    const checks = () => {
+      const problems = new FieldProblems();
+      if (announce) checkAnnounce(this.db, problems, announce, id);
+      if (port !== undefined) problems.check(() => checkPoolPort(this.db, id, port));
+      problems.throwIfAny();
+    };
+    checks();
     let tsig: string | null = null;
-    if (announce.kind === "dns") {
+    if (announce?.kind === "dns") {
       if (announce.tsig.secret) tsig = await this.secrets.seal(announce.tsig.secret, tsigContext(cur.name));
       else if (cur.settings.pool_announce === "dns") tsig = cur.settings.pool_tsig_secret_sealed;
       else {
@@ -127,11 +140,16 @@ export class PoolService {
       }
     }
     this.db.tx(() => {
-      const again = new FieldProblems();
-      checkAnnounce(this.db, again, announce, id);
-      again.throwIfAny();
-      poolsRepo.saveSettings(this.db, settingsRow(id, announce, tsig));
-      this.audit.record(actor, meta, { action: "pool.update", target: cur.name, detail: announce.kind });
+      checks();
+      if (announce) poolsRepo.saveSettings(this.db, settingsRow(id, announce, tsig));
+      if (port !== undefined) {
+        const row = interfacesRepo.byId(this.db, id)!;
+        interfacesRepo.update(this.db, { ...row, listen_port: port, updated_at: this.clock.now() });
+      }
+      const detail = [announce?.kind, port !== undefined ? `port ${port}` : undefined].filter(Boolean).join(
+        ", ",
+      );
+      this.audit.record(actor, meta, { action: "pool.update", target: cur.name, detail });
     });
     this.hosts.hostsChanged(poolsRepo.memberIds(this.db, id));
     return this.get(id);

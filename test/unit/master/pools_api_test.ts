@@ -275,3 +275,32 @@ Deno.test("a pool member cannot be deleted as a node until it left the pool (its
   assert.equal((await m.api(`/nodes/${a.node.id}`, { method: "DELETE", token })).status, 200);
   m.close();
 });
+
+Deno.test("PATCH /api/pools/{id} changes the port, checked against other interfaces and members' own ports", async () => {
+  const { m, token, a } = await setup();
+  const pool = await (await m.api("/pools", {
+    method: "POST",
+    token,
+    json: { name: "wbp0", ipv4_pool: "10.77.0.0/24", listen_port: 51900, announce: VRRP },
+  })).json();
+  await m.api(`/pools/${pool.id}/members`, { method: "POST", token, json: { node_id: a.node.id } });
+  const peer =
+    await (await m.api("/peers", { method: "POST", token, json: { interface_id: pool.id, name: "p" } }))
+      .json();
+  for (const [port, why] of [[51821, "alpha's own"], [51820, "wg0"]] as const) {
+    const res = await m.api(`/pools/${pool.id}`, { method: "PATCH", token, json: { listen_port: port } });
+    assert.equal(res.status, 409);
+    assert.match((await res.json()).error.message, new RegExp(why));
+  }
+  const v =
+    m.db.get<{ v: number }>("SELECT config_version AS v FROM nodes WHERE id = :id", { id: a.node.id })!.v;
+  const ok = await m.api(`/pools/${pool.id}`, { method: "PATCH", token, json: { listen_port: 51999 } });
+  assert.equal(ok.status, 200);
+  assert.equal((await ok.json()).listen_port, 51999);
+  assert.ok(
+    m.db.get<{ v: number }>("SELECT config_version AS v FROM nodes WHERE id = :id", { id: a.node.id })!.v > v,
+  );
+  const conf = await (await m.api(`/peers/${peer.id}/config`, { token })).text();
+  assert.match(conf, /^Endpoint = 192\.0\.2\.10:51999$/m);
+  m.close();
+});

@@ -117,7 +117,7 @@ export function poolsRoutes(s: Services): Hono<AppEnv> {
         user={currentUser(c)}
         id={p.id}
         name={p.name}
-        form={{ values: announceValues(p), errors: {} }}
+        form={{ values: { ...announceValues(p), listen_port: String(p.listenPort) }, errors: {} }}
       />,
     );
   });
@@ -129,7 +129,10 @@ export function poolsRoutes(s: Services): Hono<AppEnv> {
       c,
       b,
       async () => {
-        await s.pools.update(actorOf(c), c.get("meta"), id, { announce: announceInput(b) });
+        await s.pools.update(actorOf(c), c.get("meta"), id, {
+          announce: announceInput(b),
+          ...defined({ listen_port: num(b.listen_port) }),
+        });
         return back(c, { kind: "ok", text: `Pool ${name} saved.` });
       },
       (form) => <PoolEditPage title={`Edit ${name}`} user={currentUser(c)} id={id} name={name} form={form} />,
