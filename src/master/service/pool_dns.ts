@@ -39,7 +39,7 @@ export type PoolDnsTarget = {
   hostnames?: string[];
 };
 export type DnsTargets = (now: number) => PoolDnsTarget[] | Promise<PoolDnsTarget[]>;
-/** A host name's A and AAAA addresses (main.ts: Deno.resolveDns); [] when it has none. */
+/** A host name's A and AAAA addresses (the real one is realResolveHost, core/ports/real.ts); [] when it has none. */
 export type ResolveHost = (host: string) => Promise<string[]>;
 
 export type PoolDnsOptions = {
