@@ -266,3 +266,25 @@ Deno.test("dnsTargets lists each DNS pool's online, healthy, undrained members' 
   assert.equal((await m.services.pools.dnsTargets(m.clock.now())).length, 1);
   m.close();
 });
+
+Deno.test("a pool client's traffic chart counts both members' bytes once", async () => {
+  const { m, a, b, client } = await world();
+  const t0 = m.clock.now() - 50 * 60_000;
+  const at = (i: number) => t0 + i * 60_000;
+  const s = (i: number, bytes: number) => ({
+    seq: ++seq,
+    at: at(i),
+    peer: client.publicKey,
+    rx: bytes,
+    tx: bytes,
+    handshake: at(i),
+    endpoint: null,
+  });
+  // alpha served it for two minutes (1000 bytes), then bravo (its own counters from 0: 500 bytes).
+  await sendHeartbeat(m, a, { metrics: [s(0, 0), s(1, 600), s(2, 1000)] });
+  await sendHeartbeat(m, b, { metrics: [s(3, 0), s(4, 200), s(5, 500)] });
+  const series = m.services.traffic.forPeer(client.publicKey, "1h");
+  assert.equal(series.samples, 6);
+  assert.deepEqual(series.totals, { rx: 1500, tx: 1500 });
+  m.close();
+});
