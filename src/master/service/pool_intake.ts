@@ -51,12 +51,12 @@ export class PoolIntake {
   }
 
   #samples(node: NodeFullRow, hb: HeartbeatRequest, pools: number[], now: number): void {
-    // Handshake times by the master's clock (less the node's skew), so members' times compare.
+    // Handshake times in ms by the master's clock (less the node's skew), so members' times compare.
     const skew = this.clocks?.skew(node.id) ?? null;
     const latest = new Map<string, { handshake: number; endpoint: string | null }>();
     for (const m of hb.metrics) {
       if (m.handshake <= 0) continue;
-      const handshake = masterTime(m.handshake, skew, now);
+      const handshake = masterTime(m.handshake * 1000, skew, now); // WireGuard counts seconds
       const cur = latest.get(m.peer);
       if (!cur || handshake >= cur.handshake) latest.set(m.peer, { handshake, endpoint: m.endpoint });
     }

@@ -55,13 +55,14 @@ async function tunnelRoutes(m: TestMaster, n: EnrolledNode) {
   return (await config(m, localId(m))).interfaces[0]!.peers.find((p) => p.public_key === key)!.allowed_ips;
 }
 let seq = 0;
-const sample = (peer: string, handshake: number, endpoint: string | null) => ({
+/** A sample with a handshake at `handshakeMs` (WireGuard reports whole seconds). */
+const sample = (peer: string, handshakeMs: number, endpoint: string | null) => ({
   seq: ++seq,
-  at: handshake,
+  at: handshakeMs,
   peer,
   rx: 1,
   tx: 1,
-  handshake,
+  handshake: Math.floor(handshakeMs / 1000),
   endpoint,
 });
 
@@ -165,6 +166,11 @@ Deno.test("holders move the master's tunnel routes and fill members' handover li
     { public_key: client.publicKey, endpoint: "198.51.100.7:40000" },
   ]);
   assert.equal(m.services.pools.get(pool.id).clients[0]!.servedBy!.nodeName, "bravo");
+  assert.equal(
+    m.services.pools.get(pool.id).clients[0]!.servedBy!.handshakeAt,
+    Math.floor((t - 5_000) / 1000) * 1000,
+    "WireGuard's seconds stored as ms",
+  );
 
   // An older handshake from alpha changes nothing; a newer one moves the client back, bumped once the
   // coalescing window has passed.
@@ -277,7 +283,7 @@ Deno.test("a pool client's traffic chart counts both members' bytes once", async
     peer: client.publicKey,
     rx: bytes,
     tx: bytes,
-    handshake: at(i),
+    handshake: Math.floor(at(i) / 1000),
     endpoint: null,
   });
   // alpha served it for two minutes (1000 bytes), then bravo (its own counters from 0: 500 bytes).
