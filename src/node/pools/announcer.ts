@@ -23,10 +23,10 @@ import {
   type KeepalivedStep,
   type ObservedKeepalived,
   parseFifoLine,
-  pidPath,
   planKeepalived,
   renderKeepalived,
   routeDevice,
+  startedPidPath,
   trackPath,
   trackText,
   type VrrpPool,
@@ -263,7 +263,7 @@ export class PoolAnnouncer {
   /** Our keepalived's pid: the child we started while it lives, else the pid file's when it reads our conf. */
   async #observePid(): Promise<number | null> {
     if (this.#child) return this.#child.pid;
-    const text = await this.d.fs.readText(pidPath(this.d.paths));
+    const text = await this.d.fs.readText(startedPidPath(this.d.paths));
     const pid = Number(text?.trim());
     if (!Number.isInteger(pid) || pid <= 1) return null;
     const cmdline = await this.d.fs.readText(`/proc/${pid}/cmdline`);
@@ -302,8 +302,8 @@ export class PoolAnnouncer {
           log.info(`[#] ${displayArgv(argv)}`);
           commands++;
           const pid = this.#start(argv);
-          // keepalived writes its pid file only as root: the node's own user records it (adoption).
-          if (pid !== null) await fs.writeTextAtomic(pidPath(paths), `${pid}\n`, 0o644);
+          // Recorded for a restarted node to adopt it (keepalived's own pid file exists only as root).
+          if (pid !== null) await fs.writeTextAtomic(startedPidPath(paths), `${pid}\n`, 0o644);
           break;
         }
         case "reload":

@@ -23,6 +23,11 @@ export const confPath = (p: KeepalivedPaths) => `${p.dir}/keepalived.conf`;
 export const fifoPath = (p: KeepalivedPaths) => `${p.dir}/notify.fifo`;
 export const pidPath = (p: KeepalivedPaths) => `${p.dir}/keepalived.pid`;
 export const vrrpPidPath = (p: KeepalivedPaths) => `${p.dir}/vrrp.pid`;
+/**
+ * The pid of the keepalived the node started, recorded by the node: keepalived writes its own pid file
+ * only as root, and refuses to start when that file names a live process (itself, if we wrote it first).
+ */
+export const startedPidPath = (p: KeepalivedPaths) => `${p.dir}/started.pid`;
 export const trackPath = (p: KeepalivedPaths, id: number) => `${p.dir}/track_${id}`;
 export const instanceName = (id: number) => `wb_pool_${id}`;
 
