@@ -4,6 +4,7 @@
 import { Hono } from "hono";
 import type { Services } from "../service/services.ts";
 import type { PoolView } from "../service/pools.ts";
+import type { PoolDnsStatus } from "../service/pool_dns.ts";
 import {
   MemberInputSchema,
   MemberPatchSchema,
@@ -73,16 +74,29 @@ export const poolJson = (p: PoolView) => ({
   })),
 });
 
+/** A DNS-mode pool's RFC 2136 publishing (pool_dns.ts); null for other pools and before the first try. */
+const dnsPublishJson = (d: PoolDnsStatus | null) =>
+  d && {
+    published: d.published,
+    published_at: iso(d.publishedAt),
+    wanted: d.wanted,
+    last_attempt_at: iso(d.lastAttemptAt),
+    last_error: d.lastError,
+    failures: d.failures,
+    next_attempt_at: iso(d.nextAttemptAt),
+  };
+
 export function poolsApiRoutes(s: Services): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
+  const withDns = (p: PoolView) => ({ ...poolJson(p), dns_publish: dnsPublishJson(s.poolDns.status(p.id)) });
   const member = (c: Parameters<typeof idParam>[0]) => [idParam(c), idParam(c, "node")] as const;
 
-  api.get("/pools", (c) => c.json({ pools: s.pools.list().map(poolJson) }));
+  api.get("/pools", (c) => c.json({ pools: s.pools.list().map(withDns) }));
   api.post(
     "/pools",
     async (c) => c.json(poolJson(await s.pools.create(actorOf(c), c.get("meta"), await jsonBody(c))), 201),
   );
-  api.get("/pools/:id", (c) => c.json(poolJson(s.pools.get(idParam(c)))));
+  api.get("/pools/:id", (c) => c.json(withDns(s.pools.get(idParam(c)))));
   api.patch(
     "/pools/:id",
     async (c) =>
@@ -124,7 +138,7 @@ export const POOL_OPS = {
   "/api/pools": {
     get: {
       summary:
-        "Failover pools with their members (health, drain state, reports) and which member serves each client",
+        "Failover pools with their members (health, drain state, reports), which member serves each client and, for a DNS pool, dns_publish: the addresses last published by RFC 2136 and the last error",
       ok: 200,
     },
     post: {
@@ -134,7 +148,7 @@ export const POOL_OPS = {
     },
   },
   "/api/pools/{id}": {
-    get: { summary: "One pool", ok: 200 },
+    get: { summary: "One pool (with dns_publish as in the list)", ok: 200 },
     patch: {
       summary:
         "Change how the pool's address follows health and/or its port (a DNS pool keeps its TSIG secret unless given; clients must download their configs again after an address or port change)",

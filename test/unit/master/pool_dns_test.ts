@@ -353,6 +353,20 @@ Deno.test("the pools page shows what the master published in DNS and why its las
     const ok = await page();
     assert.match(ok, /DNS records:\s*203\.0\.113\.1, published 2026-11-22 10:00 UTC/);
     assert.doesNotMatch(ok, /DNS update failed/);
+
+    const token = await m.token("read");
+    const api = await (await m.api(`/pools/${pool.id}`, { token })).json();
+    assert.deepEqual(api.dns_publish, {
+      published: ["203.0.113.1"],
+      published_at: new Date(m.clock.now()).toISOString(),
+      wanted: ["203.0.113.1"],
+      last_attempt_at: new Date(m.clock.now()).toISOString(),
+      last_error: null,
+      failures: 0,
+      next_attempt_at: null,
+    });
+    const list = await (await m.api("/pools", { token })).json();
+    assert.deepEqual(list.pools[0].dns_publish, api.dns_publish);
   } finally {
     m.close();
   }
