@@ -191,7 +191,7 @@ export class PoolDnsPublisher {
     }
     for (const [id, s] of this.#states) {
       if (!seen.has(id) && !s.removing) {
-        if (!s.published) {
+        if (!s.published || s.published.addresses.length === 0) {
           this.#states.delete(id); // nothing of ours on the server
           continue;
         }

@@ -147,6 +147,16 @@ Deno.test("a pool that leaves DNS mode has its records deleted; a renamed pool i
   assert.equal(w.pub.status(7), null);
   assert.equal(await w.pub.publishDue(), 0, "forgotten once deleted");
   assert.ok(w.log.lines.some((l) => l.startsWith("<6>pool DNS records removed pool=edge.example.com")));
+
+  // A pool whose name already lists nothing (no healthy member) has nothing to delete when it leaves.
+  w.targets.push({ ...w.target, addresses: [] });
+  assert.equal(await w.pub.publishDue(), 1);
+  assert.ok(w.log.lines.some((l) => l.startsWith("<4>pool DNS name lists no address: no healthy member")));
+  const sent = w.server.requests.length;
+  w.targets.length = 0;
+  assert.equal(await w.pub.publishDue(), 0);
+  assert.equal(w.server.requests.length, sent);
+  assert.equal(w.pub.status(7), null);
 });
 
 Deno.test("bad settings (an unknown algorithm, a secret that is not base64) fail the pool, not the round", async () => {
