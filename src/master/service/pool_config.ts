@@ -78,8 +78,11 @@ export async function renderPoolInterface(
  */
 export function poolRoutes(db: Db, now: number): Map<number, string[]> {
   const out = new Map<number, string[]>();
-  const add = (nodeId: number, a: { ipv4: string; ipv6: string | null }) =>
-    out.set(nodeId, [...(out.get(nodeId) ?? []), a.ipv4, ...(a.ipv6 ? [a.ipv6] : [])]);
+  const add = (nodeId: number, a: { ipv4: string; ipv6: string | null }) => {
+    const list = out.get(nodeId) ?? [];
+    list.push(a.ipv4, ...(a.ipv6 ? [a.ipv6] : []));
+    out.set(nodeId, list);
+  };
   const firstMember = new Map<number, number | null>();
   for (const p of poolsRepo.list(db)) {
     const members = poolsRepo.members(db, p.id);
