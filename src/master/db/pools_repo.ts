@@ -173,8 +173,8 @@ export const poolsRepo = {
     ),
   /** The pool clients (enabled, unexpired) held by a member, with the member: routed to it on the master's tunnel. */
   heldClients: (db: Db, now: number) =>
-    db.all<{ node_id: number; ipv4: string; ipv6: string | null }>(
-      `SELECT h.node_id, p.ipv4, p.ipv6 FROM pool_holders h JOIN peers p ON p.id = h.peer_id
+    db.all<{ node_id: number; interface_id: number; ipv4: string; ipv6: string | null }>(
+      `SELECT h.node_id, p.interface_id, p.ipv4, p.ipv6 FROM pool_holders h JOIN peers p ON p.id = h.peer_id
        WHERE p.enabled = 1 AND (p.expires_at IS NULL OR p.expires_at > :now) ORDER BY p.id`,
       { now },
     ),

@@ -74,7 +74,8 @@ export async function renderPoolInterface(
 
 /**
  * The pool clients' addresses the master routes to each remote node on its tunnel: the clients it
- * holds, and those nobody holds yet on the first member in priority order (undrained first).
+ * holds, and those nobody holds yet (or last held by a member drained and safe to stop) on the first
+ * member in priority order (undrained first).
  */
 export function poolRoutes(db: Db, now: number): Map<number, string[]> {
   const out = new Map<number, string[]>();
@@ -84,16 +85,22 @@ export function poolRoutes(db: Db, now: number): Map<number, string[]> {
     out.set(nodeId, list);
   };
   const firstMember = new Map<number, number | null>();
+  const stopped = new Set<string>(); // "pool node": drained members safe to stop (no session left)
   for (const p of poolsRepo.list(db)) {
     const members = poolsRepo.members(db, p.id);
     const first = members.find((m) => m.drained_at === null) ?? members[0];
     firstMember.set(p.id, first && !first.is_local ? first.node_id : null);
+    for (const m of members) if (m.drain_state === "safe") stopped.add(`${p.id} ${m.node_id}`);
   }
-  for (const h of poolsRepo.heldClients(db, now)) add(h.node_id, h);
-  for (const u of poolsRepo.unheld(db, now)) {
+  const toFirst = (u: { interface_id: number; ipv4: string; ipv6: string | null }) => {
     const to = firstMember.get(u.interface_id);
     if (to) add(to, u);
+  };
+  for (const h of poolsRepo.heldClients(db, now)) {
+    if (stopped.has(`${h.interface_id} ${h.node_id}`)) toFirst(h); // its last holder no longer serves it
+    else add(h.node_id, h);
   }
+  for (const u of poolsRepo.unheld(db, now)) toFirst(u);
   return out;
 }
 

@@ -223,10 +223,17 @@ Deno.test("drain: the member withdraws, is draining while it holds a client, saf
 
 Deno.test("drain: a member whose clients had no handshake in 180 s is safe to stop at the next heartbeat", async () => {
   const { m, a, b, pool, client } = await world();
+  tunnelKeys(m, [a, b]);
   await sendHeartbeat(m, a, { metrics: [sample(client.publicKey, m.clock.now() - 200_000, null)] });
+  assert.ok((await tunnelRoutes(m, a)).includes(client.ipv4), "alpha holds it (an idle session)");
   m.services.pools.drain(system, null, pool.id, a.node.id);
   await sendHeartbeat(m, b);
   assert.equal(m.services.pools.get(pool.id).members.find((x) => x.nodeId === a.node.id)!.drainState, "safe");
+  assert.ok(
+    (await tunnelRoutes(m, b)).includes(client.ipv4),
+    "a safe member's clients route to the next member",
+  );
+  assert.ok(!(await tunnelRoutes(m, a)).includes(client.ipv4));
   m.close();
 });
 
