@@ -4,12 +4,11 @@
 // creation, address and up, as wg-quick would do), our one-peer change (the incremental path: planned
 // against the last observe, applied through wireguard-go's UAPI socket) against a raw `wg set` of that
 // peer, as ratios of medians measured side by side in one run, the no-op tick (incremental and full),
-// and the idle RSS of an engine process holding the 10,000-peer baseline (`--idle`, spawned by itself).
-import { parseArgs } from "node:util";
-import { type HostState, HostStateSchema } from "../src/core/host_state.ts";
+// and the idle RSS of a process with the node's code loaded and its engine holding the 10,000-peer
+// baseline (scripts/lib/idle_node.ts), with and without the V8 flags the node ships with, side by side.
+import type { HostState } from "../src/core/host_state.ts";
 import { memoryLogger } from "../src/core/logger.ts";
-import type { Exec } from "../src/core/ports/types.ts";
-import { realExec, realFs, realUnixRequest } from "../src/core/ports/real.ts";
+import { realFs, realUnixRequest } from "../src/core/ports/real.ts";
 import { createEngine } from "../src/node/reconcile/engine.ts";
 import { socketUapi } from "../src/node/drivers/uapi.ts";
 import { renderPeersConfig } from "../src/node/drivers/wg.ts";
@@ -22,46 +21,21 @@ const DRIFT_MS = 60_000;
 const RAW_WG_SET = 's=$EPOCHREALTIME; wg set wg0 peer "$1" allowed-ips "$2" || exit 1; e=$EPOCHREALTIME; ' +
   'echo "$e - $s" | awk \'{ printf "%.6f\\n", $1 - $3 }\'';
 
-// --idle: the engine process whose RSS is measured. It converges the host to --desired, then ticks every
-// second like the reconcile loop (incremental no-op ticks; it keeps the 10,000-peer baseline) until killed.
-const args = parseArgs({
-  args: Deno.args,
-  options: {
-    idle: { type: "boolean", default: false },
-    enter: { type: "string", default: "[]" },
-    state: { type: "string" },
-    desired: { type: "string" },
-    sockets: { type: "string" },
-  },
-}).values;
-if (args.idle) {
-  const prefix = JSON.parse(args.enter) as string[];
-  const exec: Exec = { run: (argv, options) => realExec.run([...prefix, ...argv], options) };
-  const desired = HostStateSchema.parse(JSON.parse(await Deno.readTextFile(args.desired!)));
-  await Deno.remove(args.desired!);
-  const engine = createEngine(
-    { exec, fs: realFs, log: memoryLogger("warn"), uapi: socketUapi(realUnixRequest, args.sockets) },
-    { statePath: args.state!, wgImpl: "auto", driftIntervalMs: DRIFT_MS },
-  );
-  for (;;) {
-    const r = await engine.reconcileOnce(desired);
-    if (!r.ok) throw r.error;
-    const m = Deno.memoryUsage();
-    const mb = (n: number) => Math.round(n / 1e5) / 10;
-    console.log(JSON.stringify({
-      commands: r.commands,
-      observed: r.observed,
-      heapUsedMb: mb(m.heapUsed),
-      heapTotalMb: mb(m.heapTotal),
-      externalMb: mb(m.external),
-    }));
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-  }
-}
-
+// The idle process whose RSS is measured is scripts/lib/idle_node.ts (the node's code loaded, its engine
+// holding the converged 10,000 peers).
 const PEERS = Number(Deno.env.get("BENCH_PEERS") ?? 10_000);
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 3);
-const IDLE_V8_FLAGS = Deno.env.get("BENCH_IDLE_V8_FLAGS") ?? "";
+/**
+ * The V8 flag sets the idle engine is measured with, side by side: none, and what the node ships with
+ * (scripts/lib/permissions.txt's --v8-flags). BENCH_IDLE_V8_FLAGS adds sets, separated by `|`.
+ */
+const SHIPPED_V8_FLAGS = (await Deno.readTextFile(new URL("./lib/permissions.txt", import.meta.url)))
+  .match(/^node .*--v8-flags=(\S+)/m)?.[1] ?? "";
+const IDLE_V8_FLAGS = [
+  "",
+  ...(SHIPPED_V8_FLAGS ? [SHIPPED_V8_FLAGS] : []),
+  ...(Deno.env.get("BENCH_IDLE_V8_FLAGS") ?? "").split("|").filter(Boolean),
+];
 
 const randomKey = () => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -221,11 +195,15 @@ await withWorld(async (world) => {
         }`,
     );
     console.log(
-      `idle RSS:    engine process with ${PEERS} peers held ${
-        idleRss.engine.toFixed(1)
-      } MB (goal <= 50 MB); ` +
-        `a bare deno process ${idleRss.bare.toFixed(1)} MB; the engine's last tick: ${idleRss.heap}`,
+      `idle RSS:    a bare deno process ${idleRss.bare.toFixed(1)} MB; goal for the engine <= 50 MB`,
     );
+    for (const v of idleRss.variants) {
+      console.log(
+        `  engine with ${PEERS} peers held, V8 flags ${v.flags || "(none)"}: ${v.rss.toFixed(1)} MB, ` +
+          `${(v.rss - idleRss.variants[0].rss).toFixed(1)} MB vs none; its last tick: ${v.last}; ` +
+          `its first (full) tick: ${v.first}`,
+      );
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -239,7 +217,10 @@ async function rssMb(pid: number): Promise<number> {
 }
 
 /** Spawns a deno process, waits for `readyLines` lines on stdout, reads its RSS, ends it by PID. */
-async function idleProcessRss(args: string[], readyLines: number): Promise<{ rss: number; last: string }> {
+async function idleProcessRss(
+  args: string[],
+  readyLines: number,
+): Promise<{ rss: number; first: string; last: string }> {
   const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "inherit" }).spawn();
   const lines: string[] = [];
   const pump = (async () => {
@@ -258,7 +239,7 @@ async function idleProcessRss(args: string[], readyLines: number): Promise<{ rss
       await new Promise((resolve) => setTimeout(resolve, 1000));
       rss = Math.max(rss, await rssMb(child.pid));
     }
-    return { rss, last: lines.at(-1) ?? "" };
+    return { rss, first: lines[0] ?? "", last: lines.at(-1) ?? "" };
   } finally {
     child.kill("SIGTERM");
     await child.status;
@@ -267,28 +248,30 @@ async function idleProcessRss(args: string[], readyLines: number): Promise<{ rss
 }
 
 async function measureIdleRss(host: Host, dir: string, statePath: string, sockets: string, state: HostState) {
-  const desiredPath = `${dir}/idle-desired.json`;
-  await Deno.writeTextFile(desiredPath, JSON.stringify(state), { mode: 0o600 });
-  const engine = await idleProcessRss([
-    "run",
-    "--quiet",
-    "--allow-all",
-    // e.g. BENCH_IDLE_V8_FLAGS=--max-semi-space-size=1 to see what V8's young generation holds
-    ...(IDLE_V8_FLAGS ? [`--v8-flags=${IDLE_V8_FLAGS}`] : []),
-    new URL(import.meta.url).pathname,
-    "--idle",
-    "--enter",
-    JSON.stringify(host.enterArgv),
-    "--state",
-    statePath,
-    "--desired",
-    desiredPath,
-    "--sockets",
-    sockets,
-  ], 3);
+  const variants = [];
+  for (const flags of IDLE_V8_FLAGS) {
+    const desiredPath = `${dir}/idle-desired.json`;
+    await Deno.writeTextFile(desiredPath, JSON.stringify(state), { mode: 0o600 });
+    const engine = await idleProcessRss([
+      "run",
+      "--quiet",
+      "--allow-all",
+      ...(flags ? [`--v8-flags=${flags}`] : []),
+      new URL("./lib/idle_node.ts", import.meta.url).pathname,
+      "--enter",
+      JSON.stringify(host.enterArgv),
+      "--state",
+      statePath,
+      "--desired",
+      desiredPath,
+      "--sockets",
+      sockets,
+    ], 3);
+    variants.push({ flags, ...engine });
+  }
   const bare = await idleProcessRss([
     "eval",
     "console.log('ready'); setInterval(() => {}, 1000)",
   ], 1);
-  return { engine: engine.rss, heap: engine.last, bare: bare.rss };
+  return { variants, bare: bare.rss };
 }

@@ -13,7 +13,13 @@
 // After the real enrollment and session opening, each node's requests are built with node:crypto
 // (scripts/lib/fleet_node.ts) so this process is not the bottleneck; --real-client uses the node's own
 // SyncClient for every request instead (faithful, but one process cannot play 10,000 of them).
+// --profile samples the master's CPU through its inspector during the steady window and during the fan-out
+// and prints the functions with the most self time (scripts/lib/cpu_profile.ts).
 //   scripts/bench-fleet [--nodes 300] [--nodes 1000,3000,10000] [--per-conn 25] [--measure 65] [--sign]
+//                       [--profile] [--baseline DIR]
+// --baseline DIR also runs, for each size and just before this tree's master, the master of another
+// checkout (e.g. `git archive <commit> | tar -x -C DIR`; same simulated nodes, same machine): its rows
+// are marked "before", this tree's "after", so a change is measured side by side in one run.
 import { parseArgs } from "node:util";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
@@ -25,6 +31,7 @@ import {
 } from "../src/core/sync.ts";
 import { realClock } from "../src/core/ports/real.ts";
 import { CheapNode } from "./lib/fleet_node.ts";
+import { Inspector, ownTimes, selfTimes } from "./lib/cpu_profile.ts";
 import {
   enroll,
   type FetchFactory,
@@ -43,6 +50,8 @@ const args = parseArgs({
     "max-minutes": { type: "string", default: "25" },
     sign: { type: "boolean", default: false },
     "real-client": { type: "boolean", default: false },
+    profile: { type: "boolean", default: false },
+    baseline: { type: "string" },
   },
 }).values;
 const sizes = args.nodes!.split(",").map(Number).filter((n) => Number.isInteger(n) && n > 0 && n <= 20_000);
@@ -154,6 +163,7 @@ async function identity() {
 
 type Row = {
   nodes: number;
+  label: string;
   hbP50: number;
   hbP99: number;
   hbCount: number;
@@ -165,11 +175,22 @@ type Row = {
   editP99: number;
   reached: number;
   stopMs: number;
+  /** This process (the simulated nodes): its CPU and its event loop's lag p99 in the steady window. */
+  simCpu: number;
+  simLagP99: number;
 };
 
-async function runSize(n: number): Promise<Row> {
+async function runSize(n: number, label = "", root = "."): Promise<Row> {
+  const inspectPort = 19_229;
   const master = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--allow-all", "scripts/lib/fleet_master.ts"],
+    args: [
+      "run",
+      "--quiet",
+      "--allow-all",
+      ...(args.profile ? [`--inspect=127.0.0.1:${inspectPort}`] : []),
+      "scripts/lib/fleet_master.ts",
+    ],
+    cwd: root,
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",
@@ -183,6 +204,23 @@ async function runSize(n: number): Promise<Row> {
   }
   reader.releaseLock();
   master.stdout.cancel().catch(() => {});
+  const inspector = args.profile ? await Inspector.connect(inspectPort) : null;
+  const profiled = async (what: string, during: () => Promise<void>) => {
+    await inspector?.start();
+    await during();
+    if (!inspector) return;
+    const profile = await inspector.stop();
+    const { busyMs, idleMs, rows } = selfTimes(profile, 12);
+    out(
+      `  master profile, ${what}: busy ${Math.round(busyMs)} ms, idle ${Math.round(idleMs)} ms; self time:`,
+    );
+    for (const r of rows) out(`    ${r}`);
+    const own = ownTimes(profile, 18);
+    out(`  the same, by the nearest caller in our code:`);
+    for (const r of own.rows) out(`    ${r}`);
+    out(`  the longest stalls:`);
+    for (const r of own.stalls) out(`    ${r}`);
+  };
   const info = JSON.parse(buf.slice(0, buf.indexOf("\n"))) as { port: number; cert: string; token: string };
   const base = `https://127.0.0.1:${info.port}`;
   const admin = Deno.createHttpClient({ caCerts: [info.cert] });
@@ -313,22 +351,36 @@ async function runSize(n: number): Promise<Row> {
   // Steady state: every node has its config and has beaten at least once before measuring.
   await sleep(heartbeatMs * 1.1);
   const a = procStats(master.pid);
+  const sa = procStats(Deno.pid);
   const ta = performance.now();
+  // A heartbeat's latency includes this process's own delays: its event loop's lag is printed beside it.
+  const lags: number[] = [];
+  let lagAt = performance.now();
+  const lagTimer = setInterval(() => {
+    const t = performance.now();
+    lags.push(Math.max(0, t - lagAt - 50));
+    lagAt = t;
+  }, 50);
   stats.measuring = true;
   let rssPeak = a.rssMb;
   const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, procStats(master.pid).rssMb)), 1000);
-  await sleep(measureMs);
+  await profiled("steady heartbeats", () => sleep(measureMs));
   const b = procStats(master.pid);
+  const sb = procStats(Deno.pid);
+  clearInterval(lagTimer);
   const cpu = ((b.cpuTicks - a.cpuTicks) / 100) / ((performance.now() - ta) / 1000) * 100;
+  const simCpu = ((sb.cpuTicks - sa.cpuTicks) / 100) / ((performance.now() - ta) / 1000) * 100;
 
   // One interface edit (the first interface: every node carries it); how long until each node has it.
   stats.editMtu = 1380;
   const ea = procStats(master.pid);
   const ca = procStats(Deno.pid);
   stats.editAt = performance.now();
-  await api("PATCH", `/interfaces/${wg0.id}`, { mtu: stats.editMtu });
-  const editEnd = performance.now() + editTimeoutMs;
-  while (performance.now() < editEnd && sims.some((s) => s.reachedAt === null)) await sleep(200);
+  await profiled("the edit's fan-out", async () => {
+    await api("PATCH", `/interfaces/${wg0.id}`, { mtu: stats.editMtu });
+    const editEnd = performance.now() + editTimeoutMs;
+    while (performance.now() < editEnd && sims.some((s) => s.reachedAt === null)) await sleep(200);
+  });
   const lat = sims.filter((s) => s.reachedAt !== null).map((s) => s.reachedAt! - stats.editAt);
   // CPU seconds the fan-out took, until the last node had it: the master's and these simulated nodes'.
   const lastAt = Math.max(0, ...lat) / 1000;
@@ -342,6 +394,7 @@ async function runSize(n: number): Promise<Row> {
   stats.measuring = false;
   clearInterval(sampler);
 
+  inspector?.close();
   const ts = performance.now();
   master.kill("SIGTERM");
   const exited = await Promise.race([master.status.then(() => true), sleep(30_000).then(() => false)]);
@@ -355,6 +408,7 @@ async function runSize(n: number): Promise<Row> {
   await master.status;
   return {
     nodes: n,
+    label,
     hbP50: pct(stats.hb, 50),
     hbP99: pct(stats.hb, 99),
     hbCount: stats.hb.length,
@@ -366,6 +420,8 @@ async function runSize(n: number): Promise<Row> {
     editP99: pct(lat, 99),
     reached: lat.length,
     stopMs,
+    simCpu,
+    simLagP99: pct(lags, 99),
   };
 }
 
@@ -376,20 +432,29 @@ for (const n of sizes) {
       args.sign ? "ECDSA per request" : "sessions"
     })`,
   );
-  rows.push(await runSize(n));
+  if (args.baseline) {
+    out(`  before: the master of ${args.baseline}`);
+    rows.push(await runSize(n, "before ", args.baseline));
+    out(`  after: this tree's master`);
+    rows.push(await runSize(n, "after "));
+  } else {
+    rows.push(await runSize(n));
+  }
 }
 out("");
 out(
-  "| nodes | heartbeat p50 / p99 (beats) | errors | master CPU | RSS steady / peak | edit reaches all p50 / p99 (reached) | stop |",
+  "| nodes | heartbeat p50 / p99 (beats) | errors | master CPU | RSS steady / peak | edit reaches all p50 / p99 (reached) | stop | simulated nodes: CPU, loop lag p99 |",
 );
-out("|---|---|---|---|---|---|---|");
+out("|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
   out(
-    `| ${r.nodes.toLocaleString("en")} | ${ms(r.hbP50)} / ${ms(r.hbP99)} ms (${r.hbCount}) | ${r.errors} | ${
-      Math.round(r.cpu)
-    } % | ${Math.round(r.rss)} / ${Math.round(r.rssPeak)} MB | ${ms(r.editP50)} / ${
-      ms(r.editP99)
-    } ms (${r.reached} of ${r.nodes}) | ${ms(r.stopMs)} ms |`,
+    `| ${r.label}${r.nodes.toLocaleString("en")} | ${ms(r.hbP50)} / ${
+      ms(r.hbP99)
+    } ms (${r.hbCount}) | ${r.errors} | ${Math.round(r.cpu)} % | ${Math.round(r.rss)} / ${
+      Math.round(r.rssPeak)
+    } MB | ${ms(r.editP50)} / ${ms(r.editP99)} ms (${r.reached} of ${r.nodes}) | ${ms(r.stopMs)} ms | ${
+      Math.round(r.simCpu)
+    } %, ${ms(r.simLagP99)} ms |`,
   );
 }
 clearTimeout(deadline);
