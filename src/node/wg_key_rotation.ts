@@ -183,8 +183,13 @@ export async function wgRotationLoop(d: WgRotationLoopDeps): Promise<void> {
         const look = lookAt(config, parseWgDump(r.stdout), Math.floor(d.clock.now() / 1000));
         if (d.rotation.take(look)) {
           const moved = look.progress.reduce((n, p) => n + p.moved, 0);
-          d.log.info("key rotation: client routes follow their handshakes", { moved });
-          await d.apply(config);
+          const start = d.clock.now();
+          const result = await d.apply(config);
+          d.log.info("key rotation: client routes follow their handshakes", {
+            moved,
+            ok: result.ok,
+            apply_ms: d.clock.now() - start,
+          });
         }
       }
     } catch (err) {

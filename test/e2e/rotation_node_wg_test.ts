@@ -126,6 +126,9 @@ Deno.test({
           return r.stdout.includes(peer.ipv4.split("/")[0]);
         }, { timeoutMs: 20_000, intervalMs: 100 });
         const switchTo = Date.now();
+        for (const line of fra.proc!.output().split("\n").filter((l) => l.includes("client routes follow"))) {
+          log(`frankfurt: ${line.trim()}`);
+        }
         await waitFor("the master counts the moved client", async () => {
           const s = (await c.api("GET", `/nodes/${id}/rotate-wireguard-key`)).body;
           return s.clients_moved === 1 && s.running;
@@ -176,6 +179,14 @@ Deno.test({
         for (let i = 1; i < got.length; i++) {
           lost += got[i]!.seq - got[i - 1]!.seq - 1;
           gap = Math.max(gap, got[i]!.at - got[i - 1]!.at);
+          if (got[i]!.seq - got[i - 1]!.seq > 1) {
+            const at = got[i - 1]!.at;
+            log(
+              `lost ${got[i]!.seq - got[i - 1]!.seq - 1} after seq ${got[i - 1]!.seq}: ${
+                Math.round(at - switchFrom)
+              } ms after the client's install, ${Math.round(at - finishFrom)} ms after the finish`,
+            );
+          }
         }
         log(
           `${got.length} pings answered, ${lost} lost, longest gap ${

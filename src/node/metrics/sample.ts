@@ -7,22 +7,27 @@ import { type AgentState, storageProblem } from "../agent_state.ts";
 import { pause } from "../sleep.ts";
 import type { MetricsQueue, NewSample } from "./queue.ts";
 
-/** One sample per peer of a `wg show all dump`, all taken at `at`. */
+/**
+ * One sample per peer of a `wg show all dump`, all taken at `at`. A peer two devices carry (during a key
+ * rotation, node/wg_key_rotation.ts) is one sample: both devices' counters, the later handshake's endpoint.
+ */
 export function samplesFromDump(dump: string, at: number): NewSample[] {
-  const samples: NewSample[] = [];
+  const samples = new Map<string, NewSample>();
   for (const device of parseWgDump(dump).values()) {
     for (const p of device.peers.values()) {
-      samples.push({
+      const seen = samples.get(p.publicKey);
+      const later = !seen || p.latestHandshake > seen.handshake;
+      samples.set(p.publicKey, {
         at,
         peer: p.publicKey,
-        rx: p.rxBytes,
-        tx: p.txBytes,
-        handshake: p.latestHandshake,
-        endpoint: p.endpoint,
+        rx: p.rxBytes + (seen?.rx ?? 0),
+        tx: p.txBytes + (seen?.tx ?? 0),
+        handshake: later ? p.latestHandshake : seen.handshake,
+        endpoint: later ? p.endpoint : seen.endpoint,
       });
     }
   }
-  return samples;
+  return [...samples.values()];
 }
 
 export type SampleDeps = {

@@ -6,6 +6,7 @@ import { memoryLogger } from "../../../src/core/logger.ts";
 import type { NodeConfig, NodeInterfaceConfig } from "../../../src/core/sync.ts";
 import { generateKeyPair } from "../../../src/core/wg_keys.ts";
 import type { WgDevice, WgPeer } from "../../../src/node/drivers/wg.ts";
+import { samplesFromDump } from "../../../src/node/metrics/sample.ts";
 import { NodeState } from "../../../src/node/state.ts";
 import { lookAt, nextDevices, NodeWgRotation } from "../../../src/node/wg_key_rotation.ts";
 import { MemFs } from "../../support/fakes.ts";
@@ -200,4 +201,19 @@ Deno.test("NodeWgRotation reports progress only while a rotation runs, and a rou
     forwarding: { ipv4: true, ipv6: false },
   }, keys);
   assert.deepEqual(desired.interfaces.map((i) => [i.name, i.routes]), [["wg0r", ["10.13.13.3/32"]]]);
+});
+
+Deno.test("samplesFromDump() makes one sample of a client both devices carry during a rotation", () => {
+  const dump = [
+    ["wg0", "(hidden)", "pub0", "51820", "off"],
+    ["wg0", A.publicKey, "(none)", "192.0.2.7:4000", "10.13.13.3/32", "1000", "500", "700", "off"],
+    ["wg0", B.publicKey, "(none)", "(none)", "10.13.13.4/32", "0", "0", "0", "off"],
+    ["wg0r", "(hidden)", "pub1", "52820", "off"],
+    ["wg0r", A.publicKey, "(none)", "192.0.2.7:4001", "10.13.13.3/32", "1100", "20", "30", "off"],
+    ["wg0r", B.publicKey, "(none)", "(none)", "10.13.13.4/32", "0", "0", "0", "off"],
+  ].map((f) => f.join("\t")).join("\n");
+  assert.deepEqual(samplesFromDump(dump, 5), [
+    { at: 5, peer: A.publicKey, rx: 520, tx: 730, handshake: 1100, endpoint: "192.0.2.7:4001" },
+    { at: 5, peer: B.publicKey, rx: 0, tx: 0, handshake: 0, endpoint: null },
+  ]);
 });
