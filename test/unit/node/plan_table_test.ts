@@ -52,6 +52,30 @@ fw6 filter WIREBUDDY-FWD:
 fw6 nat POSTROUTING: -j WIREBUDDY-NAT
 fw6 nat WIREBUDDY-NAT:`;
 
+/** A key rotation's overlap (node/wg_key_rotation.ts): wg0 and its next device wg0r, client B moved. */
+const ROTATING: HostState = {
+  interfaces: [
+    {
+      ...WG0,
+      peers: [{ publicKey: A, allowedIps: ["10.0.0.2/32"] }, { publicKey: B, allowedIps: ["10.0.0.3/32"] }],
+      forward: true,
+      masquerade: true,
+    },
+    {
+      ...WG0,
+      name: "wg0r",
+      privateKey: T,
+      addresses: ["10.0.0.1/32"],
+      listenPort: 52820,
+      peers: [{ publicKey: A, allowedIps: ["10.0.0.2/32"] }, { publicKey: B, allowedIps: ["10.0.0.3/32"] }],
+      routes: ["10.0.0.3/32"],
+      forward: true,
+      masquerade: false,
+    },
+  ],
+  forwarding: { ipv4: true, ipv6: false },
+};
+
 type Row = {
   name: string;
   /** Applied first, when the bug needs an earlier state of ours. */
@@ -199,6 +223,55 @@ fw4 nat POSTROUTING: -j WIREBUDDY-NAT | -s 172.17.0.0/16 ! -o docker0 -j MASQUER
 fw4 nat WIREBUDDY-NAT:
 fw6 filter FORWARD: -j WIREBUDDY-FWD | -s 2001:db8:66::/48 -j DROP
 fw6 filter WIREBUDDY-FWD: -i wg1 -j ACCEPT | -o wg1 -j ACCEPT
+fw6 nat POSTROUTING: -j WIREBUDDY-NAT
+fw6 nat WIREBUDDY-NAT:`,
+  },
+  // A node WireGuard key rotation (node/wg_key_rotation.ts): the overlap, then the finish.
+  {
+    name: "a key rotation's next device: a host address only, the peers again, a moved client's host route",
+    desired: ROTATING,
+    host: `
+link docker0 bridge down mtu 1500
+link eth0 veth up mtu 1500 198.51.100.1/24
+link wg0 tun up mtu 1420 10.0.0.1/24
+  wg key S port 51820
+  peer A 10.0.0.2/32 psk - endpoint - keepalive 0
+  peer B 10.0.0.3/32 psk - endpoint - keepalive 0
+link wg0r tun up mtu 1420 10.0.0.1/32
+  wg key T port 52820
+  peer A 10.0.0.2/32 psk - endpoint - keepalive 0
+  peer B 10.0.0.3/32 psk - endpoint - keepalive 0
+route 10.0.0.3/32 dev wg0r
+fw4 filter FORWARD: -j WIREBUDDY-FWD | -s 192.0.2.66/32 -j DROP
+fw4 filter WIREBUDDY-FWD: -i wg0 -j ACCEPT | -o wg0 -j ACCEPT | -i wg0r -j ACCEPT | -o wg0r -j ACCEPT
+fw4 nat POSTROUTING: -j WIREBUDDY-NAT | -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+fw4 nat WIREBUDDY-NAT: -s 10.0.0.0/24 -o eth0 -j MASQUERADE
+fw6 filter FORWARD: -j WIREBUDDY-FWD | -s 2001:db8:66::/48 -j DROP
+fw6 filter WIREBUDDY-FWD: -i wg0 -j ACCEPT | -o wg0 -j ACCEPT | -i wg0r -j ACCEPT | -o wg0r -j ACCEPT
+fw6 nat POSTROUTING: -j WIREBUDDY-NAT
+fw6 nat WIREBUDDY-NAT:`,
+  },
+  {
+    name:
+      "a key rotation's finish: the old device goes, the next one takes the full address, its client routes go",
+    from: ROTATING,
+    desired: {
+      interfaces: [{ ...ROTATING.interfaces[1]!, addresses: ["10.0.0.1/24"], routes: [], masquerade: true }],
+      forwarding: { ipv4: true, ipv6: false },
+    },
+    host: `
+link docker0 bridge down mtu 1500
+link eth0 veth up mtu 1500 198.51.100.1/24
+link wg0r tun up mtu 1420 10.0.0.1/24
+  wg key T port 52820
+  peer A 10.0.0.2/32 psk - endpoint - keepalive 0
+  peer B 10.0.0.3/32 psk - endpoint - keepalive 0
+fw4 filter FORWARD: -j WIREBUDDY-FWD | -s 192.0.2.66/32 -j DROP
+fw4 filter WIREBUDDY-FWD: -i wg0r -j ACCEPT | -o wg0r -j ACCEPT
+fw4 nat POSTROUTING: -j WIREBUDDY-NAT | -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+fw4 nat WIREBUDDY-NAT: -s 10.0.0.0/24 -o eth0 -j MASQUERADE
+fw6 filter FORWARD: -j WIREBUDDY-FWD | -s 2001:db8:66::/48 -j DROP
+fw6 filter WIREBUDDY-FWD: -i wg0r -j ACCEPT | -o wg0r -j ACCEPT
 fw6 nat POSTROUTING: -j WIREBUDDY-NAT
 fw6 nat WIREBUDDY-NAT:`,
   },
