@@ -84,9 +84,11 @@ export function lookAt(config: NodeConfig, devices: Map<string, WgDevice>, nowS:
   return { routes, progress };
 }
 
+/** Same routes on every device (a device without routes and one not named are the same). */
 const sameRoutes = (a: Map<string, string[]>, b: Map<string, string[]>) =>
-  a.size === b.size &&
-  [...a].every(([k, v]) => JSON.stringify([...v].sort()) === JSON.stringify([...(b.get(k) ?? [])].sort()));
+  [...new Set([...a.keys(), ...b.keys()])].every((k) =>
+    JSON.stringify([...(a.get(k) ?? [])].sort()) === JSON.stringify([...(b.get(k) ?? [])].sort())
+  );
 
 export class NodeWgRotation {
   #routes = new Map<string, string[]>();

@@ -44,7 +44,7 @@ export type WgRotationStatus = {
   /** Clients on the new key (their latest handshake is on the next device), and still on the old one. */
   moved: number;
   pending: number;
-  /** The node's clients (a finish before all moved leaves the rest to download their fresh config). */
+  /** The node's active clients (a finish before all moved leaves the rest to download their fresh config). */
   clients: number;
 };
 
@@ -101,7 +101,7 @@ export class NodeWgKeyRotation {
       }),
       moved: r?.moved ?? 0,
       pending: r?.pending ?? 0,
-      clients: nodesFullRepo.peerCounts(this.db).get(nodeId) ?? 0,
+      clients: peersRepo.activeAddressesOf(this.db, nodeId, this.clock.now()).length,
     };
   }
 
@@ -252,7 +252,7 @@ export class NodeWgKeyRotation {
       const node = nodesFullRepo.byId(this.db, r.node_id);
       if (!node) continue;
       const announced = this.#running(node).every((x) => x.row.next_public_key);
-      const clients = nodesFullRepo.peerCounts(this.db).get(node.id) ?? 0;
+      const clients = peersRepo.activeAddressesOf(this.db, node.id, now).length;
       const allMoved = announced && r.pending === 0 && clients > 0 && r.moved >= clients;
       if (!allMoved && now < r.finish_by) continue;
       if (announced) this.finish("schedule", null, node.id);

@@ -190,6 +190,11 @@ Deno.test("NodeWgRotation reports progress only while a rotation runs, and a rou
     routes: new Map([["wg0r", ["10.13.13.3/32"]]]),
     progress: [{ name: "wg0", moved: 1, pending: 0 }],
   };
+  assert.equal(
+    r.take({ routes: new Map([["wg0r", []]]), progress: [] }),
+    false,
+    "no moved client: nothing to apply",
+  );
   assert.equal(r.take(look), true);
   assert.equal(r.take({ ...look, routes: new Map([["wg0r", ["10.13.13.3/32"]]]) }), false, "same routes");
   assert.deepEqual(r.fields(config(iface({ next: NEXT }))), {
