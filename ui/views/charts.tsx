@@ -4,7 +4,7 @@
 import type { FC } from "hono/jsx";
 import { formatTime, Layout, type PageModel } from "./layout.tsx";
 import { formatBytes, formatRate, relativeTime } from "./format.ts";
-import { NodeBadge } from "./peers.tsx";
+import { NodeBadge, type PeerPoolBadge } from "./peers.tsx";
 
 /** Rates in bytes per second over [at, at + slotMs); null: no data for that slot. */
 export type ChartPoint = { at: number; rx: number | null; tx: number | null };
@@ -176,6 +176,7 @@ export type PeerTrafficModel = {
   name: string;
   interfaceName: string;
   nodeName: string | null;
+  pool?: PeerPoolBadge | null;
   ipv4: string;
   ipv6: string | null;
   publicKey: string;
@@ -199,7 +200,7 @@ export const PeerTrafficPage: FC<PageModel & { m: PeerTrafficModel }> = (p) => {
           <dd>{m.interfaceName}</dd>
           <dt>Served by</dt>
           <dd>
-            <NodeBadge nodeName={m.nodeName} />
+            <NodeBadge nodeName={m.nodeName} pool={m.pool} />
           </dd>
           <dt>Addresses</dt>
           <dd>

@@ -20,6 +20,8 @@ export type PeerItem = {
   interfaceId: number;
   interfaceName: string;
   nodeName: string | null;
+  /** A failover pool's client: its pool (the list shows it instead of a node). */
+  pool?: PeerPoolBadge | null;
   ipv4: string;
   ipv6: string | null;
   enabled: boolean;
@@ -73,8 +75,23 @@ const StateBadge: FC<{ p: PeerItem }> = ({ p }) =>
     ? <span class="badge status-active">enabled</span>
     : <span class="badge status-disabled">disabled</span>;
 
-export const NodeBadge: FC<{ nodeName: string | null }> = ({ nodeName }) =>
-  nodeName ? <span class="badge node">{nodeName}</span> : <span class="badge local">Master</span>;
+/** A failover pool's client: the pool, and the member holding its latest handshake (if any yet). */
+export type PeerPoolBadge = { name: string; servedBy: { nodeName: string } | null };
+
+/** Who serves a peer: its node, the master, or a failover pool (with the member that holds it now). */
+export const NodeBadge: FC<{ nodeName: string | null; pool?: PeerPoolBadge | null }> = (
+  { nodeName, pool },
+) =>
+  pool
+    ? (
+      <>
+        <span class="badge node pool">pool {pool.name}</span>
+        {pool.servedBy && <small class="muted served-by">via {pool.servedBy.nodeName}</small>}
+      </>
+    )
+    : nodeName
+    ? <span class="badge node">{nodeName}</span>
+    : <span class="badge local">Master</span>;
 
 const deleteHref = (id: number, back: string) =>
   `/ui/peers/${id}/delete${back === "/ui/peers" ? "" : `?back=${encodeURIComponent(back)}`}`;
@@ -145,7 +162,7 @@ export const PeerRow: FC<{ p: PeerItem; canEdit: boolean; canBulk: boolean; back
     </td>
     <td data-label="Interface">{p.interfaceName}</td>
     <td data-label="Node">
-      <NodeBadge nodeName={p.nodeName} />
+      <NodeBadge nodeName={p.nodeName} pool={p.pool} />
     </td>
     <td data-label="Addresses">
       <code>{p.ipv4}</code>
@@ -574,6 +591,7 @@ export type QrModel = {
   id: number;
   name: string;
   nodeName: string | null;
+  pool?: PeerPoolBadge | null;
   /** The name the downloaded file gets (the link says the same). */
   filename: string;
   /** "host:port" the config connects to; null when the node has not reported its key yet. */
@@ -601,7 +619,7 @@ const QrContent: FC<{ q: QrModel }> = ({ q }) => (
       height="320"
     />
     <p class="muted">
-      Scan with the WireGuard app. Served by <NodeBadge nodeName={q.nodeName} />
+      Scan with the WireGuard app. Served by <NodeBadge nodeName={q.nodeName} pool={q.pool} />
       {q.endpoint && (
         <>
           {" "}at <code>{q.endpoint}</code>

@@ -115,17 +115,33 @@ export type PeerCounterRow = {
 
 export const promRepo = {
   /**
-   * Each peer's newest raw sample, with its interface and node (the master's own peers: node "local");
-   * one row per peer: of samples taken in the same millisecond by two hosts, its own host's.
+   * Each peer's counters, one row per peer. A peer of a node or of the master: its newest raw sample, with
+   * its interface and node (the master's own peers: node "local"); of samples taken in the same
+   * millisecond by two hosts, its own host's. A failover pool's client (node "pool <name>"): the sum over
+   * every host that reported it of that host's latest counters (raw, or the last downsampled ones), so
+   * the counters do not fall back when another member takes the client over; its newest handshake. Listed
+   * while any host has a raw sample of it, like the others.
    */
   peerCounters: (db: Db) =>
     db.all<PeerCounterRow>(
       `SELECT p.name AS peer, p.public_key, i.name AS iface, coalesce(n.name, 'local') AS node,
          m.rx, m.tx, m.handshake, m.at
-       FROM peers p JOIN interfaces i ON i.id = p.interface_id LEFT JOIN nodes n ON n.id = p.node_id
+       FROM peers p JOIN interfaces i ON i.id = p.interface_id AND i.is_pool = 0
+       LEFT JOIN nodes n ON n.id = p.node_id
        JOIN peer_metrics m ON m.public_key = p.public_key AND m.resolution = 0
          AND m.rowid = (SELECT rowid FROM peer_metrics WHERE public_key = p.public_key AND resolution = 0
                         ORDER BY at DESC, node_id IS p.node_id DESC LIMIT 1)
-       ORDER BY i.name, p.name`,
+       UNION ALL
+       SELECT p.name AS peer, p.public_key, i.name AS iface, 'pool ' || i.name AS node,
+         sum(m.rx) AS rx, sum(m.tx) AS tx, max(m.handshake) AS handshake, max(m.at) AS at
+       FROM peers p JOIN interfaces i ON i.id = p.interface_id AND i.is_pool = 1
+       JOIN (SELECT public_key, rx, tx, handshake, at, resolution,
+               row_number() OVER (PARTITION BY public_key, coalesce(node_id, 0) ORDER BY resolution, at DESC) AS k
+             FROM peer_metrics
+             WHERE public_key IN (SELECT q.public_key FROM peers q JOIN interfaces j ON j.id = q.interface_id
+                                  WHERE j.is_pool = 1)) m
+         ON m.public_key = p.public_key AND m.k = 1
+       GROUP BY p.id HAVING min(m.resolution) = 0
+       ORDER BY iface, peer`,
     ),
 };

@@ -35,7 +35,15 @@ export type PeerRow = {
   updated_at: number;
 };
 
-export type PeerListRow = PeerRow & { interface_name: string; node_name: string | null };
+export type PeerListRow = PeerRow & {
+  interface_name: string;
+  node_name: string | null;
+  /** 1: the interface is a failover pool (its members serve the peer; node_id is null). */
+  interface_is_pool: 0 | 1;
+  /** A pool peer's holder: the member with its latest handshake (null: none seen yet, or not a pool peer). */
+  holder_id: number | null;
+  holder_name: string | null;
+};
 
 export type ActivePeerRow = Pick<PeerRow, "id" | "node_id" | "public_key" | "psk_sealed" | "ipv4" | "ipv6">;
 
@@ -68,10 +76,15 @@ function orderBy(sort: PeerSort | undefined): string {
   return [...cols.map((c) => `${c}${desc ? " DESC" : ""}`), `p.id${desc ? " DESC" : ""}`].join(", ");
 }
 
+/** A failover pool's peer (issue 11): the pool flag and the member holding its latest handshake. */
+const POOL_COLUMNS = "i.is_pool AS interface_is_pool, h.node_id AS holder_id, hn.name AS holder_name";
+const POOL_JOINS = "LEFT JOIN pool_holders h ON h.peer_id = p.id LEFT JOIN nodes hn ON hn.id = h.node_id";
+
 const PEER_FILTER = `
   (:q = '' OR p.name LIKE :like ESCAPE '\\' OR p.ipv4 LIKE :like ESCAPE '\\' OR p.public_key LIKE :like ESCAPE '\\')
   AND (:iface = 0 OR p.interface_id = :iface)
-  AND (:node = 0 OR (:node = -1 AND p.node_id IS NULL) OR p.node_id = :node)
+  AND (:node = 0 OR p.node_id = :node OR (:node = -1 AND p.node_id IS NULL
+    AND p.interface_id NOT IN (SELECT id FROM interfaces WHERE is_pool = 1)))
   AND (:scoped = 0 OR p.node_id IN (SELECT value FROM json_each(:scopeNodes))
     OR (p.node_id IS NULL AND p.interface_id IN (SELECT value FROM json_each(:scopeIfaces))))`;
 
@@ -131,8 +144,9 @@ export const interfacesRepo = {
 export const peersRepo = {
   byId: (db: Db, id: number) =>
     db.get<PeerListRow>(
-      `SELECT p.*, i.name AS interface_name, n.name AS node_name FROM peers p
-       JOIN interfaces i ON i.id = p.interface_id LEFT JOIN nodes n ON n.id = p.node_id WHERE p.id = :id`,
+      `SELECT p.*, i.name AS interface_name, n.name AS node_name, ${POOL_COLUMNS} FROM peers p
+       JOIN interfaces i ON i.id = p.interface_id LEFT JOIN nodes n ON n.id = p.node_id ${POOL_JOINS}
+       WHERE p.id = :id`,
       { id },
     ),
   byPublicKey: (db: Db, key: string) =>
@@ -149,10 +163,11 @@ export const peersRepo = {
   page: (db: Db, q: PeerQuery): { rows: PeerListRow[]; total: number } => {
     const filtered = q.q !== "" || q.interfaceId !== null || q.nodeId !== null || !!q.scope;
     const rows = db.all<PeerListRow & { total_count?: number }>(
-      `SELECT p.*, i.name AS interface_name, n.name AS node_name${
+      `SELECT p.*, i.name AS interface_name, n.name AS node_name, ${POOL_COLUMNS}${
         filtered ? ", count(*) OVER () AS total_count" : ""
       }
        FROM peers p JOIN interfaces i ON i.id = p.interface_id LEFT JOIN nodes n ON n.id = p.node_id
+       ${POOL_JOINS}
        WHERE ${PEER_FILTER} ORDER BY ${orderBy(q.sort)} LIMIT :limit OFFSET :offset`,
       { ...peerParams(q), limit: q.limit, offset: q.offset },
     );

@@ -29,6 +29,12 @@ export const peerJson = (p: PeerView) => ({
   interface: p.interfaceName,
   node_id: p.nodeId,
   node: p.nodeName,
+  // A failover pool's client: its members serve it (node_id is null), `served_by` holds its latest handshake.
+  pool: p.pool && {
+    id: p.pool.id,
+    name: p.pool.name,
+    served_by: p.pool.servedBy && { node_id: p.pool.servedBy.nodeId, node: p.pool.servedBy.nodeName },
+  },
   name: p.name,
   public_key: p.publicKey,
   server_generated_keys: p.hasPrivateKey,

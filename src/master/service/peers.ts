@@ -29,6 +29,8 @@ export type PeerView = {
   interfaceName: string;
   nodeId: number | null;
   nodeName: string | null;
+  /** A failover pool's client (its members serve it, no node): the pool and the member holding it. */
+  pool: PeerPool | null;
   name: string;
   publicKey: string;
   hasPrivateKey: boolean;
@@ -44,6 +46,8 @@ export type PeerView = {
   updatedAt: number;
 };
 
+export type PeerPool = { id: number; name: string; servedBy: { nodeId: number; nodeName: string } | null };
+
 export type PeerPage = { items: PeerView[]; total: number; page: number; perPage: number };
 
 export function peerView(r: PeerListRow, now: number): PeerView {
@@ -53,6 +57,13 @@ export function peerView(r: PeerListRow, now: number): PeerView {
     interfaceName: r.interface_name,
     nodeId: r.node_id,
     nodeName: r.node_name,
+    pool: r.interface_is_pool === 1
+      ? {
+        id: r.interface_id,
+        name: r.interface_name,
+        servedBy: r.holder_id !== null ? { nodeId: r.holder_id, nodeName: r.holder_name ?? "" } : null,
+      }
+      : null,
     name: r.name,
     publicKey: r.public_key,
     hasPrivateKey: r.private_key_sealed !== null,

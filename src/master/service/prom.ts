@@ -1,7 +1,8 @@
 // GET /metrics: the whole fleet in Prometheus' text format (version 0.0.4). Per node: status, last seen
 // age, consecutive check failures, check latency, current and applied config version, last apply
 // duration, sync latency, queue depth and dropped samples; per peer: rx/tx bytes (the newest stored
-// sample, the node's own counters) and handshake age; the master's process and outbox.
+// sample, the node's own counters; a failover pool's client: the sum of every member's latest counters,
+// node="pool <name>") and handshake age; the master's process and outbox.
 import { timingSafeEqual } from "node:crypto";
 import type { Clock } from "../../core/ports/types.ts";
 import type { Secret } from "../../core/secret.ts";
@@ -133,12 +134,12 @@ export class PromService {
     }
     const rx = fam(
       "wirebuddy_peer_rx_bytes_total",
-      "Bytes received from the peer (WireGuard counter, newest sample)",
+      "Bytes received from the peer (WireGuard counter, newest sample; a pool client: summed over members)",
       "counter",
     );
     const tx = fam(
       "wirebuddy_peer_tx_bytes_total",
-      "Bytes sent to the peer (WireGuard counter, newest sample)",
+      "Bytes sent to the peer (WireGuard counter, newest sample; a pool client: summed over members)",
       "counter",
     );
     const hs = fam(

@@ -41,6 +41,7 @@ export function peerConfigRoutes(s: Services): Hono<AppEnv> {
       id: p.id,
       name: p.name,
       nodeName: p.nodeName,
+      pool: p.pool,
       filename: clientConfFileName(p.name),
       endpoint,
       endpointWarning: at && isLoopbackHost(at.host)

@@ -380,6 +380,7 @@ export function peersRoutes(s: Services, o: UiOptions): Hono<AppEnv> {
           name: p.name,
           interfaceName: p.interfaceName,
           nodeName: p.nodeName,
+          pool: p.pool,
           ipv4: p.ipv4,
           ipv6: p.ipv6,
           publicKey: p.publicKey,

@@ -1,0 +1,159 @@
+// Failover pools (issue 11) where the rest of the master shows or changes them: the /metrics counters
+// of a pool client, the interfaces API and form on a pool interface, the peers list, page and JSON, and
+// what a scoped admin may do with pools.
+import assert from "node:assert/strict";
+import { type TestMaster, testMaster } from "../../support/master.ts";
+import { enrolled, type EnrolledNode, sendHeartbeat } from "../../support/signed_node.ts";
+
+const system = { kind: "system" as const, name: "test" };
+const VRRP = { kind: "vrrp", address: "192.0.2.10/24", vrid: 42, advert_ms: 500, link: "eth0" };
+
+async function world() {
+  const m = await testMaster();
+  await m.services.interfaces.create(system, null, {
+    name: "wg0",
+    ipv4_pool: "10.13.13.0/24",
+    dns: "10.13.13.1",
+  });
+  const a = await enrolled(m, "alpha");
+  const b = await enrolled(m, "bravo");
+  const c = await enrolled(m, "charlie");
+  for (const n of [a, b, c]) await sendHeartbeat(m, n);
+  const pool = await m.services.pools.create(system, null, {
+    name: "wbp0",
+    ipv4_pool: "10.77.0.0/24",
+    listen_port: 51900,
+    announce: VRRP,
+  });
+  m.services.pools.addMember(system, null, pool.id, { node_id: a.node.id });
+  m.services.pools.addMember(system, null, pool.id, { node_id: b.node.id });
+  const client = await m.services.peers.create(system, null, { interface_id: pool.id, name: "phone" });
+  return { m, a, b, c, pool, client };
+}
+
+let seq = 0;
+/** A traffic sample at `at` (ms) with both counters at `bytes`. */
+const sample = (peer: string, at: number, bytes: number) => ({
+  seq: ++seq,
+  at,
+  peer,
+  rx: bytes,
+  tx: bytes * 2,
+  handshake: Math.floor(at / 1000),
+  endpoint: null,
+});
+
+/** The value of `name{…peer="peer"…}` on /metrics, with its labels. */
+function counter(m: TestMaster, name: string, peer: string): { labels: string; value: number } | null {
+  const line = m.services.prom.render().split("\n").find((l) =>
+    l.startsWith(`${name}{`) && l.includes(`peer="${peer}"`)
+  );
+  if (!line) return null;
+  const [, labels, value] = /^\S+\{(.*)\} (\S+)$/.exec(line)!;
+  return { labels: labels!, value: Number(value) };
+}
+
+Deno.test("/metrics: a pool client's counters are the sum of each member's latest, so a takeover never lowers them; a node's peer keeps its newest sample", async () => {
+  const { m, a, b, c, client } = await world();
+  try {
+    const t0 = m.clock.now() - 10 * 60_000;
+    const at = (i: number) => t0 + i * 60_000;
+    const rx = () => counter(m, "wirebuddy_peer_rx_bytes_total", "phone")?.value;
+    const tx = () => counter(m, "wirebuddy_peer_tx_bytes_total", "phone")?.value;
+    assert.equal(rx(), undefined, "no sample yet: no series");
+    await sendHeartbeat(m, a, {
+      metrics: [sample(client.publicKey, at(0), 0), sample(client.publicKey, at(1), 1000)],
+    });
+    assert.equal(rx(), 1000);
+    // bravo takes the client over: its own counters start from 0.
+    await sendHeartbeat(m, b, { metrics: [sample(client.publicKey, at(2), 0)] });
+    assert.equal(rx(), 1000, "the takeover does not lower the counter");
+    await sendHeartbeat(m, b, { metrics: [sample(client.publicKey, at(3), 500)] });
+    assert.equal(rx(), 1500);
+    assert.equal(tx(), 3000);
+    const labels = counter(m, "wirebuddy_peer_rx_bytes_total", "phone")!.labels;
+    assert.match(labels, /interface="wbp0",node="pool wbp0"/);
+    // The newest handshake of any member.
+    const age = counter(m, "wirebuddy_peer_latest_handshake_age_seconds", "phone")!.value;
+    assert.equal(age, Math.max(0, m.clock.now() / 1000 - Math.floor(at(3) / 1000)));
+
+    // A peer served by a node: its newest sample, as before (a lower counter is a reset, shown as is).
+    const laptop = await m.services.peers.create(system, null, {
+      interface_id: 1,
+      name: "laptop",
+      node_id: c.node.id,
+    });
+    await sendHeartbeat(m, c, {
+      metrics: [sample(laptop.publicKey, at(0), 900), sample(laptop.publicKey, at(1), 100)],
+    });
+    assert.equal(counter(m, "wirebuddy_peer_rx_bytes_total", "laptop")?.value, 100);
+    assert.match(counter(m, "wirebuddy_peer_rx_bytes_total", "laptop")!.labels, /node="charlie"/);
+  } finally {
+    m.close();
+  }
+});
+
+export type { EnrolledNode };
+
+Deno.test("the peers list, a peer's pages and its JSON show a pool client as served by its pool and the member holding it, not by the master", async () => {
+  const { m, a, pool, client } = await world();
+  try {
+    const master = await m.services.peers.create(system, null, { interface_id: 1, name: "desk" });
+    const token = await m.token("read");
+    const json = async (path: string) => await (await m.api(path, { token })).json();
+    let p = await json(`/peers/${client.id}`);
+    assert.equal(p.node_id, null);
+    assert.deepEqual(p.pool, { id: pool.id, name: "wbp0", served_by: null });
+    assert.equal((await json(`/peers/${master.id}`)).pool, null);
+    // alpha reports the client's handshake: it holds the client.
+    await sendHeartbeat(m, a, { metrics: [sample(client.publicKey, m.clock.now(), 10)] });
+    p = await json(`/peers/${client.id}`);
+    assert.deepEqual(p.pool.served_by, { node_id: a.node.id, node: "alpha" });
+    const listed = (await json("/peers")).peers.find((x: { id: number }) => x.id === client.id);
+    assert.deepEqual(listed.pool, p.pool);
+    // The master's own peers are not the pool's clients.
+    const local = (await json("/peers?node=local")).peers.map((x: { name: string }) => x.name);
+    assert.deepEqual(local, ["desk"]);
+
+    const cookie = await (async () => {
+      await m.addUser("root", "admin");
+      return await m.login("root");
+    })();
+    const row = (html: string, id: number) => {
+      const start = html.indexOf(`<tr id="peer-${id}"`);
+      assert.ok(start >= 0, `row of peer ${id}`);
+      return html.slice(start, html.indexOf("</tr>", start));
+    };
+    const list = await (await m.request("/ui/peers", { cookie })).text();
+    assert.match(row(list, client.id), /pool wbp0<\/span><small class="muted served-by">via alpha<\/small>/);
+    assert.doesNotMatch(row(list, client.id), />Master</);
+    assert.match(row(list, master.id), />Master</);
+    for (const path of [`/ui/peers/${client.id}/traffic`, `/ui/peers/${client.id}/qr`]) {
+      const page = await (await m.request(path, { cookie })).text();
+      assert.match(page, /pool wbp0<\/span><small class="muted served-by">via alpha/, path);
+      assert.doesNotMatch(page, /badge local">Master</, path);
+    }
+  } finally {
+    m.close();
+  }
+});
+
+Deno.test("traffic: the fleet total counts a pool client's bytes once over both members, and each member's chart its own part", async () => {
+  const { m, a, b, client } = await world();
+  try {
+    const t0 = m.clock.now() - 30 * 60_000;
+    const at = (i: number) => t0 + i * 60_000;
+    await sendHeartbeat(m, a, {
+      metrics: [0, 600, 1000].map((v, i) => sample(client.publicKey, at(i), v)),
+    });
+    await sendHeartbeat(m, b, {
+      metrics: [0, 200, 500].map((v, i) => sample(client.publicKey, at(3 + i), v)),
+    });
+    assert.deepEqual(m.services.traffic.total("1h").totals, { rx: 1500, tx: 3000 });
+    assert.deepEqual(m.services.traffic.forHost(a.node.id, "1h").totals, { rx: 1000, tx: 2000 });
+    assert.deepEqual(m.services.traffic.forHost(b.node.id, "1h").totals, { rx: 500, tx: 1000 });
+    assert.deepEqual(m.services.traffic.forPeer(client.publicKey, "1h").totals, { rx: 1500, tx: 3000 });
+  } finally {
+    m.close();
+  }
+});
