@@ -19,6 +19,7 @@ import type { HeartbeatRequest } from "../../core/sync.ts";
 import { metaRepo } from "../db/audit_repo.ts";
 import type { Db } from "../db/db.ts";
 import { type NodeFullRow, nodesFullRepo } from "../db/nodes_repo.ts";
+import { poolsRepo } from "../db/pools_repo.ts";
 import { type WgDeviceRow, wgRotationRepo, type WgRotationRow } from "../db/wg_rotation_repo.ts";
 import { collision, devicePlan } from "./wg_devices.ts";
 import { type InterfaceRow, interfacesRepo, peersRepo } from "../db/wg_repo.ts";
@@ -66,14 +67,14 @@ export class NodeWgKeyRotation {
     return node;
   }
 
-  /** The interfaces node `node` runs (the first, and those it has peers on), with their devices. */
+  /** The interfaces node `node` runs with its own keys (the first, and those it has peers on; not pools). */
   #running(node: NodeFullRow): { iface: InterfaceRow; home: number; row: WgDeviceRow }[] {
     const all = interfacesRepo.list(this.db);
     const rows = new Map(wgRotationRepo.devices(this.db, node.id).map((d) => [d.interface_id, d]));
     const now = this.clock.now();
     return all.flatMap((iface, index) => {
       const row = rows.get(iface.id);
-      if (!row) return [];
+      if (!row || poolsRepo.isPool(this.db, iface.id)) return []; // a pool's key is the pool's (issue 11)
       if (index > 0 && peersRepo.activeOfNodeOn(this.db, node.id, iface.id, now).length === 0) return [];
       return [{ iface, home: nodePort(node.wg_port, index), row }];
     });
