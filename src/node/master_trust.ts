@@ -9,7 +9,6 @@
 import type { Logger } from "../core/logger.ts";
 import { sha256Hex } from "../core/seal.ts";
 import type { HeartbeatResponse } from "../core/sync.ts";
-import { certFingerprint } from "../core/x509.ts";
 import type { Enrollment, NodeState } from "./state.ts";
 
 /** Where the accepted keys go: the client that verifies the master's answers and its certificate. */
@@ -112,6 +111,8 @@ export class MasterTrust {
     }
     const next = answer.next_tls;
     if (!next || next.sha256 === e.tls.sha256 || next.sha256 === e.next_tls?.sha256) return null;
+    // Loaded only here (a TLS rotation's announcement): the X.509 library is ~15 MB of an idle node's memory.
+    const { certFingerprint } = await import("../core/x509.ts");
     if ((await certFingerprint(next.cert)) !== next.sha256) {
       this.log.warn("ignoring an announced TLS certificate whose pin does not match it", {
         sha256: next.sha256,

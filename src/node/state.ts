@@ -7,8 +7,14 @@ import type { Fs } from "../core/ports/types.ts";
 import { exportPrivateKey, generateSigningKeys, importPrivateKey } from "../core/sync.ts";
 import { generateKeyPair, publicKeyFromPrivate } from "../core/wg_keys.ts";
 
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
+/**
+ * The X.509 library, loaded when an identity is made (enrollment, identity rotation) and not before: with
+ * its reflect-metadata polyfill it is ~15 MB of a node's memory, which an enrolled node at idle never uses.
+ */
+async function x509Library() {
+  await import("reflect-metadata");
+  return await import("@peculiar/x509");
+}
 
 const EnrollmentSchema = z.object({
   node_id: z.number().int().positive(),
@@ -77,6 +83,7 @@ export class NodeState {
   /** A new identity (P-256 key, self-signed certificate), not saved yet (identity rotation saves it once accepted). */
   async makeIdentity(hostname: string, now: Date): Promise<Identity & { keyPem: string }> {
     const pair = await generateSigningKeys();
+    const x509 = await x509Library();
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: "01",
       name: `CN=${hostname.replace(/[,=+<>#;"\\]/g, "") || "wirebuddy-node"}`,
