@@ -16,6 +16,8 @@ export type InterfaceItem = {
   endpointHost: string | null;
   publicKey: string;
   peerCount: number;
+  /** A failover pool (issue 11): its announce settings and members are on the Pools page. */
+  pool?: boolean;
 };
 
 /** The form's values for an existing interface (what the edit page starts from). */
@@ -36,6 +38,14 @@ export const InterfaceRow: FC<{ i: InterfaceItem; canEdit: boolean }> = ({ i, ca
   <tr id={`interface-${i.id}`}>
     <td class="primary">
       <strong>{i.name}</strong>
+      {i.pool && (
+        <>
+          {" "}
+          <span class="badge node pool" title="Members and announce settings: the Pools page">
+            failover pool
+          </span>
+        </>
+      )}
     </td>
     <td data-label="Addresses">
       <code>{i.address4}</code>

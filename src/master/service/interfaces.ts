@@ -11,6 +11,7 @@ import { requireAdmin } from "./accounts.ts";
 import type { AuditService } from "./audit.ts";
 import type { HostChanges } from "./config_versions.ts";
 import { nodesCarrying } from "./node_config.ts";
+import { checkNewInterfacePorts, checkNoFloatingAddress, checkPoolInterfacePort } from "./pool_checks.ts";
 import type { Actor, RequestMeta } from "./context.ts";
 import type { SecretBox } from "./secret_box.ts";
 import { FieldProblems, parseInput, validFields } from "./validate.ts";
@@ -90,12 +91,27 @@ export class InterfaceService {
     return interfacesRepo.list(this.db).map((i) => ({ id: i.id, name: i.name }));
   }
 
-  /** Every name, port and pool another interface already has, reported together. */
+  /**
+   * Every name, port and pool another interface already has, reported together; and the failover pools'
+   * checks (pool_checks.ts): no pool's floating address inside new addresses, a pool's new port against
+   * its members' own ports (`cur`: the edited interface), a new interface's node ports against pools.
+   */
   #checkConflicts(
     row: Partial<Pick<InterfaceRow, "name" | "listen_port" | "address4" | "address6">>,
-    exceptId = 0,
+    cur: InterfaceRow | null = null,
   ): void {
+    const exceptId = cur?.id ?? 0;
     const problems = new FieldProblems();
+    problems.check(() =>
+      checkNoFloatingAddress(this.db, {
+        ...(row.address4 !== cur?.address4 ? { address4: row.address4 } : {}),
+        ...(row.address6 !== cur?.address6 ? { address6: row.address6 } : {}),
+      })
+    );
+    if (cur && row.listen_port !== undefined) {
+      problems.check(() => checkPoolInterfacePort(this.db, cur, row.listen_port!));
+    }
+    if (!cur) problems.check(() => checkNewInterfacePorts(this.db));
     for (const other of interfacesRepo.list(this.db)) {
       if (other.id === exceptId) continue;
       problems.check(() => {
@@ -217,7 +233,7 @@ export class InterfaceService {
           }],
         });
       }
-      this.#checkConflicts(next, id);
+      this.#checkConflicts(next, cur);
       interfacesRepo.update(this.db, next);
       this.audit.record(actor, meta, { action: "interface.update", target: cur.name });
       return next.dns !== cur.dns;

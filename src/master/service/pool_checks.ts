@@ -173,3 +173,64 @@ export function checkPoolPort(db: Db, interfaceId: number, port: number): void {
   const members = poolsRepo.memberIds(db, interfaceId).map((id) => nodesFullRepo.byId(db, id)!);
   checkMemberPorts(db, port, members);
 }
+
+/**
+ * An interface's addresses (a new one, or an edit through the interfaces API or form) must not contain a
+ * VRRP pool's floating address: the members would route it into the tunnel instead of their shared link.
+ */
+export function checkNoFloatingAddress(
+  db: Db,
+  row: Partial<Pick<InterfaceRow, "address4" | "address6">>,
+  exceptId = 0,
+): void {
+  for (const p of poolsRepo.list(db)) {
+    if (p.id === exceptId || p.pool_announce !== "vrrp" || !p.pool_vrrp_address) continue;
+    const floating = p.pool_vrrp_address.slice(0, p.pool_vrrp_address.indexOf("/"));
+    for (const [field, cidr] of [["ipv4_pool", row.address4], ["ipv6_pool", row.address6]] as const) {
+      if (!cidr) continue;
+      let inside = false;
+      try {
+        inside = contains(networkOf(cidr), floating);
+      } catch {
+        inside = false; // another address family
+      }
+      if (inside) {
+        const name = interfacesRepo.byId(db, p.id)?.name ?? String(p.id);
+        throw conflict(
+          field,
+          `contains pool ${name}'s floating address ${floating}`,
+          `${cidr} contains pool ${name}'s floating address ${floating}: choose addresses outside it`,
+        );
+      }
+    }
+  }
+}
+
+/**
+ * A pool interface edited through the interfaces API or form gets the same port check as PATCH
+ * /api/pools/{id} (checkPoolPort): its members' own ports.
+ */
+export function checkPoolInterfacePort(db: Db, cur: InterfaceRow, port: number): void {
+  if (port === cur.listen_port || !poolsRepo.isPool(db, cur.id)) return;
+  // (Other interfaces' ports: the interfaces service checks them itself.)
+  checkMemberPorts(db, port, poolsRepo.memberIds(db, cur.id).map((id) => nodesFullRepo.byId(db, id)!));
+}
+
+/**
+ * A new interface gives every remote node one more port (nodePort(wg_port, its index)): it must not be a
+ * pool's port on a node that is a member of that pool.
+ */
+export function checkNewInterfacePorts(db: Db): void {
+  const index = interfacesRepo.count(db);
+  for (const p of poolsRepo.list(db)) {
+    const pool = interfacesRepo.byId(db, p.id)!;
+    for (const nodeId of poolsRepo.memberIds(db, p.id)) {
+      const n = nodesFullRepo.byId(db, nodeId);
+      if (!n || n.is_local || nodePort(n.wg_port, index) !== pool.listen_port) continue;
+      throw new AppError(
+        "conflict",
+        `A new interface would give node ${n.name} port ${pool.listen_port} (${n.wg_port}+${index}), pool ${pool.name}'s port: change the pool's port first (PATCH /api/pools/${pool.id})`,
+      );
+    }
+  }
+}

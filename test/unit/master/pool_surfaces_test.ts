@@ -157,3 +157,122 @@ Deno.test("traffic: the fleet total counts a pool client's bytes once over both 
     m.close();
   }
 });
+
+const version = (m: TestMaster, id: number) =>
+  m.db.get<{ v: number }>("SELECT config_version AS v FROM nodes WHERE id = :id", { id })!.v;
+const poolPort = (m: TestMaster, id: number) =>
+  m.db.get<{ p: number }>("SELECT listen_port AS p FROM interfaces WHERE id = :id", { id })!.p;
+
+Deno.test("the interfaces API and form on a pool interface run the pool's checks: a member's own port is refused (409 naming it), other fields save and reach the members", async () => {
+  const { m, a, b, c, pool } = await world();
+  try {
+    const token = await m.token("write");
+    // alpha's own ports: 51820 (wg0) and 51821 (the pool's index); the pools API refuses them.
+    const viaPools = await m.api(`/pools/${pool.id}`, {
+      method: "PATCH",
+      token,
+      json: { listen_port: 51821 },
+    });
+    assert.equal(viaPools.status, 409);
+    const res = await m.api(`/interfaces/${pool.id}`, {
+      method: "PATCH",
+      token,
+      json: { listen_port: 51821 },
+    });
+    const body = await res.json();
+    assert.equal(res.status, 409, JSON.stringify(body));
+    assert.match(JSON.stringify(body), /node alpha's own/);
+    assert.equal(poolPort(m, pool.id), 51900);
+    // The edit form says the same and keeps the port.
+    await m.addUser("root", "admin");
+    const cookie = await m.login("root");
+    const form = await m.form(`/ui/interfaces/${pool.id}`, {
+      ipv4_pool: "10.77.0.1/24",
+      listen_port: "51821",
+      dns: "",
+    }, { cookie });
+    assert.equal(form.status, 409);
+    assert.match(await form.text(), /node alpha&#39;s own|node alpha's own/);
+    assert.equal(poolPort(m, pool.id), 51900);
+    // A field the pools API does not carry saves, and reaches the members (not charlie).
+    const before = [a, b, c].map((n) => version(m, n.node.id));
+    const ok = await m.api(`/interfaces/${pool.id}`, {
+      method: "PATCH",
+      token,
+      json: { mtu: 1380, listen_port: 51910 },
+    });
+    assert.equal(ok.status, 200);
+    assert.equal(poolPort(m, pool.id), 51910);
+    const after = [a, b, c].map((n) => version(m, n.node.id));
+    assert.ok(after[0]! > before[0]! && after[1]! > before[1]!, `members bumped: ${before} -> ${after}`);
+    assert.equal(after[2], before[2], "charlie carries no pool");
+  } finally {
+    m.close();
+  }
+});
+
+Deno.test("no interface may take a pool's floating address, and a new interface may not give a member the pool's port", async () => {
+  const { m, pool } = await world();
+  try {
+    const token = await m.token("write");
+    const wide = await m.api("/interfaces/1", {
+      method: "PATCH",
+      token,
+      json: { ipv4_pool: "192.0.2.0/24" },
+    });
+    assert.equal(wide.status, 409);
+    assert.match(JSON.stringify(await wide.json()), /pool wbp0's floating address 192\.0\.2\.10/);
+    const created = await m.api("/interfaces", {
+      method: "POST",
+      token,
+      json: { name: "wg9", ipv4_pool: "192.0.2.0/25", listen_port: 51990 },
+    });
+    assert.equal(created.status, 409);
+    // The members' third port would be 51822: the pool on it refuses a third interface until it moves.
+    assert.equal(
+      (await m.api(`/pools/${pool.id}`, { method: "PATCH", token, json: { listen_port: 51822 } })).status,
+      200,
+    );
+    const third = await m.api("/interfaces", {
+      method: "POST",
+      token,
+      json: { name: "wg2", ipv4_pool: "10.20.0.0/24", listen_port: 51830 },
+    });
+    assert.equal(third.status, 409);
+    assert.match(JSON.stringify(await third.json()), /node alpha port 51822 .*pool wbp0's port/);
+    assert.equal(m.services.interfaces.list().length, 2);
+  } finally {
+    m.close();
+  }
+});
+
+Deno.test("deleting a pool through the interfaces API is the pools API's delete: refused while it has clients, then gone from every member", async () => {
+  const { m, a, b, pool, client } = await world();
+  try {
+    const token = await m.token("write");
+    // The interfaces page marks the pool, and its delete confirmation says what deleting a pool does.
+    await m.addUser("root", "admin");
+    const cookie = await m.login("root");
+    const list = await (await m.request("/ui/interfaces", { cookie })).text();
+    assert.match(list, new RegExp(`id="interface-${pool.id}"[^]*?failover pool</span>`));
+    const confirm = await (await m.request(`/ui/interfaces/${pool.id}/delete`, { cookie })).text();
+    assert.match(confirm, /still has 1 peer/);
+    assert.equal((await m.api(`/interfaces/${pool.id}`, { method: "DELETE", token })).status, 409);
+    assert.equal((await m.api(`/peers/${client.id}`, { method: "DELETE", token })).status, 204);
+    const before = [a, b].map((n) => version(m, n.node.id));
+    assert.match(
+      await (await m.request(`/ui/interfaces/${pool.id}/delete`, { cookie })).text(),
+      /Failover pool wbp0 \(10\.77\.0\.1\/24, port 51900\) is taken down on every member/,
+    );
+    assert.equal((await m.api(`/interfaces/${pool.id}`, { method: "DELETE", token })).status, 204);
+    assert.equal((await m.api(`/pools/${pool.id}`, { token })).status, 404);
+    for (const [i, n] of [a, b].entries()) {
+      assert.ok(version(m, n.node.id) > before[i]!, `${n.node.name} bumped`);
+      const cfg = await m.services.sync.config(n.node.id) as { interfaces: { name: string }[] };
+      assert.ok(!cfg.interfaces.some((x) => x.name === "wbp0"), `${n.node.name} no longer carries the pool`);
+    }
+    assert.equal(m.db.get<{ n: number }>("SELECT count(*) AS n FROM pool_members")!.n, 0);
+  } finally {
+    m.close();
+  }
+});

@@ -76,7 +76,10 @@ export function interfacesRoutes(s: Services): Hono<AppEnv> {
       flash={flash}
       canEdit={canWrite(actorOf(c))}
       form={form}
-      interfaces={inScope(fleetOf(actorOf(c)), "interfaces", s.interfaces.list()) satisfies InterfaceItem[]}
+      interfaces={inScope(fleetOf(actorOf(c)), "interfaces", s.interfaces.list()).map((i) => ({
+        ...i,
+        pool: s.pools.isPool(i.id),
+      })) satisfies InterfaceItem[]}
     />
   );
   const editPage = (c: C, id: number, form: FormState) => (
@@ -137,6 +140,8 @@ export function interfacesRoutes(s: Services): Hono<AppEnv> {
         ? `${i.name} still has ${i.peerCount} peer${i.peerCount === 1 ? "" : "s"}: delete ${
           i.peerCount === 1 ? "it" : "them"
         } first, then the interface.`
+        : s.pools.isPool(i.id)
+        ? `Failover pool ${i.name} (${i.address4}, port ${i.listenPort}) is taken down on every member, and its key and announce settings are deleted.`
         : `${i.name} (${i.address4}, port ${i.listenPort}) is taken down on the master and every node, and its keys are deleted.`,
       detail: "This cannot be undone.",
       action: `/ui/interfaces/${i.id}/delete`,
