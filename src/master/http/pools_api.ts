@@ -14,6 +14,7 @@ import {
 import type { AppEnv } from "./env.ts";
 import { iso, jsonBody } from "./json.ts";
 import { actorOf, idParam } from "./middleware.ts";
+import { fleetOf, inScope } from "../service/scope.ts";
 
 export const poolJson = (p: PoolView) => ({
   id: p.id,
@@ -91,7 +92,11 @@ export function poolsApiRoutes(s: Services): Hono<AppEnv> {
   const withDns = (p: PoolView) => ({ ...poolJson(p), dns_publish: dnsPublishJson(s.poolDns.status(p.id)) });
   const member = (c: Parameters<typeof idParam>[0]) => [idParam(c), idParam(c, "node")] as const;
 
-  api.get("/pools", (c) => c.json({ pools: s.pools.list().map(withDns) }));
+  // A scoped admin: the pools whose interface is in scope (scope_guard.ts).
+  api.get(
+    "/pools",
+    (c) => c.json({ pools: inScope(fleetOf(actorOf(c)), "interfaces", s.pools.list()).map(withDns) }),
+  );
   api.post(
     "/pools",
     async (c) => c.json(poolJson(await s.pools.create(actorOf(c), c.get("meta"), await jsonBody(c))), 201),

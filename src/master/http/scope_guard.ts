@@ -18,8 +18,26 @@ import type { AppEnv } from "./env.ts";
 type Rule = {
   path: RegExp;
   methods?: string[];
-  check?: (s: Services, scope: AdminScope, id: number, c: Context<AppEnv>) => boolean | Promise<boolean>;
+  /** true: allowed; false: refused; a string: refused, with this reason in the answer. */
+  check?: (
+    s: Services,
+    scope: AdminScope,
+    id: number,
+    c: Context<AppEnv>,
+  ) => boolean | string | Promise<boolean | string>;
+  /** Refused outright with this reason (a decision, not a route nobody thought about). */
+  refuse?: string;
 };
+
+/**
+ * Failover pools (issue 11): a scoped admin reads the pools whose interface is in scope (their clients
+ * are the admin's peers: they see which member serves them), and changes none: a pool's settings, members,
+ * drain state and deletion act on every member node and every client of the pool at once (a member's
+ * removal rotates the pool's key), so they are for unscoped admins, through the pools routes or the
+ * interfaces routes alike. The pool's clients are created and edited like any peer in scope.
+ */
+const POOL_WRITES = "Failover pools are changed by admins of the whole fleet only (a scoped admin may read " +
+  "the pools in scope and manage their clients).";
 
 const READ = ["GET", "HEAD"];
 const num = (v: unknown) => (v === undefined || v === "" ? undefined : v === null ? null : Number(v));
@@ -61,7 +79,18 @@ const RULES: Rule[] = [
   { path: /^\/(ui|api)\/nodes$/, methods: READ },
   { path: /^\/(ui|api)\/nodes\/(\d+)(\/.*)?$/, check: (_s, scope, id) => nodeInScope(scope, id) },
   { path: /^\/(ui|api)\/interfaces$/, methods: READ },
-  { path: /^\/(ui|api)\/interfaces\/(\d+)(\/.*)?$/, check: (_s, scope, id) => interfaceInScope(scope, id) },
+  {
+    path: /^\/(ui|api)\/interfaces\/(\d+)(\/.*)?$/,
+    check: (s, scope, id, c) =>
+      interfaceInScope(scope, id) && (READ.includes(c.req.method) || !s.pools.isPool(id) || POOL_WRITES),
+  },
+  // Failover pools: those in scope to read (the list filtered), no writes (POOL_WRITES).
+  { path: /^\/(ui|api)\/pools$/, check: (_s, _scope, _id, c) => READ.includes(c.req.method) || POOL_WRITES },
+  {
+    path: /^\/(api)\/pools\/(\d+)$/, // (the id is the second group, as in every rule)
+    check: (_s, scope, id, c) => READ.includes(c.req.method) ? interfaceInScope(scope, id) : POOL_WRITES,
+  },
+  { path: /^\/(ui|api)\/pools\/.*$/, refuse: POOL_WRITES },
   // Peers: the list (filtered), new ones and changes only where they stay in scope.
   { path: /^\/ui\/peers\/new$/, methods: READ },
   // The list's live status (the route answers only for peers in scope); bulk actions stay refused.
@@ -91,26 +120,36 @@ export async function checkScope(c: Context<AppEnv>, s: Services): Promise<Respo
   if (!scope) return null;
   const path = new URL(c.req.url).pathname;
   if (path === "/ui/dashboard" && READ.includes(c.req.method)) return c.redirect("/ui/peers", 303);
+  let reason: string | null = null;
   for (const rule of RULES) {
     const m = path.match(rule.path);
     if (!m) continue;
     if (rule.methods && !rule.methods.includes(c.req.method)) break;
+    if (rule.refuse) {
+      reason = rule.refuse;
+      break;
+    }
     const id = Number(m[2] ?? 0);
-    let ok = true;
+    let ok: boolean | string = true;
     try {
       ok = rule.check ? await rule.check(s, scope, id, c) : true;
     } catch (err) {
       if (err instanceof AppError && err.code === "not_found") ok = false;
       else throw err;
     }
-    if (ok) return null;
+    if (ok === true) return null;
+    if (typeof ok === "string") reason = ok;
     break;
   }
   throw new AppError(
     "forbidden",
-    `Outside this admin's scope (${formatScope(scope)}): ${c.req.method} ${path}`,
+    `Outside this admin's scope (${formatScope(scope)}): ${c.req.method} ${path}${
+      reason ? ` (${reason})` : ""
+    }`,
     {
-      publicMessage: "Your admin scope does not include this.",
+      publicMessage: reason
+        ? `Your admin scope does not include this: ${reason}`
+        : "Your admin scope does not include this.",
     },
   );
 }

@@ -276,3 +276,79 @@ Deno.test("deleting a pool through the interfaces API is the pools API's delete:
     m.close();
   }
 });
+
+Deno.test("a scoped admin reads the pools in scope and manages their clients, but changes no pool through any route (403 saying why)", async () => {
+  const { m, a, c, pool } = await world();
+  try {
+    const other = await m.services.pools.create(system, null, {
+      name: "wbp1",
+      ipv4_pool: "10.78.0.0/24",
+      listen_port: 51901,
+      announce: { ...VRRP, address: "192.0.2.11/24", vrid: 43 },
+    });
+    m.services.pools.addMember(system, null, other.id, { node_id: c.node.id });
+    await m.services.peers.create(system, null, { interface_id: other.id, name: "secret-tablet" });
+    const sam = await m.addUser("sam", "admin");
+    m.services.accounts.setScope(system, null, sam.id, { nodes: [a.node.id], interfaces: [pool.id] });
+    const token = await m.token("write", "sam");
+    const cookie = await m.login("sam");
+    const stored = () =>
+      JSON.stringify([
+        m.db.all("SELECT * FROM interfaces ORDER BY id"),
+        m.db.all("SELECT * FROM pool_members ORDER BY interface_id, node_id"),
+      ]);
+    const before = stored();
+
+    // Reads: the pools in scope only.
+    const list = await m.api("/pools", { token });
+    assert.equal(list.status, 200);
+    const text = await list.text();
+    assert.deepEqual(JSON.parse(text).pools.map((p: { name: string }) => p.name), ["wbp0"]);
+    assert.ok(!text.includes("wbp1") && !text.includes("secret-tablet"));
+    assert.equal((await m.api(`/pools/${pool.id}`, { token })).status, 200);
+    assert.equal((await m.api(`/pools/${other.id}`, { token })).status, 403);
+    const page = await m.request("/ui/pools", { cookie });
+    assert.equal(page.status, 200);
+    const html = await page.text();
+    assert.match(html, /wbp0/);
+    assert.ok(!html.includes("wbp1") && !html.includes("secret-tablet"));
+    assert.ok(!/action="\/ui\/pools/.test(html), "no pool forms for a scoped admin");
+
+    // Writes: none, whichever route, even on a member node in scope (alpha).
+    const writes: [string, string, unknown?][] = [
+      ["POST", "/pools", { name: "wbp2", ipv4_pool: "10.79.0.0/24", listen_port: 51902, announce: VRRP }],
+      ["PATCH", `/pools/${pool.id}`, { listen_port: 51950 }],
+      ["DELETE", `/pools/${pool.id}`],
+      ["POST", `/pools/${pool.id}/members`, { node_id: c.node.id }],
+      ["PATCH", `/pools/${pool.id}/members/${a.node.id}`, { priority: 250 }],
+      ["DELETE", `/pools/${pool.id}/members/${a.node.id}`],
+      ["POST", `/pools/${pool.id}/members/${a.node.id}/drain`],
+      ["POST", `/pools/${pool.id}/members/${a.node.id}/undrain`],
+      ["PATCH", `/interfaces/${pool.id}`, { mtu: 1300 }],
+      ["DELETE", `/interfaces/${pool.id}`],
+    ];
+    for (const [method, path, json] of writes) {
+      const res = await m.api(path, { method, token, ...(json ? { json } : {}) });
+      const body = await res.text();
+      assert.equal(res.status, 403, `${method} ${path}: ${body}`);
+      assert.match(body, /admins of the whole fleet only/, `${method} ${path}`);
+    }
+    for (const path of [`/ui/pools/${pool.id}/members/${a.node.id}/drain`, `/ui/interfaces/${pool.id}`]) {
+      const res = await m.form(path, { mtu: "1300" }, { cookie });
+      assert.equal(res.status, 403, path);
+    }
+    assert.equal((await m.request(`/ui/pools/${pool.id}/edit`, { cookie })).status, 403);
+    assert.equal(stored(), before, "no pool changed");
+
+    // The pool's clients are the admin's peers.
+    const created = await m.api("/peers", {
+      method: "POST",
+      token,
+      json: { interface_id: pool.id, name: "sam-phone" },
+    });
+    assert.equal(created.status, 201);
+    assert.equal((await created.json()).pool.name, "wbp0");
+  } finally {
+    m.close();
+  }
+});

@@ -122,7 +122,7 @@ Deno.test("a scoped admin cannot read or change anything outside the scope throu
       const where = `${method} ${path} -> ${res.status}`;
       for (const name of SECRET_NAMES) assert.ok(!body.includes(name), `${where} shows "${name}"`);
       const own =
-        /^\/ui\/account|^\/api\/me$|^\/(ui|api)\/(tokens|audit|nodes|interfaces|peers)(\/new|\/live)?$/
+        /^\/ui\/account|^\/api\/me$|^\/(ui|api)\/(tokens|audit|nodes|interfaces|peers|pools)(\/new|\/live)?$/
           .test(path);
       if (!own) assert.ok([403, 404, 303].includes(res.status), `${where}: ${body.slice(0, 200)}`);
       if (res.status === 303) {

@@ -6,6 +6,7 @@ import type { Flash } from "../../../../ui/views/layout.tsx";
 import { PoolEditPage, type PoolItem, PoolsPage } from "../../../../ui/views/pools.tsx";
 import { canWrite } from "../../service/context.ts";
 import type { PoolView } from "../../service/pools.ts";
+import { fleetOf, inScope } from "../../service/scope.ts";
 import type { Services } from "../../service/services.ts";
 import type { AppEnv } from "../env.ts";
 import { actorOf, idParam } from "../middleware.ts";
@@ -81,9 +82,13 @@ export function poolsRoutes(s: Services): Hono<AppEnv> {
       title="Failover pools"
       user={currentUser(c)}
       flash={flash}
-      canEdit={canWrite(actorOf(c))}
+      // A scoped admin reads the pools in scope and changes none (scope_guard.ts).
+      canEdit={canWrite(actorOf(c)) && !fleetOf(actorOf(c))}
       form={form}
-      pools={s.pools.list().map((p) => ({ ...p, dnsPublish: s.poolDns.status(p.id) })) satisfies PoolItem[]}
+      pools={inScope(fleetOf(actorOf(c)), "interfaces", s.pools.list()).map((p) => ({
+        ...p,
+        dnsPublish: s.poolDns.status(p.id),
+      })) satisfies PoolItem[]}
       nodes={s.nodes.list().map((n) => ({ id: n.id, name: n.name }))}
     />
   );
