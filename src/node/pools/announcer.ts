@@ -23,12 +23,14 @@ import {
   type KeepalivedStep,
   type ObservedKeepalived,
   parseFifoLine,
+  pidPath,
   planKeepalived,
   renderKeepalived,
   routeDevice,
   startedPidPath,
   trackPath,
   trackText,
+  vrrpPidPath,
   type VrrpPool,
 } from "./keepalived.ts";
 import { takeover } from "./takeover.ts";
@@ -68,8 +70,6 @@ export class PoolAnnouncer {
   #error: string | null = null;
   #lastLogged = "";
   #pubKeys = new Map<string, string>();
-  #fifoReady: Promise<void> | null = null;
-  #fifoOpened: (() => void) | null = null;
   #onServing: ((poolId: number) => void) | null = null;
 
   constructor(private readonly d: AnnouncerDeps) {}
@@ -152,15 +152,9 @@ export class PoolAnnouncer {
   /** Reads keepalived's notify fifo until `stop`: states, and the takeover on MASTER. */
   async run(stop: AbortSignal): Promise<void> {
     await this.d.fs.mkdir(this.d.paths.dir, 0o700);
-    let opened = false;
-    this.#fifoReady = new Promise((resolve) => (this.#fifoOpened = resolve));
     while (!stop.aborted) {
       try {
         for await (const line of this.d.fifoLines(fifoPath(this.d.paths), stop)) {
-          if (!opened) {
-            opened = true;
-            this.#fifoOpened?.();
-          }
           if (line === "") continue; // the reader's own wake-up (see main.ts) or an empty write
           await this.#event(line, stop);
         }
@@ -294,10 +288,10 @@ export class PoolAnnouncer {
           await fs.remove(confPath(paths));
           break;
         case "start": {
-          // keepalived writes to the fifo only when it can open it: the reader holds it open first.
-          if (this.#fifoReady) {
-            await Promise.race([this.#fifoReady, this.d.clock.sleep(2_000).catch(() => {})]);
-          }
+          // No keepalived of ours runs: its pid files are stale. keepalived refuses to start while one
+          // names a live process, and a killed one's pid can linger (a zombie, or reused).
+          await fs.remove(pidPath(paths));
+          await fs.remove(vrrpPidPath(paths));
           const argv = keepalivedArgv(paths);
           log.info(`[#] ${displayArgv(argv)}`);
           commands++;
