@@ -1,7 +1,8 @@
 // Every page of the UI in Chromium at 1366×900 and at 390×844 (a phone, touch), in the light and the dark
-// theme: no horizontal overflow, touch targets of at least 44 px on the phone, the menu drawer and the
-// dialogs fully on screen and usable by tapping, and zero serious or critical axe-core findings. The run
-// writes screenshots of the dashboard, peers, the add-peer and QR dialogs and the nodes page at both
+// theme (the Pools screen with two pools, their members and clients, too): no horizontal overflow, touch
+// targets of at least 44 px on the phone, the menu drawer and the dialogs fully on screen and usable by
+// tapping, and zero serious or critical axe-core findings. The run
+// writes screenshots of the dashboard, peers, pools, the add-peer and QR dialogs and the nodes page at both
 // widths in both themes to test-artifacts/screenshots (or WB_SCREENSHOT_DIR).
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
@@ -61,6 +62,57 @@ function seedTraffic(dbPath: string, publicKey: string) {
   db.close();
 }
 
+/**
+ * Failover pools as the Pools screen shows them at their fullest: a VRRP pool (interface 2) with two
+ * members, one draining, and two clients, one held by frankfurt with its endpoint and a member report; a
+ * DNS pool (interface 3) served by the master with long names and an update error. Node 3 is tokyo; the
+ * pool clients are peers 4 and 5.
+ */
+async function seedPools(page: Page, base: string, dbPath: string) {
+  await post(page, base, "/ui/nodes", { name: "tokyo", fqdn: "tyo.example.com", wg_port: "51820" });
+  await post(page, base, "/ui/pools", {
+    name: "wbp0",
+    ipv4_pool: "10.77.0.0/24",
+    listen_port: "51900",
+    announce_kind: "vrrp",
+    vrrp_address: "192.0.2.10/24",
+    vrrp_vrid: "42",
+    vrrp_advert_ms: "500",
+    vrrp_link: "eth0",
+  });
+  await post(page, base, "/ui/pools/2/members", { node_id: "2" });
+  await post(page, base, "/ui/pools/2/members", { node_id: "3", priority: "150" });
+  await post(page, base, "/ui/pools/2/members/3/drain", {});
+  await post(page, base, "/ui/pools", {
+    name: "wbp-dns1",
+    ipv4_pool: "10.78.0.0/24",
+    listen_port: "51901",
+    announce_kind: "dns",
+    dns_name: "vpn-eu-west-failover.pools.example.com",
+    dns_zone: "pools.example.com",
+    dns_server: "127.0.0.1:5399",
+    tsig_name: "wirebuddy-pool-update-key",
+    tsig_algorithm: "hmac-sha512",
+    tsig_secret: btoa("0123456789abcdef0123456789abcdef"),
+    dns_ttl: "30",
+  });
+  await post(page, base, "/ui/pools/3/members", { node_id: "1" });
+  await post(page, base, "/ui/peers", { interface_id: "2", name: "erin-phone-on-the-pool", enabled: "on" });
+  await post(page, base, "/ui/peers", { interface_id: "2", name: "frank", enabled: "on" });
+  const db = new DatabaseSync(dbPath);
+  db.exec("PRAGMA busy_timeout = 5000");
+  const now = Date.now();
+  db.prepare(
+    `INSERT INTO pool_holders (peer_id, node_id, handshake_at, endpoint, updated_at)
+     VALUES (4, 2, ?, '[2001:db8:4a7f:1200::2a]:51413', ?)`,
+  ).run(now - 20_000, now);
+  db.prepare(
+    `UPDATE pool_members SET report_state = 'serving', report_detail = 'holds 192.0.2.10/24 on eth0 (VRRP master)',
+       report_sessions = 1, reported_at = ? WHERE interface_id = 2 AND node_id = 2`,
+  ).run(now);
+  db.close();
+}
+
 /** The pages an admin reaches, by name. */
 const ADMIN_PAGES: [string, string][] = [
   ["dashboard", "/ui/dashboard"],
@@ -92,9 +144,15 @@ const ADMIN_PAGES: [string, string][] = [
   ["backup", "/ui/backup"],
   ["account", "/ui/account"],
   ["not-found", "/ui/no-such-page"],
+  ["pools", "/ui/pools"],
+  ["pool-edit", "/ui/pools/2/edit"],
+  ["pool-edit-dns", "/ui/pools/3/edit"],
+  ["pool-member-remove", "/ui/pools/2/members/2/remove"],
+  ["pool-client-traffic", "/ui/peers/4/traffic"],
+  ["interface-pool-edit", "/ui/interfaces/2/edit"],
 ];
 
-const SHOT_PAGES = new Set(["dashboard", "peers", "nodes"]);
+const SHOT_PAGES = new Set(["dashboard", "peers", "nodes", "pools"]);
 
 Deno.test({
   name:
@@ -127,6 +185,7 @@ Deno.test({
           enabled: "on",
         });
         await post(page, base, "/ui/peers", { interface_id: "1", name: "carol", routing: "split" });
+        await seedPools(page, base, `${dir}/wirebuddy.db`);
         await post(page, base, "/ui/users", {
           username: "vera",
           password: "a viewer password",
@@ -267,7 +326,7 @@ Deno.test({
         await page.goto(`${base}/setup?token=nope`);
         await check(page, `${theme}/phone setup (invalid link)`, "phone");
         await login(page, base, "vera", "a viewer password");
-        for (const path of ["/ui/peers", "/ui/nodes", "/ui/peers/1/qr"]) {
+        for (const path of ["/ui/peers", "/ui/nodes", "/ui/peers/1/qr", "/ui/pools"]) {
           await page.goto(`${base}${path}`);
           await check(page, `${theme}/phone viewer ${path}`, "phone");
         }

@@ -110,7 +110,7 @@ const MemberRow: FC<{ p: PoolItem; m: PoolMemberItem; canEdit: boolean }> = ({ p
     </td>
     <td data-label="Announce">
       {m.report ? m.report.state : "no report yet"}
-      {m.report?.detail && <small class="hint">{m.report.detail}</small>}
+      {m.report?.detail && <small class="hint block">{m.report.detail}</small>}
     </td>
     <td data-label="Sessions">{m.report ? m.report.sessions : "–"}</td>
     <td data-label="Drain">{drainText(m)}</td>
@@ -194,15 +194,18 @@ export const PoolCard: FC<{ p: PoolItem; canEdit: boolean; nodes: { id: number; 
         <tbody>
           {p.clients.length === 0 && (
             <tr>
-              <td colspan={5} class="muted">
-                No clients yet: <a href="/ui/peers/new">add a peer</a> on {p.name} (leave its node empty).
+              <td colspan={5}>
+                {/* Running text: its link is underlined, not told apart by colour alone. */}
+                <p class="muted">
+                  No clients yet: <a href="/ui/peers/new">add a peer</a> on {p.name} (leave its node empty).
+                </p>
               </td>
             </tr>
           )}
           {p.clients.map((c) => (
             <tr>
               <td class="primary">
-                <a href={`/ui/peers/${c.peerId}`}>{c.name}</a>
+                <a href={`/ui/peers/${c.peerId}/traffic`}>{c.name}</a>
                 {!c.enabled && <span class="muted">(disabled)</span>}
               </td>
               <td data-label="Address">
@@ -235,7 +238,7 @@ export const AnnounceFields: FC<{ form: FormState }> = ({ form }) => {
         </select>
         {e.announce && <small class="error">{e.announce}</small>}
       </label>
-      <fieldset>
+      <fieldset class="field-group">
         <legend>VRRP</legend>
         <Field
           name="vrrp_address"
@@ -266,7 +269,7 @@ export const AnnounceFields: FC<{ form: FormState }> = ({ form }) => {
           hint="e.g. eth0; empty: the route's device"
         />
       </fieldset>
-      <fieldset>
+      <fieldset class="field-group">
         <legend>DNS</legend>
         <Field
           name="dns_name"

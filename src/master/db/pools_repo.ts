@@ -208,6 +208,29 @@ export const poolsRepo = {
        AND peer_id IN (SELECT id FROM peers WHERE interface_id = :interfaceId)`,
       { interfaceId, nodeId },
     ).changes,
+  /**
+   * Each host's newest sample of these pool clients (raw rows first, then the last downsampled ones): a
+   * member's counters are its own, so what the client did overall is their sum (traffic.ts).
+   */
+  latestPerHost: (db: Db, keys: string[]) =>
+    db.all<
+      {
+        public_key: string;
+        node_id: number | null;
+        at: number;
+        rx: number;
+        tx: number;
+        handshake: number;
+        endpoint: string | null;
+      }
+    >(
+      `SELECT public_key, node_id, at, rx, tx, handshake, endpoint FROM (
+         SELECT public_key, node_id, at, rx, tx, handshake, endpoint,
+           row_number() OVER (PARTITION BY public_key, coalesce(node_id, 0) ORDER BY resolution, at DESC) AS k
+         FROM peer_metrics WHERE public_key IN (SELECT value FROM json_each(:keys))
+       ) WHERE k = 1 ORDER BY public_key, node_id`,
+      { keys: JSON.stringify(keys) },
+    ),
   /** Each pool peer's last endpoint (for a member's takeover handshake). */
   endpoints: (db: Db, interfaceId: number) =>
     db.all<{ public_key: string; endpoint: string }>(

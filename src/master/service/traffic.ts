@@ -6,6 +6,7 @@
 import type { Clock } from "../../core/ports/types.ts";
 import type { Db } from "../db/db.ts";
 import { metricsRepo, trafficRepo, type TrafficScope } from "../db/nodes_repo.ts";
+import { poolsRepo } from "../db/pools_repo.ts";
 
 /** How long a downsampled row's bucket is, by resolution (see LivenessService.housekeeping). */
 export const RESOLUTION_MS = [0, 5 * 60_000, 3_600_000] as const;
@@ -162,15 +163,34 @@ export class TrafficService {
 
   /** The newest sample of a peer: its latest handshake (0 in WireGuard means never) and endpoint. */
   latest(publicKey: string): LatestSample | null {
-    const r = trafficRepo.newest(this.db, publicKey);
-    if (!r) return null;
-    return { at: r.at, handshakeAt: r.handshake > 0 ? r.handshake * 1000 : null, endpoint: r.endpoint };
+    const l = this.latestMany([publicKey]).get(publicKey);
+    return l ? { at: l.at, handshakeAt: l.handshakeAt, endpoint: l.endpoint } : null;
   }
 
-  /** The newest sample of each of these peers, with its counters (what the peers list shows live). */
+  /**
+   * The newest sample of each of these peers, with its counters (what the peers list shows live). A
+   * failover pool's client is reported by every member, each with its own counters: its counters are the
+   * sum of each member's newest, its handshake and endpoint those of the newest handshake (the member
+   * serving it), so they do not flip between members from one heartbeat to the next.
+   */
   latestMany(publicKeys: string[]): Map<string, LatestSample & { rx: number; tx: number }> {
     const out = new Map<string, LatestSample & { rx: number; tx: number }>();
-    for (const key of new Set(publicKeys)) {
+    const keys = [...new Set(publicKeys)];
+    const pool = new Set(poolsRepo.poolPeersByKey(this.db, keys).map((p) => p.public_key));
+    for (const r of pool.size > 0 ? poolsRepo.latestPerHost(this.db, [...pool]) : []) {
+      const cur = out.get(r.public_key);
+      const handshakeAt = r.handshake > 0 ? r.handshake * 1000 : null;
+      const newer = !cur || (handshakeAt ?? 0) > (cur.handshakeAt ?? 0);
+      out.set(r.public_key, {
+        at: Math.max(r.at, cur?.at ?? 0),
+        handshakeAt: newer ? handshakeAt : cur!.handshakeAt,
+        endpoint: newer ? r.endpoint : cur!.endpoint,
+        rx: r.rx + (cur?.rx ?? 0),
+        tx: r.tx + (cur?.tx ?? 0),
+      });
+    }
+    for (const key of keys) {
+      if (pool.has(key)) continue;
       const r = trafficRepo.newest(this.db, key);
       if (!r) continue;
       out.set(key, {

@@ -128,7 +128,11 @@ Deno.test("the peers list, a peer's pages and its JSON show a pool client as ser
     assert.match(row(list, client.id), /pool wbp0<\/span><small class="muted served-by">via alpha<\/small>/);
     assert.doesNotMatch(row(list, client.id), />Master</);
     assert.match(row(list, master.id), />Master</);
-    for (const path of [`/ui/peers/${client.id}/traffic`, `/ui/peers/${client.id}/qr`]) {
+    // The pools page links each client to its page.
+    const pools = await (await m.request("/ui/pools", { cookie })).text();
+    const link = new RegExp(`href="([^"]+)">phone</a>`).exec(pools)?.[1];
+    assert.equal(link, `/ui/peers/${client.id}/traffic`);
+    for (const path of [link, `/ui/peers/${client.id}/qr`]) {
       const page = await (await m.request(path, { cookie })).text();
       assert.match(page, /pool wbp0<\/span><small class="muted served-by">via alpha/, path);
       assert.doesNotMatch(page, /badge local">Master</, path);
@@ -348,6 +352,33 @@ Deno.test("a scoped admin reads the pools in scope and manages their clients, bu
     });
     assert.equal(created.status, 201);
     assert.equal((await created.json()).pool.name, "wbp0");
+  } finally {
+    m.close();
+  }
+});
+
+Deno.test("the peers list's live status of a pool client: the members' counters summed, the newest handshake and its endpoint, whichever member reported last", async () => {
+  const { m, a, b, client } = await world();
+  try {
+    const now = m.clock.now();
+    // alpha serves the client; bravo, not serving it, reports its flat counters later.
+    await sendHeartbeat(m, a, {
+      metrics: [{ ...sample(client.publicKey, now - 20_000, 1000), endpoint: "203.0.113.7:40000" }],
+    });
+    await sendHeartbeat(m, b, {
+      metrics: [{ ...sample(client.publicKey, now - 5_000, 300), handshake: 0, endpoint: null }],
+    });
+    const live = m.services.traffic.latestMany([client.publicKey]).get(client.publicKey)!;
+    assert.deepEqual(
+      { rx: live.rx, tx: live.tx, handshakeAt: live.handshakeAt, endpoint: live.endpoint },
+      {
+        rx: 1300,
+        tx: 2600,
+        handshakeAt: Math.floor((now - 20_000) / 1000) * 1000,
+        endpoint: "203.0.113.7:40000",
+      },
+    );
+    assert.equal(m.services.traffic.latest(client.publicKey)?.endpoint, "203.0.113.7:40000");
   } finally {
     m.close();
   }
