@@ -71,6 +71,7 @@ export class PoolAnnouncer {
   #lastLogged = "";
   #pubKeys = new Map<string, string>();
   #onServing: ((poolId: number) => void) | null = null;
+  #links = new Map<number, string>();
 
   constructor(private readonly d: AnnouncerDeps) {}
 
@@ -117,7 +118,10 @@ export class PoolAnnouncer {
       for (const h of this.#pools) {
         const a = h.iface.pool!.announce;
         if (a.kind !== "vrrp") continue;
-        const link = a.link ?? await this.#routeDevice(a.address);
+        // The route's device, or the last one found (a failed lookup must not stop the announcement).
+        const link = a.link ?? await this.#routeDevice(a.address) ?? this.#links.get(h.iface.pool!.id) ??
+          null;
+        if (link) this.#links.set(h.iface.pool!.id, link);
         if (!link) {
           h.problem ??=
             `no route to ${a.address} on this host to put the floating address on: set the pool's link`;
@@ -260,8 +264,9 @@ export class PoolAnnouncer {
     const text = await this.d.fs.readText(startedPidPath(this.d.paths));
     const pid = Number(text?.trim());
     if (!Number.isInteger(pid) || pid <= 1) return null;
-    const cmdline = await this.d.fs.readText(`/proc/${pid}/cmdline`);
-    return cmdline?.split("\0").includes(confPath(this.d.paths)) ? pid : null;
+    // `ps`, not /proc: the node may read only its own files (Deno's permissions, ProtectProc=).
+    const r = await this.d.exec.run(["ps", "-o", "args=", "-p", String(pid)]);
+    return r.code === 0 && r.stdout.split(/\s+/).includes(confPath(this.d.paths)) ? pid : null;
   }
 
   async #apply(steps: KeepalivedStep[]): Promise<number> {

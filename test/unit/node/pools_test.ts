@@ -275,6 +275,13 @@ class FakeHost {
     if (argv[0] === "wg" && (argv[1] === "set" || argv[1] === "addconf")) {
       return { code: 0, stdout: "", stderr: "" };
     }
+    if (argv[0] === "ps") {
+      // The fake's process table: /proc/<pid>/cmdline in its filesystem.
+      const cmdline = this.fs.files.get(`/proc/${argv.at(-1)}/cmdline`)?.text;
+      return cmdline
+        ? { code: 0, stdout: cmdline.split("\0").join(" ") + "\n", stderr: "" }
+        : { code: 1, stdout: "", stderr: "" };
+    }
     return undefined;
   });
 
