@@ -52,5 +52,11 @@ export const HostStateSchema = z.object({
   interfaces: z.array(InterfaceSpecSchema),
   /** Turn on net.ipv4.ip_forward / net.ipv6.conf.all.forwarding (never turned off by us). */
   forwarding: z.object({ ipv4: z.boolean(), ipv6: z.boolean() }),
+  /**
+   * A node WireGuard key rotation's overlap: `old` and `next` serve the same clients. Replies to a
+   * connection that arrived on `next` leave through `next` (a connection mark and a table of ours, made
+   * from `old`'s subnets), whichever device the main table's routes name.
+   */
+  overlaps: z.array(z.object({ old: IfNameSchema, next: IfNameSchema })).optional(),
 });
 export type HostState = z.infer<typeof HostStateSchema>;

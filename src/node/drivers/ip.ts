@@ -13,6 +13,12 @@ export type IpLink = {
 
 export type IpRoute = { dst: string; dev: string | null; family: 4 | 6 };
 
+/** A policy rule from `ip -j rule show`: fwmark as `value/mask` (null without one), table by name or number. */
+export type IpRule = { priority: number; fwmark: string | null; table: string };
+
+const fam = (family: 4 | 6) => (family === 4 ? "-4" : "-6");
+const famOf = (cidr: string) => (cidr.includes(":") ? "-6" : "-4");
+
 export const ipArgv = {
   /** Links with their addresses and link kind, in one read. */
   showAddresses: () => ["ip", "-j", "-d", "address", "show"],
@@ -44,7 +50,66 @@ export const ipArgv = {
     "dev",
     name,
   ],
+  showRules: (family: 4 | 6) =>
+    family === 4 ? ["ip", "-j", "rule", "show"] : ["ip", "-6", "-j", "rule", "show"],
+  showTable: (family: 4 | 6, table: number) =>
+    family === 4
+      ? ["ip", "-j", "route", "show", "table", String(table)]
+      : ["ip", "-6", "-j", "route", "show", "table", String(table)],
+  /** `fwmark` is `value/mask`; the rule's priority is the table's number. */
+  ruleAdd: (
+    family: 4 | 6,
+    fwmark: string,
+    table: number,
+  ) => [
+    "ip",
+    fam(family),
+    "rule",
+    "add",
+    "fwmark",
+    fwmark,
+    "lookup",
+    String(table),
+    "priority",
+    String(table),
+  ],
+  ruleDelete: (
+    family: 4 | 6,
+    fwmark: string,
+    table: number,
+  ) => [
+    "ip",
+    fam(family),
+    "rule",
+    "del",
+    "fwmark",
+    fwmark,
+    "lookup",
+    String(table),
+    "priority",
+    String(table),
+  ],
+  tableRouteReplace: (
+    name: string,
+    cidr: string,
+    table: number,
+  ) => ["ip", famOf(cidr), "route", "replace", cidr, "dev", name, "table", String(table)],
+  tableRouteDelete: (
+    name: string,
+    cidr: string,
+    table: number,
+  ) => ["ip", famOf(cidr), "route", "del", cidr, "dev", name, "table", String(table)],
 };
+
+/** Parses `ip [-6] -j rule show`. */
+export function parseIpRules(text: string): IpRule[] {
+  type Raw = { priority?: number; fwmark?: string; fwmask?: string; table?: string };
+  return (parseJsonArray(text, "ip -j rule show") as Raw[]).flatMap((raw) => {
+    if (typeof raw.priority !== "number" || typeof raw.table !== "string") return [];
+    const fwmark = raw.fwmark === undefined ? null : `${raw.fwmark}/${raw.fwmask ?? "0xffffffff"}`;
+    return [{ priority: raw.priority, fwmark, table: raw.table }];
+  });
+}
 
 type RawAddr = { family?: string; local?: string; prefixlen?: number; scope?: string };
 type RawLink = {

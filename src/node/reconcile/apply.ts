@@ -12,7 +12,15 @@ import { sysctlArgv } from "../drivers/sysctl.ts";
 import { literalEndpoint, type Uapi, uapiDisplay, uapiErrno, uapiSet } from "../drivers/uapi.ts";
 import { renderPeersConfig, renderWgConfig, wgArgv } from "../drivers/wg.ts";
 import type { OwnershipStore } from "./ownership.ts";
-import { type Ownership, STATE_ONLY, type Step, type WgImpl } from "./steps.ts";
+import {
+  type OwnedReplies,
+  type Ownership,
+  REPLY_MARK,
+  REPLY_TABLE,
+  STATE_ONLY,
+  type Step,
+  type WgImpl,
+} from "./steps.ts";
 import type { WireguardGo } from "./userspace.ts";
 
 export type ApplyContext = {
@@ -101,6 +109,16 @@ export async function apply(steps: readonly Step[], ctx: ApplyContext): Promise<
     await ctx.store.save(ctx.ownership);
   };
 
+  /** Changes the reply-routing record; an empty one leaves the state file as it was before any. */
+  const saveReplies = (change: (r: OwnedReplies) => void) =>
+    saveState((o) => {
+      const r = o.replies ?? { rules: [], routes: [] };
+      change(r);
+      if (r.rules.length === 0 && r.routes.length === 0) delete o.replies;
+      else o.replies = r;
+    });
+  const fwmark = `${REPLY_MARK}/${REPLY_MARK}`;
+
   const linkAdd = async (iface: string) => {
     const { wg } = ctx;
     if (wg.impl === "kernel" || (wg.impl === "auto" && wg.kernelAvailable !== false)) {
@@ -140,6 +158,22 @@ export async function apply(steps: readonly Step[], ctx: ApplyContext): Promise<
           const entry = o.interfaces[step.iface] ??= { routes: [], endpoints: {} };
           entry.endpoints = { ...step.endpoints };
         });
+      case "own-reply-rule":
+        return saveReplies((r) => {
+          if (!r.rules.includes(step.family)) r.rules.push(step.family);
+        });
+      case "forget-reply-rule":
+        return saveReplies((r) => (r.rules = r.rules.filter((f) => f !== step.family), undefined));
+      case "own-reply-route":
+        return saveReplies((r) => {
+          if (!r.routes.some((x) => x.cidr === step.cidr && x.dev === step.iface)) {
+            r.routes.push({ cidr: step.cidr, dev: step.iface });
+          }
+        });
+      case "forget-reply-route":
+        return saveReplies((r) => (
+          r.routes = r.routes.filter((x) => !(x.cidr === step.cidr && x.dev === step.iface)), undefined
+        ));
       case "link-add":
         return linkAdd(step.iface);
       case "link-delete":
@@ -216,6 +250,18 @@ export async function apply(steps: readonly Step[], ctx: ApplyContext): Promise<
         return void await run(ipArgv.routeReplace(step.iface, step.cidr));
       case "route-delete":
         return void await run(ipArgv.routeDelete(step.iface, step.cidr), { alreadyDone: /no such process/i });
+      case "reply-rule-add":
+        return void await run(ipArgv.ruleAdd(step.family, fwmark, REPLY_TABLE));
+      case "reply-rule-delete":
+        return void await run(ipArgv.ruleDelete(step.family, fwmark, REPLY_TABLE), {
+          alreadyDone: /no such file or directory/i,
+        });
+      case "reply-route-add":
+        return void await run(ipArgv.tableRouteReplace(step.iface, step.cidr, REPLY_TABLE));
+      case "reply-route-delete":
+        return void await run(ipArgv.tableRouteDelete(step.iface, step.cidr, REPLY_TABLE), {
+          alreadyDone: /no such process|cannot find device/i,
+        });
       case "firewall":
         return void await run(iptablesArgv.restoreNoflush(step.family), { stdin: step.script });
       case "sysctl":

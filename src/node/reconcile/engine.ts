@@ -12,7 +12,7 @@ import type { Exec, Fs } from "../../core/ports/types.ts";
 import { inCLocale } from "../drivers/exec.ts";
 import { apply } from "./apply.ts";
 import { advance, type Baseline, peerDelta, planDelta } from "./incremental.ts";
-import { observe } from "./observe.ts";
+import { observe, observeReplies } from "./observe.ts";
 import { fileOwnershipStore } from "./ownership.ts";
 import { plan } from "./plan.ts";
 import { type Plan, STATE_ONLY, type WgImpl } from "./steps.ts";
@@ -113,7 +113,14 @@ export function createEngine(deps: EngineDeps, config: EngineConfig): Engine {
           return { ok: true, planned, commands, warnings, observed: false };
         }
         const at = now();
-        const [observed, ownership] = await Promise.all([observe(exec), store.load()]);
+        // Policy rules and our reply table are read only while a key rotation's overlap wants them or
+        // the state file says some are ours: an idle tick runs the same seven reads as ever.
+        const wantReplies = (desired.overlaps?.length ?? 0) > 0;
+        const [observed, ownership] = await Promise.all([
+          observe(exec, { replies: wantReplies }),
+          store.load(),
+        ]);
+        if (!wantReplies && ownership.replies) observed.replies = await observeReplies(exec);
         const p = plan(desired, observed, ownership);
         planned = p.steps.length;
         warnings = p.warnings;

@@ -50,6 +50,7 @@ export function peerDelta(prev: HostState, next: HostState): PeerDelta | null {
     return null;
   }
   if (prev.interfaces.length !== next.interfaces.length) return null;
+  if (JSON.stringify(prev.overlaps ?? []) !== JSON.stringify(next.overlaps ?? [])) return null;
   const delta: PeerDelta = new Map();
   for (let i = 0; i < next.interfaces.length; i++) {
     const a = prev.interfaces[i]!;
@@ -98,7 +99,7 @@ export function planDelta(base: Baseline, next: HostState, delta: PeerDelta): Pl
     ...next,
     interfaces: next.interfaces.map((spec) => ({ ...spec, peers: delta.get(spec.name)?.changed ?? [] })),
   };
-  const p = plan(narrowed, { ...base.observed, wg }, { version: 1, interfaces });
+  const p = plan(narrowed, { ...base.observed, wg }, { ...base.ownership, interfaces });
   return {
     steps: [...p.steps.filter((s) => s.kind !== "note-endpoints"), ...endpointSteps],
     warnings: p.warnings,

@@ -3,7 +3,7 @@
 // things that do not exist, which the next tick simply forgets.
 import { AppError } from "../../core/errors.ts";
 import type { Fs } from "../../core/ports/types.ts";
-import { emptyOwnership, type Ownership } from "./steps.ts";
+import { emptyOwnership, type OwnedReplies, type Ownership } from "./steps.ts";
 
 export interface OwnershipStore {
   load(): Promise<Ownership>;
@@ -30,7 +30,14 @@ export function fileOwnershipStore(fs: Fs, path: string): OwnershipStore {
       for (const [name, entry] of Object.entries(o.interfaces)) {
         interfaces[name] = { routes: [...(entry?.routes ?? [])], endpoints: { ...(entry?.endpoints ?? {}) } };
       }
-      return { version: 1, interfaces };
+      const r = o.replies as Partial<OwnedReplies> | undefined;
+      const replies: OwnedReplies = {
+        rules: (r?.rules ?? []).filter((f) => f === 4 || f === 6),
+        routes: (r?.routes ?? []).filter((x) => typeof x?.cidr === "string" && typeof x?.dev === "string")
+          .map((x) => ({ cidr: x.cidr, dev: x.dev })),
+      };
+      const empty = replies.rules.length === 0 && replies.routes.length === 0;
+      return { version: 1, interfaces, ...(empty ? {} : { replies }) };
     },
     async save(ownership) {
       if (dir !== "" && !(await fs.exists(dir))) await fs.mkdir(dir, 0o700);

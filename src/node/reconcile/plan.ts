@@ -9,12 +9,16 @@ import { FORWARDING_KEYS } from "../drivers/sysctl.ts";
 import type { WgDevice, WgPeer } from "../drivers/wg.ts";
 import {
   FWD_CHAIN,
+  MARK_CHAIN,
+  MARK_OUT_CHAIN,
   NAT_CHAIN,
   type NewPeer,
   type Observed,
   type Ownership,
   type PeerFields,
   type Plan,
+  REPLY_MARK,
+  REPLY_TABLE,
   type Step,
 } from "./steps.ts";
 
@@ -63,18 +67,22 @@ export function plan(desired: HostState, observed: Observed, ownership: Ownershi
     steps.push(...interfaceSteps);
   }
 
-  // 3. Firewall: our two chains per family, derived from the interfaces we manage.
+  // 3. Firewall: our chains per family, derived from the interfaces we manage (and their overlaps).
+  const overlaps = overlapsOf(desired, managed, warnings);
   for (const family of [4, 6] as const) {
     const tables = observed.firewall[family];
     if (tables === null) {
       if (managed.length > 0) warnings.push(`Cannot read the IPv${family} firewall; leaving it alone`);
       continue;
     }
-    const script = planFirewall(family, tables, managed, observed, warnings);
+    const script = planFirewall(family, tables, managed, overlaps, observed, warnings);
     if (script !== null) steps.push({ kind: "firewall", family, script });
   }
 
-  // 4. Forwarding sysctls: only ever turned on. Last, so a read-only /proc/sys blocks nothing else.
+  // 4. A key rotation's reply routing: our rule and table, after the devices they name.
+  steps.push(...planReplies(overlaps, observed, ownership, steps, warnings));
+
+  // 5. Forwarding sysctls: only ever turned on. Last, so a read-only /proc/sys blocks nothing else.
   for (const family of ["ipv4", "ipv6"] as const) {
     if (!desired.forwarding[family]) continue;
     const key = FORWARDING_KEYS[family];
@@ -236,11 +244,109 @@ function peerDiff(
   return fields;
 }
 
+/** A key rotation's overlap between two managed devices, with the old device's subnets. */
+type Overlap = { old: string; next: string; subnets: string[] };
+
+function overlapsOf(desired: HostState, managed: InterfaceSpec[], warnings: string[]): Overlap[] {
+  const byName = new Map(managed.map((s) => [s.name, s]));
+  const taken = new Set<string>();
+  const out: Overlap[] = [];
+  for (const o of desired.overlaps ?? []) {
+    const old = byName.get(o.old);
+    if (!old || !byName.has(o.next) || o.old === o.next) {
+      warnings.push(
+        `The overlap of ${o.old} and ${o.next} needs both interfaces; its replies are not routed`,
+      );
+      continue;
+    }
+    // A subnet is routed through one next device only (the first overlap that names it).
+    const subnets = unique(old.addresses.map(observedNetwork)).filter((c) => !taken.has(c));
+    for (const c of subnets) taken.add(c);
+    out.push({ old: o.old, next: o.next, subnets });
+  }
+  return out;
+}
+
+const MARK = `${REPLY_MARK}/${REPLY_MARK}`;
+
+/**
+ * Our policy rule per family and our table's routes for the overlaps: each old device's subnets through
+ * its next device. Recorded before they are made, forgotten after they are gone; while the rules or the
+ * table cannot be read (observed.replies null), nothing is planned for them.
+ */
+function planReplies(
+  overlaps: Overlap[],
+  observed: Observed,
+  ownership: Ownership,
+  earlier: readonly Step[],
+  warnings: string[],
+): Step[] {
+  const owned = ownership.replies ?? { rules: [], routes: [] };
+  const seen = observed.replies;
+  const want = overlaps.flatMap((o) => o.subnets.map((cidr) => ({ cidr, dev: o.next })));
+  if (seen === null) {
+    if (want.length > 0 || owned.rules.length > 0 || owned.routes.length > 0) {
+      warnings.push("The policy rules were not read; a key rotation's reply routing is left as it is");
+    }
+    return [];
+  }
+  // A link deleted or made again earlier in this plan took its routes with it; an address of a family
+  // deleted from it may have (the last IPv4 one): such routes are added again (`replace` is idempotent).
+  const gone = (dev: string) =>
+    earlier.some((s) => (s.kind === "link-delete" || s.kind === "link-add") && s.iface === dev);
+  const flushed = (dev: string, family: number) =>
+    gone(dev) ||
+    earlier.some((s) => s.kind === "address-delete" && s.iface === dev && ipVersionOf(s.cidr) === family);
+  const seenRoute = (r: { cidr: string; dev: string }) =>
+    seen.routes.some((x) => x.dst === r.cidr && x.dev === r.dev);
+  const same = (a: { cidr: string; dev: string }) => (b: { cidr: string; dev: string }) =>
+    a.cidr === b.cidr && a.dev === b.dev;
+
+  const removals: Step[] = [];
+  const additions: Step[] = [];
+  for (const family of [4, 6] as const) {
+    const rules = seen.rules[family];
+    const wanted = want.some((r) => ipVersionOf(r.cidr) === family);
+    const ours = owned.rules.includes(family);
+    if (rules === null) {
+      if (wanted) warnings.push(`Cannot read the IPv${family} policy rules; replies follow the main table`);
+      continue;
+    }
+    const here = rules.some((r) =>
+      r.priority === REPLY_TABLE && r.table === String(REPLY_TABLE) && r.fwmark === MARK
+    );
+    if (wanted) {
+      if (!ours) additions.push({ kind: "own-reply-rule", family });
+      if (!here) additions.push({ kind: "reply-rule-add", family });
+    } else if (ours) {
+      if (here) removals.push({ kind: "reply-rule-delete", family });
+      removals.push({ kind: "forget-reply-rule", family });
+    }
+  }
+  for (const r of owned.routes) {
+    if (want.some(same(r))) continue;
+    if (seenRoute(r) && !gone(r.dev)) {
+      removals.push({ kind: "reply-route-delete", iface: r.dev, cidr: r.cidr });
+    }
+    removals.push({ kind: "forget-reply-route", iface: r.dev, cidr: r.cidr });
+  }
+  const routes: Step[] = [];
+  for (const r of want) {
+    if (!owned.routes.some(same(r))) routes.push({ kind: "own-reply-route", iface: r.dev, cidr: r.cidr });
+    if (!seenRoute(r) || flushed(r.dev, ipVersionOf(r.cidr))) {
+      routes.push({ kind: "reply-route-add", iface: r.dev, cidr: r.cidr });
+    }
+  }
+  // The table's routes before the rule that sends packets to it; the rule goes before its routes.
+  return [...removals, ...routes, ...additions];
+}
+
 /** The restore script that makes our chains and jumps right for one family, or null when they are. */
 function planFirewall(
   family: 4 | 6,
   tables: SavedTables,
   managed: InterfaceSpec[],
+  overlaps: Overlap[],
   observed: Observed,
   warnings: string[],
 ): string | null {
@@ -265,24 +371,41 @@ function planFirewall(
       nat = subnets.map((s) => `-s ${s} -o ${egress} -j MASQUERADE`);
     }
   }
-  const sections = [
-    chainSection(tables, "filter", "FORWARD", FWD_CHAIN, want ? forward : null),
-    chainSection(tables, "nat", "POSTROUTING", NAT_CHAIN, want ? nat : null),
-  ].filter((s): s is string => s !== null);
-  return sections.length > 0 ? sections.join("") : null;
+  // A connection that arrives on a next device is marked (the old device clears the mark: a client that
+  // went back); every packet of a marked connection carries the mark, forwarded or the node's own.
+  const marking = overlaps.filter((o) => o.subnets.some((c) => ipVersionOf(c) === family));
+  const restore = `-j CONNMARK --restore-mark --nfmask ${REPLY_MARK} --ctmask ${REPLY_MARK}`;
+  const mark = marking.length === 0 ? null : [
+    ...marking.flatMap((o) => [
+      `-i ${o.next} -j CONNMARK --set-xmark ${MARK}`,
+      `-i ${o.old} -j CONNMARK --set-xmark 0x0/${REPLY_MARK}`,
+    ]),
+    restore,
+  ];
+  const sections: [string, string[]][] = [
+    ["filter", chainLines(tables, "filter", "FORWARD", FWD_CHAIN, want ? forward : null)],
+    ["nat", chainLines(tables, "nat", "POSTROUTING", NAT_CHAIN, want ? nat : null)],
+    ["mangle", [
+      ...chainLines(tables, "mangle", "PREROUTING", MARK_CHAIN, mark),
+      ...chainLines(tables, "mangle", "OUTPUT", MARK_OUT_CHAIN, mark === null ? null : [restore]),
+    ]],
+  ];
+  const script = sections.filter(([, lines]) => lines.length > 0)
+    .map(([table, lines]) => `*${table}\n${lines.join("\n")}\nCOMMIT\n`).join("");
+  return script === "" ? null : script;
 }
 
 /**
- * One table's part of the restore script: our chain with exactly `rules` and one jump at position 1
- * of `parent`, or (rules null) no chain and no jump. Null when the table already looks like that.
+ * One chain's lines of the restore script: our chain with exactly `rules` and one jump at position 1
+ * of `parent`, or (rules null) no chain and no jump. None when the table already looks like that.
  */
-function chainSection(
+function chainLines(
   tables: SavedTables,
   table: string,
   parent: string,
   chain: string,
   rules: string[] | null,
-): string | null {
+): string[] {
   const exists = hasChain(tables, table, chain);
   const jumps = chainRules(tables, table, parent)
     .map((spec, i) => (spec === `-j ${chain}` ? i : -1))
@@ -301,5 +424,5 @@ function chainSection(
       lines.push(`-I ${parent} 1 -j ${chain}`);
     }
   }
-  return lines.length > 0 ? `*${table}\n${lines.join("\n")}\nCOMMIT\n` : null;
+  return lines;
 }

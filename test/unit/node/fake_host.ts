@@ -22,12 +22,18 @@ const fail = (stderr: string, code = 2): ExecResult => ({ code, stdout: "", stde
 const BUILTIN: Record<string, string[]> = {
   filter: ["INPUT", "FORWARD", "OUTPUT"],
   nat: ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
+  mangle: ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"],
 };
 
 export class FakeHost implements Exec {
   links = new Map<string, Link>();
   /** Extra routes (not the kernel's prefix routes of addresses). */
   routes: { dst: string; dev: string }[] = [];
+  /** Routes in other tables than main, and the tables that exist (made by a first route, as in Linux). */
+  tableRoutes: { dst: string; dev: string; table: number }[] = [];
+  tables = new Set<string>();
+  /** Policy rules beyond local, main and default: `fwmark VALUE/MASK lookup TABLE priority N`. */
+  rules: { 4: string[]; 6: string[] } = { 4: [], 6: [] };
   defaults: { 4: string | null; 6: string | null } = { 4: "eth0", 6: "eth0" };
   firewall: { 4: Tables; 6: Tables } = { 4: new Map(), 6: new Map() };
   sysctl = new Map([["net.ipv4.ip_forward", "0"], ["net.ipv6.conf.all.forwarding", "0"]]);
@@ -123,6 +129,21 @@ export class FakeHost implements Exec {
   }
 
   #read(line: string): ExecResult | null {
+    const table = line.match(/^ip (-6 )?-j route show table (\d+)$/);
+    if (table) {
+      const family = table[1] ? 6 : 4;
+      if (!this.tables.has(`${family}:${table[2]}`)) {
+        return {
+          code: 2,
+          stdout: "[",
+          stderr: `Error: ipv${family}: FIB table does not exist.\nDump terminated\n`,
+        };
+      }
+      return ok(JSON.stringify(
+        this.tableRoutes.filter((r) => r.table === Number(table[2]) && ipVersionOf(r.dst) === family)
+          .map((r) => ({ dst: r.dst.replace(family === 4 ? /\/32$/ : /\/128$/, ""), dev: r.dev })),
+      ));
+    }
     const one = line.match(/^wg show (\S+) dump$/);
     if (one && one[1] !== "all") {
       // One device's dump answers only while its UAPI does (a userspace interface is up).
@@ -184,6 +205,20 @@ export class FakeHost implements Exec {
         }
         return ok(lines.map((l) => l + "\n").join(""));
       }
+      case "ip -j rule show":
+      case "ip -6 -j rule show": {
+        const family = line.includes("-6") ? 6 : 4;
+        const ours = this.rules[family].map((r) => {
+          const m = r.match(/^fwmark (\S+)\/(\S+) lookup (\d+) priority (\d+)$/)!;
+          return { priority: Number(m[4]), src: "all", fwmark: m[1], fwmask: m[2], table: m[3] };
+        });
+        return ok(JSON.stringify([
+          { priority: 0, src: "all", table: "local" },
+          ...ours.sort((a, b) => a.priority - b.priority),
+          { priority: 32766, src: "all", table: "main" },
+          ...(family === 4 ? [{ priority: 32767, src: "all", table: "default" }] : []),
+        ]));
+      }
       case "wg show interfaces":
         return ok([...this.links.values()].filter((l) => l.wg).map((l) => l.name).join(" ") + "\n");
       case "iptables-save":
@@ -218,6 +253,7 @@ export class FakeHost implements Exec {
       if ((m = a.match(/^link delete dev (\S+)$/))) {
         if (!this.links.delete(m[1]!)) return fail(`Cannot find device "${m[1]}"`, 1);
         this.routes = this.routes.filter((r) => r.dev !== m![1]);
+        this.tableRoutes = this.tableRoutes.filter((r) => r.dev !== m![1]);
         return ok();
       }
       if ((m = a.match(/^link set dev (\S+) (up|mtu (\d+))$/))) {
@@ -241,7 +277,40 @@ export class FakeHost implements Exec {
           // The kernel drops a device's IPv4 routes with its last IPv4 address.
           if (fam === 4 && !l.addresses.some((x) => ipVersionOf(x) === 4)) {
             this.routes = this.routes.filter((r) => !(r.dev === l.name && ipVersionOf(r.dst) === 4));
+            this.tableRoutes = this.tableRoutes.filter((r) =>
+              !(r.dev === l.name && ipVersionOf(r.dst) === 4)
+            );
           }
+        }
+        return ok();
+      }
+      if ((m = a.match(/^-([46]) route (replace|del) (\S+) dev (\S+) table (\d+)$/))) {
+        const [, fam, op, dst, dev, t] = m;
+        if (ipVersionOf(dst!) !== Number(fam)) return fail("Error: inet prefix is expected");
+        const l = this.links.get(dev!);
+        if (!l) return fail(`Cannot find device "${dev}"`, 1);
+        const table = Number(t);
+        const i = this.tableRoutes.findIndex((r) => r.dst === dst && r.table === table);
+        if (op === "replace") {
+          if (!l.up) return fail("Error: Nexthop device is not up.");
+          if (i >= 0) this.tableRoutes.splice(i, 1);
+          this.tableRoutes.push({ dst: dst!, dev: dev!, table });
+          this.tables.add(`${fam}:${table}`);
+        } else {
+          if (i < 0 || this.tableRoutes[i]!.dev !== dev) return fail("RTNETLINK answers: No such process");
+          this.tableRoutes.splice(i, 1);
+        }
+        return ok();
+      }
+      if ((m = a.match(/^-([46]) rule (add|del) (fwmark \S+ lookup \d+ priority \d+)$/))) {
+        const family = Number(m[1]) as 4 | 6;
+        const i = this.rules[family].indexOf(m[3]!);
+        if (m[2] === "add") {
+          if (i >= 0) return fail("RTNETLINK answers: File exists");
+          this.rules[family].push(m[3]!);
+        } else {
+          if (i < 0) return fail("RTNETLINK answers: No such file or directory");
+          this.rules[family].splice(i, 1);
         }
         return ok();
       }
@@ -397,7 +466,8 @@ export class FakeHost implements Exec {
         }
       } else if ((m = line.match(/^-F (\S+)$/))) table.rules = table.rules.filter((r) => r.chain !== m![1]);
       else if ((m = line.match(/^-X (\S+)$/))) {
-        if (table.rules.some((r) => r.chain === m![1] || r.spec.includes(`-j ${m![1]}`))) {
+        const target = (spec: string) => spec.match(/-j (\S+)/)?.[1];
+        if (table.rules.some((r) => r.chain === m![1] || target(r.spec) === m![1])) {
           return fail("iptables-restore: chain is not empty or still referenced", 1);
         }
         table.chains.delete(m[1]!);
@@ -430,6 +500,12 @@ export class FakeHost implements Exec {
     }
     for (const r of [...this.routes].sort((a, b) => a.dst.localeCompare(b.dst))) {
       out.push(`route ${r.dst} dev ${r.dev}`);
+    }
+    for (const r of [...this.tableRoutes].sort((a, b) => a.dst.localeCompare(b.dst))) {
+      out.push(`route ${r.dst} dev ${r.dev} table ${r.table}`);
+    }
+    for (const family of [4, 6] as const) {
+      for (const r of [...this.rules[family]].sort()) out.push(`rule${family} ${r}`);
     }
     for (const family of [4, 6] as const) {
       for (const [name, t] of [...this.firewall[family]].sort(([a], [b]) => a.localeCompare(b))) {

@@ -1,7 +1,7 @@
 // Parsers for what the real tools print (samples captured from wireguard-tools 1.0.20210914,
 // iproute2 and iptables 1.8.9 nf_tables). The CIDR text they compare is tested in core/cidr_test.ts.
 import assert from "node:assert/strict";
-import { defaultEgress, parseIpAddress, parseIpRoutes } from "../../../src/node/drivers/ip.ts";
+import { defaultEgress, parseIpAddress, parseIpRoutes, parseIpRules } from "../../../src/node/drivers/ip.ts";
 import { chainRules, parseIptablesSave } from "../../../src/node/drivers/iptables.ts";
 import { parseSysctl } from "../../../src/node/drivers/sysctl.ts";
 import { displayArgv } from "../../../src/node/drivers/exec.ts";
@@ -95,6 +95,23 @@ Deno.test("parseIpRoutes() gives host routes their prefix length and finds the d
   ]);
   assert.equal(defaultEgress(routes), "eth1");
   assert.equal(defaultEgress(parseIpRoutes(JSON.stringify([{ dst: "fd77::/64", dev: "wg0" }]), 6)), null);
+});
+
+Deno.test("parseIpRules() reads priorities, fwmarks with their mask and tables of `ip -j rule show`", () => {
+  // As iproute2 6.1 prints it (a mask of 0xffffffff is left out).
+  const text = JSON.stringify([
+    { priority: 0, src: "all", table: "local" },
+    { priority: 5150, src: "all", fwmark: "0x1000000", fwmask: "0x1000000", table: "5150" },
+    { priority: 5200, src: "all", fwmark: "0xca6c", table: "51820" },
+    { priority: 32766, src: "all", table: "main" },
+  ]);
+  assert.deepEqual(parseIpRules(text), [
+    { priority: 0, fwmark: null, table: "local" },
+    { priority: 5150, fwmark: "0x1000000/0x1000000", table: "5150" },
+    { priority: 5200, fwmark: "0xca6c/0xffffffff", table: "51820" },
+    { priority: 32766, fwmark: null, table: "main" },
+  ]);
+  assert.deepEqual(parseIpRules(""), []);
 });
 
 Deno.test("parseIptablesSave() keeps chains and rules in order, per table", () => {

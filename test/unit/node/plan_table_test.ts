@@ -74,7 +74,26 @@ const ROTATING: HostState = {
     },
   ],
   forwarding: { ipv4: true, ipv6: false },
+  overlaps: [{ old: "wg0", next: "wg0r" }],
 };
+
+/** The same overlap on an interface with IPv6 too. */
+const ROTATING6: HostState = {
+  ...ROTATING,
+  interfaces: [
+    { ...ROTATING.interfaces[0]!, addresses: ["10.0.0.1/24", "fd00::1/64"] },
+    { ...ROTATING.interfaces[1]!, addresses: ["10.0.0.1/32", "fd00::1/128"] },
+  ],
+  forwarding: { ipv4: true, ipv6: true },
+};
+
+/** Our reply marking while a key rotation overlaps wg0 and wg0r, one family, as render() prints it. */
+const MARKING = (family: 4 | 6) =>
+  `fw${family} mangle PREROUTING: -j WIREBUDDY-MARK
+fw${family} mangle OUTPUT: -j WIREBUDDY-MARKOUT
+fw${family} mangle WIREBUDDY-MARK: -i wg0r -j CONNMARK --set-xmark 0x1000000/0x1000000 | \
+-i wg0 -j CONNMARK --set-xmark 0x0/0x1000000 | -j CONNMARK --restore-mark --nfmask 0x1000000 --ctmask 0x1000000
+fw${family} mangle WIREBUDDY-MARKOUT: -j CONNMARK --restore-mark --nfmask 0x1000000 --ctmask 0x1000000`;
 
 type Row = {
   name: string;
@@ -228,7 +247,8 @@ fw6 nat WIREBUDDY-NAT:`,
   },
   // A node WireGuard key rotation (node/wg_key_rotation.ts): the overlap, then the finish.
   {
-    name: "a key rotation's next device: a host address only, the peers again, a moved client's host route",
+    name:
+      "a key rotation's next device: a host address only, the peers again, a moved client's host route, replies marked back through it",
     desired: ROTATING,
     host: `
 link docker0 bridge down mtu 1500
@@ -242,12 +262,100 @@ link wg0r tun up mtu 1420 10.0.0.1/32
   peer A 10.0.0.2/32 psk - endpoint - keepalive 0
   peer B 10.0.0.3/32 psk - endpoint - keepalive 0
 route 10.0.0.3/32 dev wg0r
+route 10.0.0.0/24 dev wg0r table 5150
+rule4 fwmark 0x1000000/0x1000000 lookup 5150 priority 5150
 fw4 filter FORWARD: -j WIREBUDDY-FWD | -s 192.0.2.66/32 -j DROP
 fw4 filter WIREBUDDY-FWD: -i wg0 -j ACCEPT | -o wg0 -j ACCEPT | -i wg0r -j ACCEPT | -o wg0r -j ACCEPT
+${MARKING(4)}
 fw4 nat POSTROUTING: -j WIREBUDDY-NAT | -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
 fw4 nat WIREBUDDY-NAT: -s 10.0.0.0/24 -o eth0 -j MASQUERADE
 fw6 filter FORWARD: -j WIREBUDDY-FWD | -s 2001:db8:66::/48 -j DROP
 fw6 filter WIREBUDDY-FWD: -i wg0 -j ACCEPT | -o wg0 -j ACCEPT | -i wg0r -j ACCEPT | -o wg0r -j ACCEPT
+fw6 nat POSTROUTING: -j WIREBUDDY-NAT
+fw6 nat WIREBUDDY-NAT:`,
+  },
+  {
+    name:
+      "a key rotation's overlap on an interface with IPv6: replies marked back through the next device in both families",
+    desired: ROTATING6,
+    host: `
+link docker0 bridge down mtu 1500
+link eth0 veth up mtu 1500 198.51.100.1/24
+link wg0 tun up mtu 1420 10.0.0.1/24 fd00::1/64
+  wg key S port 51820
+  peer A 10.0.0.2/32 psk - endpoint - keepalive 0
+  peer B 10.0.0.3/32 psk - endpoint - keepalive 0
+link wg0r tun up mtu 1420 10.0.0.1/32 fd00::1/128
+  wg key T port 52820
+  peer A 10.0.0.2/32 psk - endpoint - keepalive 0
+  peer B 10.0.0.3/32 psk - endpoint - keepalive 0
+route 10.0.0.3/32 dev wg0r
+route 10.0.0.0/24 dev wg0r table 5150
+route fd00::/64 dev wg0r table 5150
+rule4 fwmark 0x1000000/0x1000000 lookup 5150 priority 5150
+rule6 fwmark 0x1000000/0x1000000 lookup 5150 priority 5150
+fw4 filter FORWARD: -j WIREBUDDY-FWD | -s 192.0.2.66/32 -j DROP
+fw4 filter WIREBUDDY-FWD: -i wg0 -j ACCEPT | -o wg0 -j ACCEPT | -i wg0r -j ACCEPT | -o wg0r -j ACCEPT
+${MARKING(4)}
+fw4 nat POSTROUTING: -j WIREBUDDY-NAT | -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+fw4 nat WIREBUDDY-NAT: -s 10.0.0.0/24 -o eth0 -j MASQUERADE
+fw6 filter FORWARD: -j WIREBUDDY-FWD | -s 2001:db8:66::/48 -j DROP
+fw6 filter WIREBUDDY-FWD: -i wg0 -j ACCEPT | -o wg0 -j ACCEPT | -i wg0r -j ACCEPT | -o wg0r -j ACCEPT
+${MARKING(6)}
+fw6 nat POSTROUTING: -j WIREBUDDY-NAT
+fw6 nat WIREBUDDY-NAT: -s fd00::/64 -o eth0 -j MASQUERADE`,
+    sysctl: `
+sysctl net.ipv4.ip_forward=1
+sysctl net.ipv6.conf.all.forwarding=1`,
+  },
+  {
+    name:
+      "a key rotation cancelled: the next device, its marks, rule and reply table go; the old device stays",
+    from: ROTATING6,
+    desired: { interfaces: [ROTATING6.interfaces[0]!], forwarding: ROTATING6.forwarding },
+    host: `
+link docker0 bridge down mtu 1500
+link eth0 veth up mtu 1500 198.51.100.1/24
+link wg0 tun up mtu 1420 10.0.0.1/24 fd00::1/64
+  wg key S port 51820
+  peer A 10.0.0.2/32 psk - endpoint - keepalive 0
+  peer B 10.0.0.3/32 psk - endpoint - keepalive 0
+fw4 filter FORWARD: -j WIREBUDDY-FWD | -s 192.0.2.66/32 -j DROP
+fw4 filter WIREBUDDY-FWD: -i wg0 -j ACCEPT | -o wg0 -j ACCEPT
+fw4 nat POSTROUTING: -j WIREBUDDY-NAT | -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+fw4 nat WIREBUDDY-NAT: -s 10.0.0.0/24 -o eth0 -j MASQUERADE
+fw6 filter FORWARD: -j WIREBUDDY-FWD | -s 2001:db8:66::/48 -j DROP
+fw6 filter WIREBUDDY-FWD: -i wg0 -j ACCEPT | -o wg0 -j ACCEPT
+fw6 nat POSTROUTING: -j WIREBUDDY-NAT
+fw6 nat WIREBUDDY-NAT: -s fd00::/64 -o eth0 -j MASQUERADE`,
+  },
+  {
+    name:
+      "a key rotation's marks, rule and reply table go at the finish; another program's mangle rule and policy rule stay",
+    from: ROTATING,
+    meanwhile: (host) => {
+      host.foreignRule(4, "mangle", "PREROUTING", "-i eth0 -j MARK --set-xmark 0x80000/0xff0000");
+      host.rules[4].push("fwmark 0x80000/0xff0000 lookup 52 priority 5210");
+    },
+    desired: {
+      interfaces: [{ ...ROTATING.interfaces[1]!, addresses: ["10.0.0.1/24"], routes: [], masquerade: true }],
+      forwarding: { ipv4: true, ipv6: false },
+    },
+    host: `
+link docker0 bridge down mtu 1500
+link eth0 veth up mtu 1500 198.51.100.1/24
+link wg0r tun up mtu 1420 10.0.0.1/24
+  wg key T port 52820
+  peer A 10.0.0.2/32 psk - endpoint - keepalive 0
+  peer B 10.0.0.3/32 psk - endpoint - keepalive 0
+rule4 fwmark 0x80000/0xff0000 lookup 52 priority 5210
+fw4 filter FORWARD: -j WIREBUDDY-FWD | -s 192.0.2.66/32 -j DROP
+fw4 filter WIREBUDDY-FWD: -i wg0r -j ACCEPT | -o wg0r -j ACCEPT
+fw4 mangle PREROUTING: -i eth0 -j MARK --set-xmark 0x80000/0xff0000
+fw4 nat POSTROUTING: -j WIREBUDDY-NAT | -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+fw4 nat WIREBUDDY-NAT: -s 10.0.0.0/24 -o eth0 -j MASQUERADE
+fw6 filter FORWARD: -j WIREBUDDY-FWD | -s 2001:db8:66::/48 -j DROP
+fw6 filter WIREBUDDY-FWD: -i wg0r -j ACCEPT | -o wg0r -j ACCEPT
 fw6 nat POSTROUTING: -j WIREBUDDY-NAT
 fw6 nat WIREBUDDY-NAT:`,
   },
@@ -714,6 +822,72 @@ Deno.test("plan() converges from any earlier state: the table replayed in random
       assert.deepEqual([again.planned, again.commands], [0, 0], `${where}: planning after applying gives []`);
     }
   }
+});
+
+Deno.test("plan() a key rotation's reply routing is crash-safe: recorded before it is made, forgotten after it is gone; read only while wanted or owned", async () => {
+  const host = foreignHost();
+  const fs = new MemFs();
+  const reads: string[] = [];
+  const exec: Exec = {
+    run(argv, options) {
+      if (/ (rule|route) show/.test(argv.join(" "))) reads.push(argv.join(" "));
+      return host.run(argv, options);
+    },
+  };
+  const statePath = "/var/lib/wb/state.json";
+  const start = () => createEngine({ exec, fs, log: memoryLogger() }, { statePath, wgImpl: "auto" });
+  const state = async () => JSON.parse((await fs.readText(statePath)) ?? "{}").replies;
+  const rotating = ROWS.find((r) => r.desired === ROTATING)!.host.trim();
+  const finish: HostState = {
+    interfaces: [{ ...ROTATING.interfaces[1]!, addresses: ["10.0.0.1/24"], routes: [], masquerade: true }],
+    forwarding: { ipv4: true, ipv6: false },
+  };
+
+  const idle = await start().reconcileOnce({ interfaces: [WG0], forwarding: NO_FORWARDING });
+  assert.ok(idle.ok, idle.error?.message ?? "");
+  assert.deepEqual(reads, ["ip -j route show table main", "ip -6 -j route show table main"], "no rule reads");
+
+  // The node dies between recording the rule and making it: the record over-claims, the next run makes it.
+  host.failNext = { match: /rule add/, stderr: "RTNETLINK answers: Operation not permitted" };
+  const crashed = await start().reconcileOnce(ROTATING);
+  assert.equal(crashed.ok, false);
+  assert.deepEqual(await state(), { rules: [4], routes: [{ cidr: "10.0.0.0/24", dev: "wg0r" }] });
+  assert.ok(!render(host).includes("rule4"));
+  const engine = start();
+  assert.ok((await engine.reconcileOnce(ROTATING)).ok);
+  assert.equal(render(host), rotating);
+  assert.ok(reads.includes("ip -j rule show") && reads.includes("ip -j route show table 5150"));
+
+  // The finish stops before the rule is deleted (the rule goes before its table's routes): both are
+  // still recorded, so the next tick deletes the rule and forgets the route the kernel already dropped.
+  host.failNext = { match: /rule del/, stderr: "RTNETLINK answers: Operation not permitted" };
+  assert.equal((await engine.reconcileOnce(finish)).ok, false);
+  assert.deepEqual(await state(), { rules: [4], routes: [{ cidr: "10.0.0.0/24", dev: "wg0r" }] });
+  assert.ok(render(host).includes("rule4 fwmark 0x1000000/0x1000000 lookup 5150 priority 5150"));
+  reads.length = 0;
+  const done = await start().reconcileOnce(finish);
+  assert.ok(done.ok, done.error?.message ?? "");
+  assert.ok(reads.includes("ip -j rule show"), "owned, so read although no overlap is wanted");
+  assert.equal(await state(), undefined, "nothing recorded: the state file is as before any rotation");
+  assert.ok(!/rule4|table 5150|WIREBUDDY-MARK/.test(render(host)), render(host));
+  reads.length = 0;
+  const again = await start().reconcileOnce(finish);
+  assert.deepEqual([again.planned, again.commands], [0, 0]);
+  assert.deepEqual(reads, ["ip -j route show table main", "ip -6 -j route show table main"], "no rule reads");
+});
+
+// A foreign rule in our reply table's place, or our table's routes through a device another overlap
+// now names, are left or replaced as the table says: nothing but what the state file records is deleted.
+Deno.test("plan() a key rotation's reply routing leaves a policy rule it did not make", async () => {
+  const host = foreignHost();
+  host.rules[4].push("fwmark 0x2000000/0x2000000 lookup 5150 priority 5150");
+  const engine = createEngine({ exec: host, fs: new MemFs(), log: memoryLogger() }, {
+    statePath: "/var/lib/wb/state.json",
+    wgImpl: "auto",
+  });
+  assert.ok((await engine.reconcileOnce(ROTATING)).ok);
+  assert.ok((await engine.reconcileOnce({ interfaces: [WG0], forwarding: NO_FORWARDING })).ok);
+  assert.deepEqual(host.rules[4], ["fwmark 0x2000000/0x2000000 lookup 5150 priority 5150"]);
 });
 
 // The incremental path (issue 18 item 4): between full observes, a change to peers alone is planned
