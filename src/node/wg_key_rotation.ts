@@ -4,8 +4,12 @@
 //   reports its public key in the heartbeat (the master's announce);
 // - runs the next device with the same client peers, on the alternate port, with its address as a host
 //   address only (no connected route: traffic keeps going through the old device);
+// - answers each connection through the device it arrived on (HostState.overlaps: a connection mark and
+//   a table of the engine's), so the reply to a client's first packet on the new key already leaves
+//   through the next device;
 // - routes each client through the device of its latest handshake (a host route per moved client,
-//   part of the desired state the engine reconciles), checked every WG_ROTATION_TICK_MS;
+//   part of the desired state the engine reconciles), checked every WG_ROTATION_TICK_MS: that covers
+//   connections the client did not start (another client's, the master's), which carry no mark;
 // - once the config names the next device as the interface itself, forgets the old key (never used
 //   again); a rotation cancelled before it finished forgets the new one.
 import type { HostState, InterfaceSpec } from "../core/host_state.ts";
@@ -138,10 +142,14 @@ export class NodeWgRotation {
     return config.interfaces.flatMap((i) => (i.next && !i.private_key ? [i.next.name] : []));
   }
 
-  /** `desired` plus the next devices, with the routes of the last look. */
+  /** `desired` plus the next devices, with the routes of the last look, and their overlaps. */
   extend(config: NodeConfig, desired: HostState, keys: Record<string, string>): HostState {
     const extra = nextDevices(config, keys, this.#routes);
-    return extra.length === 0 ? desired : { ...desired, interfaces: [...desired.interfaces, ...extra] };
+    if (extra.length === 0) return desired;
+    const overlaps = config.interfaces.flatMap((i) =>
+      i.next && !i.private_key ? [{ old: i.name, next: i.next.name }] : []
+    );
+    return { ...desired, interfaces: [...desired.interfaces, ...extra], overlaps };
   }
 
   /** Takes a look's routes; true when they changed (the host must be reconciled). */

@@ -206,6 +206,9 @@ Deno.test("NodeWgRotation reports progress only while a rotation runs, and a rou
     forwarding: { ipv4: true, ipv6: false },
   }, keys);
   assert.deepEqual(desired.interfaces.map((i) => [i.name, i.routes]), [["wg0r", ["10.13.13.3/32"]]]);
+  assert.deepEqual(desired.overlaps, [{ old: "wg0", next: "wg0r" }], "replies follow the arriving device");
+  const idle = { interfaces: [], forwarding: { ipv4: true, ipv6: false } };
+  assert.equal(r.extend(config(iface()), idle, keys), idle, "no overlap without a rotation");
 });
 
 Deno.test("samplesFromDump() makes one sample of a client both devices carry during a rotation", () => {
