@@ -1,5 +1,6 @@
 // Turns the master's signed NodeConfig into the engine's HostState, with the node's own private keys.
 // Pure; used by the node daemon (and by the master for its own host in tests and benchmarks).
+import { contains, isValidCidr, normalizeCidr, parseCidr } from "./cidr.ts";
 import type { HostState, InterfaceSpec, PeerSpec } from "./host_state.ts";
 import type { NodeConfig } from "./sync.ts";
 
@@ -30,7 +31,7 @@ export function hostStateFromNodeConfig(config: NodeConfig, privateKeys: Record<
       listenPort: i.listen_port,
       ...(i.mtu ? { mtu: i.mtu } : {}),
       peers,
-      routes: [],
+      routes: routesBeyond(i.addresses, peers),
       forward: true,
       masquerade: i.masquerade,
     };
@@ -42,4 +43,27 @@ export function hostStateFromNodeConfig(config: NodeConfig, privateKeys: Record<
       ipv6: interfaces.some((i) => i.addresses.some((a) => a.includes(":"))),
     },
   };
+}
+
+/**
+ * The peers' allowed IPs outside the interface's own subnets, each a route through it (as wg-quick adds
+ * one for every allowed IP): on the master's own node, a failover pool's clients are reached through
+ * the tunnel of the member holding them. Never a default route.
+ */
+export function routesBeyond(addresses: string[], peers: PeerSpec[]): string[] {
+  const own = addresses.filter(isValidCidr).map((a) => parseCidr(a));
+  const out = new Set<string>();
+  for (const p of peers) {
+    for (const a of p.allowedIps) {
+      if (!isValidCidr(a)) continue;
+      const c = parseCidr(a);
+      if (
+        c.prefix === 0 || own.some((o) => o.version === c.version && o.prefix <= c.prefix && contains(o, c))
+      ) {
+        continue;
+      }
+      out.add(normalizeCidr(c));
+    }
+  }
+  return [...out].sort();
 }
