@@ -43,6 +43,9 @@ export const nodesFullRepo = {
   remote: (db: Db) =>
     db.all<NodeFullRow>("SELECT * FROM nodes WHERE is_local = 0 ORDER BY name COLLATE NOCASE, id"),
   byId: (db: Db, id: number) => db.get<NodeFullRow>("SELECT * FROM nodes WHERE id = :id", { id }),
+  /** A node's config version alone (the sync answers' hot path), undefined when there is no such node. */
+  configVersion: (db: Db, id: number) =>
+    db.get<{ v: number }>("SELECT config_version AS v FROM nodes WHERE id = :id", { id })?.v,
   local: (db: Db) => db.get<NodeFullRow>("SELECT * FROM nodes WHERE is_local = 1"),
   byName: (db: Db, name: string) => db.get<NodeFullRow>("SELECT * FROM nodes WHERE name = :name", { name }),
   byFqdn: (db: Db, fqdn: string) => db.get<NodeFullRow>("SELECT * FROM nodes WHERE fqdn = :fqdn", { fqdn }),

@@ -111,7 +111,9 @@ export class HealthService {
       this.clock.now(),
       this.opts,
     );
-    this.events.setNodeStatus(nodeId, status, reason);
+    // Unchanged (the common case: a heartbeat of a node that is online): nothing to record. setNodeStatus
+    // would read the same row in the same turn and find nothing to do, after a savepoint of its own.
+    if (n.status !== status) this.events.setNodeStatus(nodeId, status, reason);
     return status;
   }
 

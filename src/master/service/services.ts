@@ -208,7 +208,7 @@ export async function createServices(
   const rp = relyingParty(publicUrl);
   if (!rp.ok) log.info("passkeys are off", { reason: rp.reason });
   const syncKeys = new SyncKeys(db, secrets, keys.hmacKey);
-  const syncSessions = new SyncSessions(db, secrets, clock);
+  const syncSessions = new SyncSessions(db);
   const configVersions = new ConfigVersions(db, { longPollMaxMs: node.longPollMaxMs });
   configVersions.log = log;
   const fleet = opts.fleet ?? {};

@@ -257,7 +257,7 @@ export class SyncService {
     return {
       kind: "ok",
       acked_seq: acked,
-      config_version: nodesFullRepo.byId(this.db, node.id)!.config_version,
+      config_version: nodesFullRepo.configVersion(this.db, node.id)!,
       ...(dns !== undefined ? { dns_acked_seq: dns } : {}),
       ...this.opts.credentials?.(node, hb),
     };
@@ -275,7 +275,7 @@ export class SyncService {
    * master stops, "unchanged" at `have` (the node asks again once the master is back).
    */
   async configAnswer(nodeId: number, have: number, end: WaitEnd, deltas = false): Promise<string> {
-    const current = end === "closing" ? have : nodesFullRepo.byId(this.db, nodeId)?.config_version ?? have;
+    const current = end === "closing" ? have : nodesFullRepo.configVersion(this.db, nodeId) ?? have;
     if (current <= have) {
       return JSON.stringify({ kind: "unchanged", node_id: nodeId, config_version: current });
     }

@@ -2,8 +2,9 @@
 // proof bound to the node and the request (method, path, timestamp, nonce, body hash): either an ECDSA
 // P-256 signature with the node's enrolled identity key (enrollment, opening a session, and nodes that
 // predate sessions) or an HMAC with the key of the node's current session (src/core/sync_session.ts).
-// Both are checked against a bounded clock window and a nonce that is claimed once; then a per-node
-// rate limit. A stolen bearer alone, or a replay, gets nothing.
+// Both are checked against a bounded clock window and a nonce that is claimed once (a signed request's in
+// the database; a session request's in memory, nonce_window.ts, as its session lives only in this
+// process); then a per-node rate limit. A stolen bearer alone, or a replay, gets nothing.
 import { createHash, timingSafeEqual } from "node:crypto";
 import { AppError } from "../../core/errors.ts";
 import type { Logger } from "../../core/logger.ts";
@@ -13,6 +14,7 @@ import { requestTextSync, verifyMacSync } from "../../core/sync_session.ts";
 import type { Db } from "../db/db.ts";
 import { type NodeFullRow, nodesFullRepo, noncesRepo, removedNodesRepo } from "../db/nodes_repo.ts";
 import { describeSkew, NodeClocks } from "./node_clocks.ts";
+import { NonceWindow } from "./nonce_window.ts";
 import { RateLimiter } from "./rate_limiter.ts";
 import type { SyncSessions } from "./sync_sessions.ts";
 
@@ -57,6 +59,12 @@ export class SyncAuthenticator {
   /** The highest version each node fetched or reported without being charged (see uncharge()). */
   #uncharged = new Map<string, number>();
   #limitedLoggedAt = new Map<number, number>();
+  /**
+   * The nonces of session requests. A session lives only in this process (sync_sessions.ts): after a
+   * restart its requests are refused as `Unknown sync session`, so remembering them here is enough, and
+   * the database write per request (most of what a heartbeat wrote) is gone.
+   */
+  #sessionNonces: NonceWindow;
 
   constructor(
     private readonly db: Db,
@@ -67,6 +75,7 @@ export class SyncAuthenticator {
   ) {
     this.#nodeRate = new RateLimiter(opts.syncRatePerMinute, clock);
     this.clocks = opts.clocks ?? new NodeClocks();
+    this.#sessionNonces = new NonceWindow(clock);
   }
 
   /**
@@ -141,7 +150,10 @@ export class SyncAuthenticator {
     const text = requestTextSync({ method, path, timestamp: ts, nonce: h.nonce!, nodeId, body });
     if (!verifyMacSync(key, h.mac!, text)) throw new AppError("unauthorized", "Bad request MAC");
     this.#inWindow(ts, nodeId);
-    return { nonce: this.#claim(h.nonce!, ts), session: { id: h.session!, key } };
+    if (!this.#sessionNonces.claim(h.nonce!, ts + CLOCK_WINDOW_MS)) {
+      throw new AppError("unauthorized", "Replayed request");
+    }
+    return { nonce: h.nonce!, session: { id: h.session!, key } };
   }
 
   /** Authenticates a node request: bearer secret, signature or session MAC, clock window, nonce, rate limit. */

@@ -16,7 +16,9 @@ import {
   SessionAnswerSchema,
   verifyMac,
 } from "../../../src/core/sync_session.ts";
-import { type TestMaster, testMaster } from "../../support/master.ts";
+import { ORIGIN, type TestMaster, testMaster } from "../../support/master.ts";
+import { createApp } from "../../../src/master/app.tsx";
+import { createServices } from "../../../src/master/service/services.ts";
 import { enroll, enrolled, type EnrolledNode, signedRequest } from "../../support/signed_node.ts";
 
 type Session = { id: string; key: CryptoKey };
@@ -112,6 +114,44 @@ Deno.test("session: a replayed MAC'd request is refused", async () => {
     200,
   );
   const again = await macRequest(m, "POST", "/api/sync/heartbeat", heartbeat, { ...as, nonce });
+  assert.equal(again.res.status, 401);
+  assert.match(again.text, /Replayed/);
+  m.close();
+});
+
+Deno.test("session: it ends with the master process; after a restart a replay of its requests is refused and the node opens a new one", async () => {
+  const { m, n, as } = await withSession();
+  const nonce = newNonce();
+  assert.equal(
+    (await macRequest(m, "POST", "/api/sync/heartbeat", heartbeat, { ...as, nonce })).res.status,
+    200,
+  );
+  // The same database and keys in a new process: sessions (and the nonces of their requests) were in memory.
+  const services = await createServices(m.db, m.clock, m.keys, m.log, {
+    sessionTtlMs: 12 * 3_600_000,
+    scryptCost: { N: 1024, r: 8, p: 1 },
+    publicHost: "vpn.example.com",
+    publicUrl: new URL(ORIGIN),
+    tls: null,
+  });
+  const restarted = {
+    ...m,
+    services,
+    app: createApp(services, { publicUrl: new URL(ORIGIN), trustProxy: false }),
+  };
+  const replay = await macRequest(restarted, "POST", "/api/sync/heartbeat", heartbeat, { ...as, nonce });
+  assert.equal(replay.res.status, 401);
+  assert.match(replay.text, /Unknown sync session/);
+  const fresh = await macRequest(restarted, "POST", "/api/sync/heartbeat", heartbeat, as);
+  assert.equal(fresh.res.status, 401, "no request of the old session is taken, new nonce or not");
+  const session = await openSession(restarted, n);
+  const ok = await macRequest(restarted, "POST", "/api/sync/heartbeat", heartbeat, { ...as, session });
+  assert.equal(ok.res.status, 200, ok.text);
+  const again = await macRequest(restarted, "POST", "/api/sync/heartbeat", heartbeat, {
+    ...as,
+    session,
+    nonce: ok.nonce,
+  });
   assert.equal(again.res.status, 401);
   assert.match(again.text, /Replayed/);
   m.close();
