@@ -5,7 +5,9 @@
 // on MASTER, and the heartbeat's reports.
 import assert from "node:assert/strict";
 import { memoryLogger } from "../../../src/core/logger.ts";
-import type { NodeConfig, NodeInterfaceConfig, PoolConfig } from "../../../src/core/sync.ts";
+import type { NodeConfig, NodeInterfaceConfig, PoolConfig, PoolReport } from "../../../src/core/sync.ts";
+import { heartbeatLoop } from "../../../src/node/loops.ts";
+import { MetricsQueue } from "../../../src/node/metrics/queue.ts";
 import { generateKeyPair } from "../../../src/core/wg_keys.ts";
 import { PoolAnnouncer } from "../../../src/node/pools/announcer.ts";
 import {
@@ -25,6 +27,7 @@ import {
   takeoverEntries,
 } from "../../../src/node/pools/takeover.ts";
 import { FakeClock, MemFs, ScriptedExec } from "../../support/fakes.ts";
+import { config, NODE, TIMING, until, world } from "./loops_harness.ts";
 
 const PATHS: KeepalivedPaths = { dir: "/var/lib/wb/keepalived", program: "keepalived" };
 const CONF = `${PATHS.dir}/keepalived.conf`;
@@ -624,4 +627,37 @@ Deno.test("PoolAnnouncer: keepalived missing is a fault the pool page shows; rem
   assert.equal(host.fs.files.has(CONF), false);
   assert.equal(host.fs.files.has(`${PATHS.dir}/track_1`), false);
   assert.equal(b.reports(), null);
+});
+
+Deno.test("heartbeatLoop: `pools` goes with every beat while the config has pools, and never without", async () => {
+  const w = world();
+  const queue = new MetricsQueue(":memory:", 10_000);
+  let reports: PoolReport[] | null = [{ id: 4, state: "serving", detail: null, sessions: 1 }];
+  try {
+    w.state.configApplied(config(3), { ok: true });
+    w.master.heartbeatAnswers.push(
+      { kind: "ok", acked_seq: 0, config_version: 3 },
+      { kind: "ok", acked_seq: 0, config_version: 3 },
+      { kind: "removed", node_id: NODE },
+    );
+    const loop = heartbeatLoop({
+      ...w.base,
+      ...w,
+      keys: { publicKeys: () => Promise.resolve({}) },
+      queue,
+      timing: TIMING,
+      pools: () => reports,
+    });
+    await until("first beat", () => w.master.beats.length === 1 && w.clock.pendingSleeps === 1);
+    assert.deepEqual(w.master.beats[0]!.pools, [{ id: 4, state: "serving", detail: null, sessions: 1 }]);
+    w.clock.advance(30_000);
+    await until("second beat", () => w.master.beats.length === 2 && w.clock.pendingSleeps === 1);
+    assert.deepEqual(w.master.beats[1]!.pools, reports, "every beat, also a quiet one");
+    reports = null;
+    w.heartbeatNow.wake();
+    await loop;
+    assert.equal("pools" in w.master.beats[2]!, false, "no pools: no field (an older master never sees it)");
+  } finally {
+    queue.close();
+  }
 });
