@@ -192,6 +192,12 @@ Deno.test({
         for (let trial = 1; trial <= TRIALS; trial++) {
           const serving = await settled(`trial ${trial}: a settled pool`);
           const other = c.nodes.find((n) => n !== serving)!;
+          // The other member knows where the client is (the handover list in its config): the takeover.
+          await waitFor(
+            `trial ${trial}: ${other.name}'s config to carry the client's endpoint`,
+            () => knowsClient(other),
+            { timeoutMs: 30_000, intervalMs: 200 },
+          );
           const pinger = new Pinger(c.client, INTERNET_IP);
           pingers.push(pinger);
           await waitFor("the pinger's first replies", () => pinger.repliesSince(0) >= 3, {
@@ -247,6 +253,10 @@ Deno.test({
         // --- drain: the serving member withdraws, the client moves without loss beyond the handover ---
         const serving = await settled("a settled pool before the drain");
         const other = c.nodes.find((n) => n !== serving)!;
+        await waitFor(`${other.name}'s config to carry the client's endpoint`, () => knowsClient(other), {
+          timeoutMs: 30_000,
+          intervalMs: 200,
+        });
         const pinger = new Pinger(c.client, INTERNET_IP);
         pingers.push(pinger);
         await waitFor("the pinger's first replies", () => pinger.repliesSince(0) >= 3, { timeoutMs: 5_000 });
