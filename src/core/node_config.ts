@@ -1,6 +1,6 @@
 // Turns the master's signed NodeConfig into the engine's HostState, with the node's own private keys.
 // Pure; used by the node daemon (and by the master for its own host in tests and benchmarks).
-import { contains, isValidCidr, normalizeCidr, parseCidr } from "./cidr.ts";
+import { type Cidr, contains, isValidCidr, normalizeCidr, parseCidr } from "./cidr.ts";
 import type { HostState, InterfaceSpec, PeerSpec } from "./host_state.ts";
 import type { NodeConfig } from "./sync.ts";
 
@@ -31,7 +31,7 @@ export function hostStateFromNodeConfig(config: NodeConfig, privateKeys: Record<
       listenPort: i.listen_port,
       ...(i.mtu ? { mtu: i.mtu } : {}),
       peers,
-      routes: routesBeyond(i.addresses, peers),
+      routes: routesBeyond(i.addresses, peers, i.routes ?? []),
       forward: true,
       masquerade: i.masquerade,
     };
@@ -46,22 +46,29 @@ export function hostStateFromNodeConfig(config: NodeConfig, privateKeys: Record<
 }
 
 /**
- * The peers' allowed IPs outside the interface's own subnets, each a route through it (as wg-quick adds
- * one for every allowed IP): on the master's own node, a failover pool's clients are reached through
- * the tunnel of the member holding them. Never a default route.
+ * The routes through an interface: its `explicit` ones (the master's own node: each failover pool's
+ * CIDR, one route however many clients the pool has), and the peers' allowed IPs outside the
+ * interface's own subnets that no explicit route covers, one route each (as wg-quick adds one for every
+ * allowed IP): a pool client the master reaches through the member holding it. Never a default route.
  */
-export function routesBeyond(addresses: string[], peers: PeerSpec[]): string[] {
+export function routesBeyond(addresses: string[], peers: PeerSpec[], explicit: string[] = []): string[] {
   const own = addresses.filter(isValidCidr).map((a) => parseCidr(a));
+  const inside = (c: Cidr, nets: Cidr[]) =>
+    nets.some((o) => o.version === c.version && o.prefix <= c.prefix && contains(o, c));
   const out = new Set<string>();
+  const wide: Cidr[] = [];
+  for (const a of explicit) {
+    if (!isValidCidr(a)) continue;
+    const c = parseCidr(a);
+    if (c.prefix === 0 || inside(c, own)) continue;
+    wide.push(c);
+    out.add(normalizeCidr(c));
+  }
   for (const p of peers) {
     for (const a of p.allowedIps) {
       if (!isValidCidr(a)) continue;
       const c = parseCidr(a);
-      if (
-        c.prefix === 0 || own.some((o) => o.version === c.version && o.prefix <= c.prefix && contains(o, c))
-      ) {
-        continue;
-      }
+      if (c.prefix === 0 || inside(c, own) || inside(c, wide)) continue;
       out.add(normalizeCidr(c));
     }
   }

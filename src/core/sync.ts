@@ -181,6 +181,16 @@ export const PoolConfigSchema = z.object({
    * start the handshake itself (the engine never sets client endpoints; only the takeover does).
    */
   handover: z.array(z.object({ public_key: WgKeySchema, endpoint: z.string().max(300) })).max(MAX_PEERS),
+  /**
+   * DNS mode: the master's order to take these clients over (their holder died or was drained; this is
+   * the healthy member with the highest priority). The member starts the handshake with each, as the VRRP
+   * takeover does, once per `epoch` (a new epoch whenever the set changes). Absent: nothing to take over
+   * (older nodes ignore the field).
+   */
+  takeover: z.object({
+    epoch: z.number().int().nonnegative(),
+    keys: z.array(WgKeySchema).max(MAX_PEERS),
+  }).optional(),
 });
 export type PoolConfig = z.infer<typeof PoolConfigSchema>;
 
@@ -202,6 +212,11 @@ export const NodeInterfaceConfigSchema = z.object({
   /** The master as a peer (DNS path through the tunnel); null on the master itself and non-first interfaces. */
   master_peer: MasterPeerSchema.nullable(),
   masquerade: z.boolean(),
+  /**
+   * Address spaces routed through this interface as a whole (the master's own node: each failover pool's
+   * CIDR on its first interface); a peer's allowed IP inside one of them gets no route of its own.
+   */
+  routes: z.array(CidrTextSchema).max(2 * MAX_INTERFACES).optional(),
   /**
    * Set when this interface is a failover pool's (DESIGN §8): every member runs it with the pool's shared
    * identity (`private_key`), the interface's own addresses and port, and all of the pool's peers.

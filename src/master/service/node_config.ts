@@ -7,7 +7,7 @@
 // - A remote node runs the first interface (its tunnel to the master, which is a peer with keepalive 25
 //   allowed only the master's address and the DNS addresses inside that pool) and every interface it
 //   has peers on, with its own address from the pool and its own key (never sent by the master).
-import { contains, parseCidr } from "../../core/cidr.ts";
+import { contains, normalizeCidr, parseCidr } from "../../core/cidr.ts";
 import type { NodeConfig, NodeInterfaceConfig } from "../../core/sync.ts";
 import { diffConfigs } from "../../core/sync_delta.ts";
 import type { Db } from "../db/db.ts";
@@ -62,6 +62,17 @@ export function nodesCarrying(db: Db, interfaceId: number, opts: { dnsChanged: b
   if (opts.dnsChanged || first?.id === interfaceId) return nodesFullRepo.remote(db).map((n) => n.id);
   if (poolsRepo.isPool(db, interfaceId)) return poolsRepo.memberIds(db, interfaceId); // issue 11
   return peersRepo.nodesOn(db, interfaceId);
+}
+
+/**
+ * The master's own node routes each failover pool's address space through its first interface, one route
+ * per pool however many clients it has (WireGuard picks the member holding each client by its allowed
+ * IPs); not a pool it is a member of itself (its own pool device has the subnet).
+ */
+function poolSpaces(interfaces: InterfaceRow[], pools: ReturnType<typeof poolsOf>): { routes?: string[] } {
+  const routes = interfaces.filter((i) => pools.pools.has(i.id) && !pools.mine.has(i.id))
+    .flatMap((i) => [i.address4, ...(i.address6 ? [i.address6] : [])].map((c) => normalizeCidr(c)));
+  return routes.length > 0 ? { routes } : {};
 }
 
 export async function renderNodeConfig(
@@ -124,6 +135,7 @@ export async function renderNodeConfig(
         peers,
         master_peer: null,
         masquerade: true,
+        ...(iface === first ? poolSpaces(interfaces, pools) : {}),
       });
     }
   } else {

@@ -33,6 +33,55 @@ Deno.test("routesBeyond(): allowed IPs outside the own subnets, normalized and s
   }
 });
 
+Deno.test("routesBeyond(): an explicit route covers the allowed IPs inside it; one outside still gets its own", () => {
+  const peer = (allowedIps: string[]) => ({ publicKey: K("A"), allowedIps });
+  const rows: [string, string[], string[], string[], string[]][] = [
+    ["a pool's CIDR instead of one route per client", ["10.13.13.1/24"], ["10.77.0.0/24"], [
+      "10.13.13.3/32",
+      "10.77.0.2/32",
+      "10.77.0.9/32",
+    ], ["10.77.0.0/24"]],
+    ["a /32 no explicit route covers keeps its route", ["10.13.13.1/24"], ["10.77.0.0/24"], [
+      "10.77.0.2/32",
+      "10.78.0.5/32",
+    ], ["10.77.0.0/24", "10.78.0.5/32"]],
+    ["a narrower explicit route covers only its part", ["10.13.13.1/24"], ["10.77.0.0/25"], [
+      "10.77.0.2/32",
+      "10.77.0.200/32",
+    ], ["10.77.0.0/25", "10.77.0.200/32"]],
+    ["an explicit route covers its own family only", ["10.13.13.1/24", "fd13::1/64"], ["10.77.0.0/24"], [
+      "fd77::2/128",
+    ], ["10.77.0.0/24", "fd77::2/128"]],
+    ["IPv6 pool CIDR covers its clients", ["10.13.13.1/24", "fd13::1/64"], ["10.77.0.0/24", "fd77::/64"], [
+      "10.77.0.4/32",
+      "fd77::4/128",
+    ], ["10.77.0.0/24", "fd77::/64"]],
+    [
+      "explicit routes normalized; never a default one nor one inside the own subnets",
+      ["10.13.13.1/24"],
+      [
+        "10.77.0.1/24",
+        "0.0.0.0/0",
+        "10.13.13.0/25",
+      ],
+      [],
+      ["10.77.0.0/24"],
+    ],
+    [
+      "an explicit route with no client in it stays (the pool's future clients)",
+      ["10.13.13.1/24"],
+      [
+        "10.77.0.0/24",
+      ],
+      [],
+      ["10.77.0.0/24"],
+    ],
+  ];
+  for (const [name, addresses, explicit, allowed, want] of rows) {
+    assert.deepEqual(routesBeyond(addresses, [peer(allowed)], explicit), want, name);
+  }
+});
+
 Deno.test("hostStateFromNodeConfig(): a pool interface runs with the pool's key, all its peers and no endpoints", () => {
   const config: NodeConfig = {
     node_id: 2,
