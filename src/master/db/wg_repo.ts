@@ -188,9 +188,12 @@ export const peersRepo = {
       "SELECT DISTINCT node_id FROM peers WHERE interface_id = :interfaceId AND node_id IS NOT NULL",
       { interfaceId },
     ).map((r) => r.node_id),
-  /** The master's own peers (those no node serves). */
+  /** The master's own peers (those no node serves; a failover pool's clients are its members'). */
   countOnMaster: (db: Db) =>
-    db.get<{ n: number }>("SELECT count(*) AS n FROM peers WHERE node_id IS NULL")!.n,
+    db.get<{ n: number }>(
+      `SELECT count(*) AS n FROM peers p JOIN interfaces i ON i.id = p.interface_id
+       WHERE p.node_id IS NULL AND i.is_pool = 0`,
+    )!.n,
   /** The sealed PSKs of an interface's peers. */
   sealedPsks: (db: Db, interfaceId: number) =>
     db.all<{ public_key: string; psk_sealed: string }>(

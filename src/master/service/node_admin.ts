@@ -22,7 +22,7 @@ import type { NodeClocks } from "./node_clocks.ts";
 import type { SyncKeys } from "./sync_keys.ts";
 import { FieldProblems, parseInput } from "./validate.ts";
 import { HostSchema } from "./wg_schemas.ts";
-import { checkNotPoolMember } from "./pool_checks.ts";
+import { checkNodePortAgainstPools, checkNotPoolMember } from "./pool_checks.ts";
 
 export const LOCAL_NODE_NAME = "local";
 
@@ -210,6 +210,7 @@ export class NodeAdminService {
         wg_port: patch.wg_port ?? cur.wg_port,
       };
       this.#uniqueness(next.name, next.fqdn, id);
+      if (next.wg_port !== cur.wg_port) checkNodePortAgainstPools(this.db, cur, next.wg_port);
       nodesFullRepo.update(this.db, id, { ...next, now: this.clock.now() });
       if (next.wg_port !== cur.wg_port) this.versions.bumpInTx([id]);
       this.audit.record(actor, meta, {

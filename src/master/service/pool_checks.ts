@@ -134,6 +134,26 @@ export function checkMemberPorts(db: Db, port: number, nodes: NodeFullRow[]): vo
   }
 }
 
+/**
+ * A member node's new WireGuard port must not give it a pool's port (nodePort(wg_port, index) of each
+ * interface): its own device and the pool's would bind the same UDP port.
+ */
+export function checkNodePortAgainstPools(db: Db, node: { id: number; name: string }, wgPort: number): void {
+  const count = interfacesRepo.count(db);
+  for (const m of poolsRepo.membershipsOf(db, node.id)) {
+    const pool = interfacesRepo.byId(db, m.interface_id);
+    if (!pool) continue;
+    for (let i = 0; i < count; i++) {
+      if (nodePort(wgPort, i) !== pool.listen_port) continue;
+      throw conflict(
+        "wg_port",
+        `would give it pool ${pool.name}'s port ${pool.listen_port}`,
+        `WireGuard port ${wgPort} would give node ${node.name} port ${pool.listen_port} (${wgPort}+${i}), pool ${pool.name}'s port: choose another port for the node or change the pool's port first`,
+      );
+    }
+  }
+}
+
 /** A pool's peers are served by its members: they name no node. */
 export function checkPoolPeerNode(db: Db, interfaceId: number, nodeId: number | null | undefined): void {
   if (nodeId && poolsRepo.isPool(db, interfaceId)) {
