@@ -53,6 +53,7 @@ export function masterJobs(s: Services, o: { staleCheckMs: number }): Job[] {
       run: async () => {
         const checked = await s.health.checkDue();
         s.poolDns.kick(); // DNS-mode pools follow each round (in the background: a slow server delays no check)
+        s.poolTakeovers.review(); // and their clients move off a member that died or was drained
         return checked;
       },
     },

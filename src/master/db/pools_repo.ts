@@ -231,6 +231,14 @@ export const poolsRepo = {
        ) WHERE k = 1 ORDER BY public_key, node_id`,
       { keys: JSON.stringify(keys) },
     ),
+  /** A pool's active clients that someone holds, with their holder, its handshake and their last endpoint. */
+  heldOn: (db: Db, interfaceId: number, now: number) =>
+    db.all<{ public_key: string; node_id: number; handshake_at: number; endpoint: string | null }>(
+      `SELECT p.public_key, h.node_id, h.handshake_at, h.endpoint FROM pool_holders h JOIN peers p ON p.id = h.peer_id
+       WHERE p.interface_id = :interfaceId AND p.enabled = 1 AND (p.expires_at IS NULL OR p.expires_at > :now)
+       ORDER BY p.id`,
+      { interfaceId, now },
+    ),
   /** Each pool peer's last endpoint (for a member's takeover handshake). */
   endpoints: (db: Db, interfaceId: number) =>
     db.all<{ public_key: string; endpoint: string }>(

@@ -1,12 +1,14 @@
 // A failover pool in a member's NodeConfig (issue 11), and the pool clients the master routes to each
 // node on its tunnel. Every member runs the pool's interface with the pool's shared identity, its own
 // addresses and port, and all of its peers; non-members never see it. A drained member says so (it
-// withdraws) and, once safe to stop, drops the pool's peers. The master's `local` config sends each
+// withdraws) and, once safe to stop, drops the pool's peers. In DNS mode the member told to take clients
+// over (pool_takeover.ts) gets their keys in `takeover`. The master's `local` config sends each
 // pool client's traffic (DNS replies) to the member holding the client's latest handshake.
 import type { NodeInterfaceConfig, PoolConfig } from "../../core/sync.ts";
 import type { Db } from "../db/db.ts";
 import { type PoolMemberRow, type PoolSettingsRow, poolsRepo } from "../db/pools_repo.ts";
 import { type InterfaceRow, interfacesRepo, peersRepo } from "../db/wg_repo.ts";
+import { dnsTakeovers } from "./pool_takeover.ts";
 import type { SecretOpener } from "./secret_box.ts";
 
 type ClientPeers = (
@@ -50,6 +52,7 @@ export async function renderPoolInterface(
   clientPeers: ClientPeers,
 ): Promise<NodeInterfaceConfig> {
   const drained = m.drained_at !== null;
+  const takeover = drained ? undefined : dnsTakeovers(db, iface.id, now).get(m.node_id);
   const rows = m.drain_state === "safe" ? [] : peersRepo.activeOn(db, iface.id, now);
   const active = new Set(rows.map((r) => r.public_key));
   return {
@@ -68,6 +71,7 @@ export async function renderPoolInterface(
       drained,
       handover: drained ? [] : poolsRepo.endpoints(db, iface.id).filter((e) => active.has(e.public_key))
         .map((e) => ({ public_key: e.public_key, endpoint: e.endpoint })),
+      ...(takeover ? { takeover } : {}),
     },
   };
 }

@@ -3,7 +3,7 @@
 import { isValidIp } from "../../core/cidr.ts";
 import type { Db } from "../db/db.ts";
 import { nodeHealthRepo } from "../db/node_health_repo.ts";
-import { type PoolSettingsRow, poolsRepo } from "../db/pools_repo.ts";
+import { type PoolMemberListRow, type PoolSettingsRow, poolsRepo } from "../db/pools_repo.ts";
 import { interfacesRepo } from "../db/wg_repo.ts";
 import type { AnnounceInput } from "./pool_schemas.ts";
 import type { SecretOpener } from "./secret_box.ts";
@@ -27,6 +27,18 @@ export type PoolDnsTarget = {
 /** A member whose last report said `fault` within this long is left out of DNS. */
 const FAULT_FRESH_MS = 120_000;
 
+/**
+ * Whether a member can serve (drain aside): online, its last tunnel check passed (the master's own node
+ * is not checked), and no fresh `fault` report. What DNS publishes, and who may take clients over.
+ */
+export function memberHealthy(db: Db, m: PoolMemberListRow, now: number): boolean {
+  if (m.status !== "online") return false;
+  if (m.report_state === "fault" && m.reported_at !== null && now - m.reported_at < FAULT_FRESH_MS) {
+    return false;
+  }
+  return m.is_local === 1 || (nodeHealthRepo.get(db, m.node_id)?.failures ?? 0) === 0;
+}
+
 export const tsigContext = (name: string) => `pool:${name}:tsig`;
 
 export async function poolDnsTargets(db: Db, secrets: SecretOpener, now: number): Promise<PoolDnsTarget[]> {
@@ -34,13 +46,9 @@ export async function poolDnsTargets(db: Db, secrets: SecretOpener, now: number)
   for (const p of poolsRepo.list(db)) {
     if (p.pool_announce !== "dns" || !p.pool_tsig_secret_sealed) continue;
     const name = interfacesRepo.byId(db, p.id)!.name;
-    const healthy = poolsRepo.members(db, p.id).filter((m) => {
-      if (m.drained_at !== null || m.status !== "online") return false;
-      if (m.report_state === "fault" && m.reported_at !== null && now - m.reported_at < FAULT_FRESH_MS) {
-        return false;
-      }
-      return m.is_local === 1 || (nodeHealthRepo.get(db, m.node_id)?.failures ?? 0) === 0;
-    });
+    const healthy = poolsRepo.members(db, p.id).filter((m) =>
+      m.drained_at === null && memberHealthy(db, m, now)
+    );
     out.push({
       interfaceId: p.id,
       name: p.pool_dns_name!,

@@ -51,6 +51,7 @@ import { DnsListService } from "./dns_lists.ts";
 import { DnsLogService } from "./dns_log.ts";
 import { PoolService } from "./pools.ts";
 import { DEFAULT_POOL_DNS_OPTIONS, PoolDnsPublisher, type ResolveHost } from "./pool_dns.ts";
+import { PoolTakeovers } from "./pool_takeover.ts";
 import type { DnsExchange } from "../dns_tcp.ts";
 import { PoolIntake } from "./pool_intake.ts";
 
@@ -96,6 +97,8 @@ export type Services = {
   pools: PoolService;
   /** DNS-mode pools' healthy members published by RFC 2136 after each health round (pool_dns.ts). */
   poolDns: PoolDnsPublisher;
+  /** DNS-mode pools: a member told to take over the clients of a dead or drained one (pool_takeover.ts). */
+  poolTakeovers: PoolTakeovers;
   /** A node's WireGuard interface keys, rotated with an overlap device (wg_key_rotation.ts). */
   wgKeys: NodeWgKeyRotation;
 };
@@ -338,6 +341,7 @@ export async function createServices(
       DEFAULT_POOL_DNS_OPTIONS,
       ports.resolveHost ?? null,
     ),
+    poolTakeovers: new PoolTakeovers(db, clock, log, configVersions),
     identity,
     wgKeys,
   };

@@ -6,8 +6,9 @@
 // config changes, stopped when no VRRP pool is left, left running across a restart of the node (like
 // the interfaces; the next node adopts it through its pid file). run() reads keepalived's notify fifo:
 // on MASTER the member starts the clients' handshakes itself (takeover.ts) and tells the agent, which
-// samples traffic and sends a heartbeat at once so the master learns the new holder. reports() is the
-// heartbeat's `pools`.
+// samples traffic and sends a heartbeat at once so the master learns the new holder. A DNS pool's member
+// does the same when its config names clients to take over (`pool.takeover`, a new epoch: the master saw
+// their holder die or drain). reports() is the heartbeat's `pools`.
 import type { Logger } from "../../core/logger.ts";
 import type { Clock, Exec, Fs } from "../../core/ports/types.ts";
 import type { NodeConfig, NodeInterfaceConfig, PoolReport } from "../../core/sync.ts";
@@ -33,7 +34,7 @@ import {
   vrrpPidPath,
   type VrrpPool,
 } from "./keepalived.ts";
-import { takeover } from "./takeover.ts";
+import { dnsTakeoverStep, takeover } from "./takeover.ts";
 
 /** A handshake newer than this counts as a session (WireGuard rejects older keys after 180 s). */
 export const SESSION_SECONDS = 180;
@@ -72,6 +73,9 @@ export class PoolAnnouncer {
   #pubKeys = new Map<string, string>();
   #onServing: ((poolId: number) => void) | null = null;
   #links = new Map<number, string>();
+  /** DNS pools: the last takeover acted on, by pool id. */
+  #dnsTakeover = new Map<number, { epoch: number; keys: string[] }>();
+  #kicking: Promise<void> = Promise.resolve();
 
   constructor(private readonly d: AnnouncerDeps) {}
 
@@ -114,6 +118,7 @@ export class PoolAnnouncer {
     const ifaces = (config?.interfaces ?? []).filter((i) => i.pool);
     try {
       this.#pools = await this.#health(ifaces, applyOk);
+      this.#dnsTakeovers();
       const vrrp: VrrpPool[] = [];
       for (const h of this.#pools) {
         const a = h.iface.pool!.announce;
@@ -188,6 +193,42 @@ export class PoolAnnouncer {
     this.d.log.info(`pool ${e.id}: took the address over, started the handshake with ${n} clients`, {
       iface: iface.name,
     });
+  }
+
+  /** Resolves once the DNS takeovers started so far are done (tests). */
+  async takeoversDone(): Promise<void> {
+    await this.#kicking;
+  }
+
+  /**
+   * DNS pools: the master's takeover orders (`pool.takeover`), each epoch once, in the background like
+   * the VRRP takeover (the apply must not wait for its keepalive); the agent beats at once.
+   */
+  #dnsTakeovers(): void {
+    const seen = new Set<number>();
+    for (const { iface, problem } of this.#pools) {
+      const pool = iface.pool!;
+      if (pool.announce.kind !== "dns") continue;
+      seen.add(pool.id);
+      const last = this.#dnsTakeover.get(pool.id) ?? null;
+      const step = dnsTakeoverStep(last, pool.takeover, !pool.drained && problem === null);
+      if (step.remember) this.#dnsTakeover.set(pool.id, step.remember);
+      else this.#dnsTakeover.delete(pool.id);
+      if (step.kick.length === 0) continue;
+      const deps = { exec: this.d.exec, clock: this.d.clock, log: this.d.log };
+      const asked = takeover(deps, iface, undefined, new Set(step.kick));
+      this.#onServing?.(pool.id);
+      this.#kicking = Promise.all([this.#kicking, asked]).then(([, n]) => {
+        this.d.log.info(
+          `pool ${pool.id}: told to take clients over, started the handshake with ${n} clients`,
+          {
+            iface: iface.name,
+            epoch: pool.takeover!.epoch,
+          },
+        );
+      });
+    }
+    for (const id of [...this.#dnsTakeover.keys()]) if (!seen.has(id)) this.#dnsTakeover.delete(id);
   }
 
   /** Each pool interface's own health from one `wg show all dump`. */

@@ -10,7 +10,8 @@
 // roams here, and answers on keys this member never had, so nothing flows until the client's own timers
 // (15 s) start a new handshake. The client answers the initiation and roams to this member. A moment
 // later the keepalive goes back to the configured value (0: off). This is the only place the node sets a
-// client's endpoint; the engine never does.
+// client's endpoint; the engine never does. A DNS pool's member does the same for the clients the master
+// names in `pool.takeover` (their holder died or was drained), once per epoch (dnsTakeoverStep).
 import type { Logger } from "../../core/logger.ts";
 import type { Clock, Exec } from "../../core/ports/types.ts";
 import type { NodeInterfaceConfig } from "../../core/sync.ts";
@@ -24,10 +25,34 @@ export const TAKEOVER_KEEPALIVE_MS = 1_500;
 
 type Entry = { public_key: string; endpoint: string };
 
-/** The handover entries for this interface's own peers (a `wg set peer` for any other key would add one). */
-export function takeoverEntries(iface: NodeInterfaceConfig): Entry[] {
+/**
+ * The handover entries for this interface's own peers (a `wg set peer` for any other key would add one),
+ * only those of `only` when given (a DNS pool's takeover names its clients).
+ */
+export function takeoverEntries(iface: NodeInterfaceConfig, only?: ReadonlySet<string>): Entry[] {
   const own = new Set(iface.peers.map((p) => p.public_key));
-  return (iface.pool?.handover ?? []).filter((h) => own.has(h.public_key) && h.endpoint !== "");
+  return (iface.pool?.handover ?? []).filter((h) =>
+    own.has(h.public_key) && h.endpoint !== "" && (!only || only.has(h.public_key))
+  );
+}
+
+type DnsTakeover = NonNullable<NonNullable<NodeInterfaceConfig["pool"]>["takeover"]>;
+
+/**
+ * A DNS pool's takeover (the master's order, once per epoch): which clients to kick now and what to
+ * remember. A new epoch kicks its clients but those the last one already kicked (a set that grew must
+ * not cut the sessions just made); no takeover forgets (the same client may come back later); a member
+ * not ready (drained, its device unhealthy) waits, remembering nothing new.
+ */
+export function dnsTakeoverStep(
+  last: DnsTakeover | null,
+  next: DnsTakeover | undefined,
+  ready: boolean,
+): { kick: string[]; remember: DnsTakeover | null } {
+  if (!next || next.keys.length === 0) return { kick: [], remember: null };
+  if (last?.epoch === next.epoch || !ready) return { kick: [], remember: last };
+  const done = new Set(last?.keys ?? []);
+  return { kick: next.keys.filter((k) => !done.has(k)), remember: next };
 }
 
 /**
@@ -85,8 +110,9 @@ export async function takeover(
   d: TakeoverDeps,
   iface: NodeInterfaceConfig,
   signal?: AbortSignal,
+  only?: ReadonlySet<string>,
 ): Promise<number> {
-  const entries = takeoverEntries(iface);
+  const entries = takeoverEntries(iface, only);
   if (entries.length === 0) return 0;
   const run = async (argv: string[], stdin?: string) => {
     // Long lists are counted, and keys (on stdin) never logged.

@@ -2,7 +2,7 @@
 // plan() table (plan again after apply → []), the notify fifo's lines, the track file's decisions
 // (drained, device missing or with another key, a failed apply), a fake host replayed in random order
 // (a quiet tick signals nothing and writes nothing; no VRRP pool, nothing runs), the takeover handshake
-// on MASTER, and the heartbeat's reports.
+// on MASTER (and a DNS pool's takeover once per epoch), and the heartbeat's reports.
 import assert from "node:assert/strict";
 import { memoryLogger } from "../../../src/core/logger.ts";
 import type { NodeConfig, NodeInterfaceConfig, PoolConfig, PoolReport } from "../../../src/core/sync.ts";
@@ -21,6 +21,7 @@ import {
   routeDevice,
 } from "../../../src/node/pools/keepalived.ts";
 import {
+  dnsTakeoverStep,
   kickCommands,
   restoreArgv,
   TAKEOVER_CHUNK,
@@ -660,4 +661,142 @@ Deno.test("heartbeatLoop: `pools` goes with every beat while the config has pool
   } finally {
     queue.close();
   }
+});
+
+Deno.test("dnsTakeoverStep: a DNS pool's takeover acts once per epoch (decision table)", () => {
+  const t = (epoch: number, ...keys: string[]) => ({ epoch, keys });
+  const rows: {
+    name: string;
+    last: { epoch: number; keys: string[] } | null;
+    next: { epoch: number; keys: string[] } | undefined;
+    ready: boolean;
+    kick: string[];
+    remember: { epoch: number; keys: string[] } | null;
+  }[] = [
+    { name: "none", last: null, next: undefined, ready: true, kick: [], remember: null },
+    {
+      name: "a first epoch",
+      last: null,
+      next: t(5, "k1", "k2"),
+      ready: true,
+      kick: ["k1", "k2"],
+      remember: t(5, "k1", "k2"),
+    },
+    {
+      name: "the same epoch again (a re-render)",
+      last: t(5, "k1"),
+      next: t(5, "k1"),
+      ready: true,
+      kick: [],
+      remember: t(5, "k1"),
+    },
+    {
+      name: "the set grew: only the new client",
+      last: t(5, "k1"),
+      next: t(6, "k1", "k2"),
+      ready: true,
+      kick: ["k2"],
+      remember: t(6, "k1", "k2"),
+    },
+    { name: "ended: forgotten", last: t(5, "k1"), next: undefined, ready: true, kick: [], remember: null },
+    {
+      name: "an empty list ends it too",
+      last: t(5, "k1"),
+      next: t(6),
+      ready: true,
+      kick: [],
+      remember: null,
+    },
+    {
+      name: "the same client after it ended: kicked again",
+      last: null,
+      next: t(7, "k1"),
+      ready: true,
+      kick: ["k1"],
+      remember: t(7, "k1"),
+    },
+    {
+      name: "not ready (drained, device unhealthy): waits",
+      last: null,
+      next: t(5, "k1"),
+      ready: false,
+      kick: [],
+      remember: null,
+    },
+    {
+      name: "not ready keeps what it did",
+      last: t(5, "k1"),
+      next: t(6, "k1", "k2"),
+      ready: false,
+      kick: [],
+      remember: t(5, "k1"),
+    },
+  ];
+  for (const r of rows) {
+    assert.deepEqual(
+      dnsTakeoverStep(r.last, r.next, r.ready),
+      { kick: r.kick, remember: r.remember },
+      r.name,
+    );
+  }
+});
+
+Deno.test("PoolAnnouncer: a DNS pool's takeover handshakes the named clients once per epoch and tells the agent", async () => {
+  const one = await poolIface(4, { announce: { kind: "dns" } });
+  const other = await generateKeyPair();
+  const client = one.iface.peers[0]!.public_key;
+  one.iface.peers.push({
+    ...one.iface.peers[0]!,
+    public_key: other.publicKey,
+    allowed_ips: ["10.77.0.3/32"],
+  });
+  one.iface.pool!.handover.push({ public_key: other.publicKey, endpoint: "198.51.100.11:40001" });
+  const host = new FakeHost();
+  host.devices.set("wgp4", one.publicKey);
+  const a = host.announcer();
+  const serving: number[] = [];
+  a.whenServing((id) => serving.push(id));
+  const withTakeover = (takeover?: { epoch: number; keys: string[] }) => ({
+    ...one.iface,
+    pool: { ...one.iface.pool!, takeover },
+  });
+  // No takeover: no command, and no keepalived for a DNS pool.
+  await a.reconcile(configWith(withTakeover()), true);
+  assert.deepEqual(host.mutating(), []);
+  assert.equal(host.spawned.length, 0);
+
+  // Epoch 9 names one of the two clients: only it is flushed and re-added with its endpoint.
+  const settle = async () => {
+    for (let i = 0; i < 50; i++) await new Promise((r) => setTimeout(r, 0));
+  };
+  await a.reconcile(configWith(withTakeover({ epoch: 9, keys: [client] })), true);
+  await settle();
+  assert.deepEqual(host.mutating(), [`wg set wgp4 peer ${client} remove`, "wg addconf wgp4 /dev/stdin"]);
+  assert.match(host.exec.calls.at(-1)!.stdin ?? "", /Endpoint = 198\.51\.100\.10:40000\n/);
+  assert.ok(!(host.exec.calls.at(-1)!.stdin ?? "").includes(other.publicKey), "only the named client");
+  assert.deepEqual(serving, [4], "the agent beats at once");
+  host.clock.advance(1_500);
+  await a.takeoversDone();
+  assert.equal(host.mutating()[2], `wg set wgp4 peer ${client} persistent-keepalive off`);
+
+  // The same epoch again (another apply): nothing. A drained member does nothing either.
+  await a.reconcile(configWith(withTakeover({ epoch: 9, keys: [client] })), true);
+  const drained = { ...withTakeover({ epoch: 10, keys: [client, other.publicKey] }) };
+  drained.pool = { ...drained.pool, drained: true };
+  await a.reconcile(configWith(drained), true);
+  await settle();
+  assert.equal(host.mutating().length, 3);
+  assert.deepEqual(serving, [4]);
+
+  // A grown set: only the new client.
+  await a.reconcile(configWith(withTakeover({ epoch: 10, keys: [client, other.publicKey] })), true);
+  await settle();
+  assert.deepEqual(host.mutating().slice(3), [
+    `wg set wgp4 peer ${other.publicKey} remove`,
+    "wg addconf wgp4 /dev/stdin",
+  ]);
+  host.clock.advance(1_500);
+  await a.takeoversDone();
+  assert.equal(host.mutating().length, 6);
+  assert.deepEqual(a.reports(), [{ id: 4, sessions: 0, state: "serving", detail: null }]);
 });
