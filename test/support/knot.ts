@@ -43,14 +43,21 @@ function spawn(argv: string[]): Running {
   };
 }
 
-/** `owner`: the one name (relative to the zone) whose A and AAAA records the key may update, as in README. */
+/**
+ * `owner`: the one name (relative to the zone) whose A and AAAA records the key may update, as in README.
+ * `at`: where it listens (default 127.0.0.1) and, for a namespace, the argv prefix that runs knotd and
+ * kdig inside it (Host.enterArgv).
+ */
 export async function startKnot(
   dir: string,
   zone: string,
   key: KnotKey,
   port: number,
   owner: string,
+  at: { address?: string; wrap?: string[] } = {},
 ): Promise<Knot> {
+  const address = at.address ?? "127.0.0.1";
+  const wrap = at.wrap ?? [];
   await Deno.mkdir(`${dir}/storage`, { recursive: true });
   await Deno.writeTextFile(
     `${dir}/storage/${zone}.zone`,
@@ -68,7 +75,7 @@ export async function startKnot(
     [
       "server:",
       `    rundir: "${dir}"`,
-      `    listen: 127.0.0.1@${port}`,
+      `    listen: ${address}@${port}`,
       "    background-workers: 1",
       "    udp-workers: 1",
       "    tcp-workers: 1",
@@ -98,12 +105,14 @@ export async function startKnot(
       "",
     ].join("\n"),
   );
-  const knotd = spawn(["knotd", "-c", `${dir}/knot.conf`]);
-  const server = `127.0.0.1:${port}`;
+  const knotd = spawn([...wrap, "knotd", "-c", `${dir}/knot.conf`]);
+  const server = `${address}:${port}`;
   const dig = async (name: string, type: string) => {
-    const out = await new Deno.Command("kdig", {
+    const kdig = [...wrap, "kdig"];
+    const out = await new Deno.Command(kdig[0]!, {
       args: [
-        `@127.0.0.1`,
+        ...kdig.slice(1),
+        `@${address}`,
         "-p",
         String(port),
         "+tcp",
