@@ -198,6 +198,9 @@ export type MetricRow = {
   endpoint: string | null;
 };
 
+/** The bytes one host counted for a key up to a sample, resets counted from zero (migration v11). */
+export type RunningTotals = { rx_total: number; tx_total: number };
+
 export const metricsRepo = {
   /**
    * The public keys host `nodeId` (null: the master's own) may report traffic for: its own peers and its
@@ -224,22 +227,44 @@ export const metricsRepo = {
        ORDER BY l.h DESC`,
       { since, limit },
     ),
-  insertRaw: (db: Db, r: MetricRow & { node_id: number | null }) =>
+  insertRaw: (db: Db, r: MetricRow & RunningTotals & { node_id: number | null }) =>
     db.run(
-      `INSERT OR IGNORE INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint)
-       VALUES (:public_key, 0, :at, :node_id, :rx, :tx, :handshake, :endpoint)`,
+      `INSERT OR IGNORE INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint, rx_total, tx_total)
+       VALUES (:public_key, 0, :at, :node_id, :rx, :tx, :handshake, :endpoint, :rx_total, :tx_total)`,
       r,
     ).changes,
   /**
+   * The sample host `nodeId` (null: the master's own) stored last for a key: its counters and running
+   * totals, which the next sample's totals continue. Raw rows are stored in arrival order (the node's
+   * sequence), so the newest rowid is the last one, whatever times re-dating gave them; without raw rows
+   * (a host silent for longer than they are kept), the highest totals of the downsampled rows.
+   */
+  previous: (db: Db, publicKey: string, nodeId: number | null) =>
+    db.get<{ rx: number; tx: number } & RunningTotals>(
+      `SELECT rx, tx, rx_total, tx_total FROM peer_metrics
+       WHERE public_key = :publicKey AND node_id IS :nodeId AND resolution = 0 ORDER BY rowid DESC LIMIT 1`,
+      { publicKey, nodeId },
+    ) ?? db.get<{ rx: number; tx: number } & RunningTotals>(
+      `SELECT rx, tx, rx_total, tx_total FROM peer_metrics
+       WHERE public_key = :publicKey AND node_id IS :nodeId AND resolution IN (1, 2)
+       ORDER BY rx_total + tx_total DESC, resolution, rowid DESC LIMIT 1`,
+      { publicKey, nodeId },
+    ),
+  /**
    * Rolls raw samples older than `before` into buckets of `bucketMs` (resolution `to`), keeping the last
-   * of each bucket, per key and reporting host (each host's counters are its own).
+   * of each bucket (its highest running totals, ties by arrival), per key and reporting host (each host's
+   * counters are its own): every byte counted before the bucket's end stays in its totals.
    */
   downsample: (db: Db, from: number, to: number, bucketMs: number, before: number) => {
     db.run(
-      `INSERT OR REPLACE INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint)
-       SELECT public_key, :to, CAST(at / :bucket AS INTEGER) * :bucket, node_id, max(rx), max(tx), max(handshake), max(endpoint)
-       FROM peer_metrics WHERE resolution = :from AND at < :before
-       GROUP BY public_key, node_id, CAST(at / :bucket AS INTEGER)`,
+      `INSERT OR REPLACE INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint, rx_total, tx_total)
+       SELECT public_key, :to, b * :bucket, node_id, rx, tx, handshake, endpoint, rx_total, tx_total FROM (
+         SELECT public_key, node_id, CAST(at / :bucket AS INTEGER) AS b, rx, tx, endpoint, rx_total, tx_total,
+           max(handshake) OVER w AS handshake,
+           row_number() OVER (w ORDER BY rx_total + tx_total DESC, rowid DESC) AS n
+         FROM peer_metrics WHERE resolution = :from AND at < :before
+         WINDOW w AS (PARTITION BY public_key, node_id, CAST(at / :bucket AS INTEGER))
+       ) WHERE n = 1`,
       { from, to, bucket: bucketMs, before },
     );
     return db.run("DELETE FROM peer_metrics WHERE resolution = :from AND at < :before", { from, before })
@@ -270,10 +295,10 @@ const TRAFFIC_SCOPE_SQL: Record<TrafficScope["kind"], string> = {
 
 export const trafficRepo = {
   /**
-   * The last sample of each peer, per reporting host, in each `slotMs` slot of [from, to) (a host's
-   * counters are its own: a moved peer's two hosts, the master's key on two nodes). A downsampled row
-   * holds the last counters of its bucket, so it is timed at the bucket's end (`res1Ms`, `res2Ms` after
-   * `at`).
+   * The running totals of each peer, per reporting host, at the end of each `slotMs` slot of [from, to)
+   * (a host's counters are its own: a moved peer's two hosts, the master's key on two nodes): the
+   * slot's highest, timed at its last sample. A downsampled row holds the last totals of its bucket, so
+   * it is timed at the bucket's end (`res1Ms`, `res2Ms` after `at`).
    * (node:sqlite binds numbers as REAL: the slot number is CAST, or `/` would not divide whole.)
    */
   lastPerSlot: (
@@ -282,8 +307,8 @@ export const trafficRepo = {
     q: { from: number; to: number; slotMs: number; res1Ms: number; res2Ms: number },
   ) =>
     db.all<{ public_key: string; node_id: number | null; at: number; rx: number; tx: number }>(
-      `SELECT public_key, node_id, max(t) AS at, rx, tx FROM (
-         SELECT public_key, node_id, rx, tx, at + CASE resolution WHEN 1 THEN :res1Ms WHEN 2 THEN :res2Ms ELSE 0 END AS t
+      `SELECT public_key, node_id, max(t) AS at, max(rx_total) AS rx, max(tx_total) AS tx FROM (
+         SELECT public_key, node_id, rx_total, tx_total, at + CASE resolution WHEN 1 THEN :res1Ms WHEN 2 THEN :res2Ms ELSE 0 END AS t
          FROM peer_metrics
          WHERE resolution IN (0, 1, 2) AND at >= :from - :res2Ms AND at < :to AND ${
         TRAFFIC_SCOPE_SQL[scope.kind]

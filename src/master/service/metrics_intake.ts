@@ -1,11 +1,13 @@
 // A heartbeat's traffic samples, stored exactly once (by sequence number) inside the heartbeat's
 // transaction: only the node's own peers and tunnel, dated by the master's clock (shifted by the node's
-// measured skew, never in the future), one row per key, reporting host and millisecond.
+// measured skew, never in the future), one row per key, reporting host and millisecond, each with the
+// running totals of its host (the bytes since the host's previous sample of the key, resets from zero).
 import type { Logger } from "../../core/logger.ts";
 import type { HeartbeatRequest } from "../../core/sync.ts";
 import type { Db } from "../db/db.ts";
 import { metricsRepo, type NodeFullRow } from "../db/nodes_repo.ts";
 import { masterTimes, type NodeClocks } from "./node_clocks.ts";
+import { runningTotals } from "./traffic.ts";
 
 /** How far back a re-dated sample looks for a free millisecond of its key. */
 const REDATED_SEARCH_MS = 1_000;
@@ -45,7 +47,16 @@ export class MetricsIntake {
     const times = masterTimes(mine, skew, now);
     mine.forEach((m, i) => {
       if (times[i]! < m.at) future++;
-      const sample = { public_key: m.peer, node_id: host, rx: m.rx, tx: m.tx, handshake: m.handshake };
+      // Its totals continue the host's previous sample of the key (in the node's order, not by time).
+      const totals = runningTotals(metricsRepo.previous(this.db, m.peer, host), m);
+      const sample = {
+        public_key: m.peer,
+        node_id: host,
+        rx: m.rx,
+        tx: m.tx,
+        handshake: m.handshake,
+        ...totals,
+      };
       // A time this host's key already holds can only be an earlier heartbeat's re-dated sample:
       // this one takes the free millisecond before it (a node's own times never repeat per key).
       for (let at = times[i]!; at > times[i]! - REDATED_SEARCH_MS; at--) {

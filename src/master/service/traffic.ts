@@ -1,8 +1,11 @@
-// Traffic rates from the peers' cumulative WireGuard counters: the bytes between two consecutive
-// samples divided by the time between them, spread over fixed time slots for a chart. A counter that
-// goes down was reset (interface re-created, node restarted): it counted from zero again, so the interval
-// contributes the new value, never a negative rate. Intervals longer than a gap leave their slots empty
-// (unknown) rather than invent a flat average.
+// Traffic rates from the peers' WireGuard counters: the bytes between two consecutive samples divided by
+// the time between them, spread over fixed time slots for a chart. A counter that goes down was reset
+// (a device or peer re-created: a pool takeover, a node restart, a key rotation, a repair): it counted
+// from zero again, so the interval contributes the new value, never a negative rate. That delta is taken
+// between every two consecutive samples of a host as they are stored (runningTotals, metrics_intake.ts),
+// before any slot or downsampled bucket keeps only its last sample: the chart reads the running totals,
+// so a reset inside a slot loses nothing, at any resolution. Intervals longer than a gap leave their
+// slots empty (unknown) rather than invent a flat average.
 import type { Clock } from "../../core/ports/types.ts";
 import type { Db } from "../db/db.ts";
 import { metricsRepo, trafficRepo, type TrafficScope } from "../db/nodes_repo.ts";
@@ -25,7 +28,7 @@ export function parseRange(v: string | undefined): TrafficRange {
   return v === "1h" || v === "7d" || v === "30d" ? v : "24h";
 }
 
-/** Cumulative counters of one peer at one time (ms). */
+/** Running totals of one peer on one host at one time (ms): they never go down (see runningTotals). */
 export type CounterSample = { key: string; at: number; rx: number; tx: number };
 
 /** Bytes per second over the slot [at, at + slotMs); null where no interval covers the slot. */
@@ -52,10 +55,30 @@ export function counterDelta(before: number, after: number): number {
   return after >= before ? after - before : after;
 }
 
+/** A host's counters of a key as last stored, with the bytes it counted up to them. */
+export type StoredCounters = { rx: number; tx: number; rx_total: number; tx_total: number };
+
 /**
- * Rates per slot of [from, to), summed over peers. `samples` must be ordered by key, then time. Each
- * interval's bytes are spread evenly over its duration; a slot's rate for one peer is its bytes over the
- * part of the slot that peer's intervals cover, so a half-finished last slot is not diluted.
+ * The running totals of a host's new sample: those of its previous one (in the order the host took
+ * them) plus the bytes between the two; a host's first sample counts from zero. A duplicate adds nothing.
+ */
+export function runningTotals(
+  previous: StoredCounters | null | undefined,
+  next: { rx: number; tx: number },
+): { rx_total: number; tx_total: number } {
+  if (!previous) return { rx_total: next.rx, tx_total: next.tx };
+  return {
+    rx_total: previous.rx_total + counterDelta(previous.rx, next.rx),
+    tx_total: previous.tx_total + counterDelta(previous.tx, next.tx),
+  };
+}
+
+/**
+ * Rates per slot of [from, to), summed over peers. `samples` (running totals) must be ordered by key,
+ * then time. Each interval's bytes are spread evenly over its duration; a slot's rate for one peer is its
+ * bytes over the part of the slot that peer's intervals cover, so a half-finished last slot is not
+ * diluted. A total below an earlier one (a sample dated before one that arrived earlier) adds nothing
+ * until the totals pass the highest seen: each byte counts once.
  */
 export function slotRates(
   samples: CounterSample[],
@@ -88,8 +111,8 @@ export function slotRates(
     const dt = s.at - prev.at;
     if (dt <= 0) continue; // the same instant twice: keep the first
     if (dt <= maxGap) {
-      const drx = counterDelta(prev.rx, s.rx);
-      const dtx = counterDelta(prev.tx, s.tx);
+      const drx = Math.max(0, s.rx - prev.rx);
+      const dtx = Math.max(0, s.tx - prev.tx);
       const start = Math.max(prev.at, from);
       const end = Math.min(s.at, to);
       for (let slot = Math.floor((start - from) / slotMs); slot < n && from + slot * slotMs < end; slot++) {
@@ -106,7 +129,7 @@ export function slotRates(
         totals.tx += dtx * share;
       }
     }
-    prev = s;
+    prev = { ...s, rx: Math.max(prev.rx, s.rx), tx: Math.max(prev.tx, s.tx) };
   }
   flush();
 
@@ -137,7 +160,7 @@ export class TrafficService {
       res1Ms: RESOLUTION_MS[1],
       res2Ms: RESOLUTION_MS[2],
     });
-    // One series per key and reporting host: two hosts' counters never take deltas from each other.
+    // One series per key and reporting host: two hosts' totals never take deltas from each other.
     const samples = rows.map((r) => ({
       key: `${r.public_key} ${r.node_id ?? 0}`,
       at: r.at,

@@ -397,8 +397,8 @@ Deno.test("traffic charts draw rx and tx from samples; the node page lists inter
   const now = m.clock.now();
   for (let k = 0; k <= 120; k++) {
     m.db.run(
-      `INSERT INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint)
-       VALUES (:key, 0, :at, :node, :rx, :tx, :hs, '198.51.100.4:5000')`,
+      `INSERT INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint, rx_total, tx_total)
+       VALUES (:key, 0, :at, :node, :rx, :tx, :hs, '198.51.100.4:5000', :rx, :tx)`,
       {
         key: p.publicKey,
         at: now - (120 - k) * 30_000,

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import {
   counterDelta,
   type CounterSample,
+  runningTotals,
   slotRates,
+  type StoredCounters,
   TrafficService,
 } from "../../../src/master/service/traffic.ts";
 import { testMaster } from "../../support/master.ts";
@@ -38,8 +40,9 @@ function insert(
   r: { key: string; at: number; rx: number; tx: number; resolution?: number; nodeId?: number | null },
 ) {
   m.db.run(
-    `INSERT INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint)
-     VALUES (:key, :resolution, :at, :nodeId, :rx, :tx, :handshake, :endpoint)`,
+    // Counters that only grow from zero: their running totals are the counters themselves.
+    `INSERT INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint, rx_total, tx_total)
+     VALUES (:key, :resolution, :at, :nodeId, :rx, :tx, :handshake, :endpoint, :rx, :tx)`,
     {
       key: r.key,
       resolution: r.resolution ?? 0,
@@ -79,12 +82,19 @@ Deno.test("slotRates() turns cumulative counters into bytes per second per slot"
 });
 
 Deno.test("slotRates() starts fresh after a counter reset instead of showing a negative rate", () => {
-  const samples: CounterSample[] = [
+  const counters = [
     { key: "a", at: 0, rx: 5_000_000, tx: 9_000_000 },
     { key: "a", at: 10 * MIN, rx: 5_600_000, tx: 9_060_000 },
     { key: "a", at: 20 * MIN, rx: 120_000, tx: 6_000 }, // the interface was re-created
     { key: "a", at: 30 * MIN, rx: 720_000, tx: 66_000 },
   ];
+  // Stored with their running totals (as the intake does), read by the chart.
+  let previous: StoredCounters | null = null;
+  const samples: CounterSample[] = counters.map((c) => {
+    const t = runningTotals(previous, c);
+    previous = { ...c, ...t };
+    return { key: c.key, at: c.at, rx: t.rx_total, tx: t.tx_total };
+  });
   const s = slotRates(samples, { from: 0, to: 30 * MIN, slotMs: 10 * MIN });
   assert.deepEqual(s.points.map((p) => [p.rx, p.tx]), [[1000, 100], [200, 10], [1000, 100]]);
   assert.ok(s.points.every((p) => p.rx! >= 0 && p.tx! >= 0));
