@@ -124,6 +124,14 @@ export async function runAgent(
   const signing: IdentityHolder = { key: identity.key };
   const state = new AgentState();
   const rotation = new NodeWgRotation(disk, log);
+  const sample = {
+    exec: deps.exec,
+    clock,
+    log,
+    queue: deps.queue,
+    queueMax: config.queueMax,
+    health: state,
+  };
   const dataplane = new DataPlane(
     deps.engine,
     disk,
@@ -131,6 +139,7 @@ export async function runAgent(
     deps.dns?.unbound ?? null,
     deps.pools ?? null,
     rotation,
+    (peers) => sampleOnce(sample, peers),
   );
   const noLog = { from: null as string[] | null, set: new Set<string>() };
   const skip = () => {
@@ -153,14 +162,6 @@ export async function runAgent(
   const removed = () => takeDown({ log, state, dataplane, disk, stopAll });
   // Holding a pool's address now: the master learns the new holder from the samples of the clients'
   // new handshakes, so sample and beat at once, then again as the takeover's handshakes complete.
-  const sample = {
-    exec: deps.exec,
-    clock,
-    log,
-    queue: deps.queue,
-    queueMax: config.queueMax,
-    health: state,
-  };
   deps.pools?.whenServing(async () => {
     heartbeatNow.wake();
     for (const ms of [300, 700, 1_000, 2_000]) {

@@ -20,9 +20,28 @@ export type PoolPlane = {
   reconcile(config: NodeConfig | null, applyOk: boolean): Promise<{ commands: number }>;
 };
 
+/**
+ * Queues a traffic sample of these peers (metrics/sample.ts) before the engine removes them from a
+ * device: the bytes since the last interval's sample reach the master too. Never throws.
+ */
+export type RemovalSampler = (publicKeys: ReadonlySet<string>) => Promise<void>;
+
+/** The peers `desired` no longer has on a device `served` gave them (a whole device gone: all its peers). */
+export function removedPeers(served: HostState | null, desired: HostState): Set<string> {
+  const gone = new Set<string>();
+  if (!served) return gone;
+  const wanted = new Map(desired.interfaces.map((i) => [i.name, new Set(i.peers.map((p) => p.publicKey))]));
+  for (const i of served.interfaces) {
+    for (const p of i.peers) if (!wanted.get(i.name)?.has(p.publicKey)) gone.add(p.publicKey);
+  }
+  return gone;
+}
+
 export class DataPlane {
   #tail: Promise<unknown> = Promise.resolve();
   #dnsReport: DnsReport | null = null;
+  /** What the engine was last asked for: the peers it may remove next are among these. */
+  #served: HostState | null = null;
 
   constructor(
     private readonly engine: Engine,
@@ -33,6 +52,7 @@ export class DataPlane {
     private readonly pools: PoolPlane | null = null,
     /** A WireGuard key rotation's next devices (wg_key_rotation.ts). */
     private readonly rotation: NodeWgRotation | null = null,
+    private readonly sampleRemoved: RemovalSampler | null = null,
   ) {}
 
   /** The resolver's state after the last apply (null without a `dns` section), for the heartbeat. */
@@ -78,6 +98,11 @@ export class DataPlane {
     }
     return await this.#serial(async () => {
       const start = this.now();
+      // A peer leaving a device (deleted, a drained pool member's clients, a rotation's old device)
+      // takes its counters with it: sampled first, so every byte this host counted is reported.
+      const leaving = removedPeers(this.#served, desired);
+      if (leaving.size > 0) await this.sampleRemoved?.(leaving);
+      this.#served = desired;
       const result = await this.engine.reconcileOnce(desired);
       const dnsCommands = await this.#reconcileDns(config);
       const poolCommands = (await this.pools?.reconcile(config, result.ok))?.commands ?? 0;
@@ -92,6 +117,7 @@ export class DataPlane {
   /** Takes down every interface and rule this node made (the master removed it). */
   takeDown(): Promise<ReconcileResult> {
     return this.#serial(async () => {
+      this.#served = EMPTY;
       const result = await this.engine.reconcileOnce(EMPTY);
       const dnsCommands = await this.#reconcileDns(null);
       const poolCommands = (await this.pools?.reconcile(null, true))?.commands ?? 0;

@@ -43,13 +43,17 @@ export type SampleDeps = {
 
 const STORE = "store traffic samples";
 
-/** Samples once into the queue. Never throws: a failure is logged and the next interval tries again. */
-export async function sampleOnce(d: SampleDeps): Promise<void> {
+/**
+ * Samples once into the queue (only the peers in `only`, when given: those about to be removed).
+ * Never throws: a failure is logged and the next interval tries again.
+ */
+export async function sampleOnce(d: SampleDeps, only?: ReadonlySet<string>): Promise<void> {
   let samples: NewSample[];
   try {
     const r = await d.exec.run(wgArgv.showAllDump());
     if (r.code !== 0) return;
     samples = samplesFromDump(r.stdout, d.clock.now());
+    if (only) samples = samples.filter((s) => only.has(s.peer));
   } catch (err) {
     d.log.warn("metrics sample failed", { error: err instanceof Error ? err.message : String(err) });
     return;

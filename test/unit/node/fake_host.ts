@@ -11,6 +11,9 @@ type Peer = {
   allowed: string[];
   keepalive: number;
   handshake: number;
+  /** Bytes received from and sent to the peer (`wg show ... dump`'s transfer; 0 unless a test sets them). */
+  rx?: number;
+  tx?: number;
 };
 type Wg = { privateKey: string | null; port: number; peers: Map<string, Peer> };
 type Link = { name: string; kind: string | null; up: boolean; mtu: number; addresses: string[]; wg?: Wg };
@@ -197,8 +200,8 @@ export class FakeHost implements Exec {
               p.endpoint ?? "(none)",
               p.allowed.length ? p.allowed.join(",") : "(none)",
               p.handshake,
-              0,
-              0,
+              p.rx ?? 0,
+              p.tx ?? 0,
               p.keepalive || "off",
             ].join("\t"));
           }
