@@ -88,9 +88,22 @@ export const nodesFullRepo = {
        WHERE id = :id AND enroll_secret_hash = :tokenHash AND enroll_expires_at > :now`,
       { id, ...r },
     ).changes === 1,
-  seen: (db: Db, id: number, r: { status: NodeStatus; error: string | null; applied: number; now: number }) =>
+  /** A heartbeat's row update: liveness, the applied version and the metrics' sequence, in one statement. */
+  seen: (
+    db: Db,
+    id: number,
+    r: {
+      status: NodeStatus;
+      error: string | null;
+      applied: number;
+      now: number;
+      seq: number;
+      dropped: number;
+    },
+  ) =>
     db.run(
-      "UPDATE nodes SET status = :status, last_error = :error, applied_version = :applied, last_seen_at = :now WHERE id = :id",
+      `UPDATE nodes SET status = :status, last_error = :error, applied_version = :applied, last_seen_at = :now,
+         last_metric_seq = :seq, dropped_metrics = :dropped WHERE id = :id`,
       { id, ...r },
     ),
   setStatus: (db: Db, id: number, status: NodeStatus) =>
@@ -109,12 +122,12 @@ export const nodesFullRepo = {
       .changes > 0,
   bump: (db: Db, id: number) =>
     db.run("UPDATE nodes SET config_version = config_version + 1 WHERE id = :id", { id }),
-  metricSeq: (db: Db, id: number, seq: number, dropped: number) =>
-    db.run("UPDATE nodes SET last_metric_seq = :seq, dropped_metrics = :dropped WHERE id = :id", {
-      id,
-      seq,
-      dropped,
-    }),
+  /** bump() for many nodes in one statement (ids distinct). */
+  bumpAll: (db: Db, ids: number[]) =>
+    db.run(
+      "UPDATE nodes SET config_version = config_version + 1 WHERE id IN (SELECT value FROM json_each(:ids))",
+      { ids: JSON.stringify(ids) },
+    ),
   delete: (db: Db, id: number) => db.run("DELETE FROM nodes WHERE id = :id", { id }).changes,
   peerCounts: (db: Db) =>
     new Map(
@@ -158,6 +171,19 @@ export const nodeInterfacesRepo = {
         key,
       },
     ).changes,
+  /**
+   * Every interface by the device name node `nodeId` runs it as now (its own name unless a WireGuard key
+   * rotation moved it, wg_key_rotation.ts), with the node's key for it; `enrolled` 0 when the node has no
+   * row for it. One read for a heartbeat's key reports.
+   */
+  keysByDevice: (db: Db, nodeId: number) =>
+    db.all<{ interface_id: number; device: string; public_key: string | null; enrolled: 0 | 1 }>(
+      `SELECT i.id AS interface_id, COALESCE(ni.device, i.name) AS device, ni.public_key,
+         ni.node_id IS NOT NULL AS enrolled
+       FROM interfaces i LEFT JOIN node_interfaces ni ON ni.interface_id = i.id AND ni.node_id = :nodeId
+       ORDER BY i.id`,
+      { nodeId },
+    ),
   clearKeys: (db: Db, nodeId: number) =>
     db.run("UPDATE node_interfaces SET public_key = NULL WHERE node_id = :nodeId", { nodeId }),
 };

@@ -85,6 +85,13 @@ export const poolsRepo = {
        JOIN nodes n ON n.id = m.node_id WHERE m.interface_id = :interfaceId ORDER BY m.priority DESC, m.node_id`,
       { interfaceId },
     ),
+  /** Draining members of every pool, by pool, then as members() orders them. */
+  draining: (db: Db) =>
+    db.all<{ interface_id: number; node_id: number; drained_at: number | null }>(
+      `SELECT m.interface_id, m.node_id, m.drained_at FROM pool_members m
+       JOIN interfaces i ON i.id = m.interface_id AND i.is_pool = 1
+       WHERE m.drain_state = 'draining' ORDER BY m.interface_id, m.priority DESC, m.node_id`,
+    ),
   member: (db: Db, interfaceId: number, nodeId: number) =>
     db.get<PoolMemberRow>(
       "SELECT * FROM pool_members WHERE interface_id = :interfaceId AND node_id = :nodeId",

@@ -102,6 +102,8 @@ function peerParams(q: PeerQuery) {
 
 export const interfacesRepo = {
   list: (db: Db) => db.all<InterfaceRow>("SELECT * FROM interfaces ORDER BY id"),
+  /** The first interface's id (null: none), without reading the rows. */
+  firstId: (db: Db) => db.get<{ id: number | null }>("SELECT min(id) AS id FROM interfaces")?.id ?? null,
   byId: (db: Db, id: number) => db.get<InterfaceRow>("SELECT * FROM interfaces WHERE id = :id", { id }),
   byName: (db: Db, name: string) =>
     db.get<InterfaceRow>("SELECT * FROM interfaces WHERE name = :name", { name }),

@@ -57,7 +57,8 @@ export class ConfigVersions implements HostChanges {
   /** Bumps config_version of these nodes, inside the caller's transaction (wake them after it). */
   bumpInTx(nodeIds: number[]): void {
     const ids = [...new Set(nodeIds)];
-    for (const id of ids) nodesFullRepo.bump(this.db, id);
+    if (ids.length === 1) nodesFullRepo.bump(this.db, ids[0]);
+    else if (ids.length > 1) nodesFullRepo.bumpAll(this.db, ids); // a fleet-wide change: one statement
     this.#logBumps(ids);
   }
 
@@ -98,7 +99,7 @@ export class ConfigVersions implements HostChanges {
   /** Resolves when the node's config_version exceeds `have`, or after `waitMs` (long-poll). */
   async waitForChange(nodeId: number, have: number, waitMs: number, signal?: AbortSignal): Promise<WaitEnd> {
     if (this.#closing) return "closing";
-    if ((nodesFullRepo.byId(this.db, nodeId)?.config_version ?? Infinity) > have) return "changed";
+    if ((nodesFullRepo.configVersion(this.db, nodeId) ?? Infinity) > have) return "changed";
     if (waitMs <= 0) return "timeout";
     return await new Promise<WaitEnd>((resolve) => {
       const set = this.#waiters.get(nodeId) ?? new Set();

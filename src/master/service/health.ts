@@ -101,8 +101,11 @@ export class HealthService {
   ) {}
 
   /** Recomputes a node's status from its heartbeats and checks; the change (if any) goes through FleetEvents. */
-  refresh(nodeId: number, reason: string): FleetStatus | null {
-    const n = nodesFullRepo.byId(this.db, nodeId);
+  refresh(
+    nodeId: number,
+    reason: string,
+    n: NodeFullRow | undefined = nodesFullRepo.byId(this.db, nodeId),
+  ): FleetStatus | null {
     if (!n || n.is_local && n.enrolled_at === null) return null;
     const failures = n.is_local ? 0 : nodeHealthRepo.get(this.db, nodeId)?.failures ?? 0;
     const status = combinedStatus(
@@ -138,7 +141,13 @@ export class HealthService {
       const h = nodeHealthRepo.ensure(this.db, before.id);
       nodeHealthRepo.save(this.db, { ...h, failures: 0, next_check_at: now });
     }
-    this.refresh(before.id, hb.status === "error" ? `node reports: ${hb.error ?? "error"}` : "heartbeat");
+    // The row as the heartbeat's own UPDATE left it (sync.ts), not read again.
+    const after = { ...before, last_seen_at: now, last_error: hb.error };
+    this.refresh(
+      before.id,
+      hb.status === "error" ? `node reports: ${hb.error ?? "error"}` : "heartbeat",
+      after,
+    );
   }
 
   /** The check job: every node whose next check is due (a few at a time). */

@@ -203,8 +203,8 @@ export class NodeConfigCache {
     const hit = this.#byNode.get(nodeId);
     if (hit && hit.version === version) return hit;
     this.#renders++;
-    const config = this.render(nodeId);
-    const entry = { version, config, json: config.then((c) => JSON.stringify(c)) };
+    // Only the text is kept (10,000 nodes' configs as objects weigh on the heap); a delta parses it.
+    const entry = { version, json: this.render(nodeId).then((c) => JSON.stringify(c)) };
     if (hit) this.#previous.set(nodeId, hit);
     this.#byNode.set(nodeId, entry);
     entry.json.catch(() => {
@@ -227,7 +227,9 @@ export class NodeConfigCache {
     const prev = this.#previous.get(nodeId);
     if (!prev) return null;
     try {
-      const [from, to] = await Promise.all([prev.config, current.config]);
+      const [from, to] = (await Promise.all([prev.json, current.json])).map((j) =>
+        JSON.parse(j) as NodeConfig
+      );
       return from.config_version === have ? JSON.stringify(diffConfigs(from, to)) : null;
     } catch {
       return null; // a failed render: the full config path reports it
@@ -241,4 +243,4 @@ export class NodeConfigCache {
   }
 }
 
-type Rendered = { version: number; config: Promise<NodeConfig>; json: Promise<string> };
+type Rendered = { version: number; json: Promise<string> };

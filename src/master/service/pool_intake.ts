@@ -81,14 +81,11 @@ export class PoolIntake {
 
   /** Draining members with no client held within SESSION_MS become safe to stop (their config drops peers). */
   #advanceDrains(now: number): void {
-    for (const p of poolsRepo.list(this.db)) {
-      for (const m of poolsRepo.members(this.db, p.id)) {
-        if (m.drain_state !== "draining") continue;
-        if (poolsRepo.heldSince(this.db, p.id, m.node_id, now - SESSION_MS) > 0) continue;
-        poolsRepo.setDrain(this.db, p.id, m.node_id, m.drained_at, "safe");
-        this.versions.bumpInTx([m.node_id]);
-        this.versions.wake([m.node_id]);
-      }
+    for (const m of poolsRepo.draining(this.db)) { // one read per heartbeat, usually of nothing
+      if (poolsRepo.heldSince(this.db, m.interface_id, m.node_id, now - SESSION_MS) > 0) continue;
+      poolsRepo.setDrain(this.db, m.interface_id, m.node_id, m.drained_at, "safe");
+      this.versions.bumpInTx([m.node_id]);
+      this.versions.wake([m.node_id]);
     }
   }
 

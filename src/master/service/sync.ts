@@ -41,7 +41,6 @@ import {
   type SyncOrigin,
 } from "./sync_auth.ts";
 import type { SyncSessions } from "./sync_sessions.ts";
-import { currentDevices } from "./wg_devices.ts";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 
@@ -223,8 +222,16 @@ export class SyncService {
         this.log.warn("node reports an error", { node: node.name, node_id: node.id, error: hb.error });
       }
       // The status follows from heartbeats AND tunnel checks: the observer derives (and announces) it.
-      const seen = { status: node.status, error: hb.error, applied: hb.applied_version, now };
-      nodesFullRepo.seen(this.db, node.id, seen);
+      // Liveness and the metrics' sequence in one UPDATE (the intake below reads both from `node`).
+      const maxSeen = hb.metrics.reduce((mx, m) => Math.max(mx, m.seq), node.last_metric_seq);
+      nodesFullRepo.seen(this.db, node.id, {
+        status: node.status,
+        error: hb.error,
+        applied: hb.applied_version,
+        now,
+        seq: maxSeen,
+        dropped: hb.dropped,
+      });
       // After a restore from an older backup the node holds a newer config than this database's version:
       // move past it, so the node takes the restored config instead of refusing it as older.
       if (hb.applied_version > node.config_version) {
@@ -233,22 +240,24 @@ export class SyncService {
         this.auth.uncharge(node.id, "applied", hb.applied_version); // reporting the master's change
       }
       this.opts.observer.heartbeatInTx(node, hb, now);
-      const interfaces = interfacesRepo.list(this.db);
-      const ifaces = currentDevices(this.db, node.id, interfaces); // by the device the node runs now
-      for (const i of hb.interfaces) {
-        const id = ifaces.get(i.name);
-        if (id === undefined || node.is_local) continue;
-        const cur = nodeInterfacesRepo.get(this.db, node.id, id);
-        if (cur && cur.public_key !== i.public_key) {
-          nodeInterfacesRepo.setKey(this.db, node.id, id, i.public_key);
-          changedKeys = true;
+      if (!node.is_local && hb.interfaces.length > 0) {
+        // The reported keys by the device the node runs each interface as now (wg_key_rotation.ts).
+        const devices = new Map<string, { id: number; key: string | null } | null>();
+        for (const d of nodeInterfacesRepo.keysByDevice(this.db, node.id)) {
+          devices.set(d.device, d.enrolled ? { id: d.interface_id, key: d.public_key } : null);
+        }
+        for (const i of hb.interfaces) {
+          const cur = devices.get(i.name);
+          if (cur && cur.key !== i.public_key) {
+            nodeInterfacesRepo.setKey(this.db, node.id, cur.id, i.public_key);
+            changedKeys = true;
+          }
         }
       }
       if (changedKeys) this.versions.bumpLocalInTx();
-      this.#metrics.storeInTx(node, hb, interfaces[0]?.id ?? null, now, this.opts.pools?.keysOf(node));
+      const first = interfacesRepo.firstId(this.db);
+      this.#metrics.storeInTx(node, hb, first, now, this.opts.pools?.keysOf(node));
       this.opts.pools?.heartbeatInTx(node, hb, now);
-      const maxSeen = hb.metrics.reduce((mx, m) => Math.max(mx, m.seq), node.last_metric_seq);
-      nodesFullRepo.metricSeq(this.db, node.id, maxSeen, hb.dropped);
       return maxSeen;
     });
     if (changedKeys) this.versions.wake([nodesFullRepo.local(this.db)!.id]);

@@ -1,6 +1,7 @@
 // The devices a node runs an interface as, for WireGuard key rotation (wg_key_rotation.ts): its own name
 // on its port, or its alternate (wg0 → wg0r) on the alternate port (+1000); a rotation brings up the
-// other one. Pure helpers and the small reads node_config.ts, client_configs.ts and sync.ts hook in.
+// other one. Pure helpers and the small reads node_config.ts and client_configs.ts hook in (a
+// heartbeat's key reports read the devices through nodeInterfacesRepo.keysByDevice).
 import type { Db } from "../db/db.ts";
 import { wgRotationRepo, type WgRotationRow } from "../db/wg_rotation_repo.ts";
 import type { InterfaceRow } from "../db/wg_repo.ts";
@@ -67,12 +68,6 @@ export function collision(
     }
   }
   return null;
-}
-
-/** The current device names of node `nodeId`'s interfaces, by name (heartbeat key reports use them). */
-export function currentDevices(db: Db, nodeId: number, interfaces: InterfaceRow[]): Map<string, number> {
-  const devices = new Map(wgRotationRepo.devices(db, nodeId).map((d) => [d.interface_id, d.device]));
-  return new Map(interfaces.map((i) => [devices.get(i.id) ?? i.name, i.id]));
 }
 
 /**
