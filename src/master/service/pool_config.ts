@@ -21,10 +21,10 @@ export function poolsOf(
   db: Db,
   nodeId: number,
 ): { pools: Map<number, PoolSettingsRow>; mine: Map<number, PoolMemberRow> } {
-  return {
-    pools: new Map(poolsRepo.list(db).map((p) => [p.id, p])),
-    mine: new Map(poolsRepo.membershipsOf(db, nodeId).map((m) => [m.interface_id, m])),
-  };
+  const pools = new Map(poolsRepo.list(db).map((p) => [p.id, p]));
+  // No pool, no membership to read (every node's render asks: a fleet-wide change renders them all).
+  const mine = pools.size === 0 ? [] : poolsRepo.membershipsOf(db, nodeId);
+  return { pools, mine: new Map(mine.map((m) => [m.interface_id, m])) };
 }
 
 function announceOf(s: PoolSettingsRow, m: PoolMemberRow): PoolConfig["announce"] {
