@@ -17,6 +17,7 @@ import { type IdentityHolder, rotateIdentity } from "./identity_rotation.ts";
 import { Contact, secs } from "./contact.ts";
 import { configLoop, heartbeatLoop, reconcileLoop, takeDown } from "./loops.ts";
 import type { MetricsQueue } from "./metrics/queue.ts";
+import { TrafficCarry } from "./metrics/carry.ts";
 import { metricsLoop, sampleOnce } from "./metrics/sample.ts";
 import type { PoolAnnouncer } from "./pools/announcer.ts";
 import type { Engine } from "./reconcile/engine.ts";
@@ -131,6 +132,7 @@ export async function runAgent(
     queue: deps.queue,
     queueMax: config.queueMax,
     health: state,
+    carry: new TrafficCarry(disk, log),
   };
   const dataplane = new DataPlane(
     deps.engine,
@@ -139,7 +141,7 @@ export async function runAgent(
     deps.dns?.unbound ?? null,
     deps.pools ?? null,
     rotation,
-    (peers) => sampleOnce(sample, peers),
+    (peers, ends) => sampleOnce(sample, peers, ends),
   );
   const noLog = { from: null as string[] | null, set: new Set<string>() };
   const skip = () => {
@@ -162,6 +164,7 @@ export async function runAgent(
   const removed = () => takeDown({ log, state, dataplane, disk, stopAll });
   // Holding a pool's address now: the master learns the new holder from the samples of the clients'
   // new handshakes, so sample and beat at once, then again as the takeover's handshakes complete.
+  deps.pools?.sampleWith((peers) => sampleOnce(sample, peers));
   deps.pools?.whenServing(async () => {
     heartbeatNow.wake();
     for (const ms of [300, 700, 1_000, 2_000]) {
@@ -217,16 +220,7 @@ export async function runAgent(
     ...(deps.dns
       ? dnsLogLoops(deps.dns, clock, log, stop, skip, () => state.current?.dns?.log === true)
       : []),
-    metricsLoop({
-      clock,
-      log,
-      stop,
-      exec: deps.exec,
-      queue: deps.queue,
-      queueMax: config.queueMax,
-      intervalMs: config.metricsMs,
-      health: state,
-    }),
+    metricsLoop({ ...sample, stop, intervalMs: config.metricsMs }),
     reconcileLoop({ clock, log, stop, state, dataplane, intervalMs: config.reconcileMs }),
     wgRotationLoop({
       clock,

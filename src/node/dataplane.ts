@@ -5,6 +5,7 @@ import type { HostState } from "../core/host_state.ts";
 import { hostStateFromNodeConfig } from "../core/node_config.ts";
 import type { DnsReport, NodeConfig } from "../core/sync.ts";
 import type { DnsResult } from "./dns/unbound.ts";
+import type { RotationEnd } from "./metrics/carry.ts";
 import { storageProblem } from "./agent_state.ts";
 import type { Engine, ReconcileResult } from "./reconcile/engine.ts";
 import type { NodeState } from "./state.ts";
@@ -22,9 +23,10 @@ export type PoolPlane = {
 
 /**
  * Queues a traffic sample of these peers (metrics/sample.ts) before the engine removes them from a
- * device: the bytes since the last interval's sample reach the master too. Never throws.
+ * device: the bytes since the last interval's sample reach the master too; a key rotation's departing
+ * device (`ends`) has its counters carried to the device that stays (metrics/carry.ts). Never throws.
  */
-export type RemovalSampler = (publicKeys: ReadonlySet<string>) => Promise<void>;
+export type RemovalSampler = (publicKeys: ReadonlySet<string>, ends: readonly RotationEnd[]) => Promise<void>;
 
 /** The peers `desired` no longer has on a device `served` gave them (a whole device gone: all its peers). */
 export function removedPeers(served: HostState | null, desired: HostState): Set<string> {
@@ -35,6 +37,21 @@ export function removedPeers(served: HostState | null, desired: HostState): Set<
     for (const p of i.peers) if (!wanted.get(i.name)?.has(p.publicKey)) gone.add(p.publicKey);
   }
   return gone;
+}
+
+/**
+ * The key rotations whose overlap `served` ran and `desired` no longer has: the device `desired` drops
+ * (the old one at the finish, the next one at a cancel) and the one it keeps.
+ */
+export function rotationEnds(served: HostState | null, desired: HostState): RotationEnd[] {
+  const kept = new Set(desired.interfaces.map((i) => i.name));
+  const still = new Set((desired.overlaps ?? []).map((o) => `${o.old}\n${o.next}`));
+  return (served?.overlaps ?? []).flatMap((o) => {
+    if (still.has(`${o.old}\n${o.next}`)) return [];
+    if (!kept.has(o.old) && kept.has(o.next)) return [{ gone: o.old, stays: o.next }];
+    if (kept.has(o.old) && !kept.has(o.next)) return [{ gone: o.next, stays: o.old }];
+    return [];
+  });
 }
 
 export class DataPlane {
@@ -101,7 +118,7 @@ export class DataPlane {
       // A peer leaving a device (deleted, a drained pool member's clients, a rotation's old device)
       // takes its counters with it: sampled first, so every byte this host counted is reported.
       const leaving = removedPeers(this.#served, desired);
-      if (leaving.size > 0) await this.sampleRemoved?.(leaving);
+      if (leaving.size > 0) await this.sampleRemoved?.(leaving, rotationEnds(this.#served, desired));
       this.#served = desired;
       const result = await this.engine.reconcileOnce(desired);
       const dnsCommands = await this.#reconcileDns(config);

@@ -6,6 +6,7 @@ import { z } from "zod";
 import type { Fs } from "../core/ports/types.ts";
 import { exportPrivateKey, generateSigningKeys, importPrivateKey } from "../core/sync.ts";
 import { generateKeyPair, publicKeyFromPrivate } from "../core/wg_keys.ts";
+import type { Carries } from "./metrics/carry.ts";
 
 /**
  * The X.509 library, loaded when an identity is made (enrollment, identity rotation) and not before: with
@@ -173,6 +174,17 @@ export class NodeState {
 
   saveWgRotations(r: Record<string, { id: number; from: string }>): Promise<void> {
     return this.#writeJson("wg-rotations.json", r);
+  }
+
+  /** Traffic counters carried across a key rotation's end (metrics/carry.ts), by the device that stays. */
+  async wgCarries(): Promise<Carries> {
+    const peer = z.object({ rx: z.number(), tx: z.number(), baseRx: z.number(), baseTx: z.number() });
+    const schema = z.record(z.string(), z.object({ from: z.string(), peers: z.record(z.string(), peer) }));
+    return (await this.#readJson("wg-carry.json", schema)) ?? {};
+  }
+
+  saveWgCarries(c: Carries): Promise<void> {
+    return this.#writeJson("wg-carry.json", c);
   }
 
   #publicKeys: Record<string, string> | null = null;
