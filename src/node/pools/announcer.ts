@@ -72,6 +72,7 @@ export class PoolAnnouncer {
   #lastLogged = "";
   #pubKeys = new Map<string, string>();
   #onServing: ((poolId: number) => void) | null = null;
+  #sample: ((publicKeys: ReadonlySet<string>) => Promise<void>) | null = null;
   #links = new Map<number, string>();
   /** DNS pools: the last takeover acted on, by pool id. */
   #dnsTakeover = new Map<number, { epoch: number; keys: string[] }>();
@@ -82,6 +83,20 @@ export class PoolAnnouncer {
   /** Called when this member became the holder of a pool's address (once the takeover has started). */
   whenServing(fn: (poolId: number) => void): void {
     this.#onServing = fn;
+  }
+
+  /** Samples the clients a takeover is about to remove and add back (metrics/sample.ts). */
+  sampleWith(fn: (publicKeys: ReadonlySet<string>) => Promise<void>): void {
+    this.#sample = fn;
+  }
+
+  #takeoverDeps() {
+    return {
+      exec: this.d.exec,
+      clock: this.d.clock,
+      log: this.d.log,
+      ...(this.#sample ? { sample: this.#sample } : {}),
+    };
   }
 
   /** The heartbeat's `pools` (null while the config has none: the field is then not sent). */
@@ -187,7 +202,7 @@ export class PoolAnnouncer {
     const iface = this.#pools.find((p) => p.iface.pool?.id === e.id)?.iface;
     if (!iface) return;
     // The takeover's keepalive lasts a moment; the agent's heartbeat must not wait for it.
-    const asked = takeover({ exec: this.d.exec, clock: this.d.clock, log: this.d.log }, iface, stop);
+    const asked = takeover(this.#takeoverDeps(), iface, stop);
     this.#onServing?.(e.id);
     const n = await asked;
     this.d.log.info(`pool ${e.id}: took the address over, started the handshake with ${n} clients`, {
@@ -215,8 +230,7 @@ export class PoolAnnouncer {
       if (step.remember) this.#dnsTakeover.set(pool.id, step.remember);
       else this.#dnsTakeover.delete(pool.id);
       if (step.kick.length === 0) continue;
-      const deps = { exec: this.d.exec, clock: this.d.clock, log: this.d.log };
-      const asked = takeover(deps, iface, undefined, new Set(step.kick));
+      const asked = takeover(this.#takeoverDeps(), iface, undefined, new Set(step.kick));
       this.#onServing?.(pool.id);
       this.#kicking = Promise.all([this.#kicking, asked]).then(([, n]) => {
         this.d.log.info(

@@ -9,7 +9,8 @@
 // on them; the client, on a newer session with another member since, accepts it as its previous one,
 // roams here, and answers on keys this member never had, so nothing flows until the client's own timers
 // (15 s) start a new handshake. The client answers the initiation and roams to this member. A moment
-// later the keepalive goes back to the configured value (0: off). This is the only place the node sets a
+// later the keepalive goes back to the configured value (0: off). The removal takes the peer's counters
+// with it: the peers are sampled first (as an apply does before it removes peers, node/dataplane.ts). This is the only place the node sets a
 // client's endpoint; the engine never does. A DNS pool's member does the same for the clients the master
 // names in `pool.takeover` (their holder died or was drained), once per epoch (dnsTakeoverStep).
 import type { Logger } from "../../core/logger.ts";
@@ -103,7 +104,16 @@ export function restoreArgv(dev: string, entries: Entry[], iface: NodeInterfaceC
   return out;
 }
 
-export type TakeoverDeps = { exec: Exec; clock: Clock; log: Logger };
+export type TakeoverDeps = {
+  exec: Exec;
+  clock: Clock;
+  log: Logger;
+  /**
+   * Queues a traffic sample of these peers before they are removed and added back (their counters
+   * start again from zero): the bytes since the last interval's sample reach the master. Never throws.
+   */
+  sample?: (publicKeys: ReadonlySet<string>) => Promise<void>;
+};
 
 /** Runs the takeover for one pool interface; returns how many clients were asked. Never throws. */
 export async function takeover(
@@ -126,6 +136,7 @@ export async function takeover(
     }
   };
   try {
+    await d.sample?.(new Set(entries.map((e) => e.public_key)));
     for (const c of kickCommands(iface, entries)) await run(c.argv, c.stdin);
     await d.clock.sleep(TAKEOVER_KEEPALIVE_MS, signal).catch(() => {});
     for (const argv of restoreArgv(iface.name, entries, iface)) await run(argv);
