@@ -46,8 +46,9 @@ function seedTraffic(dbPath: string, publicKey: string) {
   const db = new DatabaseSync(dbPath);
   db.exec("PRAGMA busy_timeout = 5000");
   const insert = db.prepare(
-    `INSERT OR IGNORE INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint)
-     VALUES (?, 0, ?, NULL, ?, ?, ?, '198.51.100.23:51413')`,
+    `INSERT OR IGNORE INTO peer_metrics
+       (public_key, resolution, at, node_id, rx, tx, handshake, endpoint, rx_total, tx_total)
+     VALUES (?, 0, ?, NULL, ?, ?, ?, '198.51.100.23:51413', ?, ?)`,
   );
   const now = Date.now();
   let rx = 0;
@@ -56,7 +57,7 @@ function seedTraffic(dbPath: string, publicKey: string) {
   for (let t = now - 2 * 3_600_000, k = 0; t <= now; t += 30_000, k++) {
     rx += 40_000 + Math.round(30_000 * Math.sin(k / 20));
     tx += 8_000 + Math.round(6_000 * Math.cos(k / 15));
-    insert.run(publicKey, t, rx, tx, Math.floor(t / 1000) - 10);
+    insert.run(publicKey, t, rx, tx, Math.floor(t / 1000) - 10, rx, tx); // no reset: totals = counters
   }
   db.exec("COMMIT");
   db.close();

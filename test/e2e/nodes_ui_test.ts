@@ -12,12 +12,15 @@ function seedTraffic(dbPath: string, publicKey: string, nodeId: number | null) {
   const db = new DatabaseSync(dbPath);
   db.exec("PRAGMA busy_timeout = 5000");
   const insert = db.prepare(
-    `INSERT OR IGNORE INTO peer_metrics (public_key, resolution, at, node_id, rx, tx, handshake, endpoint)
-     VALUES (?, 0, ?, ?, ?, ?, ?, '198.51.100.23:51413')`,
+    `INSERT OR IGNORE INTO peer_metrics
+       (public_key, resolution, at, node_id, rx, tx, handshake, endpoint, rx_total, tx_total)
+     VALUES (?, 0, ?, ?, ?, ?, ?, '198.51.100.23:51413', ?, ?)`,
   );
   const now = Date.now();
   let rx = 0;
   let tx = 0;
+  // The running totals the master's intake stores beside the counters (a reset counts from zero).
+  const total = { rx: 0, tx: 0, lastRx: 0, lastTx: 0 };
   db.exec("BEGIN");
   for (let t = now - 24 * 3_600_000; t <= now; t += 5 * 60_000) {
     const hour = new Date(t).getUTCHours();
@@ -25,7 +28,10 @@ function seedTraffic(dbPath: string, publicKey: string, nodeId: number | null) {
     rx += Math.round(300 * load * 300_000);
     tx += Math.round(40 * load * 300_000 + 2_000_000);
     if (Math.abs(t - (now - 8 * 3_600_000)) < 150_000) [rx, tx] = [1_000, 1_000]; // the node restarted
-    insert.run(publicKey, t, nodeId, rx, tx, Math.floor(t / 1000) - 20);
+    total.rx += rx >= total.lastRx ? rx - total.lastRx : rx;
+    total.tx += tx >= total.lastTx ? tx - total.lastTx : tx;
+    [total.lastRx, total.lastTx] = [rx, tx];
+    insert.run(publicKey, t, nodeId, rx, tx, Math.floor(t / 1000) - 20, total.rx, total.tx);
   }
   db.exec("COMMIT");
   db.close();
