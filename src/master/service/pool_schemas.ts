@@ -88,7 +88,9 @@ export const PoolPatchSchema = z.object({
     "must be 1-65535",
   )
     .max(65535, "must be 1-65535"),
-}).partial().strict();
+}).partial().strict().refine((p) => p.announce !== undefined || p.listen_port !== undefined, {
+  message: "must name announce and/or listen_port (an empty change would still bump every member's config)",
+});
 
 const priority = z.number({ error: "must be a number 1-254" }).int().min(1, "must be 1-254").max(
   254,

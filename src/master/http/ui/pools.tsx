@@ -41,8 +41,9 @@ function announceInput(b: Record<string, string>): Record<string, unknown> {
       ttl: num(b.dns_ttl),
     });
   }
+  // Any other kind reaches the schema as sent, which names the two it takes (no silent VRRP pool).
   return defined({
-    kind: "vrrp",
+    kind: text(b.announce_kind) || "vrrp",
     address: text(b.vrrp_address),
     vrid: num(b.vrrp_vrid),
     advert_ms: num(b.vrrp_advert_ms),
