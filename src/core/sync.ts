@@ -361,7 +361,10 @@ export const HeartbeatRequestSchema = z.object({
    * Each failover pool this node is a member of (sent only while its config has pools, so only to a
    * master that knows the field): whether it holds the pool's address, and how many clients it serves.
    */
-  pools: z.array(PoolReportSchema).max(MAX_INTERFACES).optional(),
+  pools: z.array(PoolReportSchema).max(MAX_INTERFACES).refine(
+    (r) => new Set(r.map((p) => p.id)).size === r.length,
+    "must report each pool once",
+  ).optional(),
   /**
    * While an interface's key rotates (sent only while the config names a `next` device, so only to a
    * master that knows the field): clients whose latest handshake is on the next device (moved), and
@@ -371,7 +374,10 @@ export const HeartbeatRequestSchema = z.object({
     name: IfNameSchema,
     moved: z.number().int().nonnegative(),
     pending: z.number().int().nonnegative(),
-  })).max(MAX_INTERFACES).optional(),
+  })).max(MAX_INTERFACES).refine(
+    (r) => new Set(r.map((d) => d.name)).size === r.length,
+    "must report each interface once",
+  ).optional(),
 }).strict();
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
 

@@ -346,6 +346,7 @@ Deno.test("a heartbeat with malformed pool or rotation reports is refused (400) 
     ...BAD_NUMBERS.map((v) => [{ ...good, id: v }]),
     ...BAD_NUMBERS.filter((v) => v !== 0).map((v) => [{ ...good, sessions: v }]),
     Array.from({ length: 10_000 }, () => good),
+    [good, { ...good, state: "fault", detail: "x" }], // one pool twice: contradictory, refused
   ];
   const rotations: unknown[] = [
     "wg0",
@@ -355,6 +356,7 @@ Deno.test("a heartbeat with malformed pool or rotation reports is refused (400) 
     [{}],
     [{ name: LONG, moved: 1, pending: 0 }],
     [{ name: CONTROL, moved: 1, pending: 0 }],
+    [{ name: "wg0", moved: 1, pending: 0 }, { name: "wg0", moved: 0, pending: 1 }],
     ...BAD_NUMBERS.filter((v) => v !== 0).map((v) => [{ name: "wg0", moved: v, pending: 0 }]),
     ...BAD_NUMBERS.filter((v) => v !== 0).map((v) => [{ name: "wg0", moved: 0, pending: v }]),
   ];
