@@ -93,7 +93,15 @@ export class DataPlane {
    * Brings the host to `config`; interfaces without a key from the master use (or get) this node's own.
    * Never throws: a key that cannot be made or saved (a full disk) is a failed apply, like the engine's.
    */
-  async apply(config: NodeConfig): Promise<ReconcileResult & { durationMs?: number }> {
+  apply(config: NodeConfig): Promise<ReconcileResult & { durationMs?: number }> {
+    // Everything, the keys included, inside the queue: applies run in the order they were asked for.
+    // (Preparing outside it let a repair tick that read the config before a newer one arrived finish its
+    // awaits later and apply that older config after the newer: its DNS files flipped back until the
+    // next tick, and the next change then reloaded Unbound instead of changing zones at run time.)
+    return this.#serial(() => this.#apply(config));
+  }
+
+  async #apply(config: NodeConfig): Promise<ReconcileResult & { durationMs?: number }> {
     let desired: HostState;
     try {
       await this.rotation?.prepare(config);
@@ -113,22 +121,20 @@ export class DataPlane {
         error: new AppError("unavailable", message),
       };
     }
-    return await this.#serial(async () => {
-      const start = this.now();
-      // A peer leaving a device (deleted, a drained pool member's clients, a rotation's old device)
-      // takes its counters with it: sampled first, so every byte this host counted is reported.
-      const leaving = removedPeers(this.#served, desired);
-      if (leaving.size > 0) await this.sampleRemoved?.(leaving, rotationEnds(this.#served, desired));
-      this.#served = desired;
-      const result = await this.engine.reconcileOnce(desired);
-      const dnsCommands = await this.#reconcileDns(config);
-      const poolCommands = (await this.pools?.reconcile(config, result.ok))?.commands ?? 0;
-      return {
-        ...result,
-        commands: result.commands + dnsCommands + poolCommands,
-        durationMs: this.now() - start,
-      };
-    });
+    const start = this.now();
+    // A peer leaving a device (deleted, a drained pool member's clients, a rotation's old device)
+    // takes its counters with it: sampled first, so every byte this host counted is reported.
+    const leaving = removedPeers(this.#served, desired);
+    if (leaving.size > 0) await this.sampleRemoved?.(leaving, rotationEnds(this.#served, desired));
+    this.#served = desired;
+    const result = await this.engine.reconcileOnce(desired);
+    const dnsCommands = await this.#reconcileDns(config);
+    const poolCommands = (await this.pools?.reconcile(config, result.ok))?.commands ?? 0;
+    return {
+      ...result,
+      commands: result.commands + dnsCommands + poolCommands,
+      durationMs: this.now() - start,
+    };
   }
 
   /** Takes down every interface and rule this node made (the master removed it). */
