@@ -33,6 +33,8 @@ function describe(err: unknown): { text: string; refused: boolean } {
 
 export class Contact {
   #lost: { since: number; text: string; remindedAt: number } | null = null;
+  /** When an exchange last worked (either loop). */
+  #okAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly clock: Clock,
@@ -46,10 +48,19 @@ export class Contact {
     return this.#lost !== null;
   }
 
-  /** An exchange of `loop` failed; the loop tries again in `retryMs`. */
-  failed(loop: SyncLoop, err: unknown, retryMs: number): void {
+  /**
+   * An exchange of `loop`, sent at `sentAt`, failed; the loop tries again in `retryMs`. A request sent
+   * before the last exchange that worked says nothing new: one held across a partition that times out
+   * after the other loop got through would otherwise report the contact lost again right after it came
+   * back. Its loop's next try reports a real loss.
+   */
+  failed(loop: SyncLoop, err: unknown, retryMs: number, sentAt: number): void {
     const { text, refused } = describe(err);
     const now = this.clock.now();
+    if (sentAt < this.#okAt) {
+      this.log.debug(`${loop} failed: ${text} (sent before contact came back); retrying in ${secs(retryMs)}`);
+      return;
+    }
     const say = (line: string) => (refused ? this.log.error(line) : this.log.warn(line));
     const lost = this.#lost;
     if (!lost) {
@@ -71,6 +82,7 @@ export class Contact {
 
   /** An exchange of `loop` worked. After a loss, the other loop is woken to catch up at once. */
   succeeded(loop: SyncLoop): void {
+    this.#okAt = this.clock.now();
     const lost = this.#lost;
     if (!lost) return;
     this.#lost = null;

@@ -114,6 +114,7 @@ export async function configLoop(d: ConfigLoopDeps): Promise<void> {
   while (!stop.aborted) {
     let answer: { value: ConfigResponse; raw: string; signature: string; nonce: string };
     const held = d.configNow.hold(stop);
+    const sentAt = d.clock.now();
     try {
       // A delta (in a session) comes back rebuilt into the full config (delta.ts).
       answer = await fetchConfig(
@@ -130,7 +131,7 @@ export async function configLoop(d: ConfigLoopDeps): Promise<void> {
       if (err instanceof RejectedAnswer) {
         refuse(d, err.version, err.message);
       } else {
-        d.contact.failed("config", err, wait);
+        d.contact.failed("config", err, wait, sentAt);
       }
       await d.configNow.sleep(d.clock, wait, stop);
       continue;
@@ -224,8 +225,8 @@ export async function heartbeatLoop(d: HeartbeatLoopDeps): Promise<void> {
   while (!stop.aborted) {
     const { body, batch, reportKey, dns } = await heartbeatBody(d, beats, reported);
     let wait = heartbeatWait(d.timing.heartbeatMs, d.random);
+    const sent = d.clock.now();
     try {
-      const sent = d.clock.now();
       const r = await d.master.post("/api/sync/heartbeat", body, HeartbeatResponseSchema, stop);
       d.state.synced(d.clock.now() - sent, d.clock.now());
       backoff.reset();
@@ -249,7 +250,7 @@ export async function heartbeatLoop(d: HeartbeatLoopDeps): Promise<void> {
       wait = err instanceof SyncError && err.retryAfterMs
         ? err.retryAfterMs
         : Math.min(backoff.next(), d.timing.heartbeatMs);
-      d.contact.failed("heartbeat", err, wait);
+      d.contact.failed("heartbeat", err, wait, sent);
       lastStatus = "";
     }
     await d.heartbeatNow.sleep(d.clock, wait, stop);

@@ -137,3 +137,21 @@ Deno.test("lost contact is logged once with the error, then every 5 minutes, and
   );
   await n.done();
 });
+
+Deno.test("a request held across the heal that fails after the other loop got through does not report the contact lost again", () => {
+  const w = world();
+  const lost = () => w.log.lines.filter((l) => l.includes("lost contact with the master")).length;
+  const heldSince = w.clock.now(); // the heartbeat sent just before the cut, held by the partition
+  w.contact.failed("config", down(), 5_000, w.clock.now());
+  assert.equal(lost(), 1);
+  w.clock.advance(30_000);
+  w.contact.succeeded("config"); // the heal: the config loop gets through first
+  w.clock.advance(3_000);
+  w.contact.failed("heartbeat", new SyncError(0, "no answer from the master within 3s"), 5_000, heldSince);
+  assert.equal(lost(), 1, w.log.lines.join("\n"));
+  assert.equal(w.contact.lost, false);
+  // A request sent after the heal that fails is a real loss again.
+  w.contact.failed("heartbeat", down(), 5_000, w.clock.now());
+  assert.equal(lost(), 2);
+  assert.equal(w.contact.lost, true);
+});
