@@ -159,6 +159,16 @@ export class World {
     const placeholder = new Host(this, short, netns, null);
     this.hosts.push(placeholder);
     await placeholder.run(["ip", "link", "set", "lo", "up"]);
+    // No duplicate address detection in a lab: an interface's IPv6 link-local address is final when
+    // the link comes up, not a second (or, on a busy machine, several) later. That late change is a
+    // netlink event Chromium treats as "the network changed" and fails a navigation in flight with
+    // net::ERR_NETWORK_CHANGED (live_ui_test failed so in CI).
+    await placeholder.run([
+      "sysctl",
+      "-qw",
+      "net.ipv6.conf.all.accept_dad=0",
+      "net.ipv6.conf.default.accept_dad=0",
+    ]);
     if (!wireguard) return placeholder;
 
     const child = new Deno.Command("nsenter", {
