@@ -186,8 +186,13 @@ Deno.test({
           name: "laptop",
           node_id: node.body.id,
         })).body;
-        const conf = await api(old, token, "GET", `/peers/${peer.id}/config`);
-        assert.equal(conf.status, 200, String(conf.body));
+        // The config names frankfurt's WireGuard key, which its heartbeat reports after the first apply
+        // (409 until then).
+        const conf = await waitFor("the laptop's config (frankfurt's key reported)", async () => {
+          const r = await api(old, token, "GET", `/peers/${peer.id}/config`);
+          if (r.status !== 409) return r;
+        }, { timeoutMs: 60_000, intervalMs: 300 });
+        assert.equal(conf.status, 200, JSON.stringify(conf.body));
         await waitFor(
           "frankfurt to serve the peer",
           async () => (await fra.exec(["wg", "show", "wg0", "peers"])).stdout.includes(peer.public_key),
