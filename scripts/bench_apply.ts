@@ -5,7 +5,7 @@
 // against the last observe, applied through wireguard-go's UAPI socket) against a raw `wg set` of that
 // peer, as ratios of medians measured side by side in one run, the no-op tick (incremental and full),
 // and the idle RSS of a process with the node's code loaded and its engine holding the 10,000-peer
-// baseline (scripts/lib/idle_node.ts), with and without the V8 flags the node ships with, side by side.
+// baseline (scripts/lib/idle_node.ts), with and without the V8 flags and malloc settings the node ships with, side by side.
 import type { HostState } from "../src/core/host_state.ts";
 import { memoryLogger } from "../src/core/logger.ts";
 import { realFs, realUnixRequest } from "../src/core/ports/real.ts";
@@ -26,16 +26,33 @@ const RAW_WG_SET = 's=$EPOCHREALTIME; wg set wg0 peer "$1" allowed-ips "$2" || e
 const PEERS = Number(Deno.env.get("BENCH_PEERS") ?? 10_000);
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 3);
 /**
- * The V8 flag sets the idle engine is measured with, side by side: none, and what the node ships with
- * (scripts/lib/permissions.txt's --v8-flags). BENCH_IDLE_V8_FLAGS adds sets, separated by `|`.
+ * The launches the idle engine is measured with, side by side: no V8 flags, the node's V8 flags alone
+ * (scripts/lib/permissions.txt's --v8-flags), and as shipped (those and systemd/wirebuddy-node.service's
+ * MALLOC_* environment).
+ * BENCH_IDLE_V8_FLAGS adds V8 flag sets, BENCH_IDLE_ENV environment sets ("K=V K=V", with the shipped
+ * flags), each list separated by `|`. BENCH_IDLE_SECONDS: how long each idles before its RSS is read.
  */
 const SHIPPED_V8_FLAGS = (await Deno.readTextFile(new URL("./lib/permissions.txt", import.meta.url)))
   .match(/^node .*--v8-flags=(\S+)/m)?.[1] ?? "";
-const IDLE_V8_FLAGS = [
-  "",
-  ...(SHIPPED_V8_FLAGS ? [SHIPPED_V8_FLAGS] : []),
-  ...(Deno.env.get("BENCH_IDLE_V8_FLAGS") ?? "").split("|").filter(Boolean),
+const SHIPPED_ENV = [
+  ...(await Deno.readTextFile(new URL("../systemd/wirebuddy-node.service", import.meta.url)))
+    .matchAll(/^Environment=(MALLOC_\w+=\S+)$/gm),
+].map((m) => m[1]!).join(" ");
+type Launch = { flags: string; env: string };
+const IDLE_LAUNCHES: Launch[] = [
+  { flags: "", env: "" },
+  ...(SHIPPED_ENV ? [{ flags: SHIPPED_V8_FLAGS, env: "" }] : []),
+  { flags: SHIPPED_V8_FLAGS, env: SHIPPED_ENV },
+  ...(Deno.env.get("BENCH_IDLE_V8_FLAGS") ?? "").split("|").filter(Boolean).map((flags) => ({
+    flags,
+    env: "",
+  })),
+  ...(Deno.env.get("BENCH_IDLE_ENV") ?? "").split("|").filter(Boolean).map((env) => ({
+    flags: SHIPPED_V8_FLAGS,
+    env,
+  })),
 ];
+const IDLE_SECONDS = Number(Deno.env.get("BENCH_IDLE_SECONDS") ?? 30);
 
 const randomKey = () => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -198,9 +215,15 @@ await withWorld(async (world) => {
       `idle RSS:    a bare deno process ${idleRss.bare.toFixed(1)} MB; goal for the engine <= 50 MB`,
     );
     for (const v of idleRss.variants) {
+      const shipped = v.flags === SHIPPED_V8_FLAGS && v.env === SHIPPED_ENV ? " (as shipped)" : "";
       console.log(
-        `  engine with ${PEERS} peers held, V8 flags ${v.flags || "(none)"}: ${v.rss.toFixed(1)} MB, ` +
-          `${(v.rss - idleRss.variants[0].rss).toFixed(1)} MB vs none; its last tick: ${v.last}; ` +
+        `  ${PEERS} peers held, V8 flags ${v.flags || "(none)"}, env ${v.env || "(none)"}${shipped}: ` +
+          `${v.rss.toFixed(1)} MB after ${Math.max(IDLE_SECONDS, 10)} s idle (${
+            v.early.toFixed(1)
+          } MB in the ` +
+          `first 5 s), ${
+            (v.rss - idleRss.variants[0].rss).toFixed(1)
+          } MB vs none; its last tick: ${v.last}; ` +
           `its first (full) tick: ${v.first}`,
       );
     }
@@ -216,12 +239,16 @@ async function rssMb(pid: number): Promise<number> {
   return kb / 1024;
 }
 
-/** Spawns a deno process, waits for `readyLines` lines on stdout, reads its RSS, ends it by PID. */
+/**
+ * Spawns a deno process, waits for `readyLines` lines on stdout, reads its RSS (the highest of the samples
+ * in the first 5 s, and of those in the last 5 s of `IDLE_SECONDS`), ends it by PID.
+ */
 async function idleProcessRss(
   args: string[],
   readyLines: number,
-): Promise<{ rss: number; first: string; last: string }> {
-  const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "inherit" }).spawn();
+  env: Record<string, string> = {},
+): Promise<{ early: number; rss: number; first: string; last: string }> {
+  const child = new Deno.Command(Deno.execPath(), { args, env, stdout: "piped", stderr: "inherit" }).spawn();
   const lines: string[] = [];
   const pump = (async () => {
     let buf = "";
@@ -233,13 +260,17 @@ async function idleProcessRss(
   })();
   try {
     await waitFor("the idle process to be ready", () => lines.length >= readyLines, { timeoutMs: 180_000 });
-    // Let it settle (a few idle ticks, a GC or two), then read the highest of a few samples.
-    let rss = 0;
-    for (let i = 0; i < 5; i++) {
+    const samples: number[] = [];
+    for (let i = 0; i < Math.max(IDLE_SECONDS, 10); i++) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
-      rss = Math.max(rss, await rssMb(child.pid));
+      samples.push(await rssMb(child.pid));
     }
-    return { rss, first: lines[0] ?? "", last: lines.at(-1) ?? "" };
+    return {
+      early: Math.max(...samples.slice(0, 5)),
+      rss: Math.max(...samples.slice(-5)),
+      first: lines[0] ?? "",
+      last: lines.at(-1) ?? "",
+    };
   } finally {
     child.kill("SIGTERM");
     await child.status;
@@ -249,25 +280,30 @@ async function idleProcessRss(
 
 async function measureIdleRss(host: Host, dir: string, statePath: string, sockets: string, state: HostState) {
   const variants = [];
-  for (const flags of IDLE_V8_FLAGS) {
+  for (const launch of IDLE_LAUNCHES) {
     const desiredPath = `${dir}/idle-desired.json`;
     await Deno.writeTextFile(desiredPath, JSON.stringify(state), { mode: 0o600 });
-    const engine = await idleProcessRss([
-      "run",
-      "--quiet",
-      "--allow-all",
-      ...(flags ? [`--v8-flags=${flags}`] : []),
-      new URL("./lib/idle_node.ts", import.meta.url).pathname,
-      "--enter",
-      JSON.stringify(host.enterArgv),
-      "--state",
-      statePath,
-      "--desired",
-      desiredPath,
-      "--sockets",
-      sockets,
-    ], 3);
-    variants.push({ flags, ...engine });
+    const env = Object.fromEntries(launch.env.split(" ").filter(Boolean).map((kv) => kv.split("=", 2)));
+    const engine = await idleProcessRss(
+      [
+        "run",
+        "--quiet",
+        "--allow-all",
+        ...(launch.flags ? [`--v8-flags=${launch.flags}`] : []),
+        new URL("./lib/idle_node.ts", import.meta.url).pathname,
+        "--enter",
+        JSON.stringify(host.enterArgv),
+        "--state",
+        statePath,
+        "--desired",
+        desiredPath,
+        "--sockets",
+        sockets,
+      ],
+      3,
+      env,
+    );
+    variants.push({ ...launch, ...engine });
   }
   const bare = await idleProcessRss([
     "eval",
