@@ -118,7 +118,7 @@ export function syncRoutes(s: Services): Hono<AppEnv> {
       );
     }
     const hb = parseInput(HeartbeatRequestSchema, parseJson(raw), "heartbeat");
-    return await signed(c, { ...auth, nodeId: auth.node.id }, 200, await s.sync.heartbeat(auth.node, hb));
+    return await signed(c, { ...auth, nodeId: auth.node.id }, 200, s.sync.heartbeat(auth.node, hb));
   });
 
   // Opens a session (an HMAC key agreed by ECDH) with a request signed by the node's identity key.

@@ -41,7 +41,6 @@ import {
   type SyncOrigin,
 } from "./sync_auth.ts";
 import type { SyncSessions } from "./sync_sessions.ts";
-import { TxBatcher } from "./tx_batcher.ts";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 
@@ -75,8 +74,6 @@ export class SyncService {
   #metrics: MetricsIntake;
   #badTokenRate: RateLimiter;
   #configs: NodeConfigCache;
-  /** Heartbeats' writes: one transaction per event-loop turn for all of them (tx_batcher.ts). */
-  #writes: TxBatcher;
 
   constructor(
     private readonly db: Db,
@@ -93,7 +90,6 @@ export class SyncService {
     this.#enrollRate = new RateLimiter(10, clock);
     this.#badTokenRate = new RateLimiter(10, clock);
     this.#metrics = new MetricsIntake(db, log, auth.clocks);
-    this.#writes = new TxBatcher(db);
     this.#configs = new NodeConfigCache((nodeId) =>
       renderNodeConfig(this.db, this.secrets, nodeId, {
         now: this.clock.now(),
@@ -217,12 +213,11 @@ export class SyncService {
     return await this.keys.signAnswer(nodeId, nonce, status, body);
   }
 
-  /** Stores a heartbeat; answers once its writes are committed (batched with other heartbeats). */
-  async heartbeat(node: NodeFullRow, hb: HeartbeatRequest): Promise<HeartbeatResponse> {
+  heartbeat(node: NodeFullRow, hb: HeartbeatRequest): HeartbeatResponse {
     const now = this.clock.now();
     let changedKeys = false;
     let raised = false;
-    const acked = await this.#writes.run(() => {
+    const acked = this.db.tx(() => {
       if (hb.error && hb.error !== node.last_error) {
         this.log.warn("node reports an error", { node: node.name, node_id: node.id, error: hb.error });
       }
