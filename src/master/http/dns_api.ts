@@ -16,7 +16,7 @@ import {
 } from "../service/dns_schemas.ts";
 import type { Services } from "../service/services.ts";
 import type { AppEnv } from "./env.ts";
-import { iso, jsonBody } from "./json.ts";
+import { iso, jsonBody, optionalJsonBody } from "./json.ts";
 import { actorOf, idParam } from "./middleware.ts";
 
 const statusJson = (s: DnsStatus) => ({
@@ -122,8 +122,7 @@ export function dnsApiRoutes(s: Services): Hono<AppEnv> {
     async (c) => c.json(settingsJson(s.dns.updateSettings(actorOf(c), c.get("meta"), await jsonBody(c)))),
   );
   api.post("/dns/pause", async (c) => {
-    const body = (c.req.header("content-type") ?? "").includes("json") ? await jsonBody(c) : {};
-    return c.json(settingsJson(s.dns.pause(actorOf(c), c.get("meta"), body)));
+    return c.json(settingsJson(s.dns.pause(actorOf(c), c.get("meta"), await optionalJsonBody(c))));
   });
   api.post("/dns/resume", (c) => c.json(settingsJson(s.dns.resume(actorOf(c), c.get("meta")))));
 
@@ -212,7 +211,12 @@ export const DNS_OPS = {
     },
   },
   "/api/dns/pause": {
-    post: { summary: "Pause blocking for everyone (default 60 minutes)", body: DnsPauseSchema, ok: 200 },
+    post: {
+      summary: "Pause blocking for everyone (default 60 minutes)",
+      body: DnsPauseSchema,
+      optionalBody: true,
+      ok: 200,
+    },
   },
   "/api/dns/resume": { post: { summary: "End a pause now", ok: 200 } },
   "/api/dns/lists": {

@@ -15,6 +15,15 @@ export async function jsonBody(c: Context<AppEnv>): Promise<unknown> {
   }
 }
 
+/**
+ * An optional JSON body: {} when the request has none (no Content-Type, no bytes); otherwise as jsonBody,
+ * so a body of another type is refused (400), not ignored.
+ */
+export async function optionalJsonBody(c: Context<AppEnv>): Promise<unknown> {
+  if (c.req.header("content-type") === undefined && (await c.req.text()) === "") return {};
+  return await jsonBody(c);
+}
+
 export const iso = (
   ms: number | null | undefined,
 ) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());

@@ -22,6 +22,8 @@ const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: "input", unrepresentabl
 type Op = {
   summary: string;
   body?: z.ZodType;
+  /** The body may be left out (the defaults apply). */
+  optionalBody?: boolean;
   query?: string[];
   ok: number;
   produces?: string;
@@ -112,6 +114,7 @@ const OPS: Record<string, Record<string, Op>> = {
       summary:
         'Rotate the peer\'s credentials: new keys and PSK, or {"keys": false} for a new PSK only (audited); then fetch the fresh config or QR',
       body: RotatePeerSchema,
+      optionalBody: true,
       ok: 200,
     },
   },
@@ -320,7 +323,12 @@ export function openApiDocument(version: string): Record<string, unknown> {
         ...(op.public ? { security: [] } : {}),
         ...(parameters.length > 0 ? { parameters } : {}),
         ...(op.body
-          ? { requestBody: { required: true, content: { "application/json": { schema: schema(op.body) } } } }
+          ? {
+            requestBody: {
+              required: !op.optionalBody,
+              content: { "application/json": { schema: schema(op.body) } },
+            },
+          }
           : {}),
         responses: {
           [op.ok]: {

@@ -5,7 +5,7 @@ import type { Services } from "../service/services.ts";
 import type { InterfaceView } from "../service/interfaces.ts";
 import type { PeerView } from "../service/peers.ts";
 import type { AppEnv } from "./env.ts";
-import { download, iso, jsonBody } from "./json.ts";
+import { download, iso, jsonBody, optionalJsonBody } from "./json.ts";
 import { actorOf, idParam } from "./middleware.ts";
 import { fleetOf, inScope } from "../service/scope.ts";
 
@@ -98,7 +98,7 @@ export function wgApiRoutes(s: Services): Hono<AppEnv> {
   // New keys and PSK (or {"keys": false}: a new PSK), audited; then GET .../config or .../qr.svg.
   api.post("/peers/:id/rotate", async (c) => {
     const id = idParam(c);
-    const body = c.req.header("content-type") ? await jsonBody(c) : {}; // no body: keys and PSK
+    const body = await optionalJsonBody(c); // no body: keys and PSK
     await s.rotation.rotatePeer(actorOf(c), c.get("meta"), id, body);
     return c.json(peerJson(s.peers.get(id)));
   });

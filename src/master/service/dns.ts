@@ -84,7 +84,7 @@ export class DnsService {
   /** Pauses blocking for everyone (default one hour); the scheduled tick resumes it. */
   pause(actor: Actor, meta: RequestMeta | null, input: unknown): DnsSettings {
     requireAdmin(actor);
-    const { minutes } = parseInput(DnsPauseSchema, input ?? {}, "pause");
+    const { minutes } = parseInput(DnsPauseSchema, input, "pause");
     const until = this.clock.now() + minutes * 60_000;
     this.db.tx(() => {
       dnsSettingsRepo.update(this.db, { ...dnsSettingsRepo.get(this.db), paused_until: until });

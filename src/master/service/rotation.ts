@@ -40,7 +40,7 @@ export class RotationService {
     input: unknown,
   ): Promise<{ keys: boolean; publicKey: string }> {
     requireAdmin(actor);
-    const { keys } = parseInput(RotatePeerSchema, input ?? {}, "rotation");
+    const { keys } = parseInput(RotatePeerSchema, input, "rotation");
     const cur = peersRepo.byId(this.db, id);
     if (!cur) throw new AppError("not_found", `Peer ${id} not found`);
     if (keys && cur.private_key_sealed === null) {

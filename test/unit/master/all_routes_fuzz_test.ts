@@ -165,13 +165,7 @@ const send = (m: M, method: string, path: string, token: string, body?: string, 
  * Known defects, marked so the suite stays green while they are open: "METHOD /path what" -> the defect.
  * Each entry names the route and input; remove it when the defect is fixed.
  */
-const KNOWN: Record<string, string> = {
-  "POST /api/peers/{id}/rotate no body": "the optional body is documented as required",
-  "POST /api/peers/{id}/rotate body null": "JSON null is taken as an empty body (input ?? {})",
-  "POST /api/dns/pause no body": "the optional body is documented as required",
-  "POST /api/dns/pause content-type": "a non-JSON body is ignored and the pause made with the defaults",
-  "POST /api/dns/pause body null": "JSON null is taken as an empty body (input ?? {})",
-};
+const KNOWN: Record<string, string> = {};
 
 Deno.test("every documented API route refuses garbage with a JSON 4xx and changes nothing", async () => {
   const { m, token, ids, nodeId } = await setup();
