@@ -1,6 +1,7 @@
 // JSON API for fleet health: run a node's tunnel check now, read its health and report, and the recent
 // fleet events.
 import { Hono } from "hono";
+import { AppError } from "../../core/errors.ts";
 import type { CheckResult, HealthView } from "../service/health.ts";
 import type { ReportView } from "../service/fleet_watch.ts";
 import type { Services } from "../service/services.ts";
@@ -57,7 +58,13 @@ export function healthApiRoutes(s: Services): Hono<AppEnv> {
     return c.json(healthJson(s.health.view(id, 20), s.watch.report(id)));
   });
   api.get("/events", (c) => {
-    const limit = Math.min(Math.max(Number(c.req.query("limit") ?? 50) || 50, 1), 500);
+    // As /api/audit: an integer 1-500 or a 422 (a fraction reached SQLite's LIMIT and was a 500).
+    const limit = Number(c.req.query("limit") ?? 50);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+      throw new AppError("validation", "limit must be 1-500", {
+        fields: [{ field: "limit", message: "must be 1-500" }],
+      });
+    }
     return c.json({ events: s.events.recent(limit).map((e) => JSON.parse(e.payload)) });
   });
   return api;
