@@ -36,7 +36,7 @@ export const NewUserSchema = z.object({
   username: UsernameSchema,
   password: PasswordSchema,
   role: RoleSchema,
-});
+}).strict();
 /** An admin scope: node and pool ids (null: the whole fleet). */
 export const ScopeSchema = z.object({
   nodes: z.array(z.number().int().positive()).max(1000).default([]),

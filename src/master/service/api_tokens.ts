@@ -20,7 +20,7 @@ export const NewTokenSchema = z.object({
     "must be a whole number of days",
   )
     .min(0, "must be 0 (never) or more").max(3650, "must be at most 3650").default(90),
-});
+}).strict();
 
 export type TokenView = {
   id: number;

@@ -47,7 +47,12 @@ export function tokensRoutes(s: Services): Hono<AppEnv> {
   ui.post("/ui/tokens", async (c) => {
     const body = await formBody(c);
     return await withForm(c, body, async () => {
-      const { token, view } = await s.tokens.create(actorOf(c), c.get("meta"), body);
+      const { name, scope, expires_in_days } = body; // the form's fields (the schema refuses others)
+      const { token, view } = await s.tokens.create(actorOf(c), c.get("meta"), {
+        name,
+        scope,
+        expires_in_days,
+      });
       // Shown once, in this response only (never in a redirect, URL or cookie).
       return html(c, tokensPage(c, { values: {}, errors: {} }, { name: view.name, token }), 201);
     }, (form) => tokensPage(c, form));
