@@ -16,10 +16,14 @@ export const TOKEN_PREFIX = "wbt_";
 export const NewTokenSchema = z.object({
   name: z.string().trim().min(1, "is required").max(64, "must be at most 64 characters"),
   scope: z.enum(["read", "write"], { error: "must be read or write" }),
-  expires_in_days: z.coerce.number({ error: "must be a number of days" }).int(
-    "must be a whole number of days",
-  )
-    .min(0, "must be 0 (never) or more").max(3650, "must be at most 3650").default(90),
+  // A number, or the form's digits: not z.coerce, which took true as 1 day and null or "" as never.
+  expires_in_days: z.union([
+    z.number({ error: "must be a number of days" }),
+    z.string().trim().regex(/^-?\d+$/, "must be a number of days").transform(Number),
+  ], { error: "must be a number of days" }).pipe(
+    z.number().int("must be a whole number of days").min(0, "must be 0 (never) or more")
+      .max(3650, "must be at most 3650"),
+  ).default(90),
 }).strict();
 
 export type TokenView = {
