@@ -14,7 +14,9 @@ import { parseInput } from "./validate.ts";
 export const TOKEN_PREFIX = "wbt_";
 
 export const NewTokenSchema = z.object({
-  name: z.string().trim().min(1, "is required").max(64, "must be at most 64 characters"),
+  // No control characters: SQLite cut the name at a NUL, and the rest can garble a terminal or log.
+  name: z.string().trim().min(1, "is required").max(64, "must be at most 64 characters")
+    .regex(/^\P{Cc}*$/u, "must not contain control characters"),
   scope: z.enum(["read", "write"], { error: "must be read or write" }),
   // A number, or the form's digits: not z.coerce, which took true as 1 day and null or "" as never.
   expires_in_days: z.union([

@@ -36,7 +36,9 @@ export const DEFAULT_WEBHOOK_OPTIONS: WebhookOptions = {
 
 const FILTER = z.union([z.literal("*"), z.array(z.enum(EVENT_TYPES.filter((t) => t !== "webhook.test")))]);
 export const WebhookInputSchema = z.object({
-  name: z.string().trim().min(1, "is required").max(64, "must be at most 64 characters"),
+  // No control characters: SQLite cut the name at a NUL, and the rest can garble a terminal or log.
+  name: z.string().trim().min(1, "is required").max(64, "must be at most 64 characters")
+    .regex(/^\P{Cc}*$/u, "must not contain control characters"),
   url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).max(2000),
   secret: z.string().max(200, "must be at most 200 characters").nullable().optional(),
   events: FILTER.default("*"),
