@@ -49,7 +49,8 @@ export const DnsSettingsSchema = z.object({
 }).partial().strict();
 
 export const DnsListInputSchema = z.object({
-  name: z.string().trim().min(1).max(64),
+  // No control characters: SQLite cut the name at a NUL, and the rest can garble a terminal or log.
+  name: z.string().trim().min(1).max(64).regex(/^\P{Cc}*$/u, "must not contain control characters"),
   url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).max(2000).optional(),
   /** The list's text (hosts, plain domains or AdGuard rules), for a list from a file. */
   content: z.string().max(20 * 1024 * 1024).optional(),
