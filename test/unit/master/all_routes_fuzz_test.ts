@@ -76,21 +76,24 @@ function checksum(m: M): string {
   const tables = m.db.all<{ name: string }>(
     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
   );
-  return JSON.stringify(tables.map(({ name }) => {
-    const rows = m.db.all<Record<string, unknown>>(`SELECT * FROM "${name}"`)
-      .map((r) => {
-        // A token's last use moves with every request it makes: not a change the request asked for.
-        if (name === "api_tokens") return { ...r, last_used_at: null, last_used_ip: null };
-        return r;
-      })
-      // A refused node credential on /api/sync/* is audited by design (throttled security log), and a burst
-      // of them is an auth.failures event.
-      .filter((r) =>
-        !(name === "audit_log" && r.action === "node.auth_failed") &&
-        !(name === "fleet_events" && r.type === "auth.failures")
-      );
-    return [name, rows.map((r) => JSON.stringify(r)).sort()];
-  }));
+  // Webhook deliveries of earlier events make progress in the background, whatever the request.
+  return JSON.stringify(
+    tables.filter(({ name }) => name !== "webhook_deliveries").map(({ name }) => {
+      const rows = m.db.all<Record<string, unknown>>(`SELECT * FROM "${name}"`)
+        .map((r) => {
+          // A token's last use moves with every request it makes: not a change the request asked for.
+          if (name === "api_tokens") return { ...r, last_used_at: null, last_used_ip: null };
+          return r;
+        })
+        // A refused node credential on /api/sync/* is audited by design (throttled security log), and a burst
+        // of them is an auth.failures event.
+        .filter((r) =>
+          !(name === "audit_log" && r.action === "node.auth_failed") &&
+          !(name === "fleet_events" && r.type === "auth.failures")
+        );
+      return [name, rows.map((r) => JSON.stringify(r)).sort()];
+    }),
+  );
 }
 
 function changedTables(before: string, after: string): string {
@@ -99,6 +102,38 @@ function changedTables(before: string, after: string): string {
   );
   const b: [string, unknown][] = JSON.parse(after);
   return b.filter(([n, r]) => a.get(n) !== JSON.stringify(r)).map(([n]) => n).join(", ");
+}
+
+/** Plausible values of the required fields by name (the rest of a body is left out). */
+function baseBody(
+  schema: { required?: string[]; properties?: object },
+  ids: Record<string, number>,
+  nodeId: number,
+) {
+  const known: Record<string, unknown> = {
+    username: "fz-user",
+    password: "correct horse battery staple",
+    role: "viewer",
+    name: "fz1",
+    scope: "read",
+    ipv4_pool: "10.99.0.0/24",
+    interface_id: ids.interfaces,
+    fqdn: "fz.example.com",
+    url: "https://hooks.example.com/fz",
+    kind: "block",
+    domain: "fz.example.com",
+    type: "A",
+    value: "192.0.2.1",
+    announce: { kind: "vrrp", address: "192.0.2.20/24", vrid: 43 },
+    node_id: nodeId,
+    priority: 100,
+    enabled: true,
+  };
+  const required = schema.required ?? [];
+  if (!required.every((f) => f in known)) return {};
+  // A blocklist needs a url or its content: the content, so nothing is fetched.
+  const extra = schema.properties && "content" in schema.properties ? { content: "ads.example.com\n" } : {};
+  return { ...extra, ...Object.fromEntries(required.map((f) => [f, known[f]])) };
 }
 
 async function setup() {
@@ -276,9 +311,26 @@ Deno.test("every documented API route refuses garbage with a JSON 4xx and change
       }
       const unknown = await send(m, M, path, token, JSON.stringify({ zz_unknown_field: 1 }));
       state = await check(what("unknown field only"), unknown, state, true);
+      // The same with the required fields filled in plausibly, so a bad field is not hidden by a missing one.
+      const base = baseBody(schema as Schema & { required?: string[] }, ids, nodeId);
+      if (Object.keys(base).length > 0) {
+        const res = await send(m, M, path, token, JSON.stringify({ ...base, zz_unknown_field: 1 }));
+        state = await check(what("required fields and an unknown field"), res, state, true);
+      }
       for (const [field, fieldSchema] of Object.entries(schema.properties ?? {})) {
-        // A password is a secret: any characters of the allowed length are the user's choice.
-        const values = field === "password"
+        if (Object.keys(base).length === 0) break;
+        const values = (field === "password" || field === "secret")
+          ? badValues(fieldSchema).filter((v) => v !== CONTROL)
+          : badValues(fieldSchema);
+        for (const value of values) {
+          const res = await send(m, M, path, token, JSON.stringify({ ...base, [field]: value }));
+          const shown = JSON.stringify(value).slice(0, 40);
+          state = await check(what(`required fields, ${field}=${shown}`), res, state, true);
+        }
+      }
+      for (const [field, fieldSchema] of Object.entries(schema.properties ?? {})) {
+        // A password or webhook secret: any characters of the allowed length are the user's choice.
+        const values = (field === "password" || field === "secret")
           ? badValues(fieldSchema).filter((v) => v !== CONTROL)
           : badValues(fieldSchema);
         for (const value of values) {
