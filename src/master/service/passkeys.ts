@@ -48,7 +48,9 @@ export function relyingParty(publicUrl: URL): { ok: true; rp: RelyingParty } | {
 }
 
 export const PasskeyNameSchema = z.object({
-  name: z.string().trim().min(1, "is required").max(64, "must be at most 64 characters"),
+  // No control characters, as token, webhook and blocklist names: SQLite cut a name at a NUL.
+  name: z.string().trim().min(1, "is required").max(64, "must be at most 64 characters")
+    .regex(/^\P{Cc}*$/u, "must not contain control characters"),
   response: z.string().min(2, "is missing: your browser did not create a passkey").max(20_000),
 });
 
