@@ -4,7 +4,7 @@
 // always a JSON error with a message, and the database (every table) as it was.
 import assert from "node:assert/strict";
 import { testMaster } from "../../support/master.ts";
-import { enrolled } from "../../support/signed_node.ts";
+import { enrolled, signedRequest } from "../../support/signed_node.ts";
 
 type M = Awaited<ReturnType<typeof testMaster>>;
 type Schema = {
@@ -178,7 +178,7 @@ async function setup() {
     webhooks: hook.status === 201 ? (await hook.json()).id : 1,
     tokens: m.services.tokens.list().at(-1)?.id ?? 1,
   };
-  return { m, token, ids, nodeId: a.node.id as number };
+  return { m, token, ids, nodeId: a.node.id as number, node: a };
 }
 
 /** The path with real ids, or with `bad` in place of the `which`-th parameter. */
@@ -424,6 +424,57 @@ Deno.test("every HTML form route answers garbage with less than a 5xx and no sta
     }
   }
   assert.ok(posts.length > 40, `form routes: ${posts.length}`);
+  assert.deepEqual(failures, [], `${failures.length} failures:\n${failures.join("\n")}`);
+  m.close();
+});
+
+Deno.test("every documented node sync route refuses a signed garbage body with a JSON 4xx and changes nothing", async () => {
+  const { m, node } = await setup();
+  const doc = await (await m.api("/openapi.json")).json() as {
+    paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: Schema }> } }>>;
+  };
+  // What a well-formed request of each carries, so one bad field is not hidden by a missing one.
+  const bases: Record<string, Record<string, unknown>> = {
+    "/api/sync/heartbeat": { status: "online", applied_version: 0, interfaces: [], metrics: [] },
+  };
+  const failures: string[] = [];
+  // An authenticated request spends its nonce whatever its body (replay protection): sync_nonces may grow.
+  const syncState = () =>
+    JSON.stringify(JSON.parse(checksum(m)).filter(([name]: [string]) => name !== "sync_nonces"));
+  let state = syncState();
+  for (const [path, methods] of Object.entries(doc.paths)) {
+    const schema = methods.post?.requestBody?.content["application/json"]?.schema;
+    if (!path.startsWith("/api/sync/") || !schema || path === "/api/sync/enroll") continue;
+    const bodies: unknown[] = [...WRONG_KINDS, { zz_unknown_field: 1 }, {
+      ...bases[path],
+      zz_unknown_field: 1,
+    }];
+    for (const [field, fieldSchema] of Object.entries(schema.properties ?? {})) {
+      for (const value of badValues(fieldSchema)) {
+        // A node's apply error is the text its commands printed: several lines, escapes, whatever they were.
+        if (path === "/api/sync/heartbeat" && field === "error" && value === CONTROL) continue;
+        bodies.push({ ...bases[path], [field]: value });
+      }
+    }
+    for (const body of bodies) {
+      const what = `POST ${path} ${JSON.stringify(body).slice(0, 80)}`;
+      const { res, text } = await signedRequest(m, "POST", path, body, {
+        nodeId: node.node.id,
+        key: node.key,
+        bearer: node.secret,
+      });
+      let message: unknown;
+      try {
+        message = JSON.parse(text).error?.message;
+      } catch { /* not JSON */ }
+      if (res.status >= 500) failures.push(`${what}: status ${res.status}: ${text.slice(0, 200)}`);
+      else if (res.status < 400) failures.push(`${what}: accepted (${res.status})`);
+      else if (typeof message !== "string" || message === "") failures.push(`${what}: no JSON error message`);
+      const after = syncState();
+      if (after !== state) failures.push(`${what}: the database changed (${changedTables(state, after)})`);
+      state = after;
+    }
+  }
   assert.deepEqual(failures, [], `${failures.length} failures:\n${failures.join("\n")}`);
   m.close();
 });
