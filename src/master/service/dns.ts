@@ -220,6 +220,7 @@ export class DnsService {
     requireAdmin(actor);
     const cur = this.peer(id);
     const d = parseInput(DnsPeerPrefsSchema, input, "peer DNS choices");
+    if (Object.keys(d).length === 0) return cur; // nothing to change: no audit row, no config bump
     const next = {
       blocking: d.blocking ?? cur.blocking,
       lists: d.lists !== undefined ? d.lists : cur.lists,

@@ -199,6 +199,7 @@ export class InterfaceService {
   update(actor: Actor, meta: RequestMeta | null, id: number, input: unknown): InterfaceView {
     requireAdmin(actor);
     const patch = parseInput(InterfacePatchSchema, input, "interface");
+    if (Object.keys(patch).length === 0) return this.get(id); // nothing to change: no audit row, no config bump
     const dnsChanged = this.db.tx(() => {
       const cur = interfacesRepo.byId(this.db, id);
       if (!cur) throw new AppError("not_found", `Interface ${id} not found`);

@@ -198,6 +198,7 @@ export class NodeAdminService {
   update(actor: Actor, meta: RequestMeta | null, id: number, input: unknown): NodeView {
     requireAdmin(actor);
     const patch = parseInput(NodePatchSchema, input, "node");
+    if (Object.keys(patch).length === 0) return this.get(id); // nothing to change: no audit row, no config bump
     this.db.tx(() => {
       const cur = nodesFullRepo.byId(this.db, id);
       if (!cur) throw new AppError("not_found", `Node ${id} not found`);

@@ -212,7 +212,10 @@ const send = (m: M, method: string, path: string, token: string, body?: string, 
  * Known defects, marked so the suite stays green while they are open: "METHOD /path what" -> the defect.
  * Each entry names the route and input; remove it when the defect is fixed.
  */
-const KNOWN: Record<string, string> = {};
+const KNOWN: Record<string, string> = {
+  "PATCH /api/peers/{id} {}": "an empty change writes an audit row and bumps the node's config version " +
+    "(peers.ts is at the services' 350-line limit: the no-op return needs room made first)",
+};
 
 Deno.test("every documented API route refuses garbage with a JSON 4xx and changes nothing", async () => {
   const { m, token, ids, nodeId } = await setup();
@@ -309,6 +312,19 @@ Deno.test("every documented API route refuses garbage with a JSON 4xx and change
         const res = await send(m, M, path, token, JSON.stringify(body));
         state = await check(what(`body ${JSON.stringify(body)}`), res, state, true);
       }
+      // An empty object: refused, or a no-op that changes nothing (no audit row, no config version).
+      const empty = await send(m, M, path, token, "{}");
+      const emptyText = await empty.clone().text();
+      if (
+        empty.status < 300 && checksum(m) !== state && !(M === "POST" && op.requestBody?.required === false)
+      ) {
+        const changed = changedTables(state, checksum(m));
+        const line = `${what("{}")}: accepted (${empty.status}) and changed ${changed}: ${
+          emptyText.slice(0, 100)
+        }`;
+        if (!(what("{}") in KNOWN)) failures.push(line);
+        state = checksum(m);
+      } else state = await check(what("{}"), empty, state, false);
       const unknown = await send(m, M, path, token, JSON.stringify({ zz_unknown_field: 1 }));
       state = await check(what("unknown field only"), unknown, state, true);
       // The same with the required fields filled in plausibly, so a bad field is not hidden by a missing one.
