@@ -223,9 +223,9 @@ export class PeerService {
     const cur = peersRepo.byId(this.db, id);
     if (!cur) throw new AppError("not_found", `Peer ${id} not found`);
     const iface = interfacesRepo.byId(this.db, cur.interface_id)!;
-    // Every problem at once: the schema's, and the checks of the fields that are valid on their own.
-    const problems = new FieldProblems();
+    const problems = new FieldProblems(); // every problem at once, as in create
     const parsed = problems.parse(PeerPatchSchema, input, "peer");
+    if (parsed && Object.keys(parsed).length === 0) return this.get(id); // nothing to change: no audit, no bump
     const v = parsed ?? validFields(PeerPatchSchema, input);
     if (v.node_id !== undefined) problems.check(() => this.#requireNode(v.node_id));
     if (v.node_id !== undefined) problems.check(() => checkPoolPeerNode(this.db, iface.id, v.node_id));
