@@ -6,17 +6,23 @@
 // SyncClient (signed requests, verified answers). Prints, per size:
 //   nodes | heartbeat p50 / p99 | errors | master CPU | RSS steady / peak | one interface edit reaches
 //   all nodes p50 / p99 (reached / nodes) | master stop
-// Nodes share one HTTP/2 connection per --per-conn nodes (this container caps open files at 20,000, so
-// 10,000 nodes cannot each hold their own sockets; per-connection TLS costs are under-counted).
+// After enrolling (fetch over HTTP/2, one connection per --per-conn nodes), each node holds its long-poll
+// on an HTTP/1.1 connection of its own, as a real node does, and heartbeats over a connection it shares
+// with --per-conn - 1 others (this container caps open files at 20,000 per process: 10,000 nodes cannot
+// hold two sockets each). Those connections are scripts/lib/h1_conn.ts, far cheaper for this process than
+// fetch(); --fetch sends everything through the shared HTTP/2 fetch clients instead (as before 2026-12-02:
+// this process then saturated first, and its own delays were most of the heartbeat latency it printed).
 // Everything is bounded: phases have deadlines and the whole run stops after --max-minutes.
 // Nodes use sync sessions (HMAC per request); --sign makes them sign every request (ECDSA) as before.
 // After the real enrollment and session opening, each node's requests are built with node:crypto
 // (scripts/lib/fleet_node.ts) so this process is not the bottleneck; --real-client uses the node's own
 // SyncClient for every request instead (faithful, but one process cannot play 10,000 of them).
+// --heap samples the master's heap allocations from before enrollment and prints, at the end of the steady
+// window, what is still alive by where it was allocated.
 // --profile samples the master's CPU through its inspector during the steady window and during the fan-out
 // and prints the functions with the most self time (scripts/lib/cpu_profile.ts).
 //   scripts/bench-fleet [--nodes 300] [--nodes 1000,3000,10000] [--per-conn 25] [--measure 65] [--sign]
-//                       [--profile] [--baseline DIR]
+//                       [--fetch] [--profile] [--heap] [--baseline DIR]
 // --baseline DIR also runs, for each size and just before this tree's master, the master of another
 // checkout (e.g. `git archive <commit> | tar -x -C DIR`; same simulated nodes, same machine): its rows
 // are marked "before", this tree's "after", so a change is measured side by side in one run.
@@ -30,8 +36,9 @@ import {
   readToken,
 } from "../src/core/sync.ts";
 import { realClock } from "../src/core/ports/real.ts";
-import { CheapNode } from "./lib/fleet_node.ts";
-import { Inspector, ownTimes, selfTimes } from "./lib/cpu_profile.ts";
+import { CheapNode, fetchSend, type Send } from "./lib/fleet_node.ts";
+import { H1Conn } from "./lib/h1_conn.ts";
+import { heapSites, Inspector, ownTimes, selfTimes, startHeapSampling } from "./lib/cpu_profile.ts";
 import {
   enroll,
   type FetchFactory,
@@ -50,7 +57,9 @@ const args = parseArgs({
     "max-minutes": { type: "string", default: "25" },
     sign: { type: "boolean", default: false },
     "real-client": { type: "boolean", default: false },
+    fetch: { type: "boolean", default: false },
     profile: { type: "boolean", default: false },
+    heap: { type: "boolean", default: false },
     baseline: { type: "string" },
   },
 }).values;
@@ -60,10 +69,14 @@ const heartbeatMs = Number(args.heartbeat) * 1000;
 const measureMs = Number(args.measure) * 1000;
 const editTimeoutMs = Number(args["edit-timeout"]) * 1000;
 const out = (s: string) => Deno.stdout.writeSync(new TextEncoder().encode(s + "\n"));
+// The listener goes when the timer fires: the run's one stop signal would otherwise collect one per sleep
+// of every node (millions in a 10,000-node run), and each addEventListener scans them all (this process's
+// CPU went there, and its delays into the latencies it printed).
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((r) => {
-    const t = setTimeout(r, ms);
-    signal?.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
+    const onAbort = () => (clearTimeout(t), r());
+    const t = setTimeout(() => (signal?.removeEventListener("abort", onAbort), r()), ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
 const pct = (xs: number[], p: number) => {
   if (xs.length === 0) return NaN;
@@ -132,18 +145,22 @@ function realLink(client: SyncClient): Link {
   };
 }
 
-/** Through CheapNode (session MACs with node:crypto, JSON.parse only). */
-function cheapLink(node: CheapNode): Link {
+/** Through CheapNode (session MACs with node:crypto, JSON.parse only); heartbeats through `beats`. */
+function cheapLink(node: CheapNode, beats: CheapNode = node): Link {
   return {
     config: async (have, signal) => {
-      const v = await node.request("GET", `/api/sync/config?have=${have}&wait=55`, null, signal) as {
+      // As a node in a session asks once it holds a config (src/node/delta.ts): deltas.
+      const path = `/api/sync/config?have=${have}&wait=55${have > 0 ? "&delta=1" : ""}`;
+      const v = await node.request("GET", path, null, signal) as {
         kind: string;
         config?: { config_version: number };
+        config_version?: number;
       };
-      return { kind: v.kind, version: v.config?.config_version ?? have };
+      // A delta names its version at the top (src/core/sync_delta.ts); a config inside it.
+      return { kind: v.kind, version: v.config?.config_version ?? v.config_version ?? have };
     },
     heartbeat: async (have, signal) => {
-      await node.request("POST", "/api/sync/heartbeat", { status: "online", applied_version: have }, signal);
+      await beats.request("POST", "/api/sync/heartbeat", { status: "online", applied_version: have }, signal);
     },
   };
 }
@@ -187,7 +204,7 @@ async function runSize(n: number, label = "", root = "."): Promise<Row> {
       "run",
       "--quiet",
       "--allow-all",
-      ...(args.profile ? [`--inspect=127.0.0.1:${inspectPort}`] : []),
+      ...(args.profile || args.heap ? [`--inspect=127.0.0.1:${inspectPort}`] : []),
       "scripts/lib/fleet_master.ts",
     ],
     cwd: root,
@@ -204,8 +221,11 @@ async function runSize(n: number, label = "", root = "."): Promise<Row> {
   }
   reader.releaseLock();
   master.stdout.cancel().catch(() => {});
-  const inspector = args.profile ? await Inspector.connect(inspectPort) : null;
+  const inspector = args.profile || args.heap ? await Inspector.connect(inspectPort) : null;
+  // --heap: what the master's heap holds from enrollment on, by where it was allocated.
+  if (args.heap) await startHeapSampling(inspector!);
   const profiled = async (what: string, during: () => Promise<void>) => {
+    if (!args.profile) return await during();
     await inspector?.start();
     await during();
     if (!inspector) return;
@@ -221,6 +241,8 @@ async function runSize(n: number, label = "", root = "."): Promise<Row> {
     out(`  the longest stalls:`);
     for (const r of own.stalls) out(`    ${r}`);
   };
+  const control = master.stdin.getWriter();
+  const tell = (line: string) => control.write(new TextEncoder().encode(line + "\n"));
   const info = JSON.parse(buf.slice(0, buf.indexOf("\n"))) as { port: number; cert: string; token: string };
   const base = `https://127.0.0.1:${info.port}`;
   const admin = Deno.createHttpClient({ caCerts: [info.cert] });
@@ -255,9 +277,35 @@ async function runSize(n: number, label = "", root = "."): Promise<Row> {
     () => Deno.createHttpClient({ caCerts: [info.cert] }),
   );
   const addr = (i: number) => `127.${1 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
-  type Sim = { link: Link; have: number; reachedAt: number | null };
+  // HTTP/1.1 connections: one per node for its long-poll, one per group for heartbeats (opened on use).
+  const h1: H1Conn[] = [];
+  const beatConns = Array.from({ length: Math.ceil(n / perConn) }, () => new H1Conn(info.port, info.cert));
+  const h1Send =
+    (conn: H1Conn, i: number, onArrival: (at: number, text: string) => void): Send =>
+    async (method, path, headers, body, signal) => {
+      const a = await conn.request(method, path, { ...headers, "x-forwarded-for": addr(i) }, body, signal);
+      onArrival(performance.now(), a.text);
+      return { status: a.status, header: (name) => a.headers.get(name) ?? null, text: a.text };
+    };
+  /** A simulated node; `polledAt`/`answeredAt`/`answer`: its latest long-poll, for the fan-out's diagnosis. */
+  type Sim = {
+    link: Link;
+    have: number;
+    reachedAt: number | null;
+    polledAt: number;
+    answeredAt: number;
+    answer: string;
+  };
   const sims: Sim[] = new Array(n);
-  const stats = { hb: [] as number[], errors: 0, measuring: false, editAt: 0, editMtu: 0 };
+  const stats = {
+    hb: [] as number[],
+    /** Heartbeats during the edit's fan-out (not in `hb`: the steady window's). */
+    hbFan: [] as number[],
+    errors: 0,
+    measuring: false,
+    editAt: 0,
+    editMtu: 0,
+  };
   const fetchFor = (i: number, onArrival?: (at: number, text: string) => void): FetchFactory => () => {
     const f: HttpFetch = async (url, init) => {
       const res = await fetch(url, {
@@ -270,6 +318,45 @@ async function runSize(n: number, label = "", root = "."): Promise<Row> {
       return new Response(text, { status: res.status, headers: res.headers });
     };
     return f;
+  };
+  // Each node starts its loops as soon as it has enrolled, as a real node does (starting them only once
+  // the whole fleet had enrolled left the first nodes silent for longer than the offline threshold).
+  const stop = new AbortController();
+  const loops: Promise<void>[] = [];
+  const runLoops = async (sim: Sim) => {
+    const poll = (async () => {
+      while (!stop.signal.aborted) {
+        try {
+          sim.polledAt = performance.now();
+          const value = await sim.link.config(sim.have, stop.signal);
+          sim.answeredAt = performance.now();
+          sim.answer = value.kind;
+          if (value.kind === "config" || value.kind === "delta") sim.have = value.version;
+          else if (value.kind === "removed") return;
+        } catch (e) {
+          sim.answeredAt = performance.now();
+          sim.answer = `error: ${e instanceof Error ? e.message.slice(0, 80) : e}`;
+          if (stop.signal.aborted) return;
+          if (stats.measuring) stats.errors++;
+          await sleep(1000 + Math.random() * 4000, stop.signal);
+        }
+      }
+    })();
+    const beat = (async () => {
+      await sleep(Math.random() * heartbeatMs, stop.signal);
+      while (!stop.signal.aborted) {
+        const started = performance.now();
+        try {
+          await sim.link.heartbeat(sim.have, stop.signal);
+          if (stats.measuring) (stats.editAt ? stats.hbFan : stats.hb).push(performance.now() - started);
+        } catch {
+          if (stop.signal.aborted) return;
+          if (stats.measuring) stats.errors++;
+        }
+        await sleep(heartbeatMs * (0.9 + 0.2 * Math.random()), stop.signal);
+      }
+    })();
+    await Promise.all([poll, beat]);
   };
   const t1 = performance.now();
   await pool([...Array(n).keys()], 8, async (i) => {
@@ -288,7 +375,7 @@ async function runSize(n: number, label = "", root = "."): Promise<Row> {
       masterUrl: base,
       timeoutMs: 30_000,
     });
-    const sim: Sim = { link: null!, have: 0, reachedAt: null };
+    const sim: Sim = { link: null!, have: 0, reachedAt: null, polledAt: 0, answeredAt: 0, answer: "" };
     const sessions = memorySessions();
     const client = new SyncClient(
       fetchFor(i, onArrival),
@@ -303,50 +390,22 @@ async function runSize(n: number, label = "", root = "."): Promise<Row> {
     if (!args.sign && !args["real-client"]) {
       await client.session.current(); // opened with the real protocol (one ECDSA exchange)
       const opened = (await sessions.loadSession())!;
-      const cheap = new CheapNode(
-        enrollment.node_id,
-        enrollment.node_secret,
-        opened,
-        fetchFor(i, onArrival)(null),
-        base,
-      );
-      sim.link = cheapLink(cheap);
+      const cheap = (send: Send) => new CheapNode(enrollment.node_id, enrollment.node_secret, opened, send);
+      if (args.fetch) {
+        sim.link = cheapLink(cheap(fetchSend(fetchFor(i, onArrival)(null), base)));
+      } else {
+        const own = new H1Conn(info.port, info.cert);
+        h1.push(own);
+        sim.link = cheapLink(
+          cheap(h1Send(own, i, onArrival)),
+          cheap(h1Send(beatConns[Math.floor(i / perConn)], i, onArrival)),
+        );
+      }
     }
     sims[i] = sim;
+    loops.push(runLoops(sim));
   });
   out(`  enrolled in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
-
-  const stop = new AbortController();
-  const loops = sims.map(async (sim) => {
-    const poll = (async () => {
-      while (!stop.signal.aborted) {
-        try {
-          const value = await sim.link.config(sim.have, stop.signal);
-          if (value.kind === "config") sim.have = value.version;
-          else if (value.kind === "removed") return;
-        } catch {
-          if (stop.signal.aborted) return;
-          if (stats.measuring) stats.errors++;
-          await sleep(1000 + Math.random() * 4000, stop.signal);
-        }
-      }
-    })();
-    const beat = (async () => {
-      await sleep(Math.random() * heartbeatMs, stop.signal);
-      while (!stop.signal.aborted) {
-        const started = performance.now();
-        try {
-          await sim.link.heartbeat(sim.have, stop.signal);
-          if (stats.measuring) stats.hb.push(performance.now() - started);
-        } catch {
-          if (stop.signal.aborted) return;
-          if (stats.measuring) stats.errors++;
-        }
-        await sleep(heartbeatMs * (0.9 + 0.2 * Math.random()), stop.signal);
-      }
-    })();
-    await Promise.all([poll, beat]);
-  });
 
   // Steady state: every node has its config and has beaten at least once before measuring.
   await sleep(heartbeatMs * 1.1);
@@ -362,9 +421,12 @@ async function runSize(n: number, label = "", root = "."): Promise<Row> {
     lagAt = t;
   }, 50);
   stats.measuring = true;
+  await tell("measure steady");
   let rssPeak = a.rssMb;
   const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, procStats(master.pid).rssMb)), 1000);
   await profiled("steady heartbeats", () => sleep(measureMs));
+  if (args.heap) { for (const line of await heapSites(inspector!, 25)) out(`  master heap: ${line}`); }
+  await tell("report");
   const b = procStats(master.pid);
   const sb = procStats(Deno.pid);
   clearInterval(lagTimer);
@@ -376,6 +438,7 @@ async function runSize(n: number, label = "", root = "."): Promise<Row> {
   const ea = procStats(master.pid);
   const ca = procStats(Deno.pid);
   stats.editAt = performance.now();
+  await tell("measure fan-out");
   await profiled("the edit's fan-out", async () => {
     await api("PATCH", `/interfaces/${wg0.id}`, { mtu: stats.editMtu });
     const editEnd = performance.now() + editTimeoutMs;
@@ -391,8 +454,30 @@ async function runSize(n: number, label = "", root = "."): Promise<Row> {
       fanMaster.toFixed(2)
     } s, simulated nodes ${fanClients.toFixed(2)} s`,
   );
+  await tell("report");
   stats.measuring = false;
   clearInterval(sampler);
+  const missed = sims.filter((s) => s.reachedAt === null);
+  if (missed.length > 0) {
+    const now = performance.now();
+    const waiting = missed.filter((s) => s.polledAt > s.answeredAt);
+    const kinds = new Map<string, number>();
+    for (const s of missed) {
+      if (s.answeredAt > stats.editAt) kinds.set(s.answer, (kinds.get(s.answer) ?? 0) + 1);
+    }
+    out(
+      `  not reached: ${missed.length}; a long-poll in flight for ${waiting.length} of them (sent p50/max ${
+        ms(pct(waiting.map((s) => (now - s.polledAt) / 1000), 50))
+      } / ${
+        ms(Math.max(0, ...waiting.map((s) => (now - s.polledAt) / 1000)))
+      } s ago); answers after the edit: ${JSON.stringify(Object.fromEntries(kinds))}`,
+    );
+  }
+  out(
+    `  heartbeats during the fan-out: p50/p99 ${ms(pct(stats.hbFan, 50))} / ${
+      ms(pct(stats.hbFan, 99))
+    } ms (${stats.hbFan.length})`,
+  );
 
   inspector?.close();
   const ts = performance.now();
@@ -401,10 +486,11 @@ async function runSize(n: number, label = "", root = "."): Promise<Row> {
   const stopMs = exited ? performance.now() - ts : NaN;
   if (!exited) master.kill("SIGKILL");
   stop.abort();
+  for (const c of [...h1, ...beatConns]) c.close(); // ends their requests in flight
   await Promise.all(loops);
   for (const c of clients) c.close();
   admin.close();
-  await master.stdin.close().catch(() => {});
+  await control.close().catch(() => {});
   await master.status;
   return {
     nodes: n,

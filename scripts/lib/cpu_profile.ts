@@ -158,3 +158,46 @@ export function ownTimes(p: CpuProfile, top = 15): { rows: string[]; stalls: str
   });
   return { rows, stalls };
 }
+
+type HeapNode = {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapNode[];
+};
+
+/** Starts V8's sampling heap profiler (what is still alive when it is read, by allocating function). */
+export async function startHeapSampling(inspector: Inspector): Promise<void> {
+  await inspector.send("HeapProfiler.enable");
+  await inspector.send("HeapProfiler.startSampling", { samplingInterval: 16_384 });
+}
+
+/**
+ * The live sampled bytes by the nearest frame in our code (src/ or scripts/) that allocated them, and
+ * by the allocating function itself; then stops sampling.
+ */
+export async function heapSites(inspector: Inspector, top = 15): Promise<string[]> {
+  const { profile } = await inspector.send("HeapProfiler.getSamplingProfile") as {
+    profile: { head: HeapNode };
+  };
+  await inspector.send("HeapProfiler.stopSampling");
+  const byOwn = new Map<string, number>();
+  let total = 0;
+  const where = (f: HeapNode["callFrame"]) =>
+    `${f.functionName || "(anonymous)"} ${f.url.replace(/^.*\/(src|scripts)\//, "$1/")}:${f.lineNumber + 1}`;
+  const walk = (n: HeapNode, own: string) => {
+    const mine = /\/(src|scripts)\//.test(n.callFrame.url) ? where(n.callFrame) : own;
+    const self = n.selfSize;
+    total += self;
+    const key = mine === where(n.callFrame) ? mine : `${mine} → ${n.callFrame.functionName || "(anonymous)"}`;
+    byOwn.set(key, (byOwn.get(key) ?? 0) + self);
+    for (const c of n.children) walk(c, mine);
+  };
+  walk(profile.head, "(outside our code)");
+  const mb = (b: number) => (b / 1048576).toFixed(1);
+  return [
+    `live sampled heap ${mb(total)} MB, by our nearest frame → the allocating function:`,
+    ...[...byOwn].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, b]) =>
+      `${mb(b).padStart(7)} MB ${(100 * b / Math.max(1, total)).toFixed(1).padStart(5)} %  ${k}`
+    ),
+  ];
+}

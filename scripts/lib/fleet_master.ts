@@ -2,7 +2,10 @@
 // own): the real services and HTTP app served by Deno.serve over TLS on 127.0.0.1, with the liveness
 // and housekeeping jobs. It trusts X-Forwarded-For from loopback (bench only), so each simulated node
 // enrolls and syncs from an address of its own. Prints one JSON line when ready
-// ({ port, cert, token }); SIGTERM or a closed stdin stops it (long-polls answered at once).
+// ({ port, cert, token }); SIGTERM or a closed stdin stops it (long-polls answered at once). A line
+// "measure [label]" on stdin starts timing heartbeats inside the master (from the handler's call to its answer)
+// and its event loop's lag; "report" prints them to stderr, so a heartbeat's latency seen by the
+// simulated nodes can be told apart from the time the master's own thread spent on it.
 import { parseArgs } from "node:util";
 import { createApp } from "../../src/master/app.tsx";
 import { openDb } from "../../src/master/db/db.ts";
@@ -25,6 +28,13 @@ const cert = await selfSignedCert("127.0.0.1", { ip: ["127.0.0.1"] }, new Date()
 const stop = new AbortController();
 let port = 0;
 let inFlight = 0;
+const seen = { measuring: false, label: "", hb: [] as number[], lags: [] as number[], inFlightMax: 0 };
+let lagAt = performance.now();
+setInterval(() => {
+  const t = performance.now();
+  if (seen.measuring) seen.lags.push(Math.max(0, t - lagAt - 50));
+  lagAt = t;
+}, 50);
 const publicUrl = new URL("https://127.0.0.1:0");
 const listening = Promise.withResolvers<void>();
 // deno-lint-ignore prefer-const
@@ -41,8 +51,14 @@ const server = Deno.serve({
   },
 }, async (req, info) => {
   inFlight++;
+  seen.inFlightMax = Math.max(seen.inFlightMax, inFlight);
+  const started = performance.now();
   try {
-    return await app.fetch(req, { remoteAddr: (info.remoteAddr as Deno.NetAddr).hostname });
+    const res = await app.fetch(req, { remoteAddr: (info.remoteAddr as Deno.NetAddr).hostname });
+    if (seen.measuring && req.method === "POST" && req.url.endsWith("/api/sync/heartbeat")) {
+      seen.hb.push(performance.now() - started);
+    }
+    return res;
   } finally {
     inFlight--;
   }
@@ -95,9 +111,46 @@ async function shutdown(): Promise<void> {
   Deno.exit(0);
 }
 Deno.addSignalListener("SIGTERM", shutdown);
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+/** Where the RSS is: V8's heap (used of total), memory outside it that V8 tracks, and the rest. */
+function memory(): string {
+  const m = Deno.memoryUsage();
+  const mb = (n: number) => Math.round(n / 1048576);
+  return `RSS ${mb(m.rss)}, heap ${mb(m.heapUsed)} of ${mb(m.heapTotal)}, external ${mb(m.external)}, other ${
+    mb(m.rss - m.heapTotal - m.external)
+  }`;
+}
+function command(line: string): void {
+  if (line.startsWith("measure")) {
+    const label = line.slice("measure".length).trim();
+    Object.assign(seen, { measuring: true, label, hb: [], lags: [], inFlightMax: inFlight });
+  } else if (line === "report") {
+    seen.measuring = false;
+    const f = (x: number) => Number.isNaN(x) ? "-" : x.toFixed(1);
+    Deno.stderr.writeSync(new TextEncoder().encode(
+      `  inside the master${seen.label ? ` (${seen.label})` : ""}: heartbeat handler p50/p99/max ${
+        f(pct(seen.hb, 50))
+      } / ${f(pct(seen.hb, 99))} / ${
+        f(Math.max(...seen.hb))
+      } ms (${seen.hb.length}), event loop lag p99/max ${f(pct(seen.lags, 99))} / ${
+        f(Math.max(...seen.lags))
+      } ms, requests in the app at most ${seen.inFlightMax}; memory MB: ${memory()}\n`,
+    ));
+  }
+}
 // The bench's end (or its crash) closes stdin: never outlive it.
 (async () => {
-  for await (const _ of Deno.stdin.readable) { /* nothing is sent */ }
+  let buf = "";
+  for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+    buf += chunk;
+    for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
+      command(buf.slice(0, i).trim());
+      buf = buf.slice(i + 1);
+    }
+  }
   await shutdown();
 })();
 Deno.stdout.writeSync(new TextEncoder().encode(JSON.stringify({ port, cert: cert.certPem, token }) + "\n"));

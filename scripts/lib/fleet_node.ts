@@ -8,14 +8,39 @@ import { SESSION_HEADERS } from "../../src/core/sync_session.ts";
 
 const sha256Hex = (s: string) => createHash("sha256").update(s).digest("hex");
 
+/** Sends one request (path from the root) and gives the answer's status, a header and its text. */
+export type Send = (
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: string | null,
+  signal: AbortSignal,
+) => Promise<{ status: number; header(name: string): string | null; text: string }>;
+
+/** A Send over fetch() (e.g. an HTTP/2 client shared by several nodes). */
+export function fetchSend(
+  fetcher: (url: string, init: RequestInit) => Promise<Response>,
+  base: string,
+): Send {
+  return async (method, path, headers, body, signal) => {
+    const res = await fetcher(`${base}${path}`, {
+      method,
+      signal,
+      headers,
+      ...(body !== null ? { body } : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, header: (n) => res.headers.get(n), text };
+  };
+}
+
 export class CheapNode {
   readonly #key: Buffer;
   constructor(
     readonly nodeId: number,
     private readonly bearer: string,
     private readonly session: { id: string; key: string },
-    private readonly fetcher: (url: string, init: RequestInit) => Promise<Response>,
-    private readonly base: string,
+    private readonly send: Send,
   ) {
     this.#key = Buffer.from(session.key, "base64");
   }
@@ -31,10 +56,10 @@ export class CheapNode {
     const timestamp = Date.now();
     const req = ["WB1-REQ", method, path, String(timestamp), nonce, String(this.nodeId), sha256Hex(text)]
       .join("\n");
-    const res = await this.fetcher(`${this.base}${path}`, {
+    const res = await this.send(
       method,
-      signal,
-      headers: {
+      path,
+      {
         authorization: `Bearer ${this.bearer}`,
         [HEADERS.node]: String(this.nodeId),
         [HEADERS.timestamp]: String(timestamp),
@@ -43,12 +68,13 @@ export class CheapNode {
         [SESSION_HEADERS.mac]: this.#mac(req),
         ...(body !== null ? { "content-type": "application/json" } : {}),
       },
-      ...(body !== null ? { body: text } : {}),
-    });
-    const answer = await res.text();
+      body === null ? null : text,
+      signal,
+    );
+    const answer = res.text;
     if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${answer.slice(0, 200)}`);
     const expected = this.#mac(["WB1-RES", String(this.nodeId), nonce, "200", sha256Hex(answer)].join("\n"));
-    const got = Buffer.from(res.headers.get(SESSION_HEADERS.mac) ?? "");
+    const got = Buffer.from(res.header(SESSION_HEADERS.mac) ?? "");
     if (got.length !== expected.length || !timingSafeEqual(got, Buffer.from(expected))) {
       throw new Error("the answer's MAC does not verify");
     }
