@@ -38,6 +38,7 @@ import {
 import { realClock } from "../src/core/ports/real.ts";
 import { CheapNode, fetchSend, type Send } from "./lib/fleet_node.ts";
 import { H1Conn } from "./lib/h1_conn.ts";
+import { lagMeter, pct } from "./lib/stats.ts";
 import { heapSites, Inspector, ownTimes, selfTimes, startHeapSampling } from "./lib/cpu_profile.ts";
 import {
   enroll,
@@ -78,11 +79,6 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     const t = setTimeout(() => (signal?.removeEventListener("abort", onAbort), r()), ms);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
-const pct = (xs: number[], p: number) => {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
 const ms = (
   x: number,
 ) => (Number.isNaN(x) ? "-" : x < 10 ? x.toFixed(1) : Math.round(x).toLocaleString("en"));
@@ -277,13 +273,14 @@ async function runSize(n: number, label = "", root = "."): Promise<Row> {
     () => Deno.createHttpClient({ caCerts: [info.cert] }),
   );
   const addr = (i: number) => `127.${1 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
-  // HTTP/1.1 connections: one per node for its long-poll, one per group for heartbeats (opened on use).
+  // HTTP/1.1 connections: one per node for its long-poll, one per group for heartbeats (opened on use;
+  // closed at the end, which ends their requests in flight: they take no abort signal).
   const h1: H1Conn[] = [];
   const beatConns = Array.from({ length: Math.ceil(n / perConn) }, () => new H1Conn(info.port, info.cert));
   const h1Send =
     (conn: H1Conn, i: number, onArrival: (at: number, text: string) => void): Send =>
-    async (method, path, headers, body, signal) => {
-      const a = await conn.request(method, path, { ...headers, "x-forwarded-for": addr(i) }, body, signal);
+    async (method, path, headers, body) => {
+      const a = await conn.request(method, path, { ...headers, "x-forwarded-for": addr(i) }, body);
       onArrival(performance.now(), a.text);
       return { status: a.status, header: (name) => a.headers.get(name) ?? null, text: a.text };
     };
@@ -414,12 +411,7 @@ async function runSize(n: number, label = "", root = "."): Promise<Row> {
   const ta = performance.now();
   // A heartbeat's latency includes this process's own delays: its event loop's lag is printed beside it.
   const lags: number[] = [];
-  let lagAt = performance.now();
-  const lagTimer = setInterval(() => {
-    const t = performance.now();
-    lags.push(Math.max(0, t - lagAt - 50));
-    lagAt = t;
-  }, 50);
+  const lagTimer = lagMeter(() => lags);
   stats.measuring = true;
   await tell("measure steady");
   let rssPeak = a.rssMb;
@@ -461,16 +453,15 @@ async function runSize(n: number, label = "", root = "."): Promise<Row> {
   if (missed.length > 0) {
     const now = performance.now();
     const waiting = missed.filter((s) => s.polledAt > s.answeredAt);
+    const ages = waiting.map((s) => (now - s.polledAt) / 1000);
     const kinds = new Map<string, number>();
     for (const s of missed) {
       if (s.answeredAt > stats.editAt) kinds.set(s.answer, (kinds.get(s.answer) ?? 0) + 1);
     }
     out(
       `  not reached: ${missed.length}; a long-poll in flight for ${waiting.length} of them (sent p50/max ${
-        ms(pct(waiting.map((s) => (now - s.polledAt) / 1000), 50))
-      } / ${
-        ms(Math.max(0, ...waiting.map((s) => (now - s.polledAt) / 1000)))
-      } s ago); answers after the edit: ${JSON.stringify(Object.fromEntries(kinds))}`,
+        ms(pct(ages, 50))
+      } / ${ms(pct(ages, 100))} s ago); answers after the edit: ${JSON.stringify(Object.fromEntries(kinds))}`,
     );
   }
   out(

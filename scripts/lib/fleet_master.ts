@@ -16,6 +16,7 @@ import { createServices } from "../../src/master/service/services.ts";
 import { createLogger } from "../../src/core/logger.ts";
 import { realClock } from "../../src/core/ports/real.ts";
 import { selfSignedCert } from "../../src/core/x509.ts";
+import { lagMeter, pct } from "./stats.ts";
 
 const args = parseArgs({ options: { dir: { type: "string" } } }).values;
 const dir = args.dir ?? await Deno.makeTempDir({ prefix: "wb-fleet-" });
@@ -30,12 +31,7 @@ const stop = new AbortController();
 let port = 0;
 let inFlight = 0;
 const seen = { measuring: false, label: "", hb: [] as number[], lags: [] as number[], inFlightMax: 0 };
-let lagAt = performance.now();
-setInterval(() => {
-  const t = performance.now();
-  if (seen.measuring) seen.lags.push(Math.max(0, t - lagAt - 50));
-  lagAt = t;
-}, 50);
+lagMeter(() => seen.measuring ? seen.lags : null);
 const publicUrl = new URL("https://127.0.0.1:0");
 const listening = Promise.withResolvers<void>();
 // deno-lint-ignore prefer-const
@@ -112,10 +108,6 @@ async function shutdown(): Promise<void> {
   Deno.exit(0);
 }
 Deno.addSignalListener("SIGTERM", shutdown);
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
 /**
  * Where the RSS is: V8's heap (used of total), memory outside it that V8 tracks, and the rest; read from
  * V8's statistics and /proc (a profile at 3,000 connections put a 254 ms stall in the Deno.memoryUsage()
@@ -143,10 +135,10 @@ function command(line: string): void {
     Deno.stderr.writeSync(new TextEncoder().encode(
       `  inside the master${seen.label ? ` (${seen.label})` : ""}: heartbeat handler p50/p99/max ${
         f(pct(seen.hb, 50))
-      } / ${f(pct(seen.hb, 99))} / ${
-        f(Math.max(...seen.hb))
-      } ms (${seen.hb.length}), event loop lag p99/max ${f(pct(seen.lags, 99))} / ${
-        f(Math.max(...seen.lags))
+      } / ${f(pct(seen.hb, 99))} / ${f(pct(seen.hb, 100))} ms (${seen.hb.length}), event loop lag p99/max ${
+        f(pct(seen.lags, 99))
+      } / ${
+        f(pct(seen.lags, 100))
       } ms, requests in the app at most ${seen.inFlightMax}; memory MB: ${mem} (read in ${f(took)} ms)\n`,
     ));
   }

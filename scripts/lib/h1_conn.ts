@@ -9,9 +9,10 @@ export type H1Answer = { status: number; headers: Map<string, string>; text: str
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const HEAD_END = enc.encode("\r\n\r\n");
+const CRLF = enc.encode("\r\n");
 
-function indexOf(hay: Uint8Array, needle: Uint8Array, from = 0): number {
-  outer: for (let i = from; i <= hay.length - needle.length; i++) {
+function indexOf(hay: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i <= hay.length - needle.length; i++) {
     for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
     return i;
   }
@@ -30,15 +31,24 @@ export class H1Conn {
     private readonly readSize = 4096,
   ) {}
 
-  /** One request; requests on this connection run one after another; close() ends the one in flight. */
+  /**
+   * One request; requests on this connection run one after another. There is no abort signal (each
+   * addEventListener scans the signal's listeners): close() ends the request in flight.
+   */
   request(
     method: string,
     path: string,
     headers: Record<string, string>,
     body: string | null,
-    signal?: AbortSignal,
   ): Promise<H1Answer> {
-    const run = this.#busy.then(() => this.#send(method, path, headers, body, signal));
+    const payload = body === null ? new Uint8Array(0) : enc.encode(body);
+    let head = `${method} ${path} HTTP/1.1\r\nhost: 127.0.0.1:${this.port}\r\n`;
+    for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
+    const h = enc.encode(`${head}content-length: ${payload.length}\r\n\r\n`);
+    const out = new Uint8Array(h.length + payload.length);
+    out.set(h);
+    out.set(payload, h.length);
+    const run = this.#busy.then(() => this.#exchange(out));
     this.#busy = run.catch(() => {});
     return run;
   }
@@ -56,26 +66,11 @@ export class H1Conn {
     this.#buf = new Uint8Array(0);
   }
 
-  async #send(
-    method: string,
-    path: string,
-    headers: Record<string, string>,
-    body: string | null,
-    signal?: AbortSignal,
-  ): Promise<H1Answer> {
-    if (this.#closed || signal?.aborted) throw new Error("closed");
+  async #exchange(out: Uint8Array): Promise<H1Answer> {
+    if (this.#closed) throw new Error("closed");
     this.#conn ??= await Deno.connectTls({ hostname: "127.0.0.1", port: this.port, caCerts: [this.caCert] });
     const conn = this.#conn;
-    // No abort listener per request (each addEventListener scans the signal's listeners): the owner
-    // ends requests in flight with close().
     try {
-      const payload = body === null ? null : enc.encode(body);
-      let head = `${method} ${path} HTTP/1.1\r\nhost: 127.0.0.1:${this.port}\r\n`;
-      for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
-      head += `content-length: ${payload?.length ?? 0}\r\n\r\n`;
-      const h = enc.encode(head);
-      const out = payload ? new Uint8Array(h.length + payload.length) : h;
-      if (payload) (out.set(h), out.set(payload, h.length));
       for (let off = 0; off < out.length;) off += await conn.write(out.subarray(off));
       return await this.#answer(conn);
     } catch (e) {
@@ -112,10 +107,10 @@ export class H1Conn {
     if (headers.get("transfer-encoding")?.toLowerCase().includes("chunked")) {
       const parts: Uint8Array[] = [];
       for (;;) {
-        let eol = indexOf(this.#buf, enc.encode("\r\n"));
+        let eol = indexOf(this.#buf, CRLF);
         while (eol < 0) {
           await this.#more(conn);
-          eol = indexOf(this.#buf, enc.encode("\r\n"));
+          eol = indexOf(this.#buf, CRLF);
         }
         const size = parseInt(dec.decode(this.#buf.subarray(0, eol)), 16);
         while (this.#buf.length < eol + 2 + size + 2) await this.#more(conn);
